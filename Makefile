@@ -1,0 +1,30 @@
+# Two entry points: `make demo` and `make test`. Both create or reuse .venv and install
+# what they need: torch first, pinned (a looser requirement would pull a multi-GB CUDA
+# build onto a machine without torch), then the project with its extras.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.rnnkit-installed
+TORCH  ?= torch==2.13.0
+
+.PHONY: demo test parity install clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(TORCH)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[demo,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/rnnkit demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2
+
+parity: $(STAMP)
+	$(BIN)/python benchmarks/parity.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

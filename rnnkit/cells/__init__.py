@@ -1,0 +1,19 @@
+"""Recurrent cells: one time step each, ``step(x_t, state) -> (h_t, state)``."""
+
+from rnnkit.cells.base import CellSpec, RecurrentCell
+from rnnkit.cells.gru import GRUCell, GRUSpec
+from rnnkit.cells.init import Init
+from rnnkit.cells.lstm import LSTMCell, LSTMSpec
+from rnnkit.cells.rnn import RNNCell, RNNSpec
+
+__all__ = [
+    "CellSpec",
+    "GRUCell",
+    "GRUSpec",
+    "Init",
+    "LSTMCell",
+    "LSTMSpec",
+    "RNNCell",
+    "RNNSpec",
+    "RecurrentCell",
+]

@@ -1,0 +1,35 @@
+"""Pure functions: one step of each recurrence (the reference) and sequence helpers."""
+
+from rnnkit.functional.recurrences import (
+    gate_layer_norm,
+    gate_projection,
+    gru_recurrence,
+    gru_step,
+    lstm_recurrence,
+    lstm_step,
+    rnn_recurrence,
+    rnn_step,
+)
+from rnnkit.functional.sequence import (
+    last_valid,
+    mask_from_lengths,
+    reverse_padded,
+    select_state,
+    tree_map,
+)
+
+__all__ = [
+    "gate_layer_norm",
+    "gate_projection",
+    "gru_recurrence",
+    "gru_step",
+    "last_valid",
+    "lstm_recurrence",
+    "lstm_step",
+    "mask_from_lengths",
+    "reverse_padded",
+    "rnn_recurrence",
+    "rnn_step",
+    "select_state",
+    "tree_map",
+]

@@ -1,0 +1,7 @@
+"""Layers: the time loop around cells, stacking, directions, lengths, and fused fast paths."""
+
+from rnnkit.layers.base import RecurrentLayer
+from rnnkit.layers.generic import Recurrent
+from rnnkit.layers.torch_layers import GRU, LSTM, RNN
+
+__all__ = ["GRU", "LSTM", "RNN", "Recurrent", "RecurrentLayer"]

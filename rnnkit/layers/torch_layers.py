@@ -1,0 +1,312 @@
+"""``rk.RNN``, ``rk.LSTM``, ``rk.GRU``: drop-in replacements for their torch.nn namesakes.
+
+Same constructor arguments, same parameter names and layouts (``weight_ih_l{k}``,
+``weight_hh_l{k}``, ``bias_ih_l{k}``, ``bias_hh_l{k}``, ``weight_hr_l{k}``, with a
+``_reverse`` suffix for the backward direction), same ``(output, h_n)`` results: a
+``state_dict`` moves between ``torch.nn.LSTM`` and ``rk.LSTM`` unchanged, both ways. On top:
+``lengths=``, streaming ``step``, the variants (peepholes, layer norm, the reset-before GRU)
+and initialization schemes.
+
+``impl``: ``"auto"`` runs torch's fused kernel where it computes this exact configuration
+and the readable loop otherwise; ``"fused"`` and ``"loop"`` force one (``"fused"`` on a
+configuration the kernel cannot compute is an error).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.cells import GRUSpec, Init, LSTMSpec, RNNSpec
+from rnnkit.cells.base import CellSpec, Weights
+from rnnkit.cells.init import resolve_init
+from rnnkit.layers.base import RecurrentLayer
+from rnnkit.layers.checks import check_state
+from rnnkit.layers.fused import fused_forward
+
+IMPLEMENTATIONS = ("auto", "fused", "loop")
+
+
+class BoundCell:
+    """One (layer, direction) of a layer: its spec and its slice of the layer's parameters."""
+
+    __slots__ = ("spec", "weights")
+
+    def __init__(self, spec: CellSpec, weights: Weights) -> None:
+        self.spec = spec
+        self.weights = weights
+
+    def project_input(self, x: Tensor) -> Tensor:
+        return self.spec.project(x, self.weights)
+
+    def recur(self, xg: Tensor, state: Any) -> tuple[Tensor, Any]:
+        return self.spec.recur(xg, state, self.weights)
+
+
+class TorchCompatibleLayer(RecurrentLayer):
+    """Shared body of :class:`RNN`, :class:`LSTM` and :class:`GRU`: one spec per layer."""
+
+    def __init__(
+        self,
+        specs: list[CellSpec],
+        batch_first: bool,
+        dropout: float,
+        bidirectional: bool,
+        init: str | Init,
+        impl: str,
+        check_finite: bool,
+        device: torch.device | str | None,
+        dtype: torch.dtype | None,
+    ) -> None:
+        super().__init__(specs[0].input_size, len(specs), bidirectional, batch_first, dropout, check_finite)
+        if impl not in IMPLEMENTATIONS:
+            raise ValueError(f"impl: expected one of {list(IMPLEMENTATIONS)}, got {impl!r}")
+        if impl == "fused" and not specs[0].fusable:
+            raise ValueError(
+                f"impl='fused': torch's kernel cannot compute this configuration ({specs[0]}); "
+                "use impl='auto' or 'loop'"
+            )
+        self.specs = specs
+        self.hidden_size = specs[0].hidden_size
+        self.bias = specs[0].bias
+        self.impl = impl
+        self.init = resolve_init(init)
+        for layer, spec in enumerate(specs):
+            for suffix in self._suffixes(layer):
+                for name, shape in spec.parameter_shapes().items():
+                    param = nn.Parameter(torch.empty(shape, device=device, dtype=dtype))
+                    self.register_parameter(name + suffix, param)
+        self.reset_parameters()
+
+    def _suffixes(self, layer: int) -> list[str]:
+        return [f"_l{layer}", f"_l{layer}_reverse"][: self.num_directions]
+
+    def cell_weights(self, layer: int, direction: int) -> Weights:
+        """The parameters of one (layer, direction), under the cell's names (``weight_ih``, ...)."""
+        suffix = self._suffixes(layer)[direction]
+        return {name: getattr(self, name + suffix) for name in self.specs[layer].parameter_shapes()}
+
+    def reset_parameters(self) -> None:
+        for layer, spec in enumerate(self.specs):
+            for direction in range(self.num_directions):
+                spec.initialize(self.cell_weights(layer, direction), self.init)
+
+    @property
+    def uses_fused(self) -> bool:
+        """Whether ``forward`` runs torch's fused kernel."""
+        return self.impl == "fused" or (self.impl == "auto" and self.specs[0].fusable)
+
+    @property
+    def output_size(self) -> int:
+        return self.specs[0].output_size
+
+    def _param_like(self) -> Tensor:
+        return self.weight_ih_l0
+
+    def _cell(self, layer: int, direction: int) -> BoundCell:
+        return BoundCell(self.specs[layer], self.cell_weights(layer, direction))
+
+    def _cell_zero_state(self, layer: int, direction: int, batch_size: int, like: Tensor) -> Any:
+        return self.specs[layer].zero_state(batch_size, like.device, like.dtype)
+
+    # -- torch.nn's state format: (L*D, B, H_out) [, (L*D, B, H)] ---------------------------
+    def _state_shapes(self, batch_size: int) -> list[tuple[int, ...]]:
+        LD = self.num_layers * self.num_directions
+        return [(LD, batch_size, self.output_size)]
+
+    def initial_state(self, batch_size: int) -> Any:
+        """Zeros in the form ``forward`` takes: ``(L*D, B, H_out)`` (LSTM: ``(h_0, c_0)``)."""
+        w = self.weight_ih_l0
+        zeros = [torch.zeros(s, device=w.device, dtype=w.dtype) for s in self._state_shapes(batch_size)]
+        return zeros[0] if len(zeros) == 1 else tuple(zeros)
+
+    def _validate_hx(self, hx: Any, batch_size: int, like: Tensor) -> list[Tensor]:
+        shapes = self._state_shapes(batch_size)
+        if len(shapes) == 1:
+            return [check_state("hx", hx, shapes[0], like)]
+        if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+            raise TypeError(f"expected hx as a tuple (h_0, c_0), got {type(hx).__name__}")
+        return [check_state(f"hx[{i}]", t, s, like) for i, (t, s) in enumerate(zip(hx, shapes))]
+
+    def _to_cell_states(self, hx: Any, batch_size: int, like: Tensor) -> list[Any]:
+        parts = [t.unbind(0) for t in self._validate_hx(hx, batch_size, like)]
+        return list(parts[0]) if len(parts) == 1 else list(zip(*parts))
+
+    def _from_cell_states(self, states: list[Any]) -> Any:
+        if isinstance(states[0], Tensor):
+            return torch.stack(states)
+        return tuple(torch.stack(parts) for parts in zip(*states))
+
+    # -- the fused path ----------------------------------------------------------------------
+    def _kernel_mode(self) -> str:
+        raise NotImplementedError
+
+    def _flat_weights(self) -> list[Tensor]:
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
+        flat = []
+        for layer in range(self.num_layers):
+            for direction in range(self.num_directions):
+                weights = self.cell_weights(layer, direction)
+                flat.extend(weights[n] for n in names if n in weights)
+        return flat
+
+    def _forward_time_major(self, x: Tensor, hx: Any, lengths: Tensor | None) -> tuple[Tensor, Any]:
+        if not self.uses_fused:
+            return super()._forward_time_major(x, hx, lengths)
+        if hx is None:
+            hx = self.initial_state(x.shape[1])
+        else:
+            hx = self._validate_hx(hx, x.shape[1], x)
+            hx = hx[0] if len(hx) == 1 else tuple(hx)
+        return fused_forward(
+            self._kernel_mode(), x, hx, self._flat_weights(), self.bias, self.num_layers,
+            self.dropout, self.training, self.bidirectional, lengths,
+        )
+
+    def flatten_parameters(self) -> None:
+        """Accepted for compatibility with torch.nn code; rnnkit keeps parameters as they are."""
+
+    def extra_repr(self) -> str:
+        spec = self.specs[0]
+        parts = [f"{spec.input_size}, {spec.hidden_size}"]
+        if self.num_layers != 1:
+            parts.append(f"num_layers={self.num_layers}")
+        for name, default in (("batch_first", False), ("dropout", 0.0), ("bidirectional", False)):
+            if getattr(self, name) != default:
+                parts.append(f"{name}={getattr(self, name)}")
+        skip = {"input_size", "hidden_size"}
+        parts += [f"{k}={v}" for k, v in vars(spec).items() if k not in skip]
+        parts.append(f"impl={self.impl!r}")
+        return ", ".join(parts)
+
+
+def _layer_input_sizes(input_size: int, output_size: int, num_layers: int, bidirectional: bool) -> list[int]:
+    return [input_size] + [output_size * (2 if bidirectional else 1)] * (num_layers - 1)
+
+
+class RNN(TorchCompatibleLayer):
+    """Elman RNN layer, a drop-in for ``torch.nn.RNN``.
+
+    ``forward(input, hx=None, lengths=None) -> (output, h_n)`` with ``hx``, ``h_n``:
+    ``(L*D, B, H)``. See :class:`~rnnkit.layers.base.RecurrentLayer` for inputs and lengths.
+
+    Args (as torch.nn.RNN): input_size, hidden_size, num_layers, nonlinearity ('tanh' or
+    'relu'), bias, batch_first, dropout, bidirectional. Extras: ``init`` (a preset name or an
+    :class:`~rnnkit.cells.init.Init`; ``"irnn"`` for Le et al. 2015), ``impl``,
+    ``check_finite`` (raise on NaN/inf in the valid part of the input), device, dtype.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        *,
+        init: str | Init = "torch",
+        impl: str = "auto",
+        check_finite: bool = False,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        sizes = _layer_input_sizes(input_size, hidden_size, _count(num_layers), bidirectional)
+        specs = [RNNSpec(size, hidden_size, bias, nonlinearity) for size in sizes]
+        super().__init__(specs, batch_first, dropout, bidirectional, init, impl, check_finite, device, dtype)
+        self.nonlinearity = nonlinearity
+
+    def _kernel_mode(self) -> str:
+        return f"rnn_{self.nonlinearity}"
+
+
+class LSTM(TorchCompatibleLayer):
+    """LSTM layer, a drop-in for ``torch.nn.LSTM``, plus peepholes and layer normalization.
+
+    ``forward(input, hx=None, lengths=None) -> (output, (h_n, c_n))`` with ``h_n``:
+    ``(L*D, B, H_out)`` and ``c_n``: ``(L*D, B, H)``, ``H_out = proj_size or hidden_size``.
+
+    Args (as torch.nn.LSTM): input_size, hidden_size, num_layers, bias, batch_first,
+    dropout, bidirectional, proj_size. Extras: ``peephole`` (Gers & Schmidhuber 2000),
+    ``layer_norm`` (Ba et al. 2016), ``init``, ``impl``, ``check_finite``, device, dtype.
+    Peepholes and layer norm run the readable loop.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        *,
+        peephole: bool = False,
+        layer_norm: bool = False,
+        init: str | Init = "torch",
+        impl: str = "auto",
+        check_finite: bool = False,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        output_size = proj_size if isinstance(proj_size, int) and proj_size > 0 else hidden_size
+        sizes = _layer_input_sizes(input_size, output_size, _count(num_layers), bidirectional)
+        specs = [LSTMSpec(size, hidden_size, bias, proj_size, peephole, layer_norm) for size in sizes]
+        super().__init__(specs, batch_first, dropout, bidirectional, init, impl, check_finite, device, dtype)
+        self.proj_size = proj_size
+
+    def _state_shapes(self, batch_size: int) -> list[tuple[int, ...]]:
+        LD = self.num_layers * self.num_directions
+        return [(LD, batch_size, self.output_size), (LD, batch_size, self.hidden_size)]
+
+    def _kernel_mode(self) -> str:
+        return "lstm"
+
+
+class GRU(TorchCompatibleLayer):
+    """GRU layer, a drop-in for ``torch.nn.GRU``, plus the reset-before form and layer norm.
+
+    ``forward(input, hx=None, lengths=None) -> (output, h_n)`` with ``h_n``: ``(L*D, B, H)``.
+
+    Args (as torch.nn.GRU): input_size, hidden_size, num_layers, bias, batch_first, dropout,
+    bidirectional. Extras: ``reset_after`` (False: Cho et al. 2014's original form, as Keras's
+    ``reset_after=False``), ``layer_norm`` (Ba et al. 2016), ``init``, ``impl``,
+    ``check_finite``, device, dtype. ``reset_after=False`` and layer norm run the readable loop.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        *,
+        reset_after: bool = True,
+        layer_norm: bool = False,
+        init: str | Init = "torch",
+        impl: str = "auto",
+        check_finite: bool = False,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        sizes = _layer_input_sizes(input_size, hidden_size, _count(num_layers), bidirectional)
+        specs = [GRUSpec(size, hidden_size, bias, reset_after, layer_norm) for size in sizes]
+        super().__init__(specs, batch_first, dropout, bidirectional, init, impl, check_finite, device, dtype)
+
+    def _kernel_mode(self) -> str:
+        return "gru"
+
+
+def _count(num_layers: Any) -> int:
+    if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
+        raise ValueError(f"num_layers: expected an int >= 1, got {num_layers!r}")
+    return num_layers

@@ -39,6 +39,8 @@ class Init:
         recurrent: scheme for ``weight_hh``, per gate block; one of :data:`RECURRENT_SCHEMES`.
         bias: ``"torch"`` (uniform) or ``"zeros"``.
         forget_bias: LSTM only: the forget-gate bias (put in ``bias_ih``; ``bias_hh`` 0 there).
+            Cells without a forget gate and layers with ``bias=False`` ignore it, so the
+            "xavier" preset fits every layer.
         chrono_max_length: if set, chrono initialization of the gate biases for this T_max.
         input_std: standard deviation for ``input="normal"``.
     """
@@ -160,11 +162,7 @@ def initialize(
             raise KeyError(f"no initialization rule for parameter {name!r}")
 
     has_bias = "bias_ih" in weights
-    if init.forget_bias is not None:
-        if forget_gate is None:
-            raise ValueError("Init.forget_bias: only the LSTM has a forget gate (for the GRU use chrono)")
-        if not has_bias:
-            raise ValueError("Init.forget_bias: expected a layer with bias=True, got bias=False")
+    if init.forget_bias is not None and forget_gate is not None and has_bias:
         _set_gate_bias(weights, forget_gate, H, torch.full((H,), float(init.forget_bias)))
     if init.chrono_max_length is not None:
         if chrono_gates is None:

@@ -160,3 +160,10 @@ def test_step_errors():
 def test_dropout_with_one_layer_warns():
     with pytest.warns(UserWarning, match="dropout=0.3 acts between stacked layers and num_layers=1"):
         rk.LSTM(I, H, dropout=0.3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a second device")
+def test_input_on_another_device():
+    layer = rk.LSTM(I, H).cuda()
+    with raises(ValueError, "expected input on cuda:0 (the layer's parameters), got cpu"):
+        layer(torch.randn(T, B, I))

@@ -55,12 +55,17 @@ def select_batch(state, b):
 
 
 @pytest.fixture(params=list(CONFIGS))
-def layer(request):
-    return CONFIGS[request.param]().eval()
+def layer(request, device):
+    return CONFIGS[request.param]().to(device).eval()
+
+
+def randn(layer, *shape):
+    """Float64 noise on the layer's device."""
+    return torch.randn(*shape, dtype=torch.float64, device=next(layer.parameters()).device)
 
 
 def test_batch_independence(layer):
-    x = torch.randn(T, B, I, **F64)
+    x = randn(layer, T, B, I)
     out, h_n = layer(x, lengths=LENGTHS)
     for b in range(B):
         n = int(LENGTHS[b])
@@ -70,12 +75,12 @@ def test_batch_independence(layer):
 
 
 def test_no_state_equals_zero_state(layer):
-    x = torch.randn(T, B, I, **F64)
+    x = randn(layer, T, B, I)
     states_close(layer(x, lengths=LENGTHS), layer(x, layer.initial_state(B), lengths=LENGTHS))
 
 
 def test_final_state_is_output_at_last_valid_step(layer):
-    x = torch.randn(T, B, I, **F64)
+    x = randn(layer, T, B, I)
     out, h_n = layer(x, lengths=LENGTHS)
     D = layer.num_directions
     h_last = output_h(h_n)[-D:]  # the top layer's directions, (D, B, H_out)
@@ -88,9 +93,9 @@ def test_final_state_is_output_at_last_valid_step(layer):
 
 
 @pytest.mark.parametrize("name", UNIDIRECTIONAL)
-def test_step_equals_forward(name):
-    layer = CONFIGS[name]().eval()
-    x = torch.randn(T, B, I, **F64)
+def test_step_equals_forward(name, device):
+    layer = CONFIGS[name]().to(device).eval()
+    x = randn(layer, T, B, I)
     hx = layer.initial_state(B)
     hx = [rk.functional.tree_map(torch.randn_like, s) for s in hx] if isinstance(hx, list) else rk.functional.tree_map(torch.randn_like, hx)
     out, h_n = layer(x, hx)
@@ -102,8 +107,8 @@ def test_step_equals_forward(name):
 
 
 def test_padding_has_no_effect(layer):
-    x = torch.randn(T, B, I, **F64)
-    mask = torch.arange(T)[:, None] < LENGTHS[None, :]
+    x = randn(layer, T, B, I)
+    mask = (torch.arange(T)[:, None] < LENGTHS[None, :]).to(x.device)
     garbage = torch.where(torch.rand(T, B, I) < 0.5, float("nan"), 1e6).to(x)  # NaN and huge values
     noisy = torch.where(mask[..., None], x, garbage)
     results = []
@@ -111,7 +116,7 @@ def test_padding_has_no_effect(layer):
         inputs = inputs.clone().requires_grad_()
         out, h_n = layer(inputs, lengths=LENGTHS)
         flat = [out, *_leaves(h_n)]
-        loss = sum((t * torch.linspace(-1, 1, t.numel(), **F64).view_as(t)).sum() for t in flat)
+        loss = sum((t * torch.linspace(-1, 1, t.numel(), dtype=t.dtype, device=t.device).view_as(t)).sum() for t in flat)
         grads = torch.autograd.grad(loss, [inputs, *layer.parameters()])
         results.append((flat, grads))
     (flat_a, grads_a), (flat_b, grads_b) = results
@@ -128,7 +133,7 @@ def _leaves(state):
 
 
 def test_packed_sequence_equals_lengths(layer):
-    x = torch.randn(T, B, I, **F64)
+    x = randn(layer, T, B, I)
     out, h_n = layer(x, lengths=LENGTHS)
     packed_out, packed_h = layer(pack_padded_sequence(x, LENGTHS, enforce_sorted=False))
     unpacked, unpacked_lengths = pad_packed_sequence(packed_out, total_length=T)
@@ -138,7 +143,7 @@ def test_packed_sequence_equals_lengths(layer):
 
 
 def test_unbatched_equals_batch_of_one(layer):
-    x = torch.randn(T, I, **F64)
+    x = randn(layer, T, I)
     out, h_n = layer(x)
     out_b, h_b = layer(x.unsqueeze(1))
     states_close(out, out_b.squeeze(1))
@@ -225,7 +230,7 @@ def test_lengths_on_any_device_and_as_list():
 
 
 def test_full_lengths_equal_no_lengths(layer):
-    x = torch.randn(T, B, I, **F64)
+    x = randn(layer, T, B, I)
     states_close(layer(x, lengths=torch.full((B,), T)), layer(x))
 
 

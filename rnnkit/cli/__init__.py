@@ -1,0 +1,1 @@
+"""The ``rnnkit`` command: thin argument parsing over the library."""

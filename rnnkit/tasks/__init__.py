@@ -1,0 +1,1 @@
+"""Tasks: what makes a model a job (data, loss, metrics, plots)."""

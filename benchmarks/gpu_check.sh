@@ -7,7 +7,7 @@ OUT=${OUT:-benchmarks/results}
 export PYTHONPATH="$PWD:${PYTHONPATH:-}" PYTHONUNBUFFERED=1
 nvidia-smi -L
 python3 -c "import torch; print('torch', torch.__version__, '|', torch.cuda.get_device_name(0), '| cuDNN', torch.backends.cudnn.version())"
-python3 -m pytest -q -p no:cacheprovider -rs -W "default::UserWarning" \
+python3 -m pytest -q -p no:cacheprovider -rfEs --tb=short -W "default::UserWarning" \
     tests/test_parity.py tests/test_properties.py tests/test_errors.py tests/test_gradcheck.py \
     tests/test_golden.py tests/test_init.py tests/test_architecture.py 2>&1 | tee "$OUT/gpu_tests.log" | tail -40
 status=${PIPESTATUS[0]}

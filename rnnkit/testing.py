@@ -1,5 +1,8 @@
 """Compare rnnkit's layers with torch.nn's, for tests and the parity benchmark.
 
+On CUDA, cuDNN computes float32 RNNs in TF32 by default (``torch.backends.cudnn.allow_tf32``);
+use :func:`exact_float32` around a float32 comparison so both sides compute in float32.
+
 The reference is torch.nn itself: both modules get the same state_dict, the same input and
 initial state, and the same random projection of their results as a loss; the comparison
 covers outputs, final states and the gradients of the input, the initial states and every
@@ -8,6 +11,8 @@ weight. Variable lengths go through torch.nn's packed path.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -23,6 +28,17 @@ MODES: dict[str, tuple[type[nn.Module], type[nn.Module], dict]] = {
     "lstm_proj": (nn.LSTM, LSTM, {"proj_size": 2}),
     "gru": (nn.GRU, GRU, {}),
 }
+
+
+@contextlib.contextmanager
+def exact_float32() -> Iterator[None]:
+    """Turn TF32 off in cuDNN and cuBLAS for the duration, then restore the settings."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,14 @@ lengths are compared with torch.nn's packed path (see rnnkit.testing).
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import pytest
 import torch
 from torch import nn
 
 import rnnkit as rk
-from rnnkit.testing import MODES, ParityCase, build_pair, case_lengths, compare_with_torch
+from rnnkit.testing import MODES, ParityCase, build_pair, case_lengths, compare_with_torch, exact_float32
 
 FLAGS = list(itertools.product([True, False], [False, True], [False, True], [1, 2], [False, True]))
 
@@ -39,7 +40,33 @@ def test_matches_torch_nn(mode, bias, batch_first, bidirectional, num_layers, va
 @pytest.mark.parametrize("mode", list(MODES))
 def test_float32_matches_torch_nn(mode, device):
     case = ParityCase(mode, bidirectional=True, num_layers=2, variable_lengths=True, impl="loop")
-    assert_all_small(compare_with_torch(case, device, torch.float32), 5e-5)
+    with exact_float32():  # cuDNN would otherwise compute in TF32
+        assert_all_small(compare_with_torch(case, device, torch.float32), 5e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="cuDNN weight layout")
+@pytest.mark.parametrize("mode", list(MODES))
+def test_cuda_weights_are_flattened_for_cudnn(mode):
+    _, rk_cls, extra = MODES[mode]
+    layer = rk_cls(3, 4, 2, bidirectional=True, **extra).cuda()
+    before = {name: p.detach().clone() for name, p in layer.named_parameters()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "weights are not part of single contiguous chunk" would raise
+        output, _ = layer(torch.randn(5, 2, 3, device="cuda"))
+        output.sum().backward()
+    for name, p in layer.named_parameters():
+        torch.testing.assert_close(p, before[name], rtol=0, atol=0)  # flattening kept every value
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_gradients_in_eval_mode(mode, device):
+    # cuDNN refuses a backward after an inference-mode forward; rnnkit runs the training forward.
+    ref, ours = build_pair(ParityCase(mode, num_layers=2), device, torch.float64)
+    ref.train()
+    ours.eval()
+    x = torch.randn(5, 4, 3, device=device, dtype=torch.float64, requires_grad=True)
+    expected = torch.autograd.grad(ref(x)[0].sum(), x)[0]
+    torch.testing.assert_close(torch.autograd.grad(ours(x)[0].sum(), x)[0], expected, atol=1e-10, rtol=0)
 
 
 def test_cases_cover_short_and_full_lengths():

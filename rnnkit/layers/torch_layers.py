@@ -160,13 +160,47 @@ class TorchCompatibleLayer(RecurrentLayer):
         else:
             hx = self._validate_hx(hx, x.shape[1], x)
             hx = hx[0] if len(hx) == 1 else tuple(hx)
+        # cuDNN's backward needs its training-mode forward, so a backward pass in eval mode
+        # (gradients of a trained model, say) runs that forward too, without dropout.
+        needs_grad = torch.is_grad_enabled() and (x.requires_grad or self.weight_ih_l0.requires_grad)
         return fused_forward(
             self._kernel_mode(), x, hx, self._flat_weights(), self.bias, self.num_layers,
-            self.dropout, self.training, self.bidirectional, lengths,
+            self.dropout if self.training else 0.0, self.training or needs_grad, self.bidirectional, lengths,
         )
 
     def flatten_parameters(self) -> None:
-        """Accepted for compatibility with torch.nn code; rnnkit keeps parameters as they are."""
+        """Lay the fused kernel's weights out in one cuDNN buffer (a no-op off CUDA).
+
+        Called after every ``.to()``/``.cuda()``, as torch.nn does, so cuDNN need not compact
+        the weights on every call. The parameters stay the same objects with the same values.
+        """
+        weights = self._flat_weights()
+        first = weights[0]
+        if not (first.is_cuda and torch.backends.cudnn.is_acceptable(first)):
+            return
+        if any(w.dtype != first.dtype or not w.is_cuda for w in weights):
+            return
+        if len({w.data_ptr() for w in weights}) != len(weights):  # aliased weights: leave them
+            return
+        if not torch._use_cudnn_rnn_flatten_weight():
+            return
+        from torch.backends.cudnn import rnn as cudnn_rnn
+
+        proj_size = getattr(self, "proj_size", 0)
+        per_layer = (4 if self.bias else 2) + (1 if proj_size else 0)
+        with torch.cuda.device_of(first), torch.no_grad():
+            torch._cudnn_rnn_flatten_weight(
+                weights, per_layer, self.input_size, cudnn_rnn.get_cudnn_mode(self._cudnn_mode()),
+                self.hidden_size, proj_size, self.num_layers, False, self.bidirectional,
+            )
+
+    def _apply(self, fn, recurse=True):  # noqa: ANN001 -- nn.Module's signature
+        result = super()._apply(fn, recurse)
+        self.flatten_parameters()
+        return result
+
+    def _cudnn_mode(self) -> str:
+        return self._kernel_mode().upper()
 
     def extra_repr(self) -> str:
         spec = self.specs[0]

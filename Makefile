@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/rnnkit demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -q -n 2
 
 parity: $(STAMP)
 	$(BIN)/python benchmarks/parity.py

@@ -48,12 +48,14 @@ def test_float32_matches_torch_nn(mode, device):
 @pytest.mark.parametrize("mode", list(MODES))
 def test_cuda_weights_are_flattened_for_cudnn(mode):
     _, rk_cls, extra = MODES[mode]
+    built_there = rk_cls(3, 4, 2, bidirectional=True, device="cuda", **extra)
     layer = rk_cls(3, 4, 2, bidirectional=True, **extra).cuda()
     before = {name: p.detach().clone() for name, p in layer.named_parameters()}
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # "weights are not part of single contiguous chunk" would raise
-        output, _ = layer(torch.randn(5, 2, 3, device="cuda"))
-        output.sum().backward()
+        for module in (built_there, layer):
+            output, _ = module(torch.randn(5, 2, 3, device="cuda"))
+            output.sum().backward()
     for name, p in layer.named_parameters():
         torch.testing.assert_close(p, before[name], rtol=0, atol=0)  # flattening kept every value
 

@@ -79,6 +79,7 @@ class TorchCompatibleLayer(RecurrentLayer):
                     param = nn.Parameter(torch.empty(shape, device=device, dtype=dtype))
                     self.register_parameter(name + suffix, param)
         self.reset_parameters()
+        self.flatten_parameters()
 
     def _suffixes(self, layer: int) -> list[str]:
         return [f"_l{layer}", f"_l{layer}_reverse"][: self.num_directions]
@@ -186,7 +187,7 @@ class TorchCompatibleLayer(RecurrentLayer):
             return
         from torch.backends.cudnn import rnn as cudnn_rnn
 
-        proj_size = getattr(self, "proj_size", 0)
+        proj_size = getattr(self.specs[0], "proj_size", 0)
         per_layer = (4 if self.bias else 2) + (1 if proj_size else 0)
         with torch.cuda.device_of(first), torch.no_grad():
             torch._cudnn_rnn_flatten_weight(
@@ -255,7 +256,7 @@ class RNN(TorchCompatibleLayer):
         self.nonlinearity = nonlinearity
 
     def _kernel_mode(self) -> str:
-        return f"rnn_{self.nonlinearity}"
+        return f"rnn_{self.specs[0].nonlinearity}"
 
 
 class LSTM(TorchCompatibleLayer):

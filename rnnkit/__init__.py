@@ -7,16 +7,18 @@
 
 from rnnkit import functional
 from rnnkit.cells import GRUCell, Init, LSTMCell, RNNCell
-from rnnkit.layers import GRU, LSTM, RNN, Recurrent
+from rnnkit.layers import GRU, LSTM, RNN, EmbeddingDropout, LockedDropout, Recurrent
 
 __version__ = "0.1.0"
 
 __all__ = [
     "GRU",
+    "EmbeddingDropout",
     "GRUCell",
     "Init",
     "LSTM",
     "LSTMCell",
+    "LockedDropout",
     "RNN",
     "RNNCell",
     "Recurrent",

@@ -92,8 +92,8 @@ class CellSpec:
         inputs = {k: weights[k] for k in INPUT_SIDE if k in weights}
         return gate_projection(x, **inputs, num_gates=self.num_gates)
 
-    def recur(self, xg: Tensor, state: Any, weights: Weights) -> tuple[Tensor, Any]:
-        """``(B, G*H), state -> (h_t (B, output_size), state)``."""
+    def recur(self, xg: Tensor, state: Any, weights: Weights, recurrent_mask: Tensor | None = None) -> tuple[Tensor, Any]:
+        """``(B, G*H), state -> (h_t (B, output_size), state)``; ``recurrent_mask`` drops ``h_{t-1}``."""
         raise NotImplementedError
 
     @staticmethod

@@ -57,8 +57,10 @@ class GRUSpec(CellSpec):
                 shapes[f"ln_{part}_bias"] = (3 * self.hidden_size,)
         return shapes
 
-    def recur(self, xg: Tensor, state: Tensor, weights: Weights) -> tuple[Tensor, Tensor]:
-        return gru_recurrence(xg, state, **self.recurrent_weights(weights), reset_after=self.reset_after)
+    def recur(self, xg: Tensor, state: Tensor, weights: Weights, recurrent_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        return gru_recurrence(
+            xg, state, **self.recurrent_weights(weights), reset_after=self.reset_after, recurrent_mask=recurrent_mask
+        )
 
 
 class GRUCell(RecurrentCell):

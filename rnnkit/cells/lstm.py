@@ -80,8 +80,10 @@ class LSTMSpec(CellSpec):
         c = torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
         return h, c
 
-    def recur(self, xg: Tensor, state: LSTMState, weights: Weights) -> tuple[Tensor, LSTMState]:
-        return lstm_recurrence(xg, state, **self.recurrent_weights(weights))
+    def recur(
+        self, xg: Tensor, state: LSTMState, weights: Weights, recurrent_mask: Tensor | None = None
+    ) -> tuple[Tensor, LSTMState]:
+        return lstm_recurrence(xg, state, **self.recurrent_weights(weights), recurrent_mask=recurrent_mask)
 
 
 class LSTMCell(RecurrentCell):

@@ -30,8 +30,10 @@ class RNNSpec(CellSpec):
         if self.nonlinearity not in NONLINEARITIES:
             raise ValueError(f"nonlinearity: expected one of {list(NONLINEARITIES)}, got {self.nonlinearity!r}")
 
-    def recur(self, xg: Tensor, state: Tensor, weights: Weights) -> tuple[Tensor, Tensor]:
-        return rnn_recurrence(xg, state, **self.recurrent_weights(weights), nonlinearity=self.nonlinearity)
+    def recur(self, xg: Tensor, state: Tensor, weights: Weights, recurrent_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        return rnn_recurrence(
+            xg, state, **self.recurrent_weights(weights), nonlinearity=self.nonlinearity, recurrent_mask=recurrent_mask
+        )
 
 
 class RNNCell(RecurrentCell):

@@ -10,6 +10,15 @@ from rnnkit.functional.recurrences import (
     rnn_recurrence,
     rnn_step,
 )
+from rnnkit.functional.regularizers import (
+    activation_regularization,
+    dropout_mask,
+    embedding_dropout,
+    locked_dropout,
+    temporal_activation_regularization,
+    weight_drop,
+    zoneout,
+)
 from rnnkit.functional.sequence import (
     last_valid,
     mask_from_lengths,
@@ -19,6 +28,13 @@ from rnnkit.functional.sequence import (
 )
 
 __all__ = [
+    "activation_regularization",
+    "dropout_mask",
+    "embedding_dropout",
+    "locked_dropout",
+    "temporal_activation_regularization",
+    "weight_drop",
+    "zoneout",
     "gate_layer_norm",
     "gate_projection",
     "gru_recurrence",

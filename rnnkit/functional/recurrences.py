@@ -80,12 +80,16 @@ def rnn_recurrence(
     bias_hh: Tensor | None = None,
     *,
     nonlinearity: str = "tanh",
+    recurrent_mask: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Elman RNN (Elman 1990): ``h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``.
+    """Elman RNN (Elman 1990): ``h_t = act(W_ih x_t + b_ih + W_hh (m * h_{t-1}) + b_hh)``.
 
-    ``xg``: ``(B, H)``; ``h_prev``: ``(B, H)``. Returns ``(h_t, h_t)``.
+    ``xg``: ``(B, H)``; ``h_prev``: ``(B, H)``. ``recurrent_mask`` ``m``: ``(B, H)``, the
+    variational recurrent-dropout mask (Gal & Ghahramani 2016), 1 when absent.
+    Returns ``(h_t, h_t)``.
     """
-    pre_activation = xg + F.linear(h_prev, weight_hh, bias_hh)
+    h_in = h_prev if recurrent_mask is None else h_prev * recurrent_mask
+    pre_activation = xg + F.linear(h_in, weight_hh, bias_hh)
     h = torch.tanh(pre_activation) if nonlinearity == "tanh" else torch.relu(pre_activation)
     return h, h
 
@@ -101,6 +105,8 @@ def lstm_recurrence(
     ln_hh_bias: Tensor | None = None,
     ln_c_weight: Tensor | None = None,
     ln_c_bias: Tensor | None = None,
+    *,
+    recurrent_mask: Tensor | None = None,
 ) -> tuple[Tensor, LSTMState]:
     """LSTM (Hochreiter & Schmidhuber 1997, with the forget gate of Gers et al. 2000).
 
@@ -118,9 +124,12 @@ def lstm_recurrence(
     Peepholes ``weight_ch = (p_i, p_f, p_o)``: ``(3H,)`` diagonal weights (Gers &
     Schmidhuber 2000). Layer normalization (Ba et al. 2016) replaces ``W_h h`` by
     ``LN(W_h h)`` per gate block and ``tanh(c_t)`` by ``tanh(LN(c_t))``; ``c_t`` itself
-    is carried unnormalized. Returns ``(h_t, (h_t, c_t))``.
+    is carried unnormalized. ``recurrent_mask``: ``(B, P or H)``, a variational dropout mask
+    on ``h_{t-1}`` where it enters ``W_h h`` (Gal & Ghahramani 2016). Returns ``(h_t, (h_t, c_t))``.
     """
     h_prev, c_prev = state
+    if recurrent_mask is not None:
+        h_prev = h_prev * recurrent_mask  # h_{t-1} is read only by W_h h below
     gates = xg + _hidden_projection(h_prev, weight_hh, bias_hh, ln_hh_weight, ln_hh_bias, 4)
     i, f, g, o = gates.chunk(4, dim=-1)  # each (B, H)
     if weight_ch is not None:
@@ -149,6 +158,7 @@ def gru_recurrence(
     ln_hh_bias: Tensor | None = None,
     *,
     reset_after: bool = True,
+    recurrent_mask: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """GRU (Cho et al. 2014). ``xg = W_ih x_t + b_ih``: ``(B, 3H)``; ``h_prev``: ``(B, H)``.
 
@@ -159,11 +169,14 @@ def gru_recurrence(
         h_t = (1 - z_t) * n_t + z_t * h_{t-1}
 
     With layer normalization (Ba et al. 2016) every ``W_h .`` product is normalized per
-    gate block before its bias is added. Returns ``(h_t, h_t)``.
+    gate block before its bias is added. ``recurrent_mask``: ``(B, H)``, a variational dropout
+    mask on ``h_{t-1}`` inside every ``W_h .`` product; the interpolation keeps the unmasked
+    ``h_{t-1}``. Returns ``(h_t, h_t)``.
     """
     x_r, x_z, x_n = xg.chunk(3, dim=-1)
+    h_in = h_prev if recurrent_mask is None else h_prev * recurrent_mask
     if reset_after:
-        hg = _hidden_projection(h_prev, weight_hh, bias_hh, ln_hh_weight, ln_hh_bias, 3)
+        hg = _hidden_projection(h_in, weight_hh, bias_hh, ln_hh_weight, ln_hh_bias, 3)
         h_r, h_z, h_n = hg.chunk(3, dim=-1)
         r = torch.sigmoid(x_r + h_r)
         z = torch.sigmoid(x_z + h_z)
@@ -175,14 +188,14 @@ def gru_recurrence(
             return None if t is None else t[start:stop]
 
         h_rz = _hidden_projection(
-            h_prev, weight_hh[: 2 * H], part(bias_hh, 0, 2 * H),
+            h_in, weight_hh[: 2 * H], part(bias_hh, 0, 2 * H),
             part(ln_hh_weight, 0, 2 * H), part(ln_hh_bias, 0, 2 * H), 2,
         )
         h_r, h_z = h_rz.chunk(2, dim=-1)
         r = torch.sigmoid(x_r + h_r)
         z = torch.sigmoid(x_z + h_z)
         h_n = _hidden_projection(
-            r * h_prev, weight_hh[2 * H :], part(bias_hh, 2 * H, 3 * H),
+            r * h_in, weight_hh[2 * H :], part(bias_hh, 2 * H, 3 * H),
             part(ln_hh_weight, 2 * H, 3 * H), part(ln_hh_bias, 2 * H, 3 * H), 1,
         )
         n = torch.tanh(x_n + h_n)

@@ -70,7 +70,8 @@ class RecurrentLayer(nn.Module):
         return 2 if self.bidirectional else 1
 
     # -- what subclasses provide ---------------------------------------------------------
-    def _cell(self, layer: int, direction: int) -> SteppedCell:
+    def _runner(self, layer: int, direction: int, batch_size: int, like: Tensor) -> SteppedCell:
+        """The cell of one (layer, direction) for this forward pass (regularizer masks drawn)."""
         raise NotImplementedError
 
     def _cell_zero_state(self, layer: int, direction: int, batch_size: int, like: Tensor) -> Any:
@@ -177,7 +178,7 @@ class RecurrentLayer(nn.Module):
             outputs = []
             for d in range(self.num_directions):
                 out, state = run_direction(
-                    self._cell(layer, d), x, states[layer * self.num_directions + d], lengths, mask, reverse=d == 1
+                    self._runner(layer, d, x.shape[1], x), x, states[layer * self.num_directions + d], lengths, mask, reverse=d == 1
                 )
                 outputs.append(out)
                 finals.append(state)
@@ -204,7 +205,7 @@ class RecurrentLayer(nn.Module):
         states = self._initial_cell_states(hx, x.unsqueeze(0))
         finals = []
         for layer in range(self.num_layers):
-            cell = self._cell(layer, 0)
+            cell = self._runner(layer, 0, x.shape[0], x)
             x, state = cell.recur(cell.project_input(x), states[layer])
             finals.append(state)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:

@@ -10,6 +10,16 @@ and initialization schemes.
 ``impl``: ``"auto"`` runs torch's fused kernel where it computes this exact configuration
 and the readable loop otherwise; ``"fused"`` and ``"loop"`` force one (``"fused"`` on a
 configuration the kernel cannot compute is an error).
+
+Recurrent regularizers, one argument each (see :mod:`rnnkit.functional.regularizers`):
+
+* ``dropout``: between stacked layers, torch.nn's meaning (fused path kept).
+* ``weight_drop``: DropConnect on every ``weight_hh``, one draw per forward (fused path kept).
+* ``recurrent_dropout``: one mask per sequence on ``h_{t-1}`` inside ``W_hh h`` (the loop).
+* ``zoneout``: on ``h`` and, for the LSTM, ``c``; a float for both or ``(h_rate, c_rate)`` (the loop).
+
+All of them work with ``lengths``, stacking and both directions, act only in training
+mode, and use their expectation at eval (zoneout) or nothing (the dropouts).
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ from torch import Tensor, nn
 from rnnkit.cells import GRUSpec, Init, LSTMSpec, RNNSpec
 from rnnkit.cells.base import CellSpec, Weights
 from rnnkit.cells.init import resolve_init
+from rnnkit.functional import dropout_mask, weight_drop, zoneout
 from rnnkit.layers.base import RecurrentLayer
 from rnnkit.layers.checks import check_state
 from rnnkit.layers.fused import fused_forward
@@ -30,19 +41,43 @@ IMPLEMENTATIONS = ("auto", "fused", "loop")
 
 
 class BoundCell:
-    """One (layer, direction) of a layer: its spec and its slice of the layer's parameters."""
+    """One (layer, direction) of a layer for one forward pass.
 
-    __slots__ = ("spec", "weights")
+    Its spec, its slice of the layer's parameters (after weight drop), the recurrent-dropout
+    mask drawn for this pass (``(B, H_out)``), and the zoneout rate of each state leaf.
+    """
 
-    def __init__(self, spec: CellSpec, weights: Weights) -> None:
+    __slots__ = ("spec", "weights", "recurrent_mask", "zoneout_rates", "training")
+
+    def __init__(
+        self,
+        spec: CellSpec,
+        weights: Weights,
+        recurrent_mask: Tensor | None = None,
+        zoneout_rates: tuple[float, ...] | None = None,
+        training: bool = False,
+    ) -> None:
         self.spec = spec
         self.weights = weights
+        self.recurrent_mask = recurrent_mask
+        self.zoneout_rates = zoneout_rates
+        self.training = training
 
     def project_input(self, x: Tensor) -> Tensor:
         return self.spec.project(x, self.weights)
 
     def recur(self, xg: Tensor, state: Any) -> tuple[Tensor, Any]:
-        return self.spec.recur(xg, state, self.weights)
+        h, new_state = self.spec.recur(xg, state, self.weights, self.recurrent_mask)
+        if self.zoneout_rates is None:
+            return h, new_state
+        if isinstance(new_state, tuple):
+            new_state = tuple(
+                zoneout(old, new, rate, self.training)
+                for old, new, rate in zip(state, new_state, self.zoneout_rates)
+            )
+            return new_state[0], new_state  # the output is the zoned-out h
+        new_state = zoneout(state, new_state, self.zoneout_rates[0], self.training)
+        return new_state, new_state
 
 
 class TorchCompatibleLayer(RecurrentLayer):
@@ -59,15 +94,23 @@ class TorchCompatibleLayer(RecurrentLayer):
         check_finite: bool,
         device: torch.device | str | None,
         dtype: torch.dtype | None,
+        recurrent_dropout: float = 0.0,
+        zoneout: float | tuple[float, float] = 0.0,
+        weight_drop: float = 0.0,
     ) -> None:
         super().__init__(specs[0].input_size, len(specs), bidirectional, batch_first, dropout, check_finite)
         if impl not in IMPLEMENTATIONS:
             raise ValueError(f"impl: expected one of {list(IMPLEMENTATIONS)}, got {impl!r}")
-        if impl == "fused" and not specs[0].fusable:
+        self.recurrent_dropout = _probability("recurrent_dropout", recurrent_dropout)
+        self.weight_drop = _probability("weight_drop", weight_drop)
+        self.zoneout = _zoneout_rates(zoneout, isinstance(specs[0], LSTMSpec))
+        needs_loop = not specs[0].fusable or self.recurrent_dropout > 0 or any(self.zoneout)
+        if impl == "fused" and needs_loop:
             raise ValueError(
-                f"impl='fused': torch's kernel cannot compute this configuration ({specs[0]}); "
-                "use impl='auto' or 'loop'"
+                f"impl='fused': torch's kernel cannot compute this configuration ({specs[0]}, "
+                f"recurrent_dropout={recurrent_dropout}, zoneout={zoneout}); use impl='auto' or 'loop'"
             )
+        self._needs_loop = needs_loop
         self.specs = specs
         self.hidden_size = specs[0].hidden_size
         self.bias = specs[0].bias
@@ -97,7 +140,7 @@ class TorchCompatibleLayer(RecurrentLayer):
     @property
     def uses_fused(self) -> bool:
         """Whether ``forward`` runs torch's fused kernel."""
-        return self.impl == "fused" or (self.impl == "auto" and self.specs[0].fusable)
+        return self.impl == "fused" or (self.impl == "auto" and not self._needs_loop)
 
     @property
     def output_size(self) -> int:
@@ -106,8 +149,20 @@ class TorchCompatibleLayer(RecurrentLayer):
     def _param_like(self) -> Tensor:
         return self.weight_ih_l0
 
-    def _cell(self, layer: int, direction: int) -> BoundCell:
-        return BoundCell(self.specs[layer], self.cell_weights(layer, direction))
+    def _forward_weights(self, layer: int, direction: int) -> Weights:
+        """The weights of one (layer, direction) for this pass: ``weight_hh`` dropped if asked."""
+        weights = self.cell_weights(layer, direction)
+        if self.weight_drop > 0 and self.training:
+            weights["weight_hh"] = weight_drop(weights["weight_hh"], self.weight_drop, True)
+        return weights
+
+    def _runner(self, layer: int, direction: int, batch_size: int, like: Tensor) -> BoundCell:
+        spec = self.specs[layer]
+        mask = None
+        if self.recurrent_dropout > 0 and self.training:  # one mask per sequence for the whole pass
+            mask = dropout_mask((batch_size, spec.output_size), self.recurrent_dropout, like)
+        rates = self.zoneout if any(self.zoneout) else None
+        return BoundCell(spec, self._forward_weights(layer, direction), mask, rates, self.training)
 
     def _cell_zero_state(self, layer: int, direction: int, batch_size: int, like: Tensor) -> Any:
         return self.specs[layer].zero_state(batch_size, like.device, like.dtype)
@@ -144,12 +199,14 @@ class TorchCompatibleLayer(RecurrentLayer):
     def _kernel_mode(self) -> str:
         raise NotImplementedError
 
-    def _flat_weights(self) -> list[Tensor]:
+    def _flat_weights(self, for_forward: bool = False) -> list[Tensor]:
+        """Weights in torch.nn's flat order; ``for_forward`` applies this pass's weight drop."""
         names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
         flat = []
         for layer in range(self.num_layers):
             for direction in range(self.num_directions):
-                weights = self.cell_weights(layer, direction)
+                get = self._forward_weights if for_forward else self.cell_weights
+                weights = get(layer, direction)
                 flat.extend(weights[n] for n in names if n in weights)
         return flat
 
@@ -165,7 +222,7 @@ class TorchCompatibleLayer(RecurrentLayer):
         # (gradients of a trained model, say) runs that forward too, without dropout.
         needs_grad = torch.is_grad_enabled() and (x.requires_grad or self.weight_ih_l0.requires_grad)
         return fused_forward(
-            self._kernel_mode(), x, hx, self._flat_weights(), self.bias, self.num_layers,
+            self._kernel_mode(), x, hx, self._flat_weights(for_forward=True), self.bias, self.num_layers,
             self.dropout if self.training else 0.0, self.training or needs_grad, self.bidirectional, lengths,
         )
 
@@ -213,8 +270,33 @@ class TorchCompatibleLayer(RecurrentLayer):
                 parts.append(f"{name}={getattr(self, name)}")
         skip = {"input_size", "hidden_size"}
         parts += [f"{k}={v}" for k, v in vars(spec).items() if k not in skip]
+        for name in ("recurrent_dropout", "weight_drop"):
+            if getattr(self, name):
+                parts.append(f"{name}={getattr(self, name)}")
+        if any(self.zoneout):
+            parts.append(f"zoneout={self.zoneout}")
         parts.append(f"impl={self.impl!r}")
         return ", ".join(parts)
+
+
+def _probability(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(f"{name}: expected a probability in [0, 1), got {value!r}")
+    return float(value)
+
+
+def _zoneout_rates(zoneout: Any, is_lstm: bool) -> tuple[float, ...]:
+    """``(h_rate,)``, or ``(h_rate, c_rate)`` for the LSTM."""
+    if isinstance(zoneout, (tuple, list)):
+        if not is_lstm or len(zoneout) != 2:
+            raise ValueError(
+                f"zoneout: expected a float{' or (h_rate, c_rate)' if is_lstm else ''}, got {zoneout!r}"
+            )
+        rates = tuple(_probability("zoneout", z) for z in zoneout)
+    else:
+        rate = _probability("zoneout", zoneout)
+        rates = (rate, rate) if is_lstm else (rate,)
+    return rates
 
 
 def _layer_input_sizes(input_size: int, output_size: int, num_layers: int, bidirectional: bool) -> list[int]:
@@ -230,7 +312,8 @@ class RNN(TorchCompatibleLayer):
     Args (as torch.nn.RNN): input_size, hidden_size, num_layers, nonlinearity ('tanh' or
     'relu'), bias, batch_first, dropout, bidirectional. Extras: ``init`` (a preset name or an
     :class:`~rnnkit.cells.init.Init`; ``"irnn"`` for Le et al. 2015), ``impl``,
-    ``check_finite`` (raise on NaN/inf in the valid part of the input), device, dtype.
+    ``check_finite`` (raise on NaN/inf in the valid part of the input), device, dtype, and
+    the regularizers ``recurrent_dropout``, ``zoneout``, ``weight_drop`` (module docstring).
     """
 
     def __init__(
@@ -244,6 +327,9 @@ class RNN(TorchCompatibleLayer):
         dropout: float = 0.0,
         bidirectional: bool = False,
         *,
+        recurrent_dropout: float = 0.0,
+        zoneout: float | tuple[float, float] = 0.0,
+        weight_drop: float = 0.0,
         init: str | Init = "torch",
         impl: str = "auto",
         check_finite: bool = False,
@@ -252,7 +338,10 @@ class RNN(TorchCompatibleLayer):
     ) -> None:
         sizes = _layer_input_sizes(input_size, hidden_size, _count(num_layers), bidirectional)
         specs = [RNNSpec(size, hidden_size, bias, nonlinearity) for size in sizes]
-        super().__init__(specs, batch_first, dropout, bidirectional, init, impl, check_finite, device, dtype)
+        super().__init__(
+            specs, batch_first, dropout, bidirectional, init, impl, check_finite, device, dtype,
+            recurrent_dropout, zoneout, weight_drop,
+        )
         self.nonlinearity = nonlinearity
 
     def _kernel_mode(self) -> str:
@@ -284,6 +373,9 @@ class LSTM(TorchCompatibleLayer):
         *,
         peephole: bool = False,
         layer_norm: bool = False,
+        recurrent_dropout: float = 0.0,
+        zoneout: float | tuple[float, float] = 0.0,
+        weight_drop: float = 0.0,
         init: str | Init = "torch",
         impl: str = "auto",
         check_finite: bool = False,
@@ -293,7 +385,10 @@ class LSTM(TorchCompatibleLayer):
         output_size = proj_size if isinstance(proj_size, int) and proj_size > 0 else hidden_size
         sizes = _layer_input_sizes(input_size, output_size, _count(num_layers), bidirectional)
         specs = [LSTMSpec(size, hidden_size, bias, proj_size, peephole, layer_norm) for size in sizes]
-        super().__init__(specs, batch_first, dropout, bidirectional, init, impl, check_finite, device, dtype)
+        super().__init__(
+            specs, batch_first, dropout, bidirectional, init, impl, check_finite, device, dtype,
+            recurrent_dropout, zoneout, weight_drop,
+        )
         self.proj_size = proj_size
 
     def _state_shapes(self, batch_size: int) -> list[tuple[int, ...]]:
@@ -327,6 +422,9 @@ class GRU(TorchCompatibleLayer):
         *,
         reset_after: bool = True,
         layer_norm: bool = False,
+        recurrent_dropout: float = 0.0,
+        zoneout: float | tuple[float, float] = 0.0,
+        weight_drop: float = 0.0,
         init: str | Init = "torch",
         impl: str = "auto",
         check_finite: bool = False,
@@ -335,7 +433,10 @@ class GRU(TorchCompatibleLayer):
     ) -> None:
         sizes = _layer_input_sizes(input_size, hidden_size, _count(num_layers), bidirectional)
         specs = [GRUSpec(size, hidden_size, bias, reset_after, layer_norm) for size in sizes]
-        super().__init__(specs, batch_first, dropout, bidirectional, init, impl, check_finite, device, dtype)
+        super().__init__(
+            specs, batch_first, dropout, bidirectional, init, impl, check_finite, device, dtype,
+            recurrent_dropout, zoneout, weight_drop,
+        )
 
     def _kernel_mode(self) -> str:
         return "gru"

@@ -1,0 +1,74 @@
+"""Recurrent regularizers as pure functions, each with its mask shape and eval behaviour.
+
+Shape legend: T time, B batch, H features, V vocabulary. Every function is the identity
+(or its expectation) when ``training`` is False.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def dropout_mask(shape: tuple[int, ...], p: float, like: Tensor) -> Tensor:
+    """Inverted-dropout mask: 0 with probability ``p``, else ``1 / (1 - p)``."""
+    keep = torch.full(shape, 1.0 - p, dtype=like.dtype, device=like.device)
+    return torch.bernoulli(keep) / (1.0 - p)
+
+
+def locked_dropout(x: Tensor, p: float, training: bool) -> Tensor:
+    """Variational dropout (Gal & Ghahramani 2016): one mask per sequence, shared over time.
+
+    ``x``: ``(T, B, H)``; the mask is ``(1, B, H)``, broadcast over ``T``.
+    """
+    if not training or p == 0:
+        return x
+    return x * dropout_mask((1, *x.shape[1:]), p, x)
+
+
+def weight_drop(weight: Tensor, p: float, training: bool) -> Tensor:
+    """DropConnect (Wan et al. 2013) on a weight matrix, as AWD-LSTM drops ``W_hh``.
+
+    A functional call on the weight: the parameter itself is never replaced or modified.
+    """
+    return F.dropout(weight, p, training) if p > 0 else weight
+
+
+def embedding_dropout(weight: Tensor, p: float, training: bool) -> Tensor:
+    """Drop whole rows (words) of an embedding matrix ``(V, E)``; mask ``(V, 1)`` (Gal & Ghahramani 2016)."""
+    if not training or p == 0:
+        return weight
+    return weight * dropout_mask((weight.shape[0], 1), p, weight)
+
+
+def zoneout(previous: Tensor, new: Tensor, rate: float, training: bool) -> Tensor:
+    """Zoneout (Krueger et al. 2017): each unit keeps its previous value with probability ``rate``.
+
+    Training draws a fresh ``(B, H)`` mask every step; evaluation uses the expectation
+    ``rate * previous + (1 - rate) * new``.
+    """
+    if rate == 0:
+        return new
+    if training:
+        keep = torch.rand_like(new) < rate
+        return torch.where(keep, previous, new)
+    return rate * previous + (1.0 - rate) * new
+
+
+def _masked_mean(values: Tensor, mask: Tensor | None) -> Tensor:
+    if mask is None:
+        return values.mean()
+    weights = mask[..., None].to(values.dtype).expand_as(values)
+    return (values * weights).sum() / weights.sum().clamp_min(1.0)
+
+
+def activation_regularization(h: Tensor, alpha: float, mask: Tensor | None = None) -> Tensor:
+    """AR (Merity et al. 2017): ``alpha * mean(h_t^2)`` over valid steps. ``h``: ``(T, B, H)``, ``mask``: ``(T, B)``."""
+    return alpha * _masked_mean(h.pow(2), mask)
+
+
+def temporal_activation_regularization(h: Tensor, beta: float, mask: Tensor | None = None) -> Tensor:
+    """TAR (Merity et al. 2017): ``beta * mean((h_t - h_{t-1})^2)`` over pairs of valid steps."""
+    diffs = (h[1:] - h[:-1]).pow(2)
+    return beta * _masked_mean(diffs, None if mask is None else mask[1:] & mask[:-1])

@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from machine import header, machine_info, write_results  # noqa: E402
-
-from rnnkit.testing import MODES, ParityCase, compare_with_torch, exact_float32  # noqa: E402
+from rnnkit.benchmarking import header, machine_info, write_results
+from rnnkit.testing import MODES, ParityCase, compare_with_torch, exact_float32
 
 FLAG_PRODUCT = list(itertools.product([True, False], [False, True], [False, True], [1, 2]))
 
@@ -69,7 +66,7 @@ def markdown(rows: list[dict], info: dict, seconds: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=None, help="results folder (default: benchmarks/results)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results", help="results folder (default: benchmarks/results)")
     parser.add_argument("--name", default="parity", help="file name stem (default: parity)")
     args = parser.parse_args()
     torch.manual_seed(0)

@@ -26,6 +26,52 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from rnnkit.config import load_yaml
+    from rnnkit.tasks import run
+
+    config = run.resolve_config(load_yaml(args.config), args.set)
+    run_dir, result = run.train(config, args.run_dir)
+    _report(run_dir, result)
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from rnnkit.tasks import run
+
+    run_dir, result = run.resume(args.run_dir)
+    _report(run_dir, result)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from rnnkit.tasks import run
+
+    metrics = run.evaluate(args.run_dir)
+    for name, value in metrics.items():
+        print(f"{name}: {value:.6g}")
+    return 0
+
+
+def _report(run_dir: Path, result) -> None:  # noqa: ANN001
+    state = "stopped early" if result.stopped_early else "finished"
+    print(f"{state} at step {result.step} after {result.seconds:.1f}s; run folder: {run_dir}")
+    if result.last_eval:
+        print("last evaluation: " + ", ".join(f"{k} {v:.4g}" for k, v in result.last_eval.items()))
+    if result.curves:
+        print(f"curves: {result.curves}")
+
+
+def _bench_long_term(args: argparse.Namespace) -> int:
+    from rnnkit.tasks import long_term_bench
+
+    long_term_bench.main(args)
+    return 0
+
+
+SET_HELP = "override a config value by its dotted path, e.g. --set train.optimizer.lr=3e-4 (repeatable)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rnnkit",
@@ -49,6 +95,51 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     demo.add_argument("--out", default="runs/demo", help="folder for the plot (default: runs/demo)")
     demo.set_defaults(handler=_demo)
+
+    train = commands.add_parser(
+        "train",
+        help="train a task from a YAML config",
+        description=(
+            "Train the task that CONFIG names (its 'task:' key) with the model and training settings "
+            "in CONFIG. Writes config.yaml (resolved), checkpoints, train.csv, eval.csv and curves.png "
+            "to the run folder. Under torchrun, trains data-parallel (gloo on CPU, NCCL on GPU)."
+        ),
+    )
+    train.add_argument("config", help="YAML file, e.g. configs/adding.yaml")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
+    train.add_argument("--run-dir", help="where to write the run (default: run_dir from the config, else runs/TASK-TIME)")
+    train.set_defaults(handler=_train)
+
+    resume = commands.add_parser(
+        "resume", help="continue a stopped or killed run from its last checkpoint",
+        description="Continue RUN_DIR from its newest checkpoint, with its saved config; the result "
+                    "matches an uninterrupted run with the same seed.",
+    )
+    resume.add_argument("run_dir", help="a run folder written by 'rnnkit train'")
+    resume.set_defaults(handler=_resume)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="print a run's evaluation metrics for its last checkpoint",
+        description="Load RUN_DIR's newest checkpoint and print the task's evaluation metrics.",
+    )
+    evaluate.add_argument("run_dir", help="a run folder written by 'rnnkit train'")
+    evaluate.set_defaults(handler=_evaluate)
+
+    bench = commands.add_parser("bench", help="benchmarks that write tables to benchmarks/results")
+    benches = bench.add_subparsers(dest="bench", metavar="BENCHMARK", required=True)
+    long_term = benches.add_parser(
+        "long-term",
+        help="tanh RNN vs LSTM vs GRU on the adding and copy-memory tasks",
+        description=(
+            "Train the tanh RNN, the LSTM and the GRU on the adding problem and the copy-memory task "
+            "at several lengths T, each until solved or out of its step/time budget; write a table "
+            "(markdown + JSON) and plots of the loss curves and of the gradient flow through time."
+        ),
+    )
+    from rnnkit.tasks.long_term_bench import add_arguments
+
+    add_arguments(long_term)
+    long_term.set_defaults(handler=_bench_long_term)
     return parser
 
 
@@ -64,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--steps: expected a positive integer, got {args.steps}")
     try:
         return args.handler(args)
-    except (ValueError, RuntimeError) as error:
+    except (ValueError, RuntimeError, FileNotFoundError, KeyError) as error:
         print(f"rnnkit {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -1,4 +1,4 @@
-"""Who measured, where and when: a header that every benchmark table carries."""
+"""Helpers for benchmark scripts: who measured, where and when, and writing result tables."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def machine_info() -> dict[str, str | int]:
 
 def write_results(name: str, markdown: str, payload: dict, folder: Path | None = None) -> tuple[Path, Path]:
     """Write ``<name>.md`` and ``<name>.json`` under ``benchmarks/results`` (temp file, then rename)."""
-    folder = folder or Path(__file__).parent / "results"
+    folder = folder or Path("benchmarks") / "results"
     folder.mkdir(parents=True, exist_ok=True)
     paths = (folder / f"{name}.md", folder / f"{name}.json")
     for path, text in zip(paths, (markdown, json.dumps(payload, indent=1) + "\n")):

@@ -1,0 +1,99 @@
+"""A recurrent stack with a linear read-out: the model behind sequence regression and labelling.
+
+Shape legend: B batch, T time, I input features, O outputs, H hidden units, D directions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+import rnnkit.layers as L
+from rnnkit.cells import Init
+from rnnkit.functional import last_valid
+
+Cell = Literal["rnn", "rnn_relu", "lstm", "gru"]
+
+
+@dataclass
+class RecurrentConfig:
+    """The recurrent stack: which cell, how big, which variants and regularizers.
+
+    ``init``: a preset (``torch``, ``xavier``, ``irnn``), ``chrono`` (Tallec & Ollivier 2018,
+    with ``chrono_max_length``), or ``recommended``: orthogonal recurrent weights for the
+    Elman RNN, identity for its ReLU form (IRNN), chrono for the LSTM and the GRU.
+    """
+
+    cell: Cell = "lstm"
+    hidden_size: int = 128
+    num_layers: int = 1
+    bidirectional: bool = False
+    dropout: float = 0.0
+    recurrent_dropout: float = 0.0
+    zoneout: float = 0.0
+    weight_drop: float = 0.0
+    layer_norm: bool = False
+    init: Literal["torch", "xavier", "irnn", "chrono", "recommended"] = "torch"
+    chrono_max_length: int = 100
+    impl: Literal["auto", "fused", "loop"] = "auto"
+
+
+def _init_for(config: RecurrentConfig) -> str | Init:
+    if config.init == "chrono" or (config.init == "recommended" and config.cell in ("lstm", "gru")):
+        return Init.chrono(config.chrono_max_length)
+    if config.init == "recommended":
+        return "irnn" if config.cell == "rnn_relu" else "xavier"
+    return config.init
+
+
+def build_recurrent(config: RecurrentConfig, input_size: int) -> L.RecurrentLayer:
+    """``rk.RNN``, ``rk.LSTM`` or ``rk.GRU`` as ``config`` says, time-major."""
+    common = dict(
+        num_layers=config.num_layers, bidirectional=config.bidirectional, dropout=config.dropout,
+        recurrent_dropout=config.recurrent_dropout, zoneout=config.zoneout, weight_drop=config.weight_drop,
+        init=_init_for(config), impl=config.impl,
+    )
+    if config.cell in ("rnn", "rnn_relu"):
+        if config.layer_norm:
+            raise ValueError("model.layer_norm: expected an LSTM or GRU cell, got the Elman RNN")
+        nonlinearity = "relu" if config.cell == "rnn_relu" else "tanh"
+        return L.RNN(input_size, config.hidden_size, nonlinearity=nonlinearity, **common)
+    if config.cell == "lstm":
+        return L.LSTM(input_size, config.hidden_size, layer_norm=config.layer_norm, **common)
+    return L.GRU(input_size, config.hidden_size, layer_norm=config.layer_norm, **common)
+
+
+class SequenceModel(nn.Module):
+    """Recurrent stack + linear head. ``readout="last"``: ``(T, B, I) -> (B, O)`` from each
+    sequence's last valid step (both directions' ends when bidirectional); ``"all"``:
+    ``(T, B, I) -> (T, B, O)``, one output per step.
+    """
+
+    def __init__(self, input_size: int, output_size: int, config: RecurrentConfig,
+                 readout: Literal["last", "all"] = "last") -> None:
+        super().__init__()
+        self.recurrent = build_recurrent(config, input_size)
+        self.readout = readout
+        width = self.recurrent.output_size * self.recurrent.num_directions
+        self.head = nn.Linear(width, output_size)
+
+    def hidden(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """The top layer's outputs ``(T, B, D*H)`` (what the gradient-flow probe looks at)."""
+        output, _ = self.recurrent(x, lengths=lengths)
+        return output
+
+    def head_of(self, hidden: Tensor, lengths: Tensor | None = None) -> Tensor:
+        if self.readout == "all":
+            return self.head(hidden)
+        if self.recurrent.bidirectional:
+            width = hidden.shape[-1] // 2
+            forward_end = last_valid(hidden[..., :width], lengths)  # (B, H)
+            backward_end = hidden[0, :, width:]  # the backward direction ends at t = 0
+            return self.head(torch.cat([forward_end, backward_end], dim=-1))
+        return self.head(last_valid(hidden, lengths))
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        return self.head_of(self.hidden(x, lengths), lengths)

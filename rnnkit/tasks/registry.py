@@ -1,0 +1,27 @@
+"""Which config file runs which task: the ``task:`` key of a config names an entry here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from rnnkit.tasks import long_term
+
+
+@dataclass(frozen=True)
+class TaskEntry:
+    config_class: type
+    build: Callable[..., Any]  # (config, rank) -> Job with model, step_fn, batches, evaluate
+    summary: str
+
+
+TASKS: dict[str, TaskEntry] = {
+    "adding": TaskEntry(long_term.LongTermConfig, long_term.build, "the adding problem (long-term dependencies)"),
+    "copy": TaskEntry(long_term.LongTermConfig, long_term.build, "the copy-memory task (long-term dependencies)"),
+}
+
+
+def task_entry(name: Any) -> TaskEntry:
+    if name not in TASKS:
+        raise ValueError(f"task: expected one of {sorted(TASKS)}, got {name!r}")
+    return TASKS[name]

@@ -1,0 +1,75 @@
+"""Run a task from a config: train, resume, evaluate. What the CLI calls, usable from Python.
+
+A run folder holds ``config.yaml`` (the resolved config), the checkpoints, ``train.csv``,
+``eval.csv``, ``curves.png`` and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rnnkit.config import ConfigError, apply_overrides, dump_yaml, from_dict, load_yaml, to_dict
+from rnnkit.tasks.registry import task_entry
+from rnnkit.training import FitResult, fit, has_checkpoint, init_distributed, load_checkpoint, seed_everything
+
+
+def resolve_config(data: dict[str, Any], overrides: list[str] | None = None) -> Any:
+    """Plain config data (+ ``a.b=value`` overrides) -> the task's typed config."""
+    entry = task_entry(data.get("task"))
+    data = apply_overrides(entry.config_class, data, overrides or [])
+    return from_dict(entry.config_class, data)
+
+
+def _default_run_dir(config: Any) -> Path:
+    return Path("runs") / f"{config.task}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def train(config: Any, run_dir: str | Path | None = None, resume: bool = False) -> tuple[Path, FitResult]:
+    """Train ``config``'s task in ``run_dir`` (resuming from its last checkpoint if asked)."""
+    run_dir = Path(run_dir or config.run_dir or _default_run_dir(config))
+    dist_info = init_distributed(config.train.device)
+    if dist_info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        dump_yaml(to_dict(config), run_dir / "config.yaml")
+    seed_everything(config.train.seed + dist_info.rank)
+    job = task_entry(config.task).build(config, dist_info.rank)
+    result = fit(job.model, job.step_fn, job.batches, config.train, run_dir=run_dir, evaluate=job.evaluate,
+                 resume=resume, dist_info=dist_info)
+    if dist_info.is_main:
+        summary = {"task": config.task, "step": result.step, "stopped_early": result.stopped_early,
+                   "last_eval": result.last_eval, "best": result.best, "seconds": round(result.seconds, 2)}
+        tmp = run_dir / "summary.json.tmp"
+        tmp.write_text(json.dumps(summary, indent=1))
+        tmp.replace(run_dir / "summary.json")
+    return run_dir, result
+
+
+def load_run_config(run_dir: str | Path) -> Any:
+    path = Path(run_dir) / "config.yaml"
+    if not path.exists():
+        raise ConfigError(f"{run_dir}: not a run folder (no config.yaml)")
+    return resolve_config(load_yaml(path))
+
+
+def resume(run_dir: str | Path) -> tuple[Path, FitResult]:
+    """Continue a stopped or killed run from its newest checkpoint."""
+    config = load_run_config(run_dir)
+    if not has_checkpoint(run_dir):
+        raise FileNotFoundError(f"{run_dir}: no checkpoint to resume from")
+    return train(config, run_dir, resume=True)
+
+
+def evaluate(run_dir: str | Path) -> dict[str, float]:
+    """The task's metrics for the newest checkpoint of ``run_dir``."""
+    config = load_run_config(run_dir)
+    job = task_entry(config.task).build(config)
+    _, state = load_checkpoint(run_dir)
+    job.model.load_state_dict(state["model"])
+    job.model.eval()
+    with torch.no_grad():
+        return {k: float(v) for k, v in job.evaluate(job.model).items()}

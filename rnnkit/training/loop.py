@@ -1,0 +1,251 @@
+"""The training loop: one flat function that a user could also write from these pieces.
+
+    fit(model, step_fn, batches, config, run_dir=..., evaluate=...)
+
+``step_fn(model, batch, carry) -> StepOutput(loss, carry)`` computes the loss of one batch;
+``carry`` is whatever it wants to hand to the next step (the recurrent state, in truncated
+BPTT), detached between steps by :func:`~rnnkit.training.bptt.detach_state`.
+``batches`` has ``next()``, ``state_dict()`` and ``load_state_dict()`` (see
+:mod:`rnnkit.training.bptt`), so a resumed run continues with the very batches it would
+have seen. ``evaluate(model) -> {metric: value}`` runs in eval mode without gradients.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal, Protocol
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.training.bptt import detach_state
+from rnnkit.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from rnnkit.training.distributed import DistInfo, resolve_device
+from rnnkit.training.logger import RunLogger
+from rnnkit.training.optim import NTASGD, OptimizerConfig, ScheduleConfig, build_optimizer, build_scheduler, trainable
+
+
+@dataclass
+class EarlyStoppingConfig:
+    """Stop when ``metric`` (a key of ``evaluate``'s result) stops improving or reaches ``target``."""
+
+    metric: str = ""  # empty: no early stopping, and the best checkpoint is the last
+    mode: Literal["min", "max"] = "min"
+    patience: int = 0  # evaluations without improvement before stopping; 0: never stop for that
+    target: float | None = None  # stop as soon as the metric is at least this good
+
+
+@dataclass
+class TrainConfig:
+    """Everything about optimizing, independent of the task and the model."""
+
+    steps: int = 1000
+    max_seconds: float | None = None  # stop (and checkpoint) once training has run this long
+    batch_size: int = 32
+    eval_every: int = 100
+    log_every: int = 10
+    checkpoint_every: int = 100
+    clip_grad_norm: float | None = 1.0
+    seed: int = 0
+    precision: Literal["fp32", "bf16"] = "fp32"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    progress: bool = True
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "eval_every", "log_every", "checkpoint_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"train.{name}: expected a positive integer, got {value!r}")
+        if self.clip_grad_norm is not None and self.clip_grad_norm <= 0:
+            raise ValueError(f"train.clip_grad_norm: expected a positive number or null, got {self.clip_grad_norm}")
+
+
+@dataclass
+class StepOutput:
+    loss: Tensor
+    carry: Any = None
+
+
+class BatchSource(Protocol):
+    def next(self) -> Any: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class FitResult:
+    step: int
+    stopped_early: bool
+    best: dict[str, float] | None
+    last_eval: dict[str, float] | None
+    seconds: float
+    losses: list[float]
+    curves: Path | None = None
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, torch's (and every GPU's) generators."""
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, Tensor):
+        return batch.to(device, non_blocking=True)
+    if hasattr(batch, "to"):
+        return batch.to(device)
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+def _improved(value: float, best: float | None, mode: str) -> bool:
+    return best is None or (value < best if mode == "min" else value > best)
+
+
+def _reached(value: float, target: float | None, mode: str) -> bool:
+    return target is not None and (value <= target if mode == "min" else value >= target)
+
+
+def _rng_state(device: torch.device) -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1])}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate((3, tuple(int(v) for v in state["python"]), None))
+    if "cuda" in state and device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def fit(
+    model: nn.Module,
+    step_fn: Callable[[nn.Module, Any, Any], StepOutput],
+    batches: BatchSource,
+    config: TrainConfig,
+    run_dir: str | Path | None = None,
+    evaluate: Callable[[nn.Module], dict[str, float]] | None = None,
+    resume: bool = False,
+    dist_info: DistInfo = DistInfo(),
+) -> FitResult:
+    """Train ``model`` for ``config.steps`` optimizer steps (fewer if early stopping fires).
+
+    With ``run_dir``, writes ``train.csv``, ``eval.csv``, ``curves.png`` and checkpoints
+    there; ``resume=True`` continues from its newest checkpoint. Under ``torchrun`` pass the
+    :class:`DistInfo` from :func:`~rnnkit.training.distributed.init_distributed`: the model
+    is wrapped in DDP, and only rank 0 logs and checkpoints.
+    """
+    run_dir = Path(run_dir) if run_dir is not None else None
+    device = resolve_device(config.device, dist_info)
+    model.to(device)
+    train_model: nn.Module = model
+    if dist_info.enabled:
+        ids = [device.index] if device.type == "cuda" else None
+        train_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    optimizer = build_optimizer(trainable(model), config.optimizer)
+    scheduler = build_scheduler(optimizer, config.schedule, config.steps)
+    per_step_schedule = scheduler is not None and not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    stopping = config.early_stopping
+    autocast = (
+        torch.autocast(device.type, dtype=torch.bfloat16) if config.precision == "bf16" else nullcontext()
+    )
+
+    start_step, carry, best, best_metrics, bad_evals, last_eval = 0, None, None, None, 0, None
+    if resume:
+        if run_dir is None or not has_checkpoint(run_dir):
+            raise FileNotFoundError(f"resume: no checkpoint in {run_dir}")
+        start_step, state = load_checkpoint(run_dir, map_location=device)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and state["scheduler"] is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        batches.load_state_dict(state["batches"])
+        _set_rng_state(state["rng"], device)
+        carry = state["carry"]
+        loop = state["loop"]
+        best, best_metrics, bad_evals, last_eval = loop["best"], loop["best_metrics"], loop["bad_evals"], loop["last_eval"]
+
+    def checkpoint(step: int) -> None:
+        if run_dir is None or not dist_info.is_main:
+            return
+        save_checkpoint(run_dir, step, {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "batches": batches.state_dict(),
+            "rng": _rng_state(device),
+            "carry": carry,
+            "loop": {"best": best, "best_metrics": best_metrics, "bad_evals": bad_evals, "last_eval": last_eval},
+        })
+
+    logger = RunLogger(run_dir, config.steps, start_step, config.progress, active=dist_info.is_main)
+    losses: list[float] = []
+    stopped_early = False
+    started = time.perf_counter()
+    step = start_step
+    pending_bar = 0
+    for step in range(start_step + 1, config.steps + 1):
+        train_model.train()
+        batch = to_device(batches.next(), device)
+        with autocast:
+            output = step_fn(train_model, batch, carry)
+        loss = output.loss
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"step {step}: the loss is {loss.item()}; lower the learning rate or clip gradients")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        max_norm = config.clip_grad_norm if config.clip_grad_norm is not None else math.inf
+        grad_norm = float(nn.utils.clip_grad_norm_(trainable(model), max_norm))
+        optimizer.step()
+        if per_step_schedule:
+            scheduler.step()
+        carry = detach_state(output.carry)  # truncated BPTT: the next batch continues from here
+        losses.append(loss.item())
+        pending_bar += 1
+        if step % config.log_every == 0 or step == config.steps:
+            logger.train_row(step, losses[-1], optimizer.param_groups[0]["lr"], grad_norm, time.perf_counter() - started)
+            logger.progress(pending_bar, losses[-1], optimizer.param_groups[0]["lr"])
+            pending_bar = 0
+
+        out_of_time = config.max_seconds is not None and time.perf_counter() - started >= config.max_seconds
+        if evaluate is not None and (step % config.eval_every == 0 or step == config.steps or out_of_time):
+            model.eval()
+            averaged = optimizer.averaged() if isinstance(optimizer, NTASGD) else nullcontext()
+            with torch.no_grad(), averaged:
+                last_eval = {k: float(v) for k, v in evaluate(model).items()}
+            logger.eval_row(step, last_eval)
+            if stopping.metric:
+                if stopping.metric not in last_eval:
+                    raise KeyError(f"early_stopping.metric: {stopping.metric!r} is not among {sorted(last_eval)}")
+                value = last_eval[stopping.metric]
+                if isinstance(optimizer, NTASGD):
+                    optimizer.observe(value if stopping.mode == "min" else -value)
+                if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                    scheduler.step(value if stopping.mode == "min" else -value)
+                if _improved(value, best, stopping.mode):
+                    best, best_metrics, bad_evals = value, dict(last_eval), 0
+                else:
+                    bad_evals += 1
+                if _reached(value, stopping.target, stopping.mode) or (0 < stopping.patience <= bad_evals):
+                    stopped_early = True
+        if step % config.checkpoint_every == 0 or step == config.steps or stopped_early or out_of_time:
+            checkpoint(step)
+        if stopped_early or out_of_time:
+            break
+    curves = logger.close()
+    return FitResult(step, stopped_early, best_metrics, last_eval, time.perf_counter() - started, losses, curves)

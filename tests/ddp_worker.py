@@ -17,12 +17,13 @@ def main(out: Path) -> None:
     config = from_dict(LongTermConfig, {
         "task": "adding", "data": {"length": 8, "test_size": 16},
         "model": {"cell": "lstm", "hidden_size": 8},
-        "train": {"steps": 15, "batch_size": 8, "progress": False, "device": "cpu", "optimizer": {"lr": 0.01}},
+        "train": {"steps": 15, "batch_size": 8, "progress": False, "device": "cpu", "checkpoint_every": 5,
+                  "max_seconds": 600.0, "optimizer": {"lr": 0.01}},
     })
     info = init_distributed("cpu")
     torch.manual_seed(1234 + info.rank)  # different initial weights: DDP must broadcast rank 0's
     job = build(config, rank=info.rank)
-    result = fit(job.model, job.step_fn, job.batches, config.train, dist_info=info)
+    result = fit(job.model, job.step_fn, job.batches, config.train, run_dir=out / "run", dist_info=info)
     save_file({k: v.contiguous() for k, v in job.model.state_dict().items()}, str(out / f"rank{info.rank}.safetensors"))
     (out / f"rank{info.rank}.json").write_text(json.dumps({"losses": result.losses, "world_size": info.world_size}))
     torch.distributed.destroy_process_group()

@@ -33,12 +33,14 @@ def test_demo_on_a_users_csv(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "persistence" in out and "LSTM" in out
     assert (tmp_path / "out" / "demo.png").stat().st_size > 0
+    assert (tmp_path / "out" / "lstm" / "curves.png").stat().st_size > 0  # each model's run folder
+    assert (tmp_path / "out" / "rnn" / "train.csv").exists()
 
 
 def test_demo_learns_a_sine_better_than_persistence():
     times = [float(t) for t in range(200)]
     series = (times, [math.sin(t / 4) for t in times])
-    result = demo.run_demo(series, steps=150, hidden_size=16, log_every=0)
+    result = demo.run_demo(series, steps=150, hidden_size=16)
     for model in result.models:
         assert model.test_rmse < 0.5 * result.persistence_rmse, model.name
 
@@ -56,5 +58,5 @@ def test_demo_on_sunspots_runs():
     pytest.importorskip("statsmodels")
     years, values = demo.load_sunspots()
     assert len(values) == 309 and years[0] == 1700
-    result = demo.run_demo((years, values), steps=5, hidden_size=4, log_every=0)
+    result = demo.run_demo((years, values), steps=5, hidden_size=4)
     assert all(math.isfinite(m.test_rmse) for m in result.models)

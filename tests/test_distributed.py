@@ -25,3 +25,6 @@ def test_two_processes_stay_identical(tmp_path):
     for name in ranks[0]:
         assert torch.equal(ranks[0][name], ranks[1][name]), name  # DDP averaged the same gradients
     assert logs[0]["losses"] != logs[1]["losses"]  # each rank trained on its own batches
+    index = json.loads((tmp_path / "run" / "checkpoint.json").read_text())  # written by rank 0 alone
+    per_rank = index["state"]["__dict__"]["per_rank"]
+    assert index["step"] == 15 and len(per_rank) == 2  # both ranks' data positions, for resuming

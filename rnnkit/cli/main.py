@@ -17,12 +17,13 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"rnnkit {rnnkit.__version__} demo: next-step prediction of {source}")
     print(f"Training an LSTM and a tanh RNN ({args.hidden_size} units) for {args.steps} steps each ...")
     result = demo.run_demo(series, steps=args.steps, hidden_size=args.hidden_size, seed=args.seed,
-                           log_every=max(1, args.steps // 8))
+                           progress=True, run_dir=args.out)
     print()
     print(demo.summary(result))
     png = demo.plot_demo(result, Path(args.out) / "demo.png")
     if png is not None:
         print(f"\nPlot: {png}")
+        print(f"Training curves and logs: {Path(args.out) / 'lstm'}, {Path(args.out) / 'rnn'}")
     return 0
 
 
@@ -93,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--steps", type=int, default=400, help="training steps per model (default: 400)")
     demo.add_argument("--hidden-size", type=int, default=32, help="hidden units per model (default: 32)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    demo.add_argument("--out", default="runs/demo", help="folder for the plot (default: runs/demo)")
+    demo.add_argument("--out", default="runs/demo", help="folder for the plot and the two runs (default: runs/demo)")
     demo.set_defaults(handler=_demo)
 
     train = commands.add_parser(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 import rnnkit as rk
+from rnnkit.training import OptimizerConfig, RandomBatches, ScheduleConfig, StepOutput, TrainConfig, fit
 
 
 def load_sunspots() -> tuple[list[float], list[float]]:
@@ -97,31 +97,34 @@ def train_one(
     split: int,
     steps: int,
     seed: int,
-    log_every: int,
+    progress: bool,
+    run_dir: Path | None = None,
 ) -> ModelResult:
+    """Train one next-step model with :func:`rnnkit.training.fit` on random 40-year windows."""
     torch.manual_seed(seed)
     model = NextStepModel(layer)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-    generator = torch.Generator().manual_seed(seed)
     train = scaled[:split]
-    losses = []
-    start = time.perf_counter()
-    for step in range(1, steps + 1):
-        x, y = _windows(train, 40, 32, generator)
-        loss = nn.functional.mse_loss(model(x), y)
-        optimizer.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        losses.append(loss.item())
-        if log_every and (step % log_every == 0 or step == steps):
-            print(f"  {name:5s} step {step:4d}/{steps}  train MSE {sum(losses[-log_every:]) / len(losses[-log_every:]):.4f}")
-    seconds = time.perf_counter() - start
+    config = TrainConfig(
+        steps=steps, batch_size=32, log_every=10, eval_every=max(1, steps // 4), checkpoint_every=steps,
+        clip_grad_norm=1.0, seed=seed, device="cpu", progress=progress,
+        optimizer=OptimizerConfig(name="adam", lr=1e-2), schedule=ScheduleConfig(name="cosine"),
+    )
+
+    def step_fn(m: nn.Module, batch: tuple[Tensor, Tensor], carry: object) -> StepOutput:
+        x, y = batch
+        return StepOutput(nn.functional.mse_loss(m(x), y))
+
+    def evaluate(m: nn.Module) -> dict[str, float]:
+        predictions = m(scaled[:-1].view(1, -1, 1)).view(-1)
+        return {"test_mse_scaled": float(nn.functional.mse_loss(predictions[split - 1 :], scaled[split:]))}
+
+    batches = RandomBatches(lambda g: _windows(train, 40, 32, g), seed=seed)
+    result = fit(model, step_fn, batches, config, run_dir=run_dir, evaluate=evaluate)
+    model.eval()
     with torch.no_grad():  # one pass over the whole series: the state is warm when the test starts
         predictions = model(scaled[:-1].view(1, -1, 1)).view(-1)
-    return ModelResult(name, sum(losses[-20:]) / len(losses[-20:]), 0.0, seconds, predictions.tolist(), losses)
+    last = result.losses[-20:]
+    return ModelResult(name, sum(last) / len(last), 0.0, result.seconds, predictions.tolist(), result.losses)
 
 
 def run_demo(
@@ -129,9 +132,14 @@ def run_demo(
     steps: int = 400,
     hidden_size: int = 32,
     seed: int = 0,
-    log_every: int = 50,
+    progress: bool = False,
+    run_dir: str | Path | None = None,
 ) -> DemoResult:
-    """Train an LSTM and a tanh RNN on ``series`` (times, values) and score them on its last 20%."""
+    """Train an LSTM and a tanh RNN on ``series`` (times, values) and score them on its last 20%.
+
+    With ``run_dir``, each model's run (CSV logs, ``curves.png``, checkpoint) goes to
+    ``run_dir/lstm`` and ``run_dir/rnn``.
+    """
     years, values = series
     data = torch.tensor(values, dtype=torch.float32)
     split = int(0.8 * len(values))
@@ -140,7 +148,10 @@ def run_demo(
     models = []
     for name, layer in (("LSTM", rk.LSTM(1, hidden_size, batch_first=True)),
                         ("RNN", rk.RNN(1, hidden_size, batch_first=True))):
-        result = train_one(name, layer, scaled, split, steps, seed, log_every)
+        model_dir = Path(run_dir) / name.lower() if run_dir is not None else None
+        if progress:
+            print(f"{name}:", flush=True)
+        result = train_one(name, layer, scaled, split, steps, seed, progress, model_dir)
         predicted = torch.tensor(result.predictions) * std + mean  # predicted[i] is for year i + 1
         errors = predicted[split - 1 :] - data[split:]
         result.test_rmse = math.sqrt(float((errors**2).mean()))

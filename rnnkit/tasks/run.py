@@ -65,11 +65,11 @@ def resume(run_dir: str | Path) -> tuple[Path, FitResult]:
 
 
 def evaluate(run_dir: str | Path) -> dict[str, float]:
-    """The task's metrics for the newest checkpoint of ``run_dir``."""
+    """The task's metrics for the newest checkpoint of ``run_dir`` (NT-ASGD: the averaged weights)."""
     config = load_run_config(run_dir)
     job = task_entry(config.task).build(config)
     _, state = load_checkpoint(run_dir)
-    job.model.load_state_dict(state["model"])
+    job.model.load_state_dict(state.get("eval_model", state["model"]))  # NT-ASGD's averaged weights if any
     job.model.eval()
     with torch.no_grad():
         return {k: float(v) for k, v in job.evaluate(job.model).items()}

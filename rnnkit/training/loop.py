@@ -174,24 +174,37 @@ def fit(
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state["scheduler"] is not None:
             scheduler.load_state_dict(state["scheduler"])
-        batches.load_state_dict(state["batches"])
-        _set_rng_state(state["rng"], device)
+        # Each rank continues its own data stream and random draws (rank 0's alone without DDP).
+        per_rank = state["per_rank"]
+        mine = per_rank[dist_info.rank] if dist_info.rank < len(per_rank) else per_rank[0]
+        batches.load_state_dict(mine["batches"])
+        _set_rng_state(mine["rng"], device)
         carry = state["carry"]
         loop = state["loop"]
         best, best_metrics, bad_evals, last_eval = loop["best"], loop["best_metrics"], loop["bad_evals"], loop["last_eval"]
 
     def checkpoint(step: int) -> None:
-        if run_dir is None or not dist_info.is_main:
+        if run_dir is None:
             return
-        save_checkpoint(run_dir, step, {
+        per_rank = [{"batches": batches.state_dict(), "rng": _rng_state(device)}]
+        if dist_info.enabled:  # every rank's data position and RNG, so each resumes its own stream
+            gathered: list[Any] = [None] * dist_info.world_size
+            torch.distributed.all_gather_object(gathered, per_rank[0])
+            per_rank = gathered
+        if not dist_info.is_main:
+            return
+        state = {
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict() if scheduler is not None else None,
-            "batches": batches.state_dict(),
-            "rng": _rng_state(device),
+            "per_rank": per_rank,
             "carry": carry,
             "loop": {"best": best, "best_metrics": best_metrics, "bad_evals": bad_evals, "last_eval": last_eval},
-        })
+        }
+        if isinstance(optimizer, NTASGD) and optimizer.is_averaging:
+            with optimizer.averaged():  # the weights that evaluation uses
+                state["eval_model"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        save_checkpoint(run_dir, step, state)
 
     logger = RunLogger(run_dir, config.steps, start_step, config.progress, active=dist_info.is_main)
     losses: list[float] = []
@@ -223,6 +236,10 @@ def fit(
             pending_bar = 0
 
         out_of_time = config.max_seconds is not None and time.perf_counter() - started >= config.max_seconds
+        if dist_info.enabled and config.max_seconds is not None:  # every rank stops at the same step
+            flag = torch.tensor([float(out_of_time)], device=device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            out_of_time = bool(flag.item())
         if evaluate is not None and (step % config.eval_every == 0 or step == config.steps or out_of_time):
             model.eval()
             averaged = optimizer.averaged() if isinstance(optimizer, NTASGD) else nullcontext()

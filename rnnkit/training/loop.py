@@ -169,7 +169,7 @@ def fit(
     if resume:
         if run_dir is None or not has_checkpoint(run_dir):
             raise FileNotFoundError(f"resume: no checkpoint in {run_dir}")
-        start_step, state = load_checkpoint(run_dir, map_location=device)
+        start_step, state = load_checkpoint(run_dir)  # on the CPU: generator states must stay there
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state["scheduler"] is not None:
@@ -179,7 +179,7 @@ def fit(
         mine = per_rank[dist_info.rank] if dist_info.rank < len(per_rank) else per_rank[0]
         batches.load_state_dict(mine["batches"])
         _set_rng_state(mine["rng"], device)
-        carry = state["carry"]
+        carry = to_device(state["carry"], device)
         loop = state["loop"]
         best, best_metrics, bad_evals, last_eval = loop["best"], loop["best_metrics"], loop["bad_evals"], loop["last_eval"]
 

@@ -157,7 +157,8 @@ def fit(
     if dist_info.enabled:
         ids = [device.index] if device.type == "cuda" else None
         train_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-    optimizer = build_optimizer(trainable(model), config.optimizer)
+    parameters = trainable(model)
+    optimizer = build_optimizer(parameters, config.optimizer)
     scheduler = build_scheduler(optimizer, config.schedule, config.steps)
     per_step_schedule = scheduler is not None and not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
     stopping = config.early_stopping
@@ -223,7 +224,7 @@ def fit(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         max_norm = config.clip_grad_norm if config.clip_grad_norm is not None else math.inf
-        grad_norm = float(nn.utils.clip_grad_norm_(trainable(model), max_norm))
+        grad_norm = float(nn.utils.clip_grad_norm_(parameters, max_norm))
         optimizer.step()
         if per_step_schedule:
             scheduler.step()

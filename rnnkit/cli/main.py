@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -55,6 +56,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _report(run_dir: Path, result) -> None:  # noqa: ANN001
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 speaks for all
+        return
     state = "stopped early" if result.stopped_early else "finished"
     print(f"{state} at step {result.step} after {result.seconds:.1f}s; run folder: {run_dir}")
     if result.last_eval:

@@ -6,8 +6,8 @@
 """
 
 from rnnkit import functional
-from rnnkit.cells import GRUCell, Init, LSTMCell, RNNCell
-from rnnkit.layers import GRU, LSTM, RNN, EmbeddingDropout, LockedDropout, Recurrent
+from rnnkit.cells import GRUCell, Init, LSTMCell, MinGRUCell, MinLSTMCell, RNNCell
+from rnnkit.layers import GRU, LSTM, RNN, EmbeddingDropout, LockedDropout, MinGRU, MinLSTM, Recurrent
 
 __version__ = "0.1.0"
 
@@ -19,6 +19,10 @@ __all__ = [
     "LSTM",
     "LSTMCell",
     "LockedDropout",
+    "MinGRU",
+    "MinGRUCell",
+    "MinLSTM",
+    "MinLSTMCell",
     "RNN",
     "RNNCell",
     "Recurrent",

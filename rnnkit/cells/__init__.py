@@ -4,6 +4,7 @@ from rnnkit.cells.base import CellSpec, RecurrentCell
 from rnnkit.cells.gru import GRUCell, GRUSpec
 from rnnkit.cells.init import Init
 from rnnkit.cells.lstm import LSTMCell, LSTMSpec
+from rnnkit.cells.minrnn import MinGRUCell, MinLSTMCell
 from rnnkit.cells.rnn import RNNCell, RNNSpec
 
 __all__ = [
@@ -13,6 +14,8 @@ __all__ = [
     "Init",
     "LSTMCell",
     "LSTMSpec",
+    "MinGRUCell",
+    "MinLSTMCell",
     "RNNCell",
     "RNNSpec",
     "RecurrentCell",

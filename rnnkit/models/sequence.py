@@ -15,7 +15,7 @@ import rnnkit.layers as L
 from rnnkit.cells import Init
 from rnnkit.functional import last_valid
 
-Cell = Literal["rnn", "rnn_relu", "lstm", "gru"]
+Cell = Literal["rnn", "rnn_relu", "lstm", "gru", "mingru", "minlstm"]
 
 
 @dataclass
@@ -49,8 +49,17 @@ def _init_for(config: RecurrentConfig) -> str | Init:
     return config.init
 
 
-def build_recurrent(config: RecurrentConfig, input_size: int) -> L.RecurrentLayer:
-    """``rk.RNN``, ``rk.LSTM`` or ``rk.GRU`` as ``config`` says, time-major."""
+def build_recurrent(config: RecurrentConfig, input_size: int) -> nn.Module:
+    """``rk.RNN``, ``rk.LSTM``, ``rk.GRU``, ``rk.MinGRU`` or ``rk.MinLSTM`` as ``config`` says, time-major."""
+    if config.cell in ("mingru", "minlstm"):
+        unsupported = [name for name, off in (("bidirectional", False), ("dropout", 0.0), ("recurrent_dropout", 0.0),
+                                              ("zoneout", 0.0), ("weight_drop", 0.0), ("layer_norm", False))
+                       if getattr(config, name) != off]
+        if unsupported:
+            raise ValueError(f"model.cell={config.cell!r}: expected none of {unsupported} (not defined for it)")
+        layer = L.MinGRU if config.cell == "mingru" else L.MinLSTM
+        return layer(input_size, config.hidden_size, num_layers=config.num_layers,
+                     impl="loop" if config.impl == "loop" else "scan")
     common = dict(
         num_layers=config.num_layers, bidirectional=config.bidirectional, dropout=config.dropout,
         recurrent_dropout=config.recurrent_dropout, zoneout=config.zoneout, weight_drop=config.weight_drop,

@@ -25,7 +25,8 @@ from rnnkit.config import from_dict
 from rnnkit.tasks.long_term import LongTermConfig, build, probe
 from rnnkit.training import fit, seed_everything
 
-CELLS = {"rnn": "tanh RNN", "lstm": "LSTM", "gru": "GRU"}
+CELLS = {"rnn": "tanh RNN", "lstm": "LSTM", "gru": "GRU", "mingru": "minGRU", "minlstm": "minLSTM"}
+DEFAULT_CELLS = ["rnn", "lstm", "gru"]
 FULL = {"adding": [100, 200, 400, 750], "copy": [100, 200, 500]}
 QUICK = {"adding": [20], "copy": [10]}
 SOLVED = {"adding": ("mse", "min", 0.01), "copy": ("recall_accuracy", "max", 0.99)}
@@ -34,7 +35,8 @@ SOLVED = {"adding": ("mse", "min", 0.01), "copy": ("recall_accuracy", "max", 0.9
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny lengths and budgets, for a smoke run")
     parser.add_argument("--tasks", nargs="+", choices=sorted(FULL), default=sorted(FULL), help="which tasks")
-    parser.add_argument("--cells", nargs="+", choices=list(CELLS), default=list(CELLS), help="which cells")
+    parser.add_argument("--cells", nargs="+", choices=list(CELLS), default=DEFAULT_CELLS,
+                        help="which cells (default: rnn lstm gru; mingru and minlstm also run)")
     parser.add_argument("--lengths", nargs="+", type=int, help="override the lengths T of every task")
     parser.add_argument("--hidden-size", type=int, default=128, help="hidden units (default: 128)")
     parser.add_argument("--batch-size", type=int, default=32, help="batch size (default: 32)")
@@ -122,7 +124,7 @@ def plot(rows: list[dict[str, Any]], out: Path, name: str) -> list[Path]:
         import matplotlib.pyplot as plt
     except ImportError:
         return []
-    colors = {"rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green"}
+    colors = {"rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green", "mingru": "tab:olive", "minlstm": "tab:cyan"}
     paths = []
     keys = sorted({(r["task"], r["T"]) for r in rows})
     figure, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.4), squeeze=False)

@@ -34,10 +34,16 @@ from rnnkit.cells.base import CellSpec, Weights
 from rnnkit.cells.init import resolve_init
 from rnnkit.functional import dropout_mask, weight_drop, zoneout
 from rnnkit.layers.base import RecurrentLayer
-from rnnkit.layers.checks import check_state
+from rnnkit.layers.checks import check_input, check_state
 from rnnkit.layers.fused import fused_forward
 
 IMPLEMENTATIONS = ("auto", "fused", "loop")
+_CELL_KERNELS = {
+    "lstm": torch.lstm_cell,
+    "gru": torch.gru_cell,
+    "rnn_tanh": torch.rnn_tanh_cell,
+    "rnn_relu": torch.rnn_relu_cell,
+}
 
 
 class BoundCell:
@@ -225,6 +231,39 @@ class TorchCompatibleLayer(RecurrentLayer):
             self._kernel_mode(), x, hx, self._flat_weights(for_forward=True), self.bias, self.num_layers,
             self.dropout if self.training else 0.0, self.training or needs_grad, self.bidirectional, lengths,
         )
+
+    # -- streaming: torch's fused cell ops for the configurations they compute ------------------
+    def step(self, x: Tensor, hx: Any = None) -> tuple[Tensor, Any]:
+        """One time step through the stack; see :meth:`RecurrentLayer.step`.
+
+        Where torch has a fused cell op for this exact configuration (no projection, no
+        variant, no per-step regularizer), each layer is one call of it; otherwise the loop.
+        """
+        if not self.uses_fused or getattr(self.specs[0], "proj_size", 0) or self.bidirectional:
+            return super().step(x, hx)
+        like = self.weight_ih_l0
+        if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[-1] != self.input_size or x.shape[0] == 0:
+            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"expected one step of shape (batch, {self.input_size}), got {got}")
+        check_input(x, self.input_size, like, batch_first=False)
+        if hx is None:
+            hx = self.initial_state(x.shape[0])
+        parts = self._validate_hx(hx, x.shape[0], x)
+        kernel = _CELL_KERNELS[self._kernel_mode()]
+        finals = []
+        for layer in range(self.num_layers):
+            w = self._forward_weights(layer, 0)
+            biases = (w["bias_ih"], w["bias_hh"]) if self.bias else (None, None)
+            if len(parts) == 2:
+                h, c = kernel(x, (parts[0][layer], parts[1][layer]), w["weight_ih"], w["weight_hh"], *biases)
+                finals.append((h, c))
+            else:
+                h = kernel(x, parts[0][layer], w["weight_ih"], w["weight_hh"], *biases)
+                finals.append(h)
+            x = h
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                x = torch.nn.functional.dropout(x, self.dropout, training=True)
+        return x, self._from_cell_states(finals)
 
     def flatten_parameters(self) -> None:
         """Lay the fused kernel's weights out in one cuDNN buffer (a no-op off CUDA).

@@ -110,14 +110,12 @@ class TorchCompatibleLayer(RecurrentLayer):
         self.recurrent_dropout = _probability("recurrent_dropout", recurrent_dropout)
         self.weight_drop = _probability("weight_drop", weight_drop)
         self.zoneout = _zoneout_rates(zoneout, isinstance(specs[0], LSTMSpec))
-        needs_loop = not specs[0].fusable or self.recurrent_dropout > 0 or any(self.zoneout)
-        if impl == "fused" and needs_loop:
+        self.specs = specs
+        if impl == "fused" and self._needs_loop:
             raise ValueError(
                 f"impl='fused': torch's kernel cannot compute this configuration ({specs[0]}, "
                 f"recurrent_dropout={recurrent_dropout}, zoneout={zoneout}); use impl='auto' or 'loop'"
             )
-        self._needs_loop = needs_loop
-        self.specs = specs
         self.hidden_size = specs[0].hidden_size
         self.bias = specs[0].bias
         self.impl = impl
@@ -142,6 +140,11 @@ class TorchCompatibleLayer(RecurrentLayer):
         for layer, spec in enumerate(self.specs):
             for direction in range(self.num_directions):
                 spec.initialize(self.cell_weights(layer, direction), self.init)
+
+    @property
+    def _needs_loop(self) -> bool:
+        """A variant or a per-step regularizer that torch's kernel does not compute."""
+        return not self.specs[0].fusable or self.recurrent_dropout > 0 or any(self.zoneout)
 
     @property
     def uses_fused(self) -> bool:

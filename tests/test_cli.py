@@ -60,3 +60,12 @@ def test_demo_on_sunspots_runs():
     assert len(values) == 309 and years[0] == 1700
     result = demo.run_demo((years, values), steps=5, hidden_size=4)
     assert all(math.isfinite(m.test_rmse) for m in result.models)
+
+
+@pytest.mark.parametrize("command", [["demo"], ["train"], ["resume"], ["evaluate"], ["bench", "long-term"]])
+def test_every_command_explains_itself(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert "usage: rnnkit " + " ".join(command) in text and len(text) > 250

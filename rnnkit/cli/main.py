@@ -116,15 +116,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     resume = commands.add_parser(
         "resume", help="continue a stopped or killed run from its last checkpoint",
-        description="Continue RUN_DIR from its newest checkpoint, with its saved config; the result "
-                    "matches an uninterrupted run with the same seed.",
+        description="Continue RUN_DIR from its newest checkpoint with its saved config.yaml: model, "
+                    "optimizer, schedule, data position and random state are restored, and the CSV logs are cut "
+                    "back to the checkpoint, so the loss curve matches an uninterrupted run with the same seed.",
+        epilog="example: rnnkit resume runs/adding-20261127-101500",
     )
     resume.add_argument("run_dir", help="a run folder written by 'rnnkit train'")
     resume.set_defaults(handler=_resume)
 
     evaluate = commands.add_parser(
         "evaluate", help="print a run's evaluation metrics for its last checkpoint",
-        description="Load RUN_DIR's newest checkpoint and print the task's evaluation metrics.",
+        description="Load RUN_DIR's newest checkpoint (NT-ASGD's averaged weights where training used it) "
+                    "and print the task's evaluation metrics on its test data.",
+        epilog="example: rnnkit evaluate runs/adding-20261127-101500",
     )
     evaluate.add_argument("run_dir", help="a run folder written by 'rnnkit train'")
     evaluate.set_defaults(handler=_evaluate)

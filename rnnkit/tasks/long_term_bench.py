@@ -14,6 +14,7 @@ training.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="results folder")
     parser.add_argument("--name", default="long_term", help="file name stem (default: long_term)")
+    parser.add_argument("--replot", type=Path, metavar="JSON", help="only redraw the plots from a saved results file")
 
 
 def run_one(task: str, length: int, cell: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -126,21 +128,26 @@ def plot(rows: list[dict[str, Any]], out: Path, name: str) -> list[Path]:
         return []
     colors = {"rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green", "mingru": "tab:olive", "minlstm": "tab:cyan"}
     paths = []
-    keys = sorted({(r["task"], r["T"]) for r in rows})
-    figure, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.4), squeeze=False)
-    for axis, (task, length) in zip(axes[0], keys):
-        for r in rows:
-            if (r["task"], r["T"]) == (task, length):
-                steps = [i * r["loss_stride"] + 1 for i in range(len(r["losses"]))]
-                axis.plot(steps, r["losses"], color=colors[r["cell"]], linewidth=0.8, label=CELLS[r["cell"]])
-        axis.set_yscale("log")
-        axis.set_title(f"{task}, T={length}")
-        axis.set_xlabel("step")
-        axis.legend(fontsize=7)
-    axes[0][0].set_ylabel("training loss")
+    tasks = sorted({r["task"] for r in rows})
+    lengths = {task: sorted({r["T"] for r in rows if r["task"] == task}) for task in tasks}
+    columns = max(len(v) for v in lengths.values())
+    figure, axes = plt.subplots(len(tasks), columns, figsize=(4.2 * columns, 3.4 * len(tasks)), squeeze=False)
+    for row, task in enumerate(tasks):  # one row of panels per task, one panel per length
+        for axis in axes[row][len(lengths[task]):]:
+            axis.set_visible(False)
+    for row, task in enumerate(tasks):
+        for axis, length in zip(axes[row], lengths[task]):
+            for r in rows:
+                if (r["task"], r["T"]) == (task, length):
+                    steps = [i * r["loss_stride"] + 1 for i in range(len(r["losses"]))]
+                    axis.plot(steps, r["losses"], color=colors[r["cell"]], linewidth=0.8, label=CELLS[r["cell"]])
+            axis.set_yscale("log")
+            axis.set_title(f"{task}, T={length}")
+            axis.set_xlabel("step")
+            axis.set_ylabel("training loss")
+            axis.legend(fontsize=7)
     figure.tight_layout()
     paths.append(_save(figure, out / f"{name}_loss.png", plt))
-    tasks = sorted({r["task"] for r in rows})
     figure, axes = plt.subplots(1, 2 * len(tasks), figsize=(4.2 * 2 * len(tasks), 3.4), squeeze=False)
     for index, task in enumerate(tasks):
         longest = max(r["T"] for r in rows if r["task"] == task)
@@ -154,6 +161,7 @@ def plot(rows: list[dict[str, Any]], out: Path, name: str) -> list[Path]:
             axis.set_title(f"{task} T={longest}: ||dL/dh_t|| {'at init' if column == 0 else 'trained'}")
             axis.set_xlabel("time step t")
             axis.legend(fontsize=7)
+    figure.suptitle("values below 1e-30 are drawn at 1e-30 (the tanh RNN's reach exactly 0 in float32)", fontsize=9)
     figure.tight_layout()
     paths.append(_save(figure, out / f"{name}_gradient_flow.png", plt))
     return paths
@@ -169,6 +177,11 @@ def _save(figure: Any, path: Path, plt: Any) -> Path:
 
 
 def main(args: argparse.Namespace) -> list[dict[str, Any]]:
+    if args.replot is not None:
+        rows = json.loads(args.replot.read_text())["rows"]
+        for path in plot(rows, args.out, args.name):
+            print(f"plot: {path}")
+        return rows
     if args.threads:
         torch.set_num_threads(args.threads)
     lengths = QUICK if args.quick else FULL

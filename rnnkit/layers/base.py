@@ -120,12 +120,8 @@ class RecurrentLayer(nn.Module):
                 x = x.unsqueeze(1)
             elif self.batch_first:
                 x = x.transpose(0, 1)
-        check_time_major(x)
+        x, lengths = time_major_with_lengths(x, lengths)
         T, B = x.shape[0], x.shape[1]
-        if lengths is not None:
-            lengths = check_lengths(lengths, B, T)
-            if int(lengths.min()) == T:
-                lengths = None  # every sequence is full length: nothing to mask
         if self.check_finite:
             check_finite(x, None if lengths is None else mask_from_lengths(lengths, T, x.device))
         if unbatched and hx is not None:
@@ -217,6 +213,15 @@ def _sorted_indices(packed: PackedSequence, device: torch.device) -> Tensor:
     if packed.sorted_indices is None:
         return torch.arange(packed.batch_sizes[0], device=device)
     return packed.sorted_indices.to(device)
+
+
+def time_major_with_lengths(x: Tensor, lengths: Any) -> tuple[Tensor, Tensor | None]:
+    """Check a time-major ``(T, B, I)`` input and its lengths; ``None`` when all are full length."""
+    check_time_major(x)
+    if lengths is None:
+        return x, None
+    lengths = check_lengths(lengths, x.shape[1], x.shape[0])
+    return x, (None if int(lengths.min()) == x.shape[0] else lengths)  # full length: nothing to mask
 
 
 def _check_leaf(state: Any) -> Tensor:

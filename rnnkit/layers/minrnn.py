@@ -17,7 +17,8 @@ from torch import Tensor, nn
 from rnnkit.cells.minrnn import MinGRUCell, MinLSTMCell, MinRNNCell
 from rnnkit.functional import last_valid, mask_from_lengths
 from rnnkit.functional.minrnn import min_gru_log_terms, min_lstm_log_terms, parallel_scan_log
-from rnnkit.layers.checks import check_input, check_lengths, check_state, check_time_major
+from rnnkit.layers.base import time_major_with_lengths
+from rnnkit.layers.checks import check_input, check_state
 
 
 class MinRNN(nn.Module):
@@ -57,12 +58,8 @@ class MinRNN(nn.Module):
         x = check_input(input, self.input_size, weight, self.batch_first)
         if x.dim() != 3:
             raise ValueError(f"expected a batched input of 3 dims, got shape {tuple(x.shape)}")
-        if self.batch_first:
-            x = x.transpose(0, 1)
-        check_time_major(x)
+        x, lengths = time_major_with_lengths(x.transpose(0, 1) if self.batch_first else x, lengths)
         T, B = x.shape[0], x.shape[1]
-        if lengths is not None:
-            lengths = check_lengths(lengths, B, T)
         states = (check_state("hx", hx, (self.num_layers, B, self.hidden_size), x).unbind(0)
                   if hx is not None else [None] * self.num_layers)
         finals = []

@@ -82,7 +82,7 @@ def test_gru_recurrent_mask_spares_the_interpolation():
     masked, _ = cell.spec.recur(cell.project_input(x), h, cell.weights(), torch.zeros(B, H, **F64))
     zero_state, _ = cell.spec.recur(cell.project_input(x), torch.zeros(B, H, **F64), cell.weights())
     z = torch.sigmoid(cell.project_input(x)[:, H : 2 * H] + cell.bias_hh[H : 2 * H])
-    n = (zero_state - 0) / (1 - z)  # with h = 0 the GRU gives (1 - z) * n
+    n = zero_state / (1 - z)  # with h = 0 the GRU gives (1 - z) * n
     torch.testing.assert_close(masked, (1 - z) * n + z * h)
 
 

@@ -66,8 +66,8 @@ def _lrs(schedule: ScheduleConfig, steps: int, lr: float = 1.0) -> list[float]:
 def test_warmup_then_linear_decay():
     rates = _lrs(ScheduleConfig(name="warmup_linear", warmup_steps=4), 12)
     assert rates[:5] == pytest.approx([0.25, 0.4375, 0.625, 0.8125, 1.0])  # linear from 1/4 to 1 over 4 steps
-    assert rates[4] == max(rates) and rates[-1] < 0.2 and rates == sorted(rates[:5]) + rates[5:]
-    assert all(a > b for a, b in zip(rates[4:], rates[5:]))
+    assert rates[4] == max(rates) and rates[-1] < 0.2
+    assert all(a > b for a, b in zip(rates[4:], rates[5:]))  # then strictly decreasing
 
 
 def test_cosine_and_step_schedules():

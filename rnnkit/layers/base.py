@@ -184,13 +184,8 @@ class RecurrentLayer(nn.Module):
         return x, finals
 
     # -- streaming -----------------------------------------------------------------------
-    def step(self, x: Tensor, hx: Any = None) -> tuple[Tensor, Any]:
-        """Advance the whole stack by one time step: ``x``: ``(B, I)`` -> ``(h_t (B, H_out), state)``.
-
-        ``hx`` is in the same form ``forward`` takes and returns (``None`` = zeros), so
-        feeding a sequence step by step equals ``forward`` on the whole sequence (in eval
-        mode; dropout draws differ). Only unidirectional layers can stream.
-        """
+    def _check_step_input(self, x: Tensor) -> Tensor:
+        """One step's input must be ``(B, I)`` with ``B >= 1``, on the layer's device and dtype."""
         if self.bidirectional:
             raise ValueError("step() streams forward in time; a bidirectional layer needs the whole sequence")
         x = check_input(x, self.input_size, self._param_like(), batch_first=False)
@@ -198,6 +193,16 @@ class RecurrentLayer(nn.Module):
             raise ValueError(f"expected one step of shape (batch, {self.input_size}), got {tuple(x.shape)}")
         if x.shape[0] == 0:
             raise ValueError("expected a non-empty batch, got batch size 0")
+        return x
+
+    def step(self, x: Tensor, hx: Any = None) -> tuple[Tensor, Any]:
+        """Advance the whole stack by one time step: ``x``: ``(B, I)`` -> ``(h_t (B, H_out), state)``.
+
+        ``hx`` is in the same form ``forward`` takes and returns (``None`` = zeros), so
+        feeding a sequence step by step equals ``forward`` on the whole sequence (in eval
+        mode; dropout draws differ). Only unidirectional layers can stream.
+        """
+        x = self._check_step_input(x)
         states = self._initial_cell_states(hx, x.unsqueeze(0))
         finals = []
         for layer in range(self.num_layers):

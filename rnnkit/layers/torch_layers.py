@@ -34,7 +34,7 @@ from rnnkit.cells.base import CellSpec, Weights
 from rnnkit.cells.init import resolve_init
 from rnnkit.functional import dropout_mask, weight_drop, zoneout
 from rnnkit.layers.base import RecurrentLayer
-from rnnkit.layers.checks import check_input, check_state
+from rnnkit.layers.checks import check_state
 from rnnkit.layers.fused import fused_forward
 
 IMPLEMENTATIONS = ("auto", "fused", "loop")
@@ -244,11 +244,7 @@ class TorchCompatibleLayer(RecurrentLayer):
         """
         if not self.uses_fused or getattr(self.specs[0], "proj_size", 0) or self.bidirectional:
             return super().step(x, hx)
-        like = self.weight_ih_l0
-        if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[-1] != self.input_size or x.shape[0] == 0:
-            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(f"expected one step of shape (batch, {self.input_size}), got {got}")
-        check_input(x, self.input_size, like, batch_first=False)
+        x = self._check_step_input(x)
         if hx is None:
             hx = self.initial_state(x.shape[0])
         parts = self._validate_hx(hx, x.shape[0], x)

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.models import RecurrentConfig, SequenceModel
-from rnnkit.training import RandomBatches, StepOutput, TrainConfig
+from rnnkit.training import RandomBatches, StepOutput, TrainConfig, gradient_flow
 
 COPY_SYMBOLS, COPY_LENGTH, BLANK, DELIMITER = 8, 10, 0, 9
 
@@ -151,8 +151,6 @@ def build(config: LongTermConfig, rank: int = 0) -> Job:
 
 def probe(job: Job) -> Tensor:
     """``||dLoss/dh_t||`` for every step ``t`` on a fixed batch of 64 (see ``gradient_flow``)."""
-    from rnnkit.training import gradient_flow
-
     model = job.model
     x, y = (t.to(_device(model)) for t in job.probe_batch)
     recurrent = model.recurrent if isinstance(model, SequenceModel) else model.sequence.recurrent

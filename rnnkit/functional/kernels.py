@@ -1,0 +1,267 @@
+"""Whole-sequence recurrences with a hand-written backward through time (rnnkit's fused path).
+
+``lstm_sequence``, ``gru_sequence`` and ``rnn_sequence`` run one direction of one layer over a
+whole time-major sequence and return the same values as stepping the readable recurrences in
+:mod:`rnnkit.functional.recurrences` (the tests hold them equal in float64, values and every
+gradient). They cover what torch's fused kernels cannot: a per-sequence recurrent-dropout
+mask, zoneout, peepholes, and lengths, all inside the kernel.
+
+How: the input projection for all steps arrives precomputed (one GEMM, by the caller); each
+step is one GEMM for ``W_hh h_{t-1}`` plus one vectorized pass of gate math; the backward
+walks time in reverse and computes ``dW_hh`` as one GEMM after the loop. The loops are C++
+(``csrc/recurrences.cpp``), compiled on first use with ``torch.utils.cpp_extension`` into
+``~/.cache/rnnkit`` (``RNNKIT_CACHE`` to move it; ~20 s once). Without a compiler, or with
+``RNNKIT_NO_EXTENSION=1``, :func:`available` is False and the layers run the readable loop
+instead (with a one-line notice), so results never depend on the build.
+
+Shape legend: T time, B batch, H hidden, G gates (LSTM 4, GRU 3, Elman 1).
+Optional inputs shared by all three:
+
+* ``recurrent_mask``: ``(B, H)``, multiplies ``h_{t-1}`` where it enters ``W_hh h``.
+* ``keep``: ``(T, B, H)`` per state tensor, zoneout's share of the previous state kept
+  (0/1 in training, the rate at evaluation): ``state_t = keep * state_{t-1} + (1 - keep) * new``.
+* ``valid``: ``(T, B)`` of 0/1 in the input's dtype; where 0 the state is carried unchanged
+  and the output is 0 (lengths).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+SOURCE = Path(__file__).with_name("csrc") / "recurrences.cpp"
+SUPPORTED_DTYPES = (torch.float32, torch.float64)
+
+
+def _cache_dir(digest: str) -> Path:
+    root = Path(os.environ.get("RNNKIT_CACHE", Path.home() / ".cache" / "rnnkit"))
+    return root / "extensions" / digest
+
+
+def _cpu_flags() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return line
+    except OSError:
+        pass
+    return ""
+
+
+@functools.cache
+def _load() -> str | None:
+    """Build (once per machine and source) and load the kernels; ``None`` on success, else why not."""
+    if os.environ.get("RNNKIT_NO_EXTENSION"):
+        return "RNNKIT_NO_EXTENSION is set"
+    try:
+        from torch.utils.cpp_extension import load
+
+        source = SOURCE.read_bytes()
+        # -march=native: the build is for this machine; its CPU flags are part of the cache key.
+        key = source + torch.__version__.encode() + sys.version.encode() + _cpu_flags().encode()
+        digest = hashlib.sha256(key).hexdigest()[:16]
+        folder = _cache_dir(digest)
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"rnnkit_recurrences_{digest}"
+        if not (folder / f"{name}.so").exists():
+            print(f"rnnkit: building the fused recurrence kernels (once, ~20 s) in {folder}", file=sys.stderr)
+        load(
+            name=name, sources=[str(SOURCE)], build_directory=str(folder), is_python_module=False,
+            extra_cflags=["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math"], verbose=False,
+        )
+    except Exception as error:  # no compiler, no headers, a read-only cache: fall back, say why
+        return f"{type(error).__name__}: {str(error).strip().splitlines()[-1] if str(error).strip() else ''}"
+    return None
+
+
+@functools.cache
+def _notice(reason: str) -> None:
+    warnings.warn(
+        f"rnnkit: fused recurrence kernels unavailable ({reason}); running the readable loop instead",
+        RuntimeWarning, stacklevel=4,
+    )
+
+
+def available() -> bool:
+    """Whether the compiled kernels are loaded (building them on the first call)."""
+    reason = _load()
+    if reason is not None and not os.environ.get("RNNKIT_NO_EXTENSION"):
+        _notice(reason)
+    return reason is None
+
+
+def _ops():  # noqa: ANN202
+    reason = _load()
+    if reason is not None:
+        raise RuntimeError(f"rnnkit: fused recurrence kernels unavailable ({reason})")
+    return torch.ops.rnnkit
+
+
+def supports(*tensors: Tensor | None) -> bool:
+    """Whether these tensors can go through the kernels: CPU, float32/float64, one dtype."""
+    present = [t for t in tensors if t is not None]
+    dtype = present[0].dtype
+    return all(t.device.type == "cpu" and t.dtype == dtype for t in present) and dtype in SUPPORTED_DTYPES
+
+
+def _arg(t: Tensor | None, like: Tensor) -> Tensor:
+    """A contiguous tensor for the kernel, or an empty one for 'absent'."""
+    return like.new_empty(0) if t is None else t.contiguous()
+
+
+def _needs_grad(*tensors: Tensor | None) -> bool:
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
+# -- LSTM --------------------------------------------------------------------------------
+
+
+class _LSTMSequence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, xg, h0, c0, weight_hh, weight_ch, recurrent_mask, keep_h, keep_c, valid):  # noqa: ANN001
+        out, hs, cs, act = _ops().lstm_forward(
+            xg, h0, c0, weight_hh, weight_ch, recurrent_mask, keep_h, keep_c, valid, True
+        )
+        ctx.save_for_backward(weight_hh, weight_ch, recurrent_mask, keep_h, keep_c, valid, act, hs, cs)
+        return out, hs[-1].clone(), cs[-1].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_out, d_h, d_c):  # noqa: ANN001
+        weight_hh, weight_ch, recurrent_mask, keep_h, keep_c, valid, act, hs, cs = ctx.saved_tensors
+        d_gates, d_h0, d_c0, d_whh, c_new = _ops().lstm_backward(
+            d_out.contiguous(), d_h.contiguous(), d_c.contiguous(), weight_hh, weight_ch, recurrent_mask,
+            keep_h, keep_c, valid, act, hs, cs,
+        )
+        d_wch = None
+        if weight_ch.numel():
+            H = weight_hh.shape[1]
+            c_prev = cs[:-1]
+            d_wch = torch.cat([
+                (d_gates[..., :H] * c_prev).sum((0, 1)),
+                (d_gates[..., H:2 * H] * c_prev).sum((0, 1)),
+                (d_gates[..., 3 * H:] * c_new).sum((0, 1)),
+            ])
+        return d_gates, d_h0, d_c0, d_whh, d_wch, None, None, None, None
+
+
+def lstm_sequence(
+    xg: Tensor,
+    state: tuple[Tensor, Tensor],
+    weight_hh: Tensor,
+    weight_ch: Tensor | None = None,
+    *,
+    recurrent_mask: Tensor | None = None,
+    keep: tuple[Tensor | None, Tensor | None] = (None, None),
+    valid: Tensor | None = None,
+) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    """LSTM over a sequence: ``xg`` ``(T, B, 4H)`` = ``W_ih x_t + b_ih + b_hh``; ``state`` ``(h_0, c_0)``.
+
+    ``weight_hh``: ``(4H, H)``; ``weight_ch``: ``(3H,)`` peepholes or None; ``keep``:
+    zoneout of ``(h, c)``. Returns ``(output (T, B, H), (h_T, c_T))``, as stepping
+    :func:`~rnnkit.functional.lstm_recurrence` with the same masks.
+    """
+    h0, c0 = state
+    args = [_arg(t, xg) for t in (xg, h0, c0, weight_hh, weight_ch, recurrent_mask, keep[0], keep[1], valid)]
+    if _needs_grad(xg, h0, c0, weight_hh, weight_ch):
+        out, h, c = _LSTMSequence.apply(*args)
+    else:
+        out, hs, cs, _ = _ops().lstm_forward(*args, False)
+        h, c = hs[-1], cs[-1]
+    return out, (h, c)
+
+
+# -- GRU ---------------------------------------------------------------------------------
+
+
+class _GRUSequence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, xg, h0, weight_hh, bias_hh, recurrent_mask, keep_h, valid):  # noqa: ANN001
+        out, hs, hg, n = _ops().gru_forward(xg, h0, weight_hh, bias_hh, recurrent_mask, keep_h, valid, True)
+        ctx.save_for_backward(weight_hh, recurrent_mask, keep_h, valid, hg, n, hs)
+        ctx.has_bias = bias_hh.numel() > 0
+        return out, hs[-1].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_out, d_h):  # noqa: ANN001
+        weight_hh, recurrent_mask, keep_h, valid, hg, n, hs = ctx.saved_tensors
+        d_xg, d_hg, d_h0, d_whh = _ops().gru_backward(
+            d_out.contiguous(), d_h.contiguous(), weight_hh, recurrent_mask, keep_h, valid, hg, n, hs
+        )
+        d_bhh = d_hg.sum((0, 1)) if ctx.has_bias else None
+        return d_xg, d_h0, d_whh, d_bhh, None, None, None
+
+
+def gru_sequence(
+    xg: Tensor,
+    h0: Tensor,
+    weight_hh: Tensor,
+    bias_hh: Tensor | None = None,
+    *,
+    recurrent_mask: Tensor | None = None,
+    keep: Tensor | None = None,
+    valid: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Reset-after GRU over a sequence: ``xg`` ``(T, B, 3H)`` = ``W_ih x_t + b_ih``; ``h0`` ``(B, H)``.
+
+    ``weight_hh``: ``(3H, H)``, ``bias_hh``: ``(3H,)``. Returns ``(output (T, B, H), h_T)``,
+    as stepping :func:`~rnnkit.functional.gru_recurrence` with the same masks.
+    """
+    args = [_arg(t, xg) for t in (xg, h0, weight_hh, bias_hh, recurrent_mask, keep, valid)]
+    if _needs_grad(xg, h0, weight_hh, bias_hh):
+        return _GRUSequence.apply(*args)
+    out, hs, _, _ = _ops().gru_forward(*args, False)
+    return out, hs[-1]
+
+
+# -- Elman RNN ---------------------------------------------------------------------------
+
+
+class _RNNSequence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, xg, h0, weight_hh, relu, recurrent_mask, keep_h, valid):  # noqa: ANN001
+        out, hs, hn = _ops().rnn_forward(xg, h0, weight_hh, relu, recurrent_mask, keep_h, valid, True)
+        ctx.save_for_backward(weight_hh, recurrent_mask, keep_h, valid, hn, hs)
+        ctx.relu = relu
+        return out, hs[-1].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_out, d_h):  # noqa: ANN001
+        weight_hh, recurrent_mask, keep_h, valid, hn, hs = ctx.saved_tensors
+        d_xg, d_h0, d_whh = _ops().rnn_backward(
+            d_out.contiguous(), d_h.contiguous(), weight_hh, ctx.relu, recurrent_mask, keep_h, valid, hn, hs
+        )
+        return d_xg, d_h0, d_whh, None, None, None, None
+
+
+def rnn_sequence(
+    xg: Tensor,
+    h0: Tensor,
+    weight_hh: Tensor,
+    *,
+    nonlinearity: str = "tanh",
+    recurrent_mask: Tensor | None = None,
+    keep: Tensor | None = None,
+    valid: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Elman RNN over a sequence: ``xg`` ``(T, B, H)`` = ``W_ih x_t + b_ih + b_hh``; ``h0`` ``(B, H)``.
+
+    Returns ``(output (T, B, H), h_T)``, as stepping :func:`~rnnkit.functional.rnn_recurrence`.
+    """
+    relu = nonlinearity == "relu"
+    args = [_arg(t, xg) for t in (xg, h0, weight_hh)]
+    masks = [_arg(t, xg) for t in (recurrent_mask, keep, valid)]
+    if _needs_grad(xg, h0, weight_hh):
+        return _RNNSequence.apply(*args, relu, *masks)
+    out, hs, _ = _ops().rnn_forward(*args, relu, *masks, False)
+    return out, hs[-1]

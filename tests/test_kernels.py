@@ -1,0 +1,136 @@
+"""rnnkit's fused kernels equal the readable recurrences stepped in Python (float64, values and gradients).
+
+The reference below steps ``rnnkit.functional.*_recurrence`` and applies zoneout and lengths
+the way their definitions read (a blend with the previous state by the keep mask; the old
+state and a zero output where a step is past the sequence's length), independently of the
+kernels' combined coefficient.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from rnnkit.functional import gru_recurrence, lstm_recurrence, rnn_recurrence
+from rnnkit.functional import kernels
+
+pytestmark = pytest.mark.skipif(not kernels.available(), reason="fused kernels not built (no compiler)")
+
+T, B, H = 7, 5, 6
+
+
+def reference(kind, xg, state, weights, rmask, keep, valid):  # noqa: ANN001, ANN201
+    """Step the readable recurrence; ``keep`` per state leaf or None; ``valid`` (T, B) bool or None."""
+    leaves = state if isinstance(state, tuple) else (state,)
+    outputs = []
+    for t in range(xg.shape[0]):
+        current = leaves if len(leaves) > 1 else leaves[0]
+        if kind == "lstm":
+            h, new = lstm_recurrence(xg[t], current, weights["weight_hh"], weight_ch=weights.get("weight_ch"),
+                                     recurrent_mask=rmask)
+        elif kind == "gru":
+            h, new = gru_recurrence(xg[t], current, weights["weight_hh"], weights.get("bias_hh"), recurrent_mask=rmask)
+        else:
+            h, new = rnn_recurrence(xg[t], current, weights["weight_hh"], nonlinearity=kind.split("_")[1],
+                                    recurrent_mask=rmask)
+        new = new if isinstance(new, tuple) else (new,)
+        new = tuple(n if k is None else k[t] * old + (1 - k[t]) * n for n, old, k in zip(new, leaves, keep))
+        out = new[0]
+        if valid is not None:
+            v = valid[t][:, None]
+            new = tuple(torch.where(v, n, old) for n, old in zip(new, leaves))
+            out = torch.where(v, new[0], torch.zeros_like(out))
+        leaves = new
+        outputs.append(out)
+    return torch.stack(outputs), (leaves if len(leaves) > 1 else leaves[0])
+
+
+def run_kernel(kind, xg, state, weights, rmask, keep, valid):  # noqa: ANN001, ANN201
+    valid_f = None if valid is None else valid.to(xg.dtype)
+    if kind == "lstm":
+        return kernels.lstm_sequence(xg, state, weights["weight_hh"], weights.get("weight_ch"),
+                                     recurrent_mask=rmask, keep=keep, valid=valid_f)
+    if kind == "gru":
+        return kernels.gru_sequence(xg, state, weights["weight_hh"], weights.get("bias_hh"),
+                                    recurrent_mask=rmask, keep=keep[0], valid=valid_f)
+    return kernels.rnn_sequence(xg, state, weights["weight_hh"], nonlinearity=kind.split("_")[1],
+                                recurrent_mask=rmask, keep=keep[0], valid=valid_f)
+
+
+def make_case(kind, peephole, rmask, zoneout, lengths, dtype=torch.float64):  # noqa: ANN001, ANN201
+    gen = torch.Generator().manual_seed(hash((kind, peephole, rmask, zoneout, lengths)) % 2**31)
+
+    def rand(*shape, scale=1.0):  # noqa: ANN202
+        return (torch.randn(*shape, generator=gen, dtype=dtype) * scale).requires_grad_()
+
+    G = {"lstm": 4, "gru": 3}.get(kind, 1)
+    xg = rand(T, B, G * H)
+    weights = {"weight_hh": rand(G * H, H, scale=0.5)}
+    if kind == "lstm" and peephole:
+        weights["weight_ch"] = rand(3 * H, scale=0.5)
+    if kind == "gru":
+        weights["bias_hh"] = rand(G * H, scale=0.5)
+    leaves = 2 if kind == "lstm" else 1
+    state = tuple(rand(B, H) for _ in range(leaves))
+    state = state if leaves == 2 else state[0]
+    mask = None
+    if rmask:
+        mask = (torch.rand(B, H, generator=gen, dtype=dtype) > 0.3).to(dtype) / 0.7
+    keep = [None] * leaves
+    if zoneout == "train":
+        keep = [(torch.rand(T, B, H, generator=gen, dtype=dtype) < 0.3).to(dtype) for _ in range(leaves)]
+    elif zoneout == "eval":
+        keep = [torch.full((T, B, H), 0.2, dtype=dtype) for _ in range(leaves)]
+    valid = None
+    if lengths:
+        lens = torch.tensor([T, 3, 1, 5, 2])
+        valid = torch.arange(T)[:, None] < lens[None, :]
+    return xg, state, weights, mask, tuple(keep), valid
+
+
+CASES = list(itertools.product(
+    ["lstm", "gru", "rnn_tanh", "rnn_relu"], [False, True], [False, True], [None, "train", "eval"], [False, True]
+))
+
+
+@pytest.mark.parametrize("kind,peephole,rmask,zoneout,lengths", [c for c in CASES if c[0] == "lstm" or not c[1]])
+def test_kernel_equals_reference(kind, peephole, rmask, zoneout, lengths) -> None:  # noqa: ANN001
+    xg, state, weights, mask, keep, valid = make_case(kind, peephole, rmask, zoneout, lengths)
+    out_r, fin_r = reference(kind, xg, state, weights, mask, keep, valid)
+    out_k, fin_k = run_kernel(kind, xg, state, weights, mask, keep, valid)
+    fin_r = fin_r if isinstance(fin_r, tuple) else (fin_r,)
+    fin_k = fin_k if isinstance(fin_k, tuple) else (fin_k,)
+    torch.testing.assert_close(out_k, out_r, rtol=0, atol=1e-13)
+    for a, b in zip(fin_k, fin_r):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-13)
+    gen = torch.Generator().manual_seed(1)
+    upstream = [torch.randn(t.shape, generator=gen, dtype=t.dtype) for t in (out_r, *fin_r)]
+    inputs = [xg, *(state if isinstance(state, tuple) else (state,)), *weights.values()]
+    grads_r = torch.autograd.grad([out_r, *fin_r], inputs, upstream)
+    grads_k = torch.autograd.grad([out_k, *fin_k], inputs, upstream)
+    for name, a, b in zip(["xg", "state", "state", *weights], grads_k, grads_r):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12, msg=lambda m, n=name: f"{n}: {m}")
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn_tanh"])
+def test_kernel_float32_and_no_grad(kind: str) -> None:
+    xg, state, weights, mask, keep, valid = make_case(kind, True, True, "train", True)
+    with torch.no_grad():
+        out64, _ = run_kernel(kind, xg, state, weights, mask, keep, valid)
+        cast = lambda t: t.float() if isinstance(t, torch.Tensor) else t  # noqa: E731
+        state32 = tuple(map(cast, state)) if isinstance(state, tuple) else cast(state)
+        out32, _ = run_kernel(kind, cast(xg), state32, {k: cast(v) for k, v in weights.items()}, cast(mask),
+                              tuple(map(cast, keep)), valid)
+    assert out32.dtype == torch.float32
+    torch.testing.assert_close(out32.double(), out64, rtol=0, atol=2e-6)
+
+
+@pytest.mark.parametrize("x", [0.0, 1e-3, -0.5, 3.0, -20.0, 50.0, -100.0, 700.0])
+def test_kernel_activations_accurate_over_the_range(x: float) -> None:
+    # One Elman step from a zero state is tanh(xg) exactly: checks the kernel's own tanh.
+    for dtype, tol in ((torch.float64, 1e-15), (torch.float32, 2e-7)):
+        xg = torch.full((1, 1, 3), x, dtype=dtype)
+        out, _ = kernels.rnn_sequence(xg, torch.zeros(1, 3, dtype=dtype), torch.zeros(3, 3, dtype=dtype))
+        torch.testing.assert_close(out, torch.tanh(xg), rtol=0, atol=tol)

@@ -134,10 +134,14 @@ def test_bad_constructor_arguments():
         rk.LSTM(I, H, proj_size=BAD)
     with raises(ValueError, "nonlinearity: expected one of ['tanh', 'relu'], got 'sigmoid'"):
         rk.RNN(I, H, nonlinearity="sigmoid")
-    with raises(ValueError, "impl: expected one of ['auto', 'fused', 'loop'], got 'fast'"):
+    with raises(ValueError, "impl: expected one of ['auto', 'torch', 'rnnkit', 'loop'], got 'fast'"):
         rk.LSTM(I, H, impl="fast")
-    with raises(ValueError, "impl='fused': torch's kernel cannot compute this configuration"):
-        rk.LSTM(I, H, peephole=True, impl="fused")
+    with raises(ValueError, "impl='torch': torch's kernel cannot compute this configuration"):
+        rk.LSTM(I, H, peephole=True, impl="torch")
+    with raises(ValueError, "impl='rnnkit': rnnkit's kernel does not compute this configuration"):
+        rk.LSTM(I, H, layer_norm=True, impl="rnnkit")
+    with raises(ValueError, "impl='rnnkit': rnnkit's kernel runs on CPU in float32/float64, got cpu torch.bfloat16"):
+        rk.GRU(I, H, impl="rnnkit", dtype=torch.bfloat16)(torch.randn(T, B, I, dtype=torch.bfloat16))
     with raises(ValueError, "init: expected an Init or one of ['torch', 'xavier', 'irnn'], got 'glorot'"):
         rk.LSTM(I, H, init="glorot")
     with raises(ValueError, "Init.recurrent: expected one of"):

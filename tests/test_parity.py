@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 import rnnkit as rk
+from rnnkit.functional import kernels
 from rnnkit.testing import MODES, ParityCase, build_pair, case_lengths, compare_with_torch, exact_float32
 
 FLAGS = list(itertools.product([True, False], [False, True], [False, True], [1, 2], [False, True]))
@@ -25,10 +26,12 @@ def assert_all_small(diffs: dict[str, float], bound: float) -> None:
     assert diffs[worst] <= bound, f"{worst} differs by {diffs[worst]:.3g} (bound {bound:g}); all: {diffs}"
 
 
-@pytest.mark.parametrize("impl", ["fused", "loop"])
+@pytest.mark.parametrize("impl", ["torch", "rnnkit", "loop"])
 @pytest.mark.parametrize("bias,batch_first,bidirectional,num_layers,variable", FLAGS)
 @pytest.mark.parametrize("mode", list(MODES))
 def test_matches_torch_nn(mode, bias, batch_first, bidirectional, num_layers, variable, impl, device):
+    if impl == "rnnkit" and (mode == "lstm_proj" or device != "cpu" or not kernels.available()):
+        pytest.skip("rnnkit's kernel: CPU, no projection, needs the compiled extension")
     case = ParityCase(mode, bias, batch_first, bidirectional, num_layers, variable, impl)
     diffs = compare_with_torch(case, device, torch.float64)
     ref, _ = build_pair(case, device, torch.float64)
@@ -37,9 +40,10 @@ def test_matches_torch_nn(mode, bias, batch_first, bidirectional, num_layers, va
     assert_all_small(diffs, 1e-10)
 
 
+@pytest.mark.parametrize("impl", ["loop", "auto"])
 @pytest.mark.parametrize("mode", list(MODES))
-def test_float32_matches_torch_nn(mode, device):
-    case = ParityCase(mode, bidirectional=True, num_layers=2, variable_lengths=True, impl="loop")
+def test_float32_matches_torch_nn(mode, impl, device):
+    case = ParityCase(mode, bidirectional=True, num_layers=2, variable_lengths=True, impl=impl)
     with exact_float32():  # cuDNN would otherwise compute in TF32
         assert_all_small(compare_with_torch(case, device, torch.float32), 5e-5)
 

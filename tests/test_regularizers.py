@@ -62,7 +62,7 @@ def test_zoneout_eval_is_the_expectation_and_training_picks_one():
 @pytest.mark.parametrize("cls", [rk.LSTM, rk.GRU, rk.RNN])
 def test_recurrent_dropout_is_one_mask_per_sequence(cls):
     layer = cls(I, H, recurrent_dropout=0.5, **F64).train()
-    assert not layer.uses_fused
+    assert layer.forward_path() != "torch"
     x = torch.randn(T, B, I, **F64)
     torch.manual_seed(7)
     output, _ = layer(x)
@@ -124,7 +124,7 @@ def test_zoneout_in_training_keeps_or_updates_each_unit():
 
 def test_weight_drop_keeps_the_fused_path_and_the_parameter():
     layer = rk.LSTM(I, H, 2, weight_drop=0.5, **F64).train()
-    assert layer.uses_fused
+    assert layer.forward_path() == "torch"
     before = layer.weight_hh_l0.detach().clone()
     x = torch.randn(T, B, I, **F64)
     a, b = layer(x)[0], layer(x)[0]
@@ -168,6 +168,6 @@ def test_regularizer_argument_errors():
         rk.LSTM(I, H, recurrent_dropout=1.0)
     with pytest.raises(ValueError, match=r"zoneout: expected a float, got \(0.1, 0.2\)"):
         rk.GRU(I, H, zoneout=(0.1, 0.2))
-    with pytest.raises(ValueError, match="impl='fused': torch's kernel cannot compute"):
-        rk.LSTM(I, H, zoneout=0.1, impl="fused")
+    with pytest.raises(ValueError, match="impl='torch': torch's kernel cannot compute"):
+        rk.LSTM(I, H, zoneout=0.1, impl="torch")
     assert math.isclose(rk.LSTM(I, H, zoneout=0.1).zoneout[1], 0.1)

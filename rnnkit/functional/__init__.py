@@ -18,6 +18,8 @@ from rnnkit.functional.regularizers import (
     temporal_activation_regularization,
     weight_drop,
     zoneout,
+    zoneout_blend,
+    zoneout_keep,
 )
 from rnnkit.functional.sequence import (
     last_valid,
@@ -35,6 +37,8 @@ __all__ = [
     "temporal_activation_regularization",
     "weight_drop",
     "zoneout",
+    "zoneout_blend",
+    "zoneout_keep",
     "gate_layer_norm",
     "gate_projection",
     "gru_recurrence",

@@ -42,18 +42,31 @@ def embedding_dropout(weight: Tensor, p: float, training: bool) -> Tensor:
     return weight * dropout_mask((weight.shape[0], 1), p, weight)
 
 
+def zoneout_keep(shape: tuple[int, ...], rate: float, training: bool, like: Tensor) -> Tensor | None:
+    """Zoneout's share of the previous state kept, per unit: ``None`` when ``rate`` is 0.
+
+    Training draws 0/1 with ``P(1) = rate`` (a fresh draw for every step: pass ``(T, B, H)``
+    for a whole sequence); evaluation keeps the expectation, ``rate`` everywhere.
+    """
+    if rate == 0:
+        return None
+    keep = torch.full(shape, rate, dtype=like.dtype, device=like.device)
+    return torch.bernoulli(keep) if training else keep
+
+
+def zoneout_blend(previous: Tensor, new: Tensor, keep: Tensor) -> Tensor:
+    """``keep * previous + (1 - keep) * new``: exactly one of the two where ``keep`` is 0 or 1."""
+    return keep * previous + (1.0 - keep) * new
+
+
 def zoneout(previous: Tensor, new: Tensor, rate: float, training: bool) -> Tensor:
     """Zoneout (Krueger et al. 2017): each unit keeps its previous value with probability ``rate``.
 
     Training draws a fresh ``(B, H)`` mask every step; evaluation uses the expectation
     ``rate * previous + (1 - rate) * new``.
     """
-    if rate == 0:
-        return new
-    if training:
-        keep = torch.rand_like(new) < rate
-        return torch.where(keep, previous, new)
-    return rate * previous + (1.0 - rate) * new
+    keep = zoneout_keep(new.shape, rate, training, new)
+    return new if keep is None else zoneout_blend(previous, new, keep)
 
 
 def _masked_mean(values: Tensor, mask: Tensor | None) -> Tensor:

@@ -23,7 +23,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from rnnkit.functional import mask_from_lengths, tree_map
 from rnnkit.layers.checks import check_finite, check_input, check_lengths, check_time_major
-from rnnkit.layers.loop import SteppedCell, run_direction
+from rnnkit.layers.loop import RunDirection, SteppedCell, run_direction
 
 
 class RecurrentLayer(nn.Module):
@@ -70,8 +70,8 @@ class RecurrentLayer(nn.Module):
         return 2 if self.bidirectional else 1
 
     # -- what subclasses provide ---------------------------------------------------------
-    def _runner(self, layer: int, direction: int, batch_size: int, like: Tensor) -> SteppedCell:
-        """The cell of one (layer, direction) for this forward pass (regularizer masks drawn)."""
+    def _runner(self, layer: int, direction: int, batch_size: int, like: Tensor, steps: int = 1) -> SteppedCell:
+        """The cell of one (layer, direction) for a pass of ``steps`` steps (regularizer masks drawn)."""
         raise NotImplementedError
 
     def _cell_zero_state(self, layer: int, direction: int, batch_size: int, like: Tensor) -> Any:
@@ -163,7 +163,11 @@ class RecurrentLayer(nn.Module):
             ]
         return self._to_cell_states(hx, B, x)
 
-    def _run_loop(self, x: Tensor, states: list[Any], lengths: Tensor | None) -> tuple[Tensor, list[Any]]:
+    def _run_loop(
+        self, x: Tensor, states: list[Any], lengths: Tensor | None, run: RunDirection = run_direction
+    ) -> tuple[Tensor, list[Any]]:
+        """Every layer and direction in turn, each by ``run`` (the readable loop unless a subclass
+        passes a fused one with the same signature)."""
         T = x.shape[0]
         mask = None
         if lengths is not None:
@@ -173,9 +177,8 @@ class RecurrentLayer(nn.Module):
         for layer in range(self.num_layers):
             outputs = []
             for d in range(self.num_directions):
-                out, state = run_direction(
-                    self._runner(layer, d, x.shape[1], x), x, states[layer * self.num_directions + d], lengths, mask, reverse=d == 1
-                )
+                cell = self._runner(layer, d, x.shape[1], x, steps=T)
+                out, state = run(cell, x, states[layer * self.num_directions + d], lengths, mask, reverse=d == 1)
                 outputs.append(out)
                 finals.append(state)
             x = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=-1)  # (T, B, D*H_out)

@@ -62,7 +62,7 @@ class Recurrent(RecurrentLayer):
     def output_size(self) -> int:
         return self.cells[-1].output_size
 
-    def _runner(self, layer: int, direction: int, batch_size: int, like: Tensor) -> SteppedCell:
+    def _runner(self, layer: int, direction: int, batch_size: int, like: Tensor, steps: int = 1) -> SteppedCell:
         cell = self.cells[layer * self.num_directions + direction]
         if hasattr(cell, "project_input") and hasattr(cell, "recur"):
             return cell

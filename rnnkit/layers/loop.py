@@ -6,7 +6,7 @@ configuration a fused kernel cannot.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import torch
 from torch import Tensor
@@ -33,6 +33,9 @@ class StepOnly:
 
     def recur(self, xg: Tensor, state: Any) -> tuple[Tensor, Any]:
         return self.cell.step(xg, state)
+
+
+RunDirection = Callable[..., tuple[Tensor, Any]]  # the signature of run_direction
 
 
 def run_direction(

@@ -7,16 +7,26 @@ Same constructor arguments, same parameter names and layouts (``weight_ih_l{k}``
 ``lengths=``, streaming ``step``, the variants (peepholes, layer norm, the reset-before GRU)
 and initialization schemes.
 
-``impl``: ``"auto"`` runs torch's fused kernel where it computes this exact configuration
-and the readable loop otherwise; ``"fused"`` and ``"loop"`` force one (``"fused"`` on a
-configuration the kernel cannot compute is an error).
+``impl`` picks how ``forward`` runs (:meth:`TorchCompatibleLayer.forward_path` says which):
+
+* ``"torch"``: torch's fused kernel (oneDNN or native on CPU, cuDNN on GPU), for the
+  configurations it computes exactly (no variant, no per-step regularizer).
+* ``"rnnkit"``: rnnkit's own fused kernel with a hand-written backward through time
+  (:mod:`rnnkit.functional.kernels`, CPU, float32/float64): the LSTM with peepholes,
+  recurrent dropout and zoneout, the reset-after GRU and the Elman RNN.
+* ``"loop"``: the readable time loop, for everything (the reference the others are tested against).
+* ``"auto"`` (default): on CPU rnnkit's kernel for every configuration it covers except the
+  plain LSTM (oneDNN is as fast there), torch's kernel otherwise where it applies, else the
+  loop; on GPU cuDNN where it applies, else the loop. Asking for a path that cannot run the
+  configuration is an error.
 
 Recurrent regularizers, one argument each (see :mod:`rnnkit.functional.regularizers`):
 
 * ``dropout``: between stacked layers, torch.nn's meaning (fused path kept).
 * ``weight_drop``: DropConnect on every ``weight_hh``, one draw per forward (fused path kept).
-* ``recurrent_dropout``: one mask per sequence on ``h_{t-1}`` inside ``W_hh h`` (the loop).
-* ``zoneout``: on ``h`` and, for the LSTM, ``c``; a float for both or ``(h_rate, c_rate)`` (the loop).
+* ``recurrent_dropout``: one mask per sequence on ``h_{t-1}`` inside ``W_hh h`` (rnnkit's kernel).
+* ``zoneout``: on ``h`` and, for the LSTM, ``c``; a float for both or ``(h_rate, c_rate)``
+  (rnnkit's kernel); the masks for every step are drawn before the pass.
 
 All of them work with ``lengths``, stacking and both directions, act only in training
 mode, and use their expectation at eval (zoneout) or nothing (the dropouts).
@@ -32,12 +42,14 @@ from torch import Tensor, nn
 from rnnkit.cells import GRUSpec, Init, LSTMSpec, RNNSpec
 from rnnkit.cells.base import CellSpec, Weights
 from rnnkit.cells.init import resolve_init
-from rnnkit.functional import dropout_mask, weight_drop, zoneout
+from rnnkit.functional import dropout_mask, kernels, weight_drop, zoneout_blend, zoneout_keep
 from rnnkit.layers.base import RecurrentLayer
+from rnnkit.layers.loop import run_direction
 from rnnkit.layers.checks import check_state
 from rnnkit.layers.fused import fused_forward
+from rnnkit.layers.kernel import kernel_supports, run_direction_kernel
 
-IMPLEMENTATIONS = ("auto", "fused", "loop")
+IMPLEMENTATIONS = ("auto", "torch", "rnnkit", "loop")
 _CELL_KERNELS = {
     "lstm": torch.lstm_cell,
     "gru": torch.gru_cell,
@@ -50,39 +62,41 @@ class BoundCell:
     """One (layer, direction) of a layer for one forward pass.
 
     Its spec, its slice of the layer's parameters (after weight drop), the recurrent-dropout
-    mask drawn for this pass (``(B, H_out)``), and the zoneout rate of each state leaf.
+    mask drawn for this pass (``(B, H_out)``), and zoneout's keep masks for every step of the
+    pass, one ``(T, B, H)`` per state leaf (see :func:`~rnnkit.functional.zoneout_keep`).
+    ``recur`` is called once per step, in order; it consumes the masks of that step.
     """
 
-    __slots__ = ("spec", "weights", "recurrent_mask", "zoneout_rates", "training")
+    __slots__ = ("spec", "weights", "recurrent_mask", "keep", "_step")
 
     def __init__(
         self,
         spec: CellSpec,
         weights: Weights,
         recurrent_mask: Tensor | None = None,
-        zoneout_rates: tuple[float, ...] | None = None,
-        training: bool = False,
+        keep: tuple[Tensor | None, ...] | None = None,
     ) -> None:
         self.spec = spec
         self.weights = weights
         self.recurrent_mask = recurrent_mask
-        self.zoneout_rates = zoneout_rates
-        self.training = training
+        self.keep = keep
+        self._step = 0
 
     def project_input(self, x: Tensor) -> Tensor:
         return self.spec.project(x, self.weights)
 
     def recur(self, xg: Tensor, state: Any) -> tuple[Tensor, Any]:
         h, new_state = self.spec.recur(xg, state, self.weights, self.recurrent_mask)
-        if self.zoneout_rates is None:
+        if self.keep is None:
             return h, new_state
+        t, self._step = self._step, self._step + 1
         if isinstance(new_state, tuple):
             new_state = tuple(
-                zoneout(old, new, rate, self.training)
-                for old, new, rate in zip(state, new_state, self.zoneout_rates)
+                new if keep is None else zoneout_blend(old, new, keep[t])
+                for old, new, keep in zip(state, new_state, self.keep)
             )
             return new_state[0], new_state  # the output is the zoned-out h
-        new_state = zoneout(state, new_state, self.zoneout_rates[0], self.training)
+        new_state = zoneout_blend(state, new_state, self.keep[0][t])
         return new_state, new_state
 
 
@@ -111,10 +125,15 @@ class TorchCompatibleLayer(RecurrentLayer):
         self.weight_drop = _probability("weight_drop", weight_drop)
         self.zoneout = _zoneout_rates(zoneout, isinstance(specs[0], LSTMSpec))
         self.specs = specs
-        if impl == "fused" and self._needs_loop:
+        if impl == "torch" and not self._torch_computes:
             raise ValueError(
-                f"impl='fused': torch's kernel cannot compute this configuration ({specs[0]}, "
-                f"recurrent_dropout={recurrent_dropout}, zoneout={zoneout}); use impl='auto' or 'loop'"
+                f"impl='torch': torch's kernel cannot compute this configuration ({specs[0]}, "
+                f"recurrent_dropout={recurrent_dropout}, zoneout={zoneout}); use impl='auto', 'rnnkit' or 'loop'"
+            )
+        if impl == "rnnkit" and not kernel_supports(specs[0]):
+            raise ValueError(
+                f"impl='rnnkit': rnnkit's kernel does not compute this configuration ({specs[0]}); "
+                "use impl='auto' or 'loop'"
             )
         self.hidden_size = specs[0].hidden_size
         self.bias = specs[0].bias
@@ -142,14 +161,32 @@ class TorchCompatibleLayer(RecurrentLayer):
                 spec.initialize(self.cell_weights(layer, direction), self.init)
 
     @property
-    def _needs_loop(self) -> bool:
-        """A variant or a per-step regularizer that torch's kernel does not compute."""
-        return not self.specs[0].fusable or self.recurrent_dropout > 0 or any(self.zoneout)
+    def _torch_computes(self) -> bool:
+        """Whether torch's fused kernel computes this configuration (no variant, no per-step regularizer)."""
+        return self.specs[0].fusable and self.recurrent_dropout == 0 and not any(self.zoneout)
 
-    @property
-    def uses_fused(self) -> bool:
-        """Whether ``forward`` runs torch's fused kernel."""
-        return self.impl == "fused" or (self.impl == "auto" and not self._needs_loop)
+    def forward_path(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> str:
+        """Which implementation ``forward`` runs for inputs on ``device``/``dtype`` (default: the
+        parameters'): ``"torch"``, ``"rnnkit"`` or ``"loop"``; see the module docstring."""
+        like = self.weight_ih_l0
+        device = torch.device(device) if device is not None else like.device
+        dtype = dtype or like.dtype
+        if self.impl in ("torch", "loop"):
+            return self.impl
+        kernel_runs = (
+            kernel_supports(self.specs[0]) and device.type == "cpu" and dtype in kernels.SUPPORTED_DTYPES
+            and not torch.is_autocast_enabled(device.type)  # autocast would change dtypes mid-pass
+        )
+        if self.impl == "rnnkit":
+            if not kernel_runs:
+                raise ValueError(f"impl='rnnkit': rnnkit's kernel runs on CPU in float32/float64, got {device} {dtype}")
+            if not kernels.available():
+                raise RuntimeError("impl='rnnkit': the fused kernels could not be built; use impl='auto' or 'loop'")
+            return "rnnkit"
+        prefer_kernel = not self._torch_computes or self._kernel_mode() != "lstm"  # oneDNN serves the plain LSTM
+        if kernel_runs and prefer_kernel and kernels.available():
+            return "rnnkit"
+        return "torch" if self._torch_computes else "loop"
 
     @property
     def output_size(self) -> int:
@@ -165,13 +202,19 @@ class TorchCompatibleLayer(RecurrentLayer):
             weights["weight_hh"] = weight_drop(weights["weight_hh"], self.weight_drop, True)
         return weights
 
-    def _runner(self, layer: int, direction: int, batch_size: int, like: Tensor) -> BoundCell:
+    def _runner(self, layer: int, direction: int, batch_size: int, like: Tensor, steps: int = 1) -> BoundCell:
         spec = self.specs[layer]
         mask = None
         if self.recurrent_dropout > 0 and self.training:  # one mask per sequence for the whole pass
             mask = dropout_mask((batch_size, spec.output_size), self.recurrent_dropout, like)
-        rates = self.zoneout if any(self.zoneout) else None
-        return BoundCell(spec, self._forward_weights(layer, direction), mask, rates, self.training)
+        keep = None
+        if any(self.zoneout):  # every step's draw, before the pass: the loop and the kernel read the same
+            sizes = (spec.output_size, spec.hidden_size)
+            keep = tuple(
+                zoneout_keep((steps, batch_size, size), rate, self.training, like)
+                for rate, size in zip(self.zoneout, sizes)
+            )
+        return BoundCell(spec, self._forward_weights(layer, direction), mask, keep)
 
     def _cell_zero_state(self, layer: int, direction: int, batch_size: int, like: Tensor) -> Any:
         return self.specs[layer].zero_state(batch_size, like.device, like.dtype)
@@ -220,8 +263,12 @@ class TorchCompatibleLayer(RecurrentLayer):
         return flat
 
     def _forward_time_major(self, x: Tensor, hx: Any, lengths: Tensor | None) -> tuple[Tensor, Any]:
-        if not self.uses_fused:
-            return super()._forward_time_major(x, hx, lengths)
+        path = self.forward_path(x.device, x.dtype)
+        if path != "torch":
+            states = self._initial_cell_states(hx, x)
+            run = run_direction_kernel if path == "rnnkit" else run_direction
+            output, finals = self._run_loop(x, states, lengths, run)
+            return output, self._from_cell_states(finals)
         if hx is None:
             hx = self.initial_state(x.shape[1])
         else:
@@ -242,7 +289,7 @@ class TorchCompatibleLayer(RecurrentLayer):
         Where torch has a fused cell op for this exact configuration (no projection, no
         variant, no per-step regularizer), each layer is one call of it; otherwise the loop.
         """
-        if not self.uses_fused or getattr(self.specs[0], "proj_size", 0) or self.bidirectional:
+        if self.impl == "loop" or not self._torch_computes or getattr(self.specs[0], "proj_size", 0) or self.bidirectional:
             return super().step(x, hx)
         x = self._check_step_input(x)
         if hx is None:
@@ -395,7 +442,7 @@ class LSTM(TorchCompatibleLayer):
     Args (as torch.nn.LSTM): input_size, hidden_size, num_layers, bias, batch_first,
     dropout, bidirectional, proj_size. Extras: ``peephole`` (Gers & Schmidhuber 2000),
     ``layer_norm`` (Ba et al. 2016), ``init``, ``impl``, ``check_finite``, device, dtype.
-    Peepholes and layer norm run the readable loop.
+    Peepholes run rnnkit's kernel on CPU; layer norm runs the readable loop.
     """
 
     def __init__(

@@ -38,7 +38,7 @@ class RecurrentConfig:
     layer_norm: bool = False
     init: Literal["torch", "xavier", "irnn", "chrono", "recommended"] = "torch"
     chrono_max_length: int = 100
-    impl: Literal["auto", "fused", "loop"] = "auto"
+    impl: Literal["auto", "torch", "rnnkit", "loop"] = "auto"
 
 
 def _init_for(config: RecurrentConfig) -> str | Init:

@@ -1,0 +1,78 @@
+"""rnnkit's fused path for one direction of one layer: the same contract as the readable loop.
+
+:func:`run_direction_kernel` takes what :func:`rnnkit.layers.loop.run_direction` takes and
+returns the same values (the tests hold the two equal, values and gradients, in float64),
+but runs the whole time loop and its backward in :mod:`rnnkit.functional.kernels`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from rnnkit.cells.base import CellSpec, Weights
+from rnnkit.functional import kernels, reverse_padded
+
+
+class BoundSequenceCell(Protocol):
+    """What the kernel path reads from a layer's per-pass cell (see ``BoundCell``)."""
+
+    spec: CellSpec
+    weights: Weights
+    recurrent_mask: Tensor | None
+    keep: tuple[Tensor | None, ...] | None  # zoneout per state leaf, (T, B, H)
+
+
+def kernel_supports(spec: CellSpec) -> bool:
+    """Whether rnnkit's kernels compute this cell: LSTM (no projection, no layer norm),
+    the reset-after GRU (no layer norm) and the Elman RNN."""
+    if spec.family == "lstm":
+        return not (spec.proj_size or spec.layer_norm)
+    if spec.family == "gru":
+        return spec.reset_after and not spec.layer_norm
+    return spec.family == "rnn"
+
+
+def _summed_bias(weights: Weights) -> Tensor | None:
+    if "bias_ih" not in weights:
+        return None
+    return weights["bias_ih"] + weights["bias_hh"]
+
+
+def run_direction_kernel(
+    cell: BoundSequenceCell,
+    x: Tensor,
+    state: Any,
+    lengths: Tensor | None,
+    mask: Tensor | None,
+    reverse: bool = False,
+) -> tuple[Tensor, Any]:
+    """``x``: ``(T, B, I)`` -> ``(output (T, B, H), final state)``; see ``run_direction``."""
+    if reverse:
+        x = reverse_padded(x, lengths)
+    spec, w = cell.spec, cell.weights
+    valid = None if mask is None else mask.to(x.dtype)  # (T, B); reversal keeps valid steps first
+    keep = cell.keep or (None, None)
+    if spec.family == "lstm":
+        xg = F.linear(x, w["weight_ih"], _summed_bias(w))  # (T, B, 4H), one GEMM for all steps
+        output, state = kernels.lstm_sequence(
+            xg, state, w["weight_hh"], w.get("weight_ch"),
+            recurrent_mask=cell.recurrent_mask, keep=(keep[0], keep[1]), valid=valid,
+        )
+    elif spec.family == "gru":
+        xg = F.linear(x, w["weight_ih"], w.get("bias_ih"))  # b_hh stays inside: r gates W_hn h + b_hn
+        output, state = kernels.gru_sequence(
+            xg, state, w["weight_hh"], w.get("bias_hh"),
+            recurrent_mask=cell.recurrent_mask, keep=keep[0], valid=valid,
+        )
+    else:
+        xg = F.linear(x, w["weight_ih"], _summed_bias(w))
+        output, state = kernels.rnn_sequence(
+            xg, state, w["weight_hh"], nonlinearity=spec.nonlinearity,
+            recurrent_mask=cell.recurrent_mask, keep=keep[0], valid=valid,
+        )
+    if reverse:
+        output = reverse_padded(output, lengths)
+    return output, state

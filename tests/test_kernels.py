@@ -24,7 +24,8 @@ T, B, H = 7, 5, 6
 
 
 def reference(kind, xg, state, weights, rmask, keep, valid):  # noqa: ANN001, ANN201
-    """Step the readable recurrence; ``keep`` per state leaf or None; ``valid`` (T, B) bool or None."""
+    """Step the readable recurrence; ``keep`` per state leaf: a bool (T, B, H) mask, a rate, or None;
+    ``valid`` (T, B) bool or None."""
     leaves = state if isinstance(state, tuple) else (state,)
     outputs = []
     for t in range(xg.shape[0]):
@@ -38,7 +39,10 @@ def reference(kind, xg, state, weights, rmask, keep, valid):  # noqa: ANN001, AN
             h, new = rnn_recurrence(xg[t], current, weights["weight_hh"], nonlinearity=kind.split("_")[1],
                                     recurrent_mask=rmask)
         new = new if isinstance(new, tuple) else (new,)
-        new = tuple(n if k is None else k[t] * old + (1 - k[t]) * n for n, old, k in zip(new, leaves, keep))
+        new = tuple(
+            n if k is None else (torch.where(k[t], old, n) if isinstance(k, torch.Tensor) else k * old + (1 - k) * n)
+            for n, old, k in zip(new, leaves, keep)
+        )
         out = new[0]
         if valid is not None:
             v = valid[t][:, None]
@@ -82,9 +86,9 @@ def make_case(kind, peephole, rmask, zoneout, lengths, dtype=torch.float64):  # 
         mask = (torch.rand(B, H, generator=gen, dtype=dtype) > 0.3).to(dtype) / 0.7
     keep = [None] * leaves
     if zoneout == "train":
-        keep = [(torch.rand(T, B, H, generator=gen, dtype=dtype) < 0.3).to(dtype) for _ in range(leaves)]
+        keep = [torch.rand(T, B, H, generator=gen, dtype=dtype) < 0.3 for _ in range(leaves)]
     elif zoneout == "eval":
-        keep = [torch.full((T, B, H), 0.2, dtype=dtype) for _ in range(leaves)]
+        keep = [0.2, 0.35][:leaves]
     valid = None
     if lengths:
         lens = torch.tensor([T, 3, 1, 5, 2])
@@ -124,7 +128,7 @@ def test_kernel_float32_and_no_grad(kind: str) -> None:
         cast = lambda t: t.float() if isinstance(t, torch.Tensor) else t  # noqa: E731
         state32 = tuple(map(cast, state)) if isinstance(state, tuple) else cast(state)
         out32, _ = run_kernel(kind, cast(xg), state32, {k: cast(v) for k, v in weights.items()}, cast(mask),
-                              tuple(map(cast, keep)), valid)
+                              keep, valid)
     assert out32.dtype == torch.float32
     torch.testing.assert_close(out32.double(), out64, rtol=0, atol=2e-6)
 
@@ -194,3 +198,17 @@ def test_without_the_extension_auto_falls_back_to_the_loop_with_one_notice(monke
     with pytest.raises(RuntimeError, match="impl='rnnkit': the fused kernels could not be built"):
         rk.GRU(3, H, impl="rnnkit").forward_path()
     kernels._notice.cache_clear()
+
+
+def test_keep_mask_rate_and_reproducibility() -> None:
+    torch.manual_seed(0)
+    a = kernels.keep_mask((50, 40, 30), 0.3)
+    torch.manual_seed(0)
+    b = kernels.keep_mask((50, 40, 30), 0.3)
+    c = kernels.keep_mask((50, 40, 30), 0.3)
+    assert a.dtype == torch.bool and torch.equal(a, b) and not torch.equal(b, c)
+    assert a.float().mean().item() == pytest.approx(0.3, abs=0.005)  # 60,000 draws: sd 0.0019
+    # neighbouring units and steps are uncorrelated
+    x = a.float() - a.float().mean()
+    for shifted in (x[1:] * x[:-1], x[:, :, 1:] * x[:, :, :-1]):
+        assert abs(shifted.mean().item()) / x.var().item() < 0.02

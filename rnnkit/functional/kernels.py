@@ -18,8 +18,9 @@ Shape legend: T time, B batch, H hidden, G gates (LSTM 4, GRU 3, Elman 1).
 Optional inputs shared by all three:
 
 * ``recurrent_mask``: ``(B, H)``, multiplies ``h_{t-1}`` where it enters ``W_hh h``.
-* ``keep``: ``(T, B, H)`` per state tensor, zoneout's share of the previous state kept
-  (0/1 in training, the rate at evaluation): ``state_t = keep * state_{t-1} + (1 - keep) * new``.
+* ``keep``: per state tensor, zoneout (see :func:`rnnkit.functional.zoneout_keep`): a bool
+  ``(T, B, H)`` mask of the units that keep their previous value (training), or the rate as a
+  float (evaluation: ``state_t = rate * state_{t-1} + (1 - rate) * new``).
 * ``valid``: ``(T, B)`` of 0/1 in the input's dtype; where 0 the state is carried unchanged
   and the output is 0 (lengths).
 """
@@ -75,7 +76,7 @@ def _load() -> str | None:
             print(f"rnnkit: building the fused recurrence kernels (once, ~20 s) in {folder}", file=sys.stderr)
         load(
             name=name, sources=[str(SOURCE)], build_directory=str(folder), is_python_module=False,
-            extra_cflags=["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math"], verbose=False,
+            extra_cflags=["-O3", "-march=native", "-mprefer-vector-width=512", "-fno-math-errno", "-fno-trapping-math"], verbose=False,
         )
     except Exception as error:  # no compiler, no headers, a read-only cache: fall back, say why
         return f"{type(error).__name__}: {str(error).strip().splitlines()[-1] if str(error).strip() else ''}"
@@ -112,9 +113,20 @@ def supports(*tensors: Tensor | None) -> bool:
     return all(t.device.type == "cpu" and t.dtype == dtype for t in present) and dtype in SUPPORTED_DTYPES
 
 
-def _arg(t: Tensor | None, like: Tensor) -> Tensor:
-    """A contiguous tensor for the kernel, or an empty one for 'absent'."""
-    return like.new_empty(0) if t is None else t.contiguous()
+def _arg(t: Tensor | float | None, like: Tensor) -> Tensor:
+    """A contiguous tensor for the kernel, an empty one for 'absent', a 0-dim one for a rate."""
+    if t is None:
+        return like.new_empty(0)
+    if isinstance(t, float):
+        return torch.tensor(t, dtype=torch.float64)
+    return t.contiguous()
+
+
+def keep_mask(shape: tuple[int, ...], rate: float) -> Tensor:
+    """A bool mask on CPU, ``True`` with probability ``rate`` per unit, drawn counter-based in
+    C++ from one seed taken from torch's generator (``torch.manual_seed`` fixes it)."""
+    seed = int(torch.randint(0, 2**62, ()))
+    return _ops().keep_mask(seed, list(shape), float(rate))
 
 
 def _needs_grad(*tensors: Tensor | None) -> bool:
@@ -160,7 +172,7 @@ def lstm_sequence(
     weight_ch: Tensor | None = None,
     *,
     recurrent_mask: Tensor | None = None,
-    keep: tuple[Tensor | None, Tensor | None] = (None, None),
+    keep: tuple[Tensor | float | None, Tensor | float | None] = (None, None),
     valid: Tensor | None = None,
 ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
     """LSTM over a sequence: ``xg`` ``(T, B, 4H)`` = ``W_ih x_t + b_ih + b_hh``; ``state`` ``(h_0, c_0)``.
@@ -208,7 +220,7 @@ def gru_sequence(
     bias_hh: Tensor | None = None,
     *,
     recurrent_mask: Tensor | None = None,
-    keep: Tensor | None = None,
+    keep: Tensor | float | None = None,
     valid: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Reset-after GRU over a sequence: ``xg`` ``(T, B, 3H)`` = ``W_ih x_t + b_ih``; ``h0`` ``(B, H)``.
@@ -251,7 +263,7 @@ def rnn_sequence(
     *,
     nonlinearity: str = "tanh",
     recurrent_mask: Tensor | None = None,
-    keep: Tensor | None = None,
+    keep: Tensor | float | None = None,
     valid: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Elman RNN over a sequence: ``xg`` ``(T, B, H)`` = ``W_ih x_t + b_ih + b_hh``; ``h0`` ``(B, H)``.

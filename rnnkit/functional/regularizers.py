@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from rnnkit.functional import kernels
+
 
 def dropout_mask(shape: tuple[int, ...], p: float, like: Tensor) -> Tensor:
     """Inverted-dropout mask: 0 with probability ``p``, else ``1 / (1 - p)``."""
@@ -42,20 +44,28 @@ def embedding_dropout(weight: Tensor, p: float, training: bool) -> Tensor:
     return weight * dropout_mask((weight.shape[0], 1), p, weight)
 
 
-def zoneout_keep(shape: tuple[int, ...], rate: float, training: bool, like: Tensor) -> Tensor | None:
-    """Zoneout's share of the previous state kept, per unit: ``None`` when ``rate`` is 0.
+def zoneout_keep(shape: tuple[int, ...], rate: float, training: bool, like: Tensor) -> Tensor | float | None:
+    """What zoneout keeps of the previous state: ``None`` when ``rate`` is 0.
 
-    Training draws 0/1 with ``P(1) = rate`` (a fresh draw for every step: pass ``(T, B, H)``
-    for a whole sequence); evaluation keeps the expectation, ``rate`` everywhere.
+    Training: a bool mask of ``shape`` (``(T, B, H)`` for a whole sequence), ``True`` (keep the
+    previous value) with probability ``rate`` per unit and step. On CPU it is drawn by rnnkit's
+    counter-based generator when the kernels are built (fast; seeded from torch's generator),
+    else by ``torch.rand``. Evaluation: the expectation, ``rate`` itself, as a float.
     """
     if rate == 0:
         return None
-    keep = torch.full(shape, rate, dtype=like.dtype, device=like.device)
-    return torch.bernoulli(keep) if training else keep
+    if not training:
+        return float(rate)
+    if like.device.type == "cpu" and kernels.available():
+        return kernels.keep_mask(shape, rate)
+    return torch.rand(shape, device=like.device) < rate
 
 
-def zoneout_blend(previous: Tensor, new: Tensor, keep: Tensor) -> Tensor:
-    """``keep * previous + (1 - keep) * new``: exactly one of the two where ``keep`` is 0 or 1."""
+def zoneout_blend(previous: Tensor, new: Tensor, keep: Tensor | float) -> Tensor:
+    """The zoned-out state: ``previous`` where the bool ``keep`` is True, else ``new``; or, with
+    a float rate, ``keep * previous + (1 - keep) * new``."""
+    if isinstance(keep, Tensor):
+        return torch.where(keep, previous, new)
     return keep * previous + (1.0 - keep) * new
 
 

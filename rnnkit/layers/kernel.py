@@ -22,7 +22,7 @@ class BoundSequenceCell(Protocol):
     spec: CellSpec
     weights: Weights
     recurrent_mask: Tensor | None
-    keep: tuple[Tensor | None, ...] | None  # zoneout per state leaf, (T, B, H)
+    keep: tuple[Tensor | float | None, ...] | None  # zoneout per state leaf: (T, B, H) bool, or a rate
 
 
 def kernel_supports(spec: CellSpec) -> bool:

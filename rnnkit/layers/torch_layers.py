@@ -62,9 +62,9 @@ class BoundCell:
     """One (layer, direction) of a layer for one forward pass.
 
     Its spec, its slice of the layer's parameters (after weight drop), the recurrent-dropout
-    mask drawn for this pass (``(B, H_out)``), and zoneout's keep masks for every step of the
-    pass, one ``(T, B, H)`` per state leaf (see :func:`~rnnkit.functional.zoneout_keep`).
-    ``recur`` is called once per step, in order; it consumes the masks of that step.
+    mask drawn for this pass (``(B, H_out)``), and what zoneout keeps, per state leaf: a bool
+    ``(T, B, H)`` mask for every step of the pass, or the rate at evaluation (see
+    :func:`~rnnkit.functional.zoneout_keep`). ``recur`` is called once per step, in order.
     """
 
     __slots__ = ("spec", "weights", "recurrent_mask", "keep", "_step")
@@ -74,7 +74,7 @@ class BoundCell:
         spec: CellSpec,
         weights: Weights,
         recurrent_mask: Tensor | None = None,
-        keep: tuple[Tensor | None, ...] | None = None,
+        keep: tuple[Tensor | float | None, ...] | None = None,
     ) -> None:
         self.spec = spec
         self.weights = weights
@@ -92,12 +92,17 @@ class BoundCell:
         t, self._step = self._step, self._step + 1
         if isinstance(new_state, tuple):
             new_state = tuple(
-                new if keep is None else zoneout_blend(old, new, keep[t])
+                new if keep is None else zoneout_blend(old, new, _at(keep, t))
                 for old, new, keep in zip(state, new_state, self.keep)
             )
             return new_state[0], new_state  # the output is the zoned-out h
-        new_state = zoneout_blend(state, new_state, self.keep[0][t])
+        new_state = zoneout_blend(state, new_state, _at(self.keep[0], t))
         return new_state, new_state
+
+
+def _at(keep: Tensor | float, t: int) -> Tensor | float:
+    """Step ``t`` of a ``(T, B, H)`` mask; a rate holds for every step."""
+    return keep[t] if isinstance(keep, Tensor) else keep
 
 
 class TorchCompatibleLayer(RecurrentLayer):

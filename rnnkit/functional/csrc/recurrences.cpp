@@ -8,8 +8,8 @@
 //
 // What every kernel takes besides its weights (all optional, empty tensor = absent):
 //   rmask (B, H_in)    variational recurrent-dropout mask on h_{t-1} where it enters W_hh h
-//   keep_h, keep_c     (T, B, H) zoneout: the share of the previous state kept at each unit
-//                      (0/1 draws in training, the rate at evaluation)
+//   keep_h, keep_c     zoneout: a bool (T, B, H) mask of the units that keep their previous
+//                      value (training), or a 0-dim tensor with the rate (evaluation)
 //   valid (T, B)       1 where the step is inside the sequence; past its length the state
 //                      is carried unchanged and the output is 0
 // Both collapse into one coefficient per unit, k = 1 - valid * (1 - keep):
@@ -101,6 +101,10 @@ inline T tanh_(T x) {
   return std::copysign((T(1) - e) / (T(1) + e), x);
 }
 
+// Row kernels stay out of line: inlined into their callers they lose the __restrict promises
+// and the vectorizer gives up on the variants with more pointers.
+#define ROW_KERNEL __attribute__((noinline))
+
 // ---------------------------------------------------------------------------------------
 // Optional inputs. Each row kernel below is a template over which of them are present, so
 // its loop has no branches and vectorizes; `with_flags` picks the instance at run time.
@@ -122,35 +126,50 @@ void with_flags(bool a, bool b, bool c, F&& f) {
   pick(a, [&](auto A) { pick(b, [&](auto B) { pick(c, [&](auto C) { f(A, B, C); }); }); });
 }
 
-// The per-step view of the optional inputs: row pointers for unit b at step t.
+// The per-step view of the optional inputs: row pointers for unit b at step t. A zoneout
+// input is a bool (T, B, H) mask of the units that keep their previous value (training),
+// a 0-dim tensor holding the rate (evaluation: keep that share of the previous value), or
+// empty (no zoneout).
 template <typename T>
 struct Masks {
-  const T* keep_h;  // (T, B, H) or nullptr
-  const T* keep_c;
+  const uint8_t* keep_h = nullptr;  // (T, B, H) or nullptr
+  const uint8_t* keep_c = nullptr;
+  T z_h = 0, z_c = 0;  // the rates, when there is no mask
   const T* valid;  // (T, B) or nullptr
   int64_t B, H;
 
   Masks(const Tensor& kh, const Tensor& kc, const Tensor& v, int64_t B_, int64_t H_)
-      : keep_h(ptr_or_null<T>(kh)), keep_c(ptr_or_null<T>(kc)), valid(ptr_or_null<T>(v)), B(B_), H(H_) {}
-  const T* kh(int64_t t, int64_t b) const { return keep_h ? keep_h + (t * B + b) * H : nullptr; }
-  const T* kc(int64_t t, int64_t b) const { return keep_c ? keep_c + (t * B + b) * H : nullptr; }
+      : valid(ptr_or_null<T>(v)), B(B_), H(H_) {
+    read(kh, keep_h, z_h);
+    read(kc, keep_c, z_c);
+  }
+  static void read(const Tensor& k, const uint8_t*& mask, T& rate) {
+    if (!k.defined() || k.numel() == 0) return;
+    if (k.scalar_type() == at::kBool) {
+      mask = reinterpret_cast<const uint8_t*>(k.data_ptr<bool>());
+    } else {
+      rate = static_cast<T>(k.item<double>());
+    }
+  }
+  const uint8_t* kh(int64_t t, int64_t b) const { return keep_h ? keep_h + (t * B + b) * H : nullptr; }
+  const uint8_t* kc(int64_t t, int64_t b) const { return keep_c ? keep_c + (t * B + b) * H : nullptr; }
   T v(int64_t t, int64_t b) const { return valid ? valid[t * B + b] : T(1); }
 };
 
-// The share of the previous state kept: 1 - valid * (1 - keep).
+// The share of the previous state kept: 1 - valid * (1 - keep), keep the mask or the rate z.
 template <bool KEEP, typename T>
-inline T kept(const T* __restrict keep, int64_t j, T v) {
+inline T kept(const uint8_t* __restrict keep, int64_t j, T v, T z) {
   if constexpr (KEEP) {
-    return T(1) - v * (T(1) - keep[j]);
+    return T(1) - v * T(1 - keep[j]);
   } else {
-    return T(1) - v;
+    return T(1) - v * (T(1) - z);
   }
 }
 
 // Rows of the batch are split among threads when a step has enough work to pay for it.
 template <typename F>
 void for_rows(int64_t B, int64_t H, F&& body) {
-  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(H, 1));
+  const int64_t grain = std::max<int64_t>(1, 2048 / std::max<int64_t>(H, 1));
   at::parallel_for(0, B, grain, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) body(b);
   });
@@ -161,12 +180,12 @@ Tensor masked_input(const Tensor& h, const Tensor& rmask) {
   return rmask.defined() && rmask.numel() > 0 ? h * rmask : h;
 }
 
-// d h_{t-1} = (d pre-activations @ W_hh) * rmask + the share that bypassed the cell.
-void recurrent_grad(Tensor& dh, const Tensor& d_pre, const Tensor& w_hh, const Tensor& rmask, const Tensor& direct) {
+// d h_{t-1} += (d pre-activations @ W_hh) * rmask; dh holds the share that bypassed the cell.
+void recurrent_grad(Tensor& dh, const Tensor& d_pre, const Tensor& w_hh, const Tensor& rmask) {
   if (rmask.defined() && rmask.numel() > 0) {
-    dh.copy_(at::mm(d_pre, w_hh).mul_(rmask).add_(direct));
+    dh.addcmul_(at::mm(d_pre, w_hh), rmask);
   } else {
-    at::addmm_out(dh, direct, d_pre, w_hh);
+    dh.addmm_(d_pre, w_hh);
   }
 }
 
@@ -183,17 +202,17 @@ void check_cpu(std::initializer_list<std::pair<const Tensor*, const char*>> tens
 //   hs, cs (T+1, B, H) the carried states.
 
 template <bool PEEP, bool KEEP_H, bool KEEP_C, typename T>
-void lstm_row_forward(int64_t H, T* __restrict g4, const T* __restrict h_prev, const T* __restrict c_prev,
-                      const T* __restrict p, const T* __restrict keep_h, const T* __restrict keep_c, T v,
+ROW_KERNEL void lstm_row_forward(int64_t H, const T* __restrict x4, T* __restrict g4, const T* __restrict h_prev, const T* __restrict c_prev,
+                      const T* __restrict p, const uint8_t* __restrict keep_h, const uint8_t* __restrict keep_c, T z_h, T z_c, T v,
                       T* __restrict h_next, T* __restrict c_next, T* __restrict out) {
   for (int64_t j = 0; j < H; ++j) {
     const T cp = c_prev[j];
-    T pre_i = g4[j], pre_f = g4[H + j], pre_o = g4[3 * H + j];
+    T pre_i = x4[j] + g4[j], pre_f = x4[H + j] + g4[H + j], pre_o = x4[3 * H + j] + g4[3 * H + j];
     if constexpr (PEEP) {
       pre_i += p[j] * cp;
       pre_f += p[H + j] * cp;
     }
-    const T i = sigmoid(pre_i), f = sigmoid(pre_f), g = tanh_(g4[2 * H + j]);
+    const T i = sigmoid(pre_i), f = sigmoid(pre_f), g = tanh_(x4[2 * H + j] + g4[2 * H + j]);
     const T c = f * cp + i * g;
     if constexpr (PEEP) pre_o += p[2 * H + j] * c;
     const T o = sigmoid(pre_o);
@@ -202,7 +221,7 @@ void lstm_row_forward(int64_t H, T* __restrict g4, const T* __restrict h_prev, c
     g4[H + j] = f;
     g4[2 * H + j] = g;
     g4[3 * H + j] = o;
-    const T kh = kept<KEEP_H>(keep_h, j, v), kc = kept<KEEP_C>(keep_c, j, v);
+    const T kh = kept<KEEP_H>(keep_h, j, v, z_h), kc = kept<KEEP_C>(keep_c, j, v, z_c);
     const T h_state = kh * h_prev[j] + (T(1) - kh) * h;
     h_next[j] = h_state;
     c_next[j] = kc * cp + (T(1) - kc) * c;
@@ -211,16 +230,16 @@ void lstm_row_forward(int64_t H, T* __restrict g4, const T* __restrict h_prev, c
 }
 
 template <bool PEEP, bool KEEP_H, bool KEEP_C, typename T>
-void lstm_row_backward(int64_t H, const T* __restrict a4, const T* __restrict c_prev, const T* __restrict p,
-                       const T* __restrict keep_h, const T* __restrict keep_c, T v, const T* __restrict d_out,
-                       const T* __restrict dh, T* __restrict dc, T* __restrict d4, T* __restrict dh_direct,
+ROW_KERNEL void lstm_row_backward(int64_t H, const T* __restrict a4, const T* __restrict c_prev, const T* __restrict p,
+                       const uint8_t* __restrict keep_h, const uint8_t* __restrict keep_c, T z_h, T z_c, T v, const T* __restrict d_out,
+                       T* __restrict dh, T* __restrict dc, T* __restrict d4,
                        T* __restrict c_new) {
   for (int64_t j = 0; j < H; ++j) {
     const T i = a4[j], f = a4[H + j], g = a4[2 * H + j], o = a4[3 * H + j];
     const T cp = c_prev[j];
     const T c = f * cp + i * g;
     const T tc = tanh_(c);
-    const T kh = kept<KEEP_H>(keep_h, j, v), kc = kept<KEEP_C>(keep_c, j, v);
+    const T kh = kept<KEEP_H>(keep_h, j, v, z_h), kc = kept<KEEP_C>(keep_c, j, v, z_c);
     const T d_state = dh[j] + v * d_out[j];  // d h_state_t
     const T dh_new = (T(1) - kh) * d_state;
     const T dgo = dh_new * tc * o * (T(1) - o);
@@ -239,7 +258,7 @@ void lstm_row_backward(int64_t H, const T* __restrict a4, const T* __restrict c_
       c_new[j] = c;
     }
     dc[j] = dcp;
-    dh_direct[j] = kh * d_state;
+    dh[j] = kh * d_state;  // the share of d h_{t-1} that bypassed the cell; W_hh's is added after
   }
 }
 
@@ -249,16 +268,17 @@ void lstm_forward_impl(const Tensor& xg, const Tensor& w_hh, const Tensor& peep,
   const int64_t T_ = xg.size(0), B = xg.size(1), H = w_hh.size(1);
   const Tensor w_t = w_hh.t();
   const T* p = ptr_or_null<T>(peep);
+  const T* X = xg.data_ptr<T>();
   T *H_ = hs.data_ptr<T>(), *C = cs.data_ptr<T>(), *O = out.data_ptr<T>();
   with_flags(p != nullptr, m.keep_h != nullptr, m.keep_c != nullptr, [&](auto PEEP, auto KH, auto KC) {
     for (int64_t t = 0; t < T_; ++t) {
       Tensor gates = act.select(0, save ? t : 0);
-      at::addmm_out(gates, xg.select(0, t), masked_input(hs.select(0, t), rmask), w_t);
+      at::mm_out(gates, masked_input(hs.select(0, t), rmask), w_t);  // W_hh h; the row adds xg
       T* G = gates.data_ptr<T>();
       for_rows(B, H, [&](int64_t b) {
         const int64_t u = (t * B + b) * H, u1 = u + B * H;
         lstm_row_forward<decltype(PEEP)::value, decltype(KH)::value, decltype(KC)::value, T>(
-            H, G + b * 4 * H, H_ + u, C + u, p, m.kh(t, b), m.kc(t, b), m.v(t, b), H_ + u1, C + u1, O + u);
+            H, X + 4 * u, G + b * 4 * H, H_ + u, C + u, p, m.kh(t, b), m.kc(t, b), m.z_h, m.z_c, m.v(t, b), H_ + u1, C + u1, O + u);
       });
     }
   });
@@ -290,19 +310,18 @@ void lstm_backward_impl(const Tensor& dout, Tensor& dh, Tensor& dc, const Tensor
                         Tensor& c_new) {
   const int64_t T_ = act.size(0), B = act.size(1), H = act.size(2) / 4;
   const T* p = ptr_or_null<T>(peep);
-  Tensor dh_direct = at::empty({B, H}, dh.options());
   const T *A = act.data_ptr<T>(), *C = cs.data_ptr<T>(), *DO = dout.data_ptr<T>();
-  T *D = dgates.data_ptr<T>(), *dH = dh.data_ptr<T>(), *dC = dc.data_ptr<T>(), *dHd = dh_direct.data_ptr<T>();
+  T *D = dgates.data_ptr<T>(), *dH = dh.data_ptr<T>(), *dC = dc.data_ptr<T>();
   T* CN = ptr_or_null<T>(c_new) ? c_new.data_ptr<T>() : nullptr;
   with_flags(p != nullptr, m.keep_h != nullptr, m.keep_c != nullptr, [&](auto PEEP, auto KH, auto KC) {
     for (int64_t t = T_ - 1; t >= 0; --t) {
       for_rows(B, H, [&](int64_t b) {
         const int64_t u = (t * B + b) * H, r = b * H;
         lstm_row_backward<decltype(PEEP)::value, decltype(KH)::value, decltype(KC)::value, T>(
-            H, A + 4 * u, C + u, p, m.kh(t, b), m.kc(t, b), m.v(t, b), DO + u, dH + r, dC + r, D + 4 * u,
-            dHd + r, CN ? CN + u : nullptr);
+            H, A + 4 * u, C + u, p, m.kh(t, b), m.kc(t, b), m.z_h, m.z_c, m.v(t, b), DO + u, dH + r, dC + r, D + 4 * u,
+            CN ? CN + u : nullptr);
       });
-      recurrent_grad(dh, dgates.select(0, t), w_hh, rmask, dh_direct);
+      recurrent_grad(dh, dgates.select(0, t), w_hh, rmask);
     }
   });
 }
@@ -334,17 +353,20 @@ std::vector<Tensor> lstm_backward(const Tensor& dout, const Tensor& dhT, const T
 //   (r, z, W_hn h + b_hn), n (T, B, H), hs (T+1, B, H).
 
 template <bool KEEP, typename T>
-void gru_row_forward(int64_t H, const T* __restrict x3, T* __restrict hg3, const T* __restrict h_prev,
-                     const T* __restrict keep, T v, T* __restrict n_out, T* __restrict h_next, T* __restrict out) {
+ROW_KERNEL void gru_row_forward(int64_t H, const T* __restrict x3, T* __restrict hg3, const T* __restrict bias,
+                                const T* __restrict h_prev,
+                     const uint8_t* __restrict keep, T rate, T v, T* __restrict n_out, T* __restrict h_next, T* __restrict out) {
   for (int64_t j = 0; j < H; ++j) {
-    const T r = sigmoid(x3[j] + hg3[j]);
-    const T z = sigmoid(x3[H + j] + hg3[H + j]);
-    const T n = tanh_(x3[2 * H + j] + r * hg3[2 * H + j]);
+    const T r = sigmoid(x3[j] + hg3[j] + bias[j]);
+    const T z = sigmoid(x3[H + j] + hg3[H + j] + bias[H + j]);
+    const T hn = hg3[2 * H + j] + bias[2 * H + j];  // W_hn h + b_hn, which r gates
+    const T n = tanh_(x3[2 * H + j] + r * hn);
     const T h = (T(1) - z) * n + z * h_prev[j];
     hg3[j] = r;
     hg3[H + j] = z;
+    hg3[2 * H + j] = hn;
     n_out[j] = n;
-    const T kh = kept<KEEP>(keep, j, v);
+    const T kh = kept<KEEP>(keep, j, v, rate);
     const T h_state = kh * h_prev[j] + (T(1) - kh) * h;
     h_next[j] = h_state;
     out[j] = v * h_state;
@@ -352,12 +374,12 @@ void gru_row_forward(int64_t H, const T* __restrict x3, T* __restrict hg3, const
 }
 
 template <bool KEEP, typename T>
-void gru_row_backward(int64_t H, const T* __restrict hg3, const T* __restrict n_, const T* __restrict h_prev,
-                      const T* __restrict keep, T v, const T* __restrict d_out, const T* __restrict dh,
-                      T* __restrict dx3, T* __restrict dhg3, T* __restrict dh_direct) {
+ROW_KERNEL void gru_row_backward(int64_t H, const T* __restrict hg3, const T* __restrict n_, const T* __restrict h_prev,
+                      const uint8_t* __restrict keep, T rate, T v, const T* __restrict d_out, T* __restrict dh,
+                      T* __restrict dx3, T* __restrict dhg3) {
   for (int64_t j = 0; j < H; ++j) {
     const T r = hg3[j], z = hg3[H + j], hn = hg3[2 * H + j], n = n_[j];
-    const T kh = kept<KEEP>(keep, j, v);
+    const T kh = kept<KEEP>(keep, j, v, rate);
     const T d_state = dh[j] + v * d_out[j];
     const T d_new = (T(1) - kh) * d_state;
     const T dxn = d_new * (T(1) - z) * (T(1) - n * n);
@@ -369,7 +391,7 @@ void gru_row_backward(int64_t H, const T* __restrict hg3, const T* __restrict n_
     dhg3[j] = dxr;
     dhg3[H + j] = dxz;
     dhg3[2 * H + j] = dxn * r;
-    dh_direct[j] = kh * d_state + d_new * z;
+    dh[j] = kh * d_state + d_new * z;
   }
 }
 
@@ -385,26 +407,21 @@ std::vector<Tensor> gru_forward(const Tensor& xg, const Tensor& h0, const Tensor
   Tensor out = at::empty({T_, B, H}, xg.options());
   hs.select(0, 0).copy_(h0);
   const Tensor w_t = w_hh.t();
-  const bool has_bias = b_hh.defined() && b_hh.numel() > 0;
+  const Tensor bias = b_hh.defined() && b_hh.numel() > 0 ? b_hh : at::zeros({3 * H}, xg.options());
   AT_DISPATCH_FLOATING_TYPES(xg.scalar_type(), "rnnkit_gru_forward", [&] {
     using T = scalar_t;
     const Masks<T> m(keep_h, Tensor(), valid, B, H);
-    const T* X = xg.data_ptr<T>();
+    const T *X = xg.data_ptr<T>(), *bias_ = bias.data_ptr<T>();
     T *H_ = hs.data_ptr<T>(), *O = out.data_ptr<T>();
     with_flags(m.keep_h != nullptr, false, false, [&](auto KH, auto, auto) {
       for (int64_t t = 0; t < T_; ++t) {
         const int64_t s = save ? t : 0;
         Tensor hg_t = hg.select(0, s);
-        const Tensor h_in = masked_input(hs.select(0, t), rmask);
-        if (has_bias) {
-          at::addmm_out(hg_t, b_hh, h_in, w_t);
-        } else {
-          at::mm_out(hg_t, h_in, w_t);
-        }
+        at::mm_out(hg_t, masked_input(hs.select(0, t), rmask), w_t);  // W_hh h; the row adds b_hh
         T *HG = hg_t.data_ptr<T>(), *N = n_all.select(0, s).data_ptr<T>();
         for_rows(B, H, [&](int64_t b) {
           const int64_t u = (t * B + b) * H;
-          gru_row_forward<decltype(KH)::value, T>(H, X + 3 * u, HG + 3 * b * H, H_ + u, m.kh(t, b), m.v(t, b),
+          gru_row_forward<decltype(KH)::value, T>(H, X + 3 * u, HG + 3 * b * H, bias_, H_ + u, m.kh(t, b), m.z_h, m.v(t, b),
                                                   N + b * H, H_ + u + B * H, O + u);
         });
       }
@@ -421,20 +438,19 @@ std::vector<Tensor> gru_backward(const Tensor& dout, const Tensor& dhT, const Te
   const int64_t T_ = hg.size(0), B = hg.size(1), H = hg.size(2) / 3;
   Tensor dh = dhT.clone();
   Tensor dxg = at::empty_like(hg), dhg = at::empty_like(hg);
-  Tensor dh_direct = at::empty({B, H}, dh.options());
   AT_DISPATCH_FLOATING_TYPES(hg.scalar_type(), "rnnkit_gru_backward", [&] {
     using T = scalar_t;
     const Masks<T> m(keep_h, Tensor(), valid, B, H);
     const T *HG = hg.data_ptr<T>(), *N = n_all.data_ptr<T>(), *H_ = hs.data_ptr<T>(), *DO = dout.data_ptr<T>();
-    T *DX = dxg.data_ptr<T>(), *DHG = dhg.data_ptr<T>(), *dH = dh.data_ptr<T>(), *dHd = dh_direct.data_ptr<T>();
+    T *DX = dxg.data_ptr<T>(), *DHG = dhg.data_ptr<T>(), *dH = dh.data_ptr<T>();
     with_flags(m.keep_h != nullptr, false, false, [&](auto KH, auto, auto) {
       for (int64_t t = T_ - 1; t >= 0; --t) {
         for_rows(B, H, [&](int64_t b) {
           const int64_t u = (t * B + b) * H, r = b * H;
-          gru_row_backward<decltype(KH)::value, T>(H, HG + 3 * u, N + u, H_ + u, m.kh(t, b), m.v(t, b), DO + u,
-                                                   dH + r, DX + 3 * u, DHG + 3 * u, dHd + r);
+          gru_row_backward<decltype(KH)::value, T>(H, HG + 3 * u, N + u, H_ + u, m.kh(t, b), m.z_h, m.v(t, b), DO + u,
+                                                   dH + r, DX + 3 * u, DHG + 3 * u);
         });
-        recurrent_grad(dh, dhg.select(0, t), w_hh, rmask, dh_direct);
+        recurrent_grad(dh, dhg.select(0, t), w_hh, rmask);
       }
     });
   });
@@ -448,12 +464,13 @@ std::vector<Tensor> gru_backward(const Tensor& dout, const Tensor& dhT, const Te
 //   Saved: hn (T, B, H) the new hidden value before zoneout/lengths, hs (T+1, B, H).
 
 template <bool RELU, bool KEEP, typename T>
-void rnn_row_forward(int64_t H, T* __restrict a, const T* __restrict h_prev, const T* __restrict keep, T v,
+ROW_KERNEL void rnn_row_forward(int64_t H, const T* __restrict x, T* __restrict a, const T* __restrict h_prev, const uint8_t* __restrict keep, T rate, T v,
                      T* __restrict h_next, T* __restrict out) {
   for (int64_t j = 0; j < H; ++j) {
-    const T h = RELU ? std::max(a[j], T(0)) : tanh_(a[j]);
+    const T pre = x[j] + a[j];
+    const T h = RELU ? std::max(pre, T(0)) : tanh_(pre);
     a[j] = h;
-    const T kh = kept<KEEP>(keep, j, v);
+    const T kh = kept<KEEP>(keep, j, v, rate);
     const T h_state = kh * h_prev[j] + (T(1) - kh) * h;
     h_next[j] = h_state;
     out[j] = v * h_state;
@@ -461,15 +478,15 @@ void rnn_row_forward(int64_t H, T* __restrict a, const T* __restrict h_prev, con
 }
 
 template <bool RELU, bool KEEP, typename T>
-void rnn_row_backward(int64_t H, const T* __restrict hn, const T* __restrict keep, T v, const T* __restrict d_out,
-                      const T* __restrict dh, T* __restrict da, T* __restrict dh_direct) {
+ROW_KERNEL void rnn_row_backward(int64_t H, const T* __restrict hn, const uint8_t* __restrict keep, T rate, T v, const T* __restrict d_out,
+                      T* __restrict dh, T* __restrict da) {
   for (int64_t j = 0; j < H; ++j) {
     const T h = hn[j];
-    const T kh = kept<KEEP>(keep, j, v);
+    const T kh = kept<KEEP>(keep, j, v, rate);
     const T d_state = dh[j] + v * d_out[j];
     const T d_new = (T(1) - kh) * d_state;
     da[j] = RELU ? (h > T(0) ? d_new : T(0)) : d_new * (T(1) - h * h);
-    dh_direct[j] = kh * d_state;
+    dh[j] = kh * d_state;
   }
 }
 
@@ -486,15 +503,16 @@ std::vector<Tensor> rnn_forward(const Tensor& xg, const Tensor& h0, const Tensor
   AT_DISPATCH_FLOATING_TYPES(xg.scalar_type(), "rnnkit_rnn_forward", [&] {
     using T = scalar_t;
     const Masks<T> m(keep_h, Tensor(), valid, B, H);
+    const T* X = xg.data_ptr<T>();
     T *H_ = hs.data_ptr<T>(), *O = out.data_ptr<T>();
     with_flags(relu, m.keep_h != nullptr, false, [&](auto RELU, auto KH, auto) {
       for (int64_t t = 0; t < T_; ++t) {
         Tensor a_t = hn_all.select(0, save ? t : 0);
-        at::addmm_out(a_t, xg.select(0, t), masked_input(hs.select(0, t), rmask), w_t);
+        at::mm_out(a_t, masked_input(hs.select(0, t), rmask), w_t);  // W_hh h; the row adds xg
         T* A = a_t.data_ptr<T>();
         for_rows(B, H, [&](int64_t b) {
           const int64_t u = (t * B + b) * H;
-          rnn_row_forward<decltype(RELU)::value, decltype(KH)::value, T>(H, A + b * H, H_ + u, m.kh(t, b), m.v(t, b),
+          rnn_row_forward<decltype(RELU)::value, decltype(KH)::value, T>(H, X + u, A + b * H, H_ + u, m.kh(t, b), m.z_h, m.v(t, b),
                                                                          H_ + u + B * H, O + u);
         });
       }
@@ -510,20 +528,19 @@ std::vector<Tensor> rnn_backward(const Tensor& dout, const Tensor& dhT, const Te
   const int64_t T_ = hn_all.size(0), B = hn_all.size(1), H = hn_all.size(2);
   Tensor dh = dhT.clone();
   Tensor da = at::empty_like(hn_all);
-  Tensor dh_direct = at::empty({B, H}, dh.options());
   AT_DISPATCH_FLOATING_TYPES(hn_all.scalar_type(), "rnnkit_rnn_backward", [&] {
     using T = scalar_t;
     const Masks<T> m(keep_h, Tensor(), valid, B, H);
     const T *HN = hn_all.data_ptr<T>(), *DO = dout.data_ptr<T>();
-    T *DA = da.data_ptr<T>(), *dH = dh.data_ptr<T>(), *dHd = dh_direct.data_ptr<T>();
+    T *DA = da.data_ptr<T>(), *dH = dh.data_ptr<T>();
     with_flags(relu, m.keep_h != nullptr, false, [&](auto RELU, auto KH, auto) {
       for (int64_t t = T_ - 1; t >= 0; --t) {
         for_rows(B, H, [&](int64_t b) {
           const int64_t u = (t * B + b) * H, r = b * H;
-          rnn_row_backward<decltype(RELU)::value, decltype(KH)::value, T>(H, HN + u, m.kh(t, b), m.v(t, b), DO + u,
-                                                                          dH + r, DA + u, dHd + r);
+          rnn_row_backward<decltype(RELU)::value, decltype(KH)::value, T>(H, HN + u, m.kh(t, b), m.z_h, m.v(t, b), DO + u,
+                                                                          dH + r, DA + u);
         });
-        recurrent_grad(dh, da.select(0, t), w_hh, rmask, dh_direct);
+        recurrent_grad(dh, da.select(0, t), w_hh, rmask);
       }
     });
   });
@@ -532,9 +549,32 @@ std::vector<Tensor> rnn_backward(const Tensor& dout, const Tensor& dhT, const Te
   return {da, dh, dw_hh};
 }
 
+// =======================================================================================
+// Zoneout masks, drawn counter-based: unit i keeps its previous value when the upper 32 bits
+// of splitmix64(seed + (i + 1) * golden) fall below rate * 2^32. Fast, and the same for any
+// thread count; the seed comes from torch's generator, so torch.manual_seed fixes the draw.
+
+Tensor keep_mask(int64_t seed, at::IntArrayRef shape, double rate) {
+  TORCH_CHECK(rate >= 0 && rate < 1, "rnnkit keep_mask: expected a rate in [0, 1), got ", rate);
+  Tensor out = at::empty(shape, at::TensorOptions().dtype(at::kBool));
+  uint8_t* o = reinterpret_cast<uint8_t*>(out.data_ptr<bool>());
+  const uint64_t threshold = static_cast<uint64_t>(rate * 4294967296.0), base = static_cast<uint64_t>(seed);
+  at::parallel_for(0, out.numel(), 1 << 16, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      uint64_t z = base + static_cast<uint64_t>(i + 1) * 0x9E3779B97F4A7C15ull;
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+      z ^= z >> 31;
+      o[i] = (z >> 32) < threshold;
+    }
+  });
+  return out;
+}
+
 }  // namespace
 
 TORCH_LIBRARY(rnnkit, m) {
+  m.def("keep_mask(int seed, int[] shape, float rate) -> Tensor", &keep_mask);
   m.def("lstm_forward(Tensor xg, Tensor h0, Tensor c0, Tensor w_hh, Tensor peep, Tensor rmask, Tensor keep_h, "
         "Tensor keep_c, Tensor valid, bool save) -> Tensor[]", &lstm_forward);
   m.def("lstm_backward(Tensor dout, Tensor dhT, Tensor dcT, Tensor w_hh, Tensor peep, Tensor rmask, "

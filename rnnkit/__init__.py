@@ -7,7 +7,7 @@
 
 from rnnkit import functional
 from rnnkit.cells import GRUCell, Init, LSTMCell, MinGRUCell, MinLSTMCell, RNNCell
-from rnnkit.layers import GRU, LSTM, RNN, EmbeddingDropout, LockedDropout, MinGRU, MinLSTM, Recurrent
+from rnnkit.layers import GRU, LSTM, RNN, EmbeddingDropout, LockedDropout, MinGRU, MinLSTM, Recurrent, Stream
 
 __version__ = "0.1.0"
 
@@ -26,6 +26,7 @@ __all__ = [
     "RNN",
     "RNNCell",
     "Recurrent",
+    "Stream",
     "__version__",
     "functional",
 ]

@@ -301,19 +301,22 @@ class TorchCompatibleLayer(RecurrentLayer):
             hx = self.initial_state(x.shape[0])
         parts = self._validate_hx(hx, x.shape[0], x)
         kernel = _CELL_KERNELS[self._kernel_mode()]
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if self.bias else ("weight_ih", "weight_hh")
+        drop = self.weight_drop > 0 and self.training
         finals = []
         for layer in range(self.num_layers):
-            w = self._forward_weights(layer, 0)
-            biases = (w["bias_ih"], w["bias_hh"]) if self.bias else (None, None)
-            if len(parts) == 2:
-                h, c = kernel(x, (parts[0][layer], parts[1][layer]), w["weight_ih"], w["weight_hh"], *biases)
-                finals.append((h, c))
-            else:
-                h = kernel(x, parts[0][layer], w["weight_ih"], w["weight_hh"], *biases)
-                finals.append(h)
-            x = h
+            w = [getattr(self, f"{name}_l{layer}") for name in names]
+            if drop:
+                w[1] = weight_drop(w[1], self.weight_drop, True)
+            state = tuple(p.select(0, layer) for p in parts) if len(parts) == 2 else parts[0].select(0, layer)
+            result = kernel(x, state, *w)
+            finals.append(result)
+            x = result[0] if len(parts) == 2 else result
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 x = torch.nn.functional.dropout(x, self.dropout, training=True)
+        if self.num_layers == 1:  # views, not copies: this path runs once per streamed step
+            last = finals[0]
+            return x, ((last[0].unsqueeze(0), last[1].unsqueeze(0)) if len(parts) == 2 else last.unsqueeze(0))
         return x, self._from_cell_states(finals)
 
     def flatten_parameters(self) -> None:

@@ -1,0 +1,108 @@
+"""Stateful streaming: one step at a time, the state carried between calls.
+
+    stream = rk.Stream(lstm, batch_size=1)      # starts from zeros (or state=...)
+    for frame in frames:                        # frame: (B, I)
+        y = stream(frame)                       # (B, H_out), as forward's output at that step
+    stream.state                                # forward's h_n format; stream.reset() to restart
+
+Any unidirectional layer streams (through its ``step``). For ``rk.RNN/LSTM/GRU`` in a
+configuration torch's fused cell ops compute (no projection, no variant, no per-step
+regularizer), the stream keeps one state per layer and calls the op directly, so a step costs
+little more than the op itself: the weights are looked up once, when the stream is made (they
+are the layer's own parameter objects, so in-place training updates are seen; make a new
+stream after replacing a parameter object).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from rnnkit.layers.base import RecurrentLayer
+from rnnkit.layers.torch_layers import _CELL_KERNELS, TorchCompatibleLayer
+
+
+class Stream:
+    """Feed a layer one time step per call; see the module docstring.
+
+    Args:
+        layer: a unidirectional :class:`~rnnkit.layers.base.RecurrentLayer`.
+        batch_size: the number of parallel streams (B).
+        state: initial state in the form ``layer.forward`` takes; ``None`` means zeros.
+    """
+
+    def __init__(self, layer: RecurrentLayer, batch_size: int = 1, state: Any = None) -> None:
+        if layer.bidirectional:
+            raise ValueError("Stream: a bidirectional layer needs the whole sequence; expected a unidirectional layer")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"Stream: expected batch_size an int >= 1, got {batch_size!r}")
+        self.layer = layer
+        self.batch_size = batch_size
+        self._fast = self._fast_weights(layer)
+        self.reset(state)
+
+    @staticmethod
+    def _fast_weights(layer: RecurrentLayer) -> list[list[Tensor]] | None:
+        """Per layer, the arguments of torch's fused cell op; ``None`` where it does not apply."""
+        if not isinstance(layer, TorchCompatibleLayer) or layer.impl == "loop" or not layer._torch_computes:
+            return None
+        if getattr(layer.specs[0], "proj_size", 0):
+            return None
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if layer.bias else ("weight_ih", "weight_hh")
+        return [[getattr(layer, f"{name}_l{k}") for name in names] for k in range(layer.num_layers)]
+
+    def reset(self, state: Any = None) -> None:
+        """Start again from ``state`` (``None``: zeros)."""
+        layer, B = self.layer, self.batch_size
+        if state is None:
+            state = layer.initial_state(B)
+        if self._fast is None:
+            self._state = state
+            return
+        like = layer._param_like()
+        parts = layer._validate_hx(state, B, like)
+        self._cells = [tuple(p[k] for p in parts) for k in range(layer.num_layers)]
+        self._lstm = len(parts) == 2
+        self._kernel = _CELL_KERNELS[layer._kernel_mode()]
+        self._input_size, self._dtype, self._device = layer.input_size, like.dtype, like.device
+
+    @property
+    def state(self) -> Any:
+        """The current state, in the form ``layer.forward`` returns as ``h_n``."""
+        if self._fast is None:
+            return self._state
+        parts = zip(*self._cells)
+        stacked = [torch.stack(p) for p in parts]
+        return tuple(stacked) if self._lstm else stacked[0]
+
+    def __call__(self, x: Tensor) -> Tensor:
+        """One step: ``x`` ``(B, I)`` -> the top layer's output ``(B, H_out)``."""
+        layer = self.layer
+        if self._fast is None or (layer.training and (layer.weight_drop > 0 or layer.dropout > 0)):
+            out, state = layer.step(x, self.state)  # regularizers draw per step: the layer's step does that
+            self.reset(state)
+            return out
+        if (
+            not isinstance(x, Tensor) or x.dim() != 2 or x.shape[0] != self.batch_size
+            or x.shape[1] != self._input_size or x.dtype != self._dtype or x.device != self._device
+        ):
+            raise ValueError(
+                f"Stream: expected x of shape ({self.batch_size}, {self._input_size}), {self._dtype} on "
+                f"{self._device}, got " + (f"{tuple(x.shape)}, {x.dtype} on {x.device}" if isinstance(x, Tensor)
+                                           else type(x).__name__)
+            )
+        kernel, cells = self._kernel, self._cells
+        for k, weights in enumerate(self._fast):
+            if self._lstm:
+                cells[k] = kernel(x, cells[k], *weights)
+                x = cells[k][0]
+            else:
+                x = kernel(x, cells[k][0], *weights)
+                cells[k] = (x,)
+        return x
+
+    def __repr__(self) -> str:
+        return f"Stream({type(self.layer).__name__}, batch_size={self.batch_size}, fast={self._fast is not None})"
+

@@ -59,3 +59,33 @@ def fused_forward(
         output, _ = pad_packed_sequence(packed_out, total_length=x.shape[0])
         finals = tuple(s.index_select(1, packed.unsorted_indices) for s in result[1:])
     return output, (tuple(finals) if is_lstm else finals[0])
+
+
+def run_direction_torch(
+    cell: Any,
+    x: Tensor,
+    state: Any,
+    lengths: Tensor | None,
+    mask: Tensor | None,
+    reverse: bool = False,
+) -> tuple[Tensor, Any]:
+    """One (layer, direction) through torch's kernel, with the signature of ``run_direction``.
+
+    For full-length sequences only (``lengths`` None): checkpointing over time runs each chunk
+    through this. ``cell`` is a layer's per-pass cell (its ``spec`` and ``weights``).
+    """
+    if lengths is not None:
+        raise ValueError("run_direction_torch: expected full-length sequences (lengths=None)")
+    spec, w = cell.spec, cell.weights
+    mode = spec.family if spec.family != "rnn" else f"rnn_{spec.nonlinearity}"
+    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
+    flat = [w[n] for n in names if n in w]
+    if reverse:
+        x = x.flip(0)
+    hx = tuple(s.unsqueeze(0) for s in state) if isinstance(state, tuple) else state.unsqueeze(0)
+    needs_grad = torch.is_grad_enabled()
+    output, finals = fused_forward(mode, x, hx, flat, spec.bias, 1, 0.0, needs_grad, False, None)
+    if reverse:
+        output = output.flip(0)
+    finals = tuple(s.squeeze(0) for s in finals) if isinstance(finals, tuple) else finals.squeeze(0)
+    return output, finals

@@ -30,6 +30,10 @@ Recurrent regularizers, one argument each (see :mod:`rnnkit.functional.regulariz
 
 All of them work with ``lengths``, stacking and both directions, act only in training
 mode, and use their expectation at eval (zoneout) or nothing (the dropouts).
+
+``time_chunk=K`` trains long sequences in bounded memory: gradient checkpointing over chunks
+of ``K`` steps (see :mod:`rnnkit.layers.checkpoint`, and ``time_chunk_for_budget`` to pick
+``K`` from a budget); the gradients equal the unchunked ones.
 """
 
 from __future__ import annotations
@@ -46,7 +50,8 @@ from rnnkit.functional import dropout_mask, kernels, weight_drop, zoneout_blend,
 from rnnkit.layers.base import RecurrentLayer
 from rnnkit.layers.loop import run_direction
 from rnnkit.layers.checks import check_state
-from rnnkit.layers.fused import fused_forward
+from rnnkit.layers.checkpoint import chunked
+from rnnkit.layers.fused import fused_forward, run_direction_torch
 from rnnkit.layers.kernel import kernel_supports, run_direction_kernel
 
 IMPLEMENTATIONS = ("auto", "torch", "rnnkit", "loop")
@@ -85,6 +90,13 @@ class BoundCell:
     def project_input(self, x: Tensor) -> Tensor:
         return self.spec.project(x, self.weights)
 
+    def window(self, start: int, stop: int) -> BoundCell:
+        """The same cell for steps ``start:stop`` of the pass (its zoneout masks sliced), from step 0."""
+        keep = None if self.keep is None else tuple(
+            k[start:stop] if isinstance(k, Tensor) else k for k in self.keep
+        )
+        return BoundCell(self.spec, self.weights, self.recurrent_mask, keep)
+
     def recur(self, xg: Tensor, state: Any) -> tuple[Tensor, Any]:
         h, new_state = self.spec.recur(xg, state, self.weights, self.recurrent_mask)
         if self.keep is None:
@@ -122,8 +134,12 @@ class TorchCompatibleLayer(RecurrentLayer):
         recurrent_dropout: float = 0.0,
         zoneout: float | tuple[float, float] = 0.0,
         weight_drop: float = 0.0,
+        time_chunk: int = 0,
     ) -> None:
         super().__init__(specs[0].input_size, len(specs), bidirectional, batch_first, dropout, check_finite)
+        if isinstance(time_chunk, bool) or not isinstance(time_chunk, int) or time_chunk < 0:
+            raise ValueError(f"time_chunk: expected an int >= 0 (0: no checkpointing), got {time_chunk!r}")
+        self.time_chunk = time_chunk
         if impl not in IMPLEMENTATIONS:
             raise ValueError(f"impl: expected one of {list(IMPLEMENTATIONS)}, got {impl!r}")
         self.recurrent_dropout = _probability("recurrent_dropout", recurrent_dropout)
@@ -269,9 +285,15 @@ class TorchCompatibleLayer(RecurrentLayer):
 
     def _forward_time_major(self, x: Tensor, hx: Any, lengths: Tensor | None) -> tuple[Tensor, Any]:
         path = self.forward_path(x.device, x.dtype)
-        if path != "torch":
+        chunk = self.time_chunk if torch.is_grad_enabled() and 0 < self.time_chunk < x.shape[0] else 0
+        if path != "torch" or chunk:
             states = self._initial_cell_states(hx, x)
-            run = run_direction_kernel if path == "rnnkit" else run_direction
+            run = {"rnnkit": run_direction_kernel, "loop": run_direction, "torch": run_direction_torch}[path]
+            if path == "torch" and lengths is not None:  # chunks of padded sequences: ours, or the loop
+                kernel_runs = kernel_supports(self.specs[0]) and kernels.supports(x) and kernels.available()
+                run = run_direction_kernel if kernel_runs else run_direction
+            if chunk:
+                run = chunked(run, chunk)
             output, finals = self._run_loop(x, states, lengths, run)
             return output, self._from_cell_states(finals)
         if hx is None:
@@ -363,7 +385,7 @@ class TorchCompatibleLayer(RecurrentLayer):
                 parts.append(f"{name}={getattr(self, name)}")
         skip = {"input_size", "hidden_size"}
         parts += [f"{k}={v}" for k, v in vars(spec).items() if k not in skip]
-        for name in ("recurrent_dropout", "weight_drop"):
+        for name in ("recurrent_dropout", "weight_drop", "time_chunk"):
             if getattr(self, name):
                 parts.append(f"{name}={getattr(self, name)}")
         if any(self.zoneout):
@@ -423,6 +445,7 @@ class RNN(TorchCompatibleLayer):
         recurrent_dropout: float = 0.0,
         zoneout: float | tuple[float, float] = 0.0,
         weight_drop: float = 0.0,
+        time_chunk: int = 0,
         init: str | Init = "torch",
         impl: str = "auto",
         check_finite: bool = False,
@@ -433,7 +456,7 @@ class RNN(TorchCompatibleLayer):
         specs = [RNNSpec(size, hidden_size, bias, nonlinearity) for size in sizes]
         super().__init__(
             specs, batch_first, dropout, bidirectional, init, impl, check_finite, device, dtype,
-            recurrent_dropout, zoneout, weight_drop,
+            recurrent_dropout, zoneout, weight_drop, time_chunk,
         )
         self.nonlinearity = nonlinearity
 
@@ -469,6 +492,7 @@ class LSTM(TorchCompatibleLayer):
         recurrent_dropout: float = 0.0,
         zoneout: float | tuple[float, float] = 0.0,
         weight_drop: float = 0.0,
+        time_chunk: int = 0,
         init: str | Init = "torch",
         impl: str = "auto",
         check_finite: bool = False,
@@ -480,7 +504,7 @@ class LSTM(TorchCompatibleLayer):
         specs = [LSTMSpec(size, hidden_size, bias, proj_size, peephole, layer_norm) for size in sizes]
         super().__init__(
             specs, batch_first, dropout, bidirectional, init, impl, check_finite, device, dtype,
-            recurrent_dropout, zoneout, weight_drop,
+            recurrent_dropout, zoneout, weight_drop, time_chunk,
         )
         self.proj_size = proj_size
 
@@ -518,6 +542,7 @@ class GRU(TorchCompatibleLayer):
         recurrent_dropout: float = 0.0,
         zoneout: float | tuple[float, float] = 0.0,
         weight_drop: float = 0.0,
+        time_chunk: int = 0,
         init: str | Init = "torch",
         impl: str = "auto",
         check_finite: bool = False,
@@ -528,7 +553,7 @@ class GRU(TorchCompatibleLayer):
         specs = [GRUSpec(size, hidden_size, bias, reset_after, layer_norm) for size in sizes]
         super().__init__(
             specs, batch_first, dropout, bidirectional, init, impl, check_finite, device, dtype,
-            recurrent_dropout, zoneout, weight_drop,
+            recurrent_dropout, zoneout, weight_drop, time_chunk,
         )
 
     def _kernel_mode(self) -> str:

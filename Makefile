@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.rnnkit-installed
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo test parity install clean
+.PHONY: demo test parity bench-speed keras-venv install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,17 @@ test: $(STAMP)
 
 parity: $(STAMP)
 	$(BIN)/python benchmarks/parity.py
+
+# Keras 3 on JAX for the speed comparison, in its own virtualenv (it must not share torch's).
+KERAS_VENV := benchmarks/.venv-keras
+$(KERAS_VENV)/bin/python:
+	$(PYTHON) -m venv $(KERAS_VENV)
+	$(KERAS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check 'keras>=3' 'jax[cpu]'
+
+keras-venv: $(KERAS_VENV)/bin/python
+
+bench-speed: $(STAMP) keras-venv
+	$(BIN)/rnnkit bench speed --keras-python $(KERAS_VENV)/bin/python
 
 clean:
 	rm -rf $(VENV) build *.egg-info

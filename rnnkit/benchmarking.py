@@ -6,7 +6,10 @@ import datetime
 import json
 import os
 import platform
+import statistics
+import time
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy
 import torch
@@ -53,3 +56,65 @@ def write_results(name: str, markdown: str, payload: dict, folder: Path | None =
 
 def header(info: dict) -> str:
     return "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items())
+
+
+def matmul_rate(seconds: float = 1.0, size: int = 1024) -> float:
+    """This machine's float32 matrix-multiply rate (FLOP/s) on ``size``-square products."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    for _ in range(3):
+        a @ b
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        a @ b
+        count += 1
+    return count * 2 * size**3 / (time.perf_counter() - start)
+
+
+def time_interleaved(calls: dict[str, Callable[[], Any]], rounds: int, min_seconds: float,
+                     sync: Callable[[], None] = lambda: None) -> dict[str, float]:
+    """Median seconds per call of each candidate: warmed up, interleaved, the order rotated each round.
+
+    Each sample repeats a call until it lasts ``min_seconds``; a call slower than 0.5 s gets one
+    warm-up call instead of two. ``sync`` (e.g. ``torch.cuda.synchronize``) ends every sample.
+    """
+    names = list(calls)
+    repeats = {}
+    for name in names:
+        start = time.perf_counter()
+        calls[name]()
+        sync()
+        first = time.perf_counter() - start
+        if first < 0.5:
+            calls[name]()
+            sync()
+        start = time.perf_counter()
+        calls[name]()
+        sync()
+        repeats[name] = max(1, int(min_seconds / max(time.perf_counter() - start, 1e-6)))
+    samples: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(rounds):
+        order = names[r % len(names):] + names[: r % len(names)]
+        for name in order:
+            start = time.perf_counter()
+            for _ in range(repeats[name]):
+                calls[name]()
+            sync()
+            samples[name].append((time.perf_counter() - start) / repeats[name])
+    return {n: statistics.median(v) for n, v in samples.items()}
+
+
+def peak_memory(fn: Callable[[], Any]) -> int:
+    """Peak bytes of live tensors allocated during ``fn()`` on CPU (above what was live before),
+    from ``torch.profiler``'s allocation events."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events = sorted(
+        (e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"
+    )
+    live = peak = 0
+    for _, nbytes in events:
+        live += nbytes
+        peak = max(peak, live)
+    return peak

@@ -62,7 +62,7 @@ def test_chunks_keep_less_for_backward() -> None:
 
 def test_time_chunk_for_budget() -> None:
     layer = rk.LSTM(32, 128)
-    kept, per_step = 4 * (32 + 128) * 16, 4 * 16 * (3 * 4 * 128 + 4 * 128)
+    kept, per_step = 4 * 2 * (32 + 128) * 16, 4 * 16 * (4 * 4 * 128 + 4 * 128)
     assert time_chunk_for_budget(layer, 16, 10_000, kept * 10_000 + 50 * per_step) == 50
     assert time_chunk_for_budget(layer, 16, 100, 10**12) == 100
     with pytest.raises(ValueError, match="memory budget 1.0 MiB: expected at least"):

@@ -171,3 +171,22 @@ def test_regularizer_argument_errors():
     with pytest.raises(ValueError, match="impl='torch': torch's kernel cannot compute"):
         rk.LSTM(I, H, zoneout=0.1, impl="torch")
     assert math.isclose(rk.LSTM(I, H, zoneout=0.1).zoneout[1], 0.1)
+
+
+def test_weight_drop_drops_p_and_rescales_the_rest():
+    w = torch.ones(400, 300, **F64)
+    dropped = F.weight_drop(w, 0.3, training=True)
+    zero = dropped == 0
+    assert zero.double().mean().item() == pytest.approx(0.3, abs=0.01)
+    torch.testing.assert_close(dropped[~zero], torch.full_like(dropped[~zero], 1 / 0.7))
+    assert F.weight_drop(w, 0.3, training=False) is w
+
+
+def test_bernoulli_mask_is_seeded_by_torch():
+    like = torch.empty(0)
+    torch.manual_seed(3)
+    a = F.bernoulli_mask((64, 64), 0.25, like)
+    torch.manual_seed(3)
+    b = F.bernoulli_mask((64, 64), 0.25, like)
+    assert a.dtype == torch.bool and torch.equal(a, b)
+    assert a.double().mean().item() == pytest.approx(0.25, abs=0.03)

@@ -73,6 +73,13 @@ def _bench_long_term(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_speed(args: argparse.Namespace) -> int:
+    from rnnkit.tasks import speed_bench
+
+    speed_bench.main(args)
+    return 0
+
+
 SET_HELP = "override a config value by its dotted path, e.g. --set train.optimizer.lr=3e-4 (repeatable)"
 
 
@@ -148,6 +155,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(long_term)
     long_term.set_defaults(handler=_bench_long_term)
+
+    speed = benches.add_parser(
+        "speed",
+        help="rnnkit's paths vs torch.nn, Keras 3 and hand-written loops: time, GFLOP/s, memory",
+        description=(
+            "Time every rnnkit path (torch's kernel, rnnkit's fused kernel, the readable loop, each "
+            "regularizer and variant) beside torch.nn, torch.nn cells in a loop, a naive loop and Keras 3 "
+            "(JAX, from its own virtualenv) on four shapes, forward and forward+backward, interleaved in "
+            "one process; plus parallel-in-time minGRU/minLSTM, streaming steps and a T=10,000 training "
+            "step with checkpointing. Writes speed.md/.json and checks the issue's targets (~13 min)."
+        ),
+    )
+    from rnnkit.tasks.speed_bench import add_arguments as add_speed_arguments
+
+    add_speed_arguments(speed)
+    speed.set_defaults(handler=_bench_speed)
     return parser
 
 

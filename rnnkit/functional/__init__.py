@@ -12,6 +12,7 @@ from rnnkit.functional.recurrences import (
 )
 from rnnkit.functional.regularizers import (
     activation_regularization,
+    bernoulli_mask,
     dropout_mask,
     embedding_dropout,
     locked_dropout,
@@ -31,6 +32,7 @@ from rnnkit.functional.sequence import (
 
 __all__ = [
     "activation_regularization",
+    "bernoulli_mask",
     "dropout_mask",
     "embedding_dropout",
     "locked_dropout",

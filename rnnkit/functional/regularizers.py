@@ -32,9 +32,14 @@ def locked_dropout(x: Tensor, p: float, training: bool) -> Tensor:
 def weight_drop(weight: Tensor, p: float, training: bool) -> Tensor:
     """DropConnect (Wan et al. 2013) on a weight matrix, as AWD-LSTM drops ``W_hh``.
 
-    A functional call on the weight: the parameter itself is never replaced or modified.
+    A functional call on the weight: the parameter itself is never replaced or modified. Each
+    entry is kept with probability ``1 - p`` and scaled by ``1 / (1 - p)``; the mask comes from
+    :func:`bernoulli_mask` (fast on CPU), since it is drawn afresh on every forward pass.
     """
-    return F.dropout(weight, p, training) if p > 0 else weight
+    if not training or p == 0:
+        return weight
+    keep = bernoulli_mask(weight.shape, 1.0 - p, weight)
+    return weight * (keep.to(weight.dtype) / (1.0 - p))
 
 
 def embedding_dropout(weight: Tensor, p: float, training: bool) -> Tensor:
@@ -44,21 +49,30 @@ def embedding_dropout(weight: Tensor, p: float, training: bool) -> Tensor:
     return weight * dropout_mask((weight.shape[0], 1), p, weight)
 
 
+def bernoulli_mask(shape: tuple[int, ...], probability: float, like: Tensor) -> Tensor:
+    """A bool mask of ``shape`` on ``like``'s device, each entry True with ``probability``.
+
+    On CPU with rnnkit's kernels built it is drawn counter-based in C++ from one seed taken
+    from torch's generator (so ``torch.manual_seed`` fixes it), several times faster than
+    ``torch.rand``; elsewhere ``torch.rand(shape) < probability``.
+    """
+    if like.device.type == "cpu" and kernels.available():
+        return kernels.keep_mask(tuple(shape), probability)
+    return torch.rand(shape, device=like.device) < probability
+
+
 def zoneout_keep(shape: tuple[int, ...], rate: float, training: bool, like: Tensor) -> Tensor | float | None:
     """What zoneout keeps of the previous state: ``None`` when ``rate`` is 0.
 
-    Training: a bool mask of ``shape`` (``(T, B, H)`` for a whole sequence), ``True`` (keep the
-    previous value) with probability ``rate`` per unit and step. On CPU it is drawn by rnnkit's
-    counter-based generator when the kernels are built (fast; seeded from torch's generator),
-    else by ``torch.rand``. Evaluation: the expectation, ``rate`` itself, as a float.
+    Training: a bool mask of ``shape`` (``(T, B, H)`` for a whole sequence), True (keep the
+    previous value) with probability ``rate`` per unit and step (:func:`bernoulli_mask`).
+    Evaluation: the expectation, ``rate`` itself, as a float.
     """
     if rate == 0:
         return None
     if not training:
         return float(rate)
-    if like.device.type == "cpu" and kernels.available():
-        return kernels.keep_mask(shape, rate)
-    return torch.rand(shape, device=like.device) < rate
+    return bernoulli_mask(shape, rate, like)
 
 
 def zoneout_blend(previous: Tensor, new: Tensor, keep: Tensor | float) -> Tensor:

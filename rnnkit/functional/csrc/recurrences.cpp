@@ -555,7 +555,7 @@ std::vector<Tensor> rnn_backward(const Tensor& dout, const Tensor& dhT, const Te
 // thread count; the seed comes from torch's generator, so torch.manual_seed fixes the draw.
 
 Tensor keep_mask(int64_t seed, at::IntArrayRef shape, double rate) {
-  TORCH_CHECK(rate >= 0 && rate < 1, "rnnkit keep_mask: expected a rate in [0, 1), got ", rate);
+  TORCH_CHECK(rate >= 0 && rate <= 1, "rnnkit keep_mask: expected a probability in [0, 1], got ", rate);
   Tensor out = at::empty(shape, at::TensorOptions().dtype(at::kBool));
   uint8_t* o = reinterpret_cast<uint8_t*>(out.data_ptr<bool>());
   const uint64_t threshold = static_cast<uint64_t>(rate * 4294967296.0), base = static_cast<uint64_t>(seed);
@@ -565,7 +565,7 @@ Tensor keep_mask(int64_t seed, at::IntArrayRef shape, double rate) {
       z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
       z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
       z ^= z >> 31;
-      o[i] = (z >> 32) < threshold;
+      o[i] = (z >> 32) < threshold || rate == 1.0;
     }
   });
   return out;

@@ -139,7 +139,7 @@ def test_bad_constructor_arguments():
     with raises(ValueError, "impl='torch': torch's kernel cannot compute this configuration"):
         rk.LSTM(I, H, peephole=True, impl="torch")
     with raises(ValueError, "impl='rnnkit': rnnkit's kernel does not compute this configuration"):
-        rk.LSTM(I, H, layer_norm=True, impl="rnnkit")
+        rk.LSTM(I, H, proj_size=2, impl="rnnkit")
     with raises(ValueError, "impl='rnnkit': rnnkit's kernel runs on CPU in float32/float64, got cpu torch.bfloat16"):
         rk.GRU(I, H, impl="rnnkit", dtype=torch.bfloat16)(torch.randn(T, B, I, dtype=torch.bfloat16))
     with raises(ValueError, "init: expected an Init or one of ['torch', 'xavier', 'irnn'], got 'glorot'"):

@@ -76,7 +76,8 @@ def _load() -> str | None:
             print(f"rnnkit: building the fused recurrence kernels (once, ~20 s) in {folder}", file=sys.stderr)
         load(
             name=name, sources=[str(SOURCE)], build_directory=str(folder), is_python_module=False,
-            extra_cflags=["-O3", "-march=native", "-mprefer-vector-width=512", "-fno-math-errno", "-fno-trapping-math"], verbose=False,
+            extra_cflags=["-O3", "-march=native", "-mprefer-vector-width=512", "-fno-math-errno", "-fno-trapping-math",
+                          "-fopenmp-simd"], verbose=False,
         )
     except Exception as error:  # no compiler, no headers, a read-only cache: fall back, say why
         return f"{type(error).__name__}: {str(error).strip().splitlines()[-1] if str(error).strip() else ''}"
@@ -153,15 +154,7 @@ class _LSTMSequence(torch.autograd.Function):
             d_out.contiguous(), d_h.contiguous(), d_c.contiguous(), weight_hh, weight_ch, recurrent_mask,
             keep_h, keep_c, valid, act, hs, cs,
         )
-        d_wch = None
-        if weight_ch.numel():
-            H = weight_hh.shape[1]
-            c_prev = cs[:-1]
-            d_wch = torch.cat([
-                (d_gates[..., :H] * c_prev).sum((0, 1)),
-                (d_gates[..., H:2 * H] * c_prev).sum((0, 1)),
-                (d_gates[..., 3 * H:] * c_new).sum((0, 1)),
-            ])
+        d_wch = _peephole_grad(d_gates, cs, c_new, weight_hh.shape[1]) if weight_ch.numel() else None
         return d_gates, d_h0, d_c0, d_whh, d_wch, None, None, None, None
 
 
@@ -189,6 +182,68 @@ def lstm_sequence(
         out, hs, cs, _ = _ops().lstm_forward(*args, False)
         h, c = hs[-1], cs[-1]
     return out, (h, c)
+
+
+class _LayerNormLSTMSequence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, xg, h0, c0, weight_hh, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, weight_ch,  # noqa: ANN001
+                recurrent_mask, keep_h, keep_c, valid):  # noqa: ANN001
+        out, hs, cs, act, xhat, chat, rstd = _ops().lstm_ln_forward(
+            xg, h0, c0, weight_hh, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, weight_ch, recurrent_mask, keep_h, keep_c,
+            valid, True,
+        )
+        ctx.save_for_backward(weight_hh, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, weight_ch, recurrent_mask, keep_h, keep_c,
+                              valid, act, xhat, chat, rstd, hs, cs)
+        return out, hs[-1].clone(), cs[-1].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_out, d_h, d_c):  # noqa: ANN001
+        saved = ctx.saved_tensors
+        weight_hh, weight_ch, cs = saved[0], saved[5], saved[-1]
+        grads = _ops().lstm_ln_backward(d_out.contiguous(), d_h.contiguous(), d_c.contiguous(), *saved)
+        d_pre, d_h0, d_c0, d_whh, d_lnw, d_lnb, d_lncw, d_lncb, c_new = grads
+        return (d_pre, d_h0, d_c0, d_whh, d_lnw, d_lnb, d_lncw, d_lncb,
+                _peephole_grad(d_pre, cs, c_new, weight_hh.shape[1]) if weight_ch.numel() else None,
+                None, None, None, None)
+
+
+def _peephole_grad(d_pre: Tensor, cs: Tensor, c_new: Tensor, H: int) -> Tensor:
+    """d(p_i, p_f, p_o): the i and f gates see c_{t-1}, the o gate the new c_t."""
+    c_prev = cs[:-1]
+    return torch.cat([
+        (d_pre[..., :H] * c_prev).sum((0, 1)),
+        (d_pre[..., H:2 * H] * c_prev).sum((0, 1)),
+        (d_pre[..., 3 * H:] * c_new).sum((0, 1)),
+    ])
+
+
+def layer_norm_lstm_sequence(
+    xg: Tensor,
+    state: tuple[Tensor, Tensor],
+    weight_hh: Tensor,
+    ln_hh: tuple[Tensor, Tensor],
+    ln_c: tuple[Tensor, Tensor],
+    weight_ch: Tensor | None = None,
+    *,
+    recurrent_mask: Tensor | None = None,
+    keep: tuple[Tensor | float | None, Tensor | float | None] = (None, None),
+    valid: Tensor | None = None,
+) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    """Layer-normalized LSTM over a sequence; see :func:`~rnnkit.functional.lstm_recurrence`.
+
+    ``xg`` ``(T, B, 4H)`` = ``LN(W_ih x_t) * ln_ih_w + ln_ih_b + b_ih + b_hh``; ``ln_hh`` the
+    ``(4H,)`` gain and shift of ``LN(W_hh h)``; ``ln_c`` the ``(H,)`` gain and shift of ``LN(c_t)``.
+    Returns ``(output (T, B, H), (h_T, c_T))``.
+    """
+    h0, c0 = state
+    tensors = (xg, h0, c0, weight_hh, *ln_hh, *ln_c, weight_ch, recurrent_mask, keep[0], keep[1], valid)
+    args = [_arg(t, xg) for t in tensors]
+    if _needs_grad(xg, h0, c0, weight_hh, *ln_hh, *ln_c, weight_ch):
+        out, h, c = _LayerNormLSTMSequence.apply(*args)
+        return out, (h, c)
+    out, hs, cs, *_ = _ops().lstm_ln_forward(*args, False)
+    return out, (hs[-1], cs[-1])
 
 
 # -- GRU ---------------------------------------------------------------------------------

@@ -107,16 +107,12 @@ class CellLoop(nn.Module):
         return x
 
 
-def _auto(layer: rk.layers.RecurrentLayer, family: str) -> tuple[str, nn.Module]:
-    return f"rk.{family} (auto: {layer.forward_path()})", layer
-
-
 def candidates(kind: str, I: int, H: int, layers: int) -> dict[str, nn.Module]:
     """The first entry is the reference (torch.nn) every ratio is taken against."""
     if kind == "lstm":
         found = {
             "torch.nn.LSTM": nn.LSTM(I, H, layers),
-            **dict([_auto(rk.LSTM(I, H, layers), "LSTM")]),
+            "rk.LSTM (auto)": rk.LSTM(I, H, layers),
             "rk.LSTM impl=rnnkit": rk.LSTM(I, H, layers, impl="rnnkit"),
             "rk.LSTM impl=loop": rk.LSTM(I, H, layers, impl="loop"),
             "rk.LSTM weight_drop=0.5": rk.LSTM(I, H, layers, weight_drop=0.5),
@@ -132,7 +128,7 @@ def candidates(kind: str, I: int, H: int, layers: int) -> dict[str, nn.Module]:
     if kind == "gru":
         return {
             "torch.nn.GRU": nn.GRU(I, H, layers),
-            **dict([_auto(rk.GRU(I, H, layers), "GRU")]),
+            "rk.GRU (auto)": rk.GRU(I, H, layers),
             "rk.GRU impl=torch": rk.GRU(I, H, layers, impl="torch"),
             "rk.GRU impl=loop": rk.GRU(I, H, layers, impl="loop"),
             "rk.GRU recurrent_dropout=0.25": rk.GRU(I, H, layers, recurrent_dropout=0.25),
@@ -141,7 +137,7 @@ def candidates(kind: str, I: int, H: int, layers: int) -> dict[str, nn.Module]:
         }
     return {
         "torch.nn.RNN": nn.RNN(I, H, layers),
-        **dict([_auto(rk.RNN(I, H, layers), "RNN")]),
+        "rk.RNN (auto)": rk.RNN(I, H, layers),
         "rk.RNN impl=loop": rk.RNN(I, H, layers, impl="loop"),
     }
 
@@ -181,8 +177,10 @@ def measure_shapes(shapes: list, kinds: list[str], rounds: int, min_seconds: flo
                 work = flops(kind, T, B, I, H, layers) * (3 if backward else 1)
                 reference = medians[next(iter(medians))]
                 for name, seconds in medians.items():
+                    module = modules[name]
+                    path = module.forward_path(batch_size=B) if hasattr(module, "forward_path") else None
                     rows.append({
-                        "kind": kind, "shape": f"{T},{B},{I},{H},{layers}", "mode": mode, "impl": name,
+                        "kind": kind, "shape": f"{T},{B},{I},{H},{layers}", "mode": mode, "impl": name, "path": path,
                         "ms": seconds * 1e3, "gflops": work / seconds / 1e9, "peak_pct": 100 * work / seconds / peak,
                         "vs_torch": seconds / reference, "memory_mb": memory.get(name, float("nan")) / 2**20,
                     })
@@ -223,7 +221,7 @@ def measure_parallel(lengths: list[int], rounds: int, min_seconds: float, device
     B, I, H = 16, 32, 128
     for T in lengths:
         torch.manual_seed(0)
-        modules = {"torch.nn.GRU": nn.GRU(I, H), f"rk.GRU (auto: {rk.GRU(I, H).forward_path()})": rk.GRU(I, H),
+        modules = {"torch.nn.GRU": nn.GRU(I, H), "rk.GRU (auto)": rk.GRU(I, H),
                    "rk.MinGRU (scan)": rk.MinGRU(I, H), "rk.MinLSTM (scan)": rk.MinLSTM(I, H)}
         modules = {n: m.to(device) for n, m in modules.items()}
         x = torch.randn(T, B, I, device=device)
@@ -322,7 +320,8 @@ def markdown(result: dict) -> str:
              f"device {result['device']}; whole run {result['seconds'] / 60:.1f} min", "",
              f"Keras: {result['keras_note']}.", "",
              "Cells: median ms per call, float32 (ratio to torch.nn, the first row of each table; percent of "
-             "the matmul rate). Forward+backward tables add the peak memory of live tensors in MiB.", ""]
+             "the matmul rate). Forward+backward tables add the peak memory of live tensors in MiB; "
+             "`(auto)` rows add the path `impl='auto'` chose for that shape.", ""]
     shapes = sorted({r["shape"] for r in rows}, key=lambda s: [int(v) for v in s.split(",")])
     shapes = [s for s in (f"{T},{B},{I},{H},{L}" for T, B, I, H, L in result["shapes"]) if s in shapes]
     for kind in ("lstm", "gru", "rnn"):
@@ -341,7 +340,8 @@ def markdown(result: dict) -> str:
                         continue
                     r = match[0]
                     memory = f", {r['memory_mb']:.0f} MiB" if mode == "forward+backward" and r["memory_mb"] == r["memory_mb"] else ""
-                    cells.append(f"{r['ms']:.1f} ({r['vs_torch']:.2f}x, {r['peak_pct']:.0f}%{memory})")
+                    path = f", {r['path']}" if "(auto)" in impl and r.get("path") else ""
+                    cells.append(f"{r['ms']:.1f} ({r['vs_torch']:.2f}x, {r['peak_pct']:.0f}%{memory}{path})")
                 lines.append(f"| {impl} | " + " | ".join(cells) + " |")
             lines.append("")
     keras_compile = [r for r in rows if "compile_s" in r]

@@ -23,6 +23,7 @@
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
 #include <ATen/ops/mm.h>
+#include <ATen/ops/sum.h>
 #include <ATen/ops/zeros.h>
 #include <torch/library.h>
 
@@ -175,6 +176,27 @@ void for_rows(int64_t B, int64_t H, F&& body) {
   });
 }
 
+// BLAS threads pay only for large products: below ~4 MFLOP per step (B x H_in x G*H) the
+// time loop runs on one thread, where the threads' hand-offs would cost more than they save.
+// (at::set_num_threads is process-wide; the previous count is restored when the loop ends.)
+class StepThreads {
+ public:
+  StepThreads(int64_t B, int64_t K, int64_t N) {
+    if (2.0 * B * K * N < 4e6 && at::get_num_threads() > 1) {
+      previous_ = at::get_num_threads();
+      at::set_num_threads(1);
+    }
+  }
+  ~StepThreads() {
+    if (previous_ > 0) at::set_num_threads(previous_);
+  }
+  StepThreads(const StepThreads&) = delete;
+  StepThreads& operator=(const StepThreads&) = delete;
+
+ private:
+  int previous_ = 0;
+};
+
 // h_in = h * rmask for this step's recurrent product (or h itself).
 Tensor masked_input(const Tensor& h, const Tensor& rmask) {
   return rmask.defined() && rmask.numel() > 0 ? h * rmask : h;
@@ -271,6 +293,7 @@ void lstm_forward_impl(const Tensor& xg, const Tensor& w_hh, const Tensor& peep,
   const T* X = xg.data_ptr<T>();
   T *H_ = hs.data_ptr<T>(), *C = cs.data_ptr<T>(), *O = out.data_ptr<T>();
   with_flags(p != nullptr, m.keep_h != nullptr, m.keep_c != nullptr, [&](auto PEEP, auto KH, auto KC) {
+    const StepThreads threads(B, w_hh.size(1), w_hh.size(0));
     for (int64_t t = 0; t < T_; ++t) {
       Tensor gates = act.select(0, save ? t : 0);
       at::mm_out(gates, masked_input(hs.select(0, t), rmask), w_t);  // W_hh h; the row adds xg
@@ -314,6 +337,7 @@ void lstm_backward_impl(const Tensor& dout, Tensor& dh, Tensor& dc, const Tensor
   T *D = dgates.data_ptr<T>(), *dH = dh.data_ptr<T>(), *dC = dc.data_ptr<T>();
   T* CN = ptr_or_null<T>(c_new) ? c_new.data_ptr<T>() : nullptr;
   with_flags(p != nullptr, m.keep_h != nullptr, m.keep_c != nullptr, [&](auto PEEP, auto KH, auto KC) {
+    const StepThreads threads(B, w_hh.size(1), w_hh.size(0));
     for (int64_t t = T_ - 1; t >= 0; --t) {
       for_rows(B, H, [&](int64_t b) {
         const int64_t u = (t * B + b) * H, r = b * H;
@@ -345,6 +369,221 @@ std::vector<Tensor> lstm_backward(const Tensor& dout, const Tensor& dhT, const T
   const Tensor h_in = masked_input(hs.narrow(0, 0, T_), rmask).reshape({T_ * B, H});
   Tensor dw_hh = at::mm(dgates.reshape({T_ * B, 4 * H}).t(), h_in);
   return {dgates, dh, dc, dw_hh, c_new};
+}
+
+// =======================================================================================
+// Layer-normalized LSTM (Ba et al. 2016), as rnnkit.functional.lstm_recurrence with ln_*:
+//   gates = xg + LN_blocks(W_hh h_in) * ln_w + ln_b    (each H-wide gate block on its own)
+//   h = o * tanh(LN(c) * ln_c_w + ln_c_b), c carried unnormalized; peepholes optional.
+//   xg: (T, B, 4H) = LN(W_ih x) * ln_ih_w + ln_ih_b + b_ih + b_hh (the caller's, autograd).
+//   Saved: act (T, B, 4H), xhat (T, B, 4H) the normalized W_hh h, chat (T, B, H) the
+//   normalized c, rstd (T, B, 5) the reciprocal deviations (4 blocks, then c), hs, cs.
+
+constexpr double kLayerNormEps = 1e-5;  // rnnkit.functional.recurrences.LAYER_NORM_EPS
+
+// Normalize v[0:H] in place; returns 1 / sqrt(var + eps). The sums vectorize as OpenMP SIMD
+// reductions (-fopenmp-simd), which may reassociate them: rounding differs from torch's by ~1 ulp.
+template <typename T>
+inline T normalize(T* __restrict v, int64_t H) {
+  T mean = 0;
+#pragma omp simd reduction(+ : mean)
+  for (int64_t j = 0; j < H; ++j) mean += v[j];
+  mean /= T(H);
+  T var = 0;
+#pragma omp simd reduction(+ : var)
+  for (int64_t j = 0; j < H; ++j) var += (v[j] - mean) * (v[j] - mean);
+  const T rstd = T(1) / std::sqrt(var / T(H) + T(kLayerNormEps));
+  for (int64_t j = 0; j < H; ++j) v[j] = (v[j] - mean) * rstd;
+  return rstd;
+}
+
+// The gradient through y = normalize(v): dv = rstd * (dy - mean(dy) - y * mean(dy * y)), in place on dy.
+template <typename T>
+inline void normalize_backward(T* __restrict dy, const T* __restrict y, T rstd, int64_t H) {
+  T m1 = 0, m2 = 0;
+#pragma omp simd reduction(+ : m1, m2)
+  for (int64_t j = 0; j < H; ++j) {
+    m1 += dy[j];
+    m2 += dy[j] * y[j];
+  }
+  m1 /= T(H);
+  m2 /= T(H);
+  for (int64_t j = 0; j < H; ++j) dy[j] = rstd * (dy[j] - m1 - y[j] * m2);
+}
+
+template <typename T>
+struct LayerNormWeights {
+  const T *hh_w, *hh_b, *c_w, *c_b;  // (4H,), (4H,), (H,), (H,)
+};
+
+template <bool PEEP, bool KEEP_H, bool KEEP_C, typename T>
+ROW_KERNEL void lstm_ln_row_forward(int64_t H, const T* __restrict x4, T* __restrict xhat4, T* __restrict a4,
+                                    T* __restrict chat, T* __restrict rstd5, LayerNormWeights<T> ln,
+                                    const T* __restrict h_prev, const T* __restrict c_prev, const T* __restrict p,
+                                    const uint8_t* __restrict keep_h, const uint8_t* __restrict keep_c, T z_h, T z_c,
+                                    T v, T* __restrict h_next, T* __restrict c_next, T* __restrict out) {
+  for (int k = 0; k < 4; ++k) rstd5[k] = normalize(xhat4 + k * H, H);
+  for (int64_t j = 0; j < H; ++j) {
+    const T cp = c_prev[j];
+    T pre_i = x4[j] + xhat4[j] * ln.hh_w[j] + ln.hh_b[j];
+    T pre_f = x4[H + j] + xhat4[H + j] * ln.hh_w[H + j] + ln.hh_b[H + j];
+    const T pre_g = x4[2 * H + j] + xhat4[2 * H + j] * ln.hh_w[2 * H + j] + ln.hh_b[2 * H + j];
+    T pre_o = x4[3 * H + j] + xhat4[3 * H + j] * ln.hh_w[3 * H + j] + ln.hh_b[3 * H + j];
+    if constexpr (PEEP) {
+      pre_i += p[j] * cp;
+      pre_f += p[H + j] * cp;
+    }
+    const T i = sigmoid(pre_i), f = sigmoid(pre_f), g = tanh_(pre_g);
+    const T c = f * cp + i * g;
+    if constexpr (PEEP) pre_o += p[2 * H + j] * c;
+    a4[j] = i;
+    a4[H + j] = f;
+    a4[2 * H + j] = g;
+    a4[3 * H + j] = sigmoid(pre_o);
+    chat[j] = c;
+    c_next[j] = c;  // the new cell, unnormalized, until zoneout/lengths below
+  }
+  rstd5[4] = normalize(chat, H);
+  for (int64_t j = 0; j < H; ++j) {
+    const T h = a4[3 * H + j] * tanh_(chat[j] * ln.c_w[j] + ln.c_b[j]);
+    const T kh = kept<KEEP_H>(keep_h, j, v, z_h), kc = kept<KEEP_C>(keep_c, j, v, z_c);
+    const T h_state = kh * h_prev[j] + (T(1) - kh) * h;
+    h_next[j] = h_state;
+    c_next[j] = kc * c_prev[j] + (T(1) - kc) * c_next[j];
+    out[j] = v * h_state;
+  }
+}
+
+template <bool PEEP, bool KEEP_H, bool KEEP_C, typename T>
+ROW_KERNEL void lstm_ln_row_backward(int64_t H, const T* __restrict a4, const T* __restrict xhat4,
+                                     const T* __restrict chat, const T* __restrict rstd5, LayerNormWeights<T> ln,
+                                     const T* __restrict c_prev, const T* __restrict p,
+                                     const uint8_t* __restrict keep_h, const uint8_t* __restrict keep_c, T z_h,
+                                     T z_c, T v, const T* __restrict d_out, T* __restrict dh, T* __restrict dc,
+                                     T* __restrict dpre4, T* __restrict dhh4, T* __restrict dcout,
+                                     T* __restrict c_new) {
+  // h = o * tanh(chat * w_c + b_c): the output gate, and the gradient of LN(c)'s output.
+  for (int64_t j = 0; j < H; ++j) {
+    const T o = a4[3 * H + j];
+    const T tc = tanh_(chat[j] * ln.c_w[j] + ln.c_b[j]);
+    const T kh = kept<KEEP_H>(keep_h, j, v, z_h);
+    const T d_state = dh[j] + v * d_out[j];
+    const T dh_new = (T(1) - kh) * d_state;
+    dpre4[3 * H + j] = dh_new * tc * o * (T(1) - o);
+    dcout[j] = dh_new * o * (T(1) - tc * tc);
+    dhh4[j] = dcout[j] * ln.c_w[j];  // scratch: d chat, normalized back below
+    dh[j] = kh * d_state;  // the share of d h_{t-1} that bypassed the cell
+  }
+  normalize_backward(dhh4, chat, rstd5[4], H);  // dhh4[0:H] = d c through LN(c)
+  for (int64_t j = 0; j < H; ++j) {
+    const T i = a4[j], f = a4[H + j], g = a4[2 * H + j];
+    const T cp = c_prev[j];
+    const T kc = kept<KEEP_C>(keep_c, j, v, z_c);
+    const T dgo = dpre4[3 * H + j];
+    T dcn = (T(1) - kc) * dc[j] + dhh4[j];
+    if constexpr (PEEP) dcn += dgo * p[2 * H + j];
+    const T dgi = dcn * g * i * (T(1) - i);
+    const T dgf = dcn * cp * f * (T(1) - f);
+    dpre4[j] = dgi;
+    dpre4[H + j] = dgf;
+    dpre4[2 * H + j] = dcn * i * (T(1) - g * g);
+    T dcp = kc * dc[j] + dcn * f;
+    if constexpr (PEEP) {
+      dcp += dgi * p[j] + dgf * p[H + j];
+      c_new[j] = f * cp + i * g;
+    }
+    dc[j] = dcp;
+  }
+  // gates = xg + xhat * ln_w + ln_b: back through each block's normalization to W_hh h.
+  for (int64_t j = 0; j < 4 * H; ++j) dhh4[j] = dpre4[j] * ln.hh_w[j];
+  for (int k = 0; k < 4; ++k) normalize_backward(dhh4 + k * H, xhat4 + k * H, rstd5[k], H);
+}
+
+std::vector<Tensor> lstm_ln_forward(const Tensor& xg, const Tensor& h0, const Tensor& c0, const Tensor& w_hh,
+                                    const Tensor& ln_hh_w, const Tensor& ln_hh_b, const Tensor& ln_c_w,
+                                    const Tensor& ln_c_b, const Tensor& peep, const Tensor& rmask, const Tensor& keep_h,
+                                    const Tensor& keep_c, const Tensor& valid, bool save) {
+  check_cpu({{&xg, "xg"}, {&h0, "h0"}, {&c0, "c0"}, {&w_hh, "w_hh"}, {&ln_hh_w, "ln_hh_w"}, {&ln_hh_b, "ln_hh_b"},
+             {&ln_c_w, "ln_c_w"}, {&ln_c_b, "ln_c_b"}, {&peep, "peep"}, {&rmask, "rmask"}, {&keep_h, "keep_h"},
+             {&keep_c, "keep_c"}, {&valid, "valid"}});
+  const int64_t T_ = xg.size(0), B = xg.size(1), H = w_hh.size(1), S = save ? T_ : 1;
+  TORCH_CHECK(xg.size(2) == 4 * H && ln_hh_w.numel() == 4 * H && ln_c_w.numel() == H,
+              "rnnkit lstm_ln_forward: shapes disagree");
+  Tensor act = at::empty({S, B, 4 * H}, xg.options()), xhat = at::empty({S, B, 4 * H}, xg.options());
+  Tensor chat = at::empty({S, B, H}, xg.options()), rstd = at::empty({S, B, 5}, xg.options());
+  Tensor hs = at::empty({T_ + 1, B, H}, xg.options()), cs = at::empty({T_ + 1, B, H}, xg.options());
+  Tensor out = at::empty({T_, B, H}, xg.options());
+  hs.select(0, 0).copy_(h0);
+  cs.select(0, 0).copy_(c0);
+  const Tensor w_t = w_hh.t();
+  AT_DISPATCH_FLOATING_TYPES(xg.scalar_type(), "rnnkit_lstm_ln_forward", [&] {
+    using T = scalar_t;
+    const Masks<T> m(keep_h, keep_c, valid, B, H);
+    const LayerNormWeights<T> ln{ln_hh_w.data_ptr<T>(), ln_hh_b.data_ptr<T>(), ln_c_w.data_ptr<T>(),
+                                 ln_c_b.data_ptr<T>()};
+    const T *X = xg.data_ptr<T>(), *p = ptr_or_null<T>(peep);
+    T *H_ = hs.data_ptr<T>(), *C = cs.data_ptr<T>(), *O = out.data_ptr<T>();
+    with_flags(p != nullptr, m.keep_h != nullptr, m.keep_c != nullptr, [&](auto PEEP, auto KH, auto KC) {
+      const StepThreads threads(B, w_hh.size(1), w_hh.size(0));
+      for (int64_t t = 0; t < T_; ++t) {
+        const int64_t s = save ? t : 0;
+        Tensor xhat_t = xhat.select(0, s);
+        at::mm_out(xhat_t, masked_input(hs.select(0, t), rmask), w_t);  // W_hh h, normalized by the row
+        T *XH = xhat_t.data_ptr<T>(), *A = act.select(0, s).data_ptr<T>();
+        T *CH = chat.select(0, s).data_ptr<T>(), *R = rstd.select(0, s).data_ptr<T>();
+        for_rows(B, H, [&](int64_t b) {
+          const int64_t u = (t * B + b) * H, u1 = u + B * H;
+          lstm_ln_row_forward<decltype(PEEP)::value, decltype(KH)::value, decltype(KC)::value, T>(
+              H, X + 4 * u, XH + 4 * b * H, A + 4 * b * H, CH + b * H, R + 5 * b, ln, H_ + u, C + u, p,
+              m.kh(t, b), m.kc(t, b), m.z_h, m.z_c, m.v(t, b), H_ + u1, C + u1, O + u);
+        });
+      }
+    });
+  });
+  return {out, hs, cs, act, xhat, chat, rstd};
+}
+
+// Returns d pre-activations (T, B, 4H) (= dxg), dh0, dc0, dw_hh, d ln_hh_w, d ln_hh_b,
+// d ln_c_w, d ln_c_b, and c_new (T, B, H) for the peephole gradient (empty without peepholes).
+std::vector<Tensor> lstm_ln_backward(const Tensor& dout, const Tensor& dhT, const Tensor& dcT, const Tensor& w_hh,
+                                     const Tensor& ln_hh_w, const Tensor& ln_hh_b, const Tensor& ln_c_w,
+                                     const Tensor& ln_c_b, const Tensor& peep, const Tensor& rmask,
+                                     const Tensor& keep_h, const Tensor& keep_c, const Tensor& valid,
+                                     const Tensor& act, const Tensor& xhat, const Tensor& chat, const Tensor& rstd,
+                                     const Tensor& hs, const Tensor& cs) {
+  check_cpu({{&dout, "dout"}, {&dhT, "dhT"}, {&dcT, "dcT"}, {&act, "act"}, {&xhat, "xhat"}, {&chat, "chat"}});
+  const int64_t T_ = act.size(0), B = act.size(1), H = act.size(2) / 4;
+  Tensor dh = dhT.clone(), dc = dcT.clone();
+  Tensor dpre = at::empty_like(act), dhh = at::empty_like(act), dcout = at::empty_like(chat);
+  const bool has_peep = peep.defined() && peep.numel() > 0;
+  Tensor c_new = at::empty({has_peep ? T_ : 0, B, H}, act.options());
+  AT_DISPATCH_FLOATING_TYPES(act.scalar_type(), "rnnkit_lstm_ln_backward", [&] {
+    using T = scalar_t;
+    const Masks<T> m(keep_h, keep_c, valid, B, H);
+    const LayerNormWeights<T> ln{ln_hh_w.data_ptr<T>(), ln_hh_b.data_ptr<T>(), ln_c_w.data_ptr<T>(),
+                                 ln_c_b.data_ptr<T>()};
+    const T *A = act.data_ptr<T>(), *XH = xhat.data_ptr<T>(), *CH = chat.data_ptr<T>(), *R = rstd.data_ptr<T>();
+    const T *C = cs.data_ptr<T>(), *DO = dout.data_ptr<T>(), *p = ptr_or_null<T>(peep);
+    T *DP = dpre.data_ptr<T>(), *DHH = dhh.data_ptr<T>(), *DCO = dcout.data_ptr<T>();
+    T *dH = dh.data_ptr<T>(), *dC = dc.data_ptr<T>(), *CN = has_peep ? c_new.data_ptr<T>() : nullptr;
+    with_flags(p != nullptr, m.keep_h != nullptr, m.keep_c != nullptr, [&](auto PEEP, auto KH, auto KC) {
+      const StepThreads threads(B, w_hh.size(1), w_hh.size(0));
+      for (int64_t t = T_ - 1; t >= 0; --t) {
+        for_rows(B, H, [&](int64_t b) {
+          const int64_t u = (t * B + b) * H, r = b * H;
+          lstm_ln_row_backward<decltype(PEEP)::value, decltype(KH)::value, decltype(KC)::value, T>(
+              H, A + 4 * u, XH + 4 * u, CH + u, R + 5 * (t * B + b), ln, C + u, p, m.kh(t, b), m.kc(t, b), m.z_h,
+              m.z_c, m.v(t, b), DO + u, dH + r, dC + r, DP + 4 * u, DHH + 4 * u, DCO + u, CN ? CN + u : nullptr);
+        });
+        recurrent_grad(dh, dhh.select(0, t), w_hh, rmask);
+      }
+    });
+  });
+  const Tensor h_in = masked_input(hs.narrow(0, 0, T_), rmask).reshape({T_ * B, H});
+  Tensor dw_hh = at::mm(dhh.reshape({T_ * B, 4 * H}).t(), h_in);
+  Tensor d_ln_hh_w = (dpre * xhat).sum({0, 1}), d_ln_hh_b = dpre.sum({0, 1});
+  Tensor d_ln_c_w = (dcout * chat).sum({0, 1}), d_ln_c_b = dcout.sum({0, 1});
+  return {dpre, dh, dc, dw_hh, d_ln_hh_w, d_ln_hh_b, d_ln_c_w, d_ln_c_b, c_new};
 }
 
 // =======================================================================================
@@ -414,6 +653,7 @@ std::vector<Tensor> gru_forward(const Tensor& xg, const Tensor& h0, const Tensor
     const T *X = xg.data_ptr<T>(), *bias_ = bias.data_ptr<T>();
     T *H_ = hs.data_ptr<T>(), *O = out.data_ptr<T>();
     with_flags(m.keep_h != nullptr, false, false, [&](auto KH, auto, auto) {
+      const StepThreads threads(B, w_hh.size(1), w_hh.size(0));
       for (int64_t t = 0; t < T_; ++t) {
         const int64_t s = save ? t : 0;
         Tensor hg_t = hg.select(0, s);
@@ -444,6 +684,7 @@ std::vector<Tensor> gru_backward(const Tensor& dout, const Tensor& dhT, const Te
     const T *HG = hg.data_ptr<T>(), *N = n_all.data_ptr<T>(), *H_ = hs.data_ptr<T>(), *DO = dout.data_ptr<T>();
     T *DX = dxg.data_ptr<T>(), *DHG = dhg.data_ptr<T>(), *dH = dh.data_ptr<T>();
     with_flags(m.keep_h != nullptr, false, false, [&](auto KH, auto, auto) {
+      const StepThreads threads(B, w_hh.size(1), w_hh.size(0));
       for (int64_t t = T_ - 1; t >= 0; --t) {
         for_rows(B, H, [&](int64_t b) {
           const int64_t u = (t * B + b) * H, r = b * H;
@@ -506,6 +747,7 @@ std::vector<Tensor> rnn_forward(const Tensor& xg, const Tensor& h0, const Tensor
     const T* X = xg.data_ptr<T>();
     T *H_ = hs.data_ptr<T>(), *O = out.data_ptr<T>();
     with_flags(relu, m.keep_h != nullptr, false, [&](auto RELU, auto KH, auto) {
+      const StepThreads threads(B, w_hh.size(1), w_hh.size(0));
       for (int64_t t = 0; t < T_; ++t) {
         Tensor a_t = hn_all.select(0, save ? t : 0);
         at::mm_out(a_t, masked_input(hs.select(0, t), rmask), w_t);  // W_hh h; the row adds xg
@@ -534,6 +776,7 @@ std::vector<Tensor> rnn_backward(const Tensor& dout, const Tensor& dhT, const Te
     const T *HN = hn_all.data_ptr<T>(), *DO = dout.data_ptr<T>();
     T *DA = da.data_ptr<T>(), *dH = dh.data_ptr<T>();
     with_flags(relu, m.keep_h != nullptr, false, [&](auto RELU, auto KH, auto) {
+      const StepThreads threads(B, w_hh.size(1), w_hh.size(0));
       for (int64_t t = T_ - 1; t >= 0; --t) {
         for_rows(B, H, [&](int64_t b) {
           const int64_t u = (t * B + b) * H, r = b * H;
@@ -579,6 +822,12 @@ TORCH_LIBRARY(rnnkit, m) {
         "Tensor keep_c, Tensor valid, bool save) -> Tensor[]", &lstm_forward);
   m.def("lstm_backward(Tensor dout, Tensor dhT, Tensor dcT, Tensor w_hh, Tensor peep, Tensor rmask, "
         "Tensor keep_h, Tensor keep_c, Tensor valid, Tensor act, Tensor hs, Tensor cs) -> Tensor[]", &lstm_backward);
+  m.def("lstm_ln_forward(Tensor xg, Tensor h0, Tensor c0, Tensor w_hh, Tensor ln_hh_w, Tensor ln_hh_b, "
+        "Tensor ln_c_w, Tensor ln_c_b, Tensor peep, Tensor rmask, Tensor keep_h, Tensor keep_c, Tensor valid, "
+        "bool save) -> Tensor[]", &lstm_ln_forward);
+  m.def("lstm_ln_backward(Tensor dout, Tensor dhT, Tensor dcT, Tensor w_hh, Tensor ln_hh_w, Tensor ln_hh_b, "
+        "Tensor ln_c_w, Tensor ln_c_b, Tensor peep, Tensor rmask, Tensor keep_h, Tensor keep_c, Tensor valid, "
+        "Tensor act, Tensor xhat, Tensor chat, Tensor rstd, Tensor hs, Tensor cs) -> Tensor[]", &lstm_ln_backward);
   m.def("gru_forward(Tensor xg, Tensor h0, Tensor w_hh, Tensor b_hh, Tensor rmask, Tensor keep_h, Tensor valid, "
         "bool save) -> Tensor[]", &gru_forward);
   m.def("gru_backward(Tensor dout, Tensor dhT, Tensor w_hh, Tensor rmask, Tensor keep_h, Tensor valid, "

@@ -16,9 +16,8 @@ and initialization schemes.
   recurrent dropout and zoneout, the reset-after GRU and the Elman RNN.
 * ``"loop"``: the readable time loop, for everything (the reference the others are tested against).
 * ``"auto"`` (default): on CPU rnnkit's kernel for every configuration it covers except the
-  plain LSTM with large steps (oneDNN is as fast there; for small ones, under 4 MFLOP per
-  step, ours is faster), torch's kernel otherwise where it applies, else the loop; on GPU
-  cuDNN where it applies, else the loop. Asking for a path that cannot run the
+  plain LSTM (oneDNN is as fast or faster there), torch's kernel otherwise where it applies,
+  else the loop; on GPU cuDNN where it applies, else the loop. Asking for a path that cannot run the
   configuration is an error.
 
 Recurrent regularizers, one argument each (see :mod:`rnnkit.functional.regularizers`):
@@ -187,11 +186,9 @@ class TorchCompatibleLayer(RecurrentLayer):
         """Whether torch's fused kernel computes this configuration (no variant, no per-step regularizer)."""
         return self.specs[0].fusable and self.recurrent_dropout == 0 and not any(self.zoneout)
 
-    def forward_path(
-        self, device: torch.device | str | None = None, dtype: torch.dtype | None = None, batch_size: int | None = None
-    ) -> str:
+    def forward_path(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> str:
         """Which implementation ``forward`` runs for inputs on ``device``/``dtype`` (default: the
-        parameters') and ``batch_size``: ``"torch"``, ``"rnnkit"`` or ``"loop"``; see the module docstring."""
+        parameters'): ``"torch"``, ``"rnnkit"`` or ``"loop"``; see the module docstring."""
         like = self.weight_ih_l0
         device = torch.device(device) if device is not None else like.device
         dtype = dtype or like.dtype
@@ -207,7 +204,7 @@ class TorchCompatibleLayer(RecurrentLayer):
             if not kernels.available():
                 raise RuntimeError("impl='rnnkit': the fused kernels could not be built; use impl='auto' or 'loop'")
             return "rnnkit"
-        prefer_kernel = not self._torch_computes or self._kernel_mode() != "lstm" or self._small_steps(batch_size)
+        prefer_kernel = not self._torch_computes or self._kernel_mode() != "lstm"  # oneDNN serves the plain LSTM
         if kernel_runs and prefer_kernel and kernels.available():
             return "rnnkit"
         return "torch" if self._torch_computes else "loop"
@@ -215,14 +212,6 @@ class TorchCompatibleLayer(RecurrentLayer):
     @property
     def output_size(self) -> int:
         return self.specs[0].output_size
-
-    def _small_steps(self, batch_size: int | None) -> bool:
-        """Whether each step's recurrent product is small (< 4 MFLOP): there rnnkit's kernel, run on
-        one thread per step, measured faster than oneDNN's LSTM (long narrow sequences, small batches)."""
-        if batch_size is None:
-            return False
-        spec = self.specs[0]
-        return 2 * batch_size * spec.output_size * spec.num_gates * spec.hidden_size < 4e6
 
     def _param_like(self) -> Tensor:
         return self.weight_ih_l0
@@ -295,7 +284,7 @@ class TorchCompatibleLayer(RecurrentLayer):
         return flat
 
     def _forward_time_major(self, x: Tensor, hx: Any, lengths: Tensor | None) -> tuple[Tensor, Any]:
-        path = self.forward_path(x.device, x.dtype, x.shape[1])
+        path = self.forward_path(x.device, x.dtype)
         chunk = self.time_chunk if torch.is_grad_enabled() and 0 < self.time_chunk < x.shape[0] else 0
         if path != "torch" or chunk:
             states = self._initial_cell_states(hx, x)

@@ -178,7 +178,7 @@ def measure_shapes(shapes: list, kinds: list[str], rounds: int, min_seconds: flo
                 reference = medians[next(iter(medians))]
                 for name, seconds in medians.items():
                     module = modules[name]
-                    path = module.forward_path(batch_size=B) if hasattr(module, "forward_path") else None
+                    path = module.forward_path() if hasattr(module, "forward_path") else None
                     rows.append({
                         "kind": kind, "shape": f"{T},{B},{I},{H},{layers}", "mode": mode, "impl": name, "path": path,
                         "ms": seconds * 1e3, "gflops": work / seconds / 1e9, "peak_pct": 100 * work / seconds / peak,

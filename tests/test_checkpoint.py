@@ -24,17 +24,17 @@ LAYERS = {
 
 @pytest.mark.parametrize("variable", [False, True])
 @pytest.mark.parametrize("name", list(LAYERS))
-def test_chunked_equals_unchunked(name: str, variable: bool) -> None:
-    full, chunked = LAYERS[name](), LAYERS[name](time_chunk=3)
+def test_chunked_equals_unchunked(name: str, variable: bool, device: str) -> None:
+    full, chunked = LAYERS[name]().to(device), LAYERS[name](time_chunk=3).to(device)
     chunked.load_state_dict(full.state_dict())
-    x = torch.randn(T, B, I, **F64, requires_grad=True)
+    x = torch.randn(T, B, I, **F64, device=device, requires_grad=True)
     lengths = torch.tensor([11, 4, 1, 7]) if variable else None
     results = []
     for layer in (full, chunked):
         torch.manual_seed(5)  # the same regularizer draws for both
         out, h_n = layer(x, lengths=lengths)
         finals = h_n if isinstance(h_n, tuple) else (h_n,)
-        loss = (out * torch.linspace(-1, 1, out.shape[-1], **F64)).sum() + sum(f.pow(2).sum() for f in finals)
+        loss = (out * torch.linspace(-1, 1, out.shape[-1], **F64, device=device)).sum() + sum(f.pow(2).sum() for f in finals)
         results.append((out, finals, torch.autograd.grad(loss, [x, *layer.parameters()])))
     torch.testing.assert_close(results[0], results[1], rtol=0, atol=1e-12)
 

@@ -62,7 +62,7 @@ def test_demo_on_sunspots_runs():
     assert all(math.isfinite(m.test_rmse) for m in result.models)
 
 
-@pytest.mark.parametrize("command", [["demo"], ["train"], ["resume"], ["evaluate"], ["bench", "long-term"]])
+@pytest.mark.parametrize("command", [["demo"], ["train"], ["resume"], ["evaluate"], ["bench", "long-term"], ["bench", "speed"]])
 def test_every_command_explains_itself(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([*command, "--help"])

@@ -97,7 +97,7 @@ def run_one(task: str, length: int, cell: str, args: argparse.Namespace) -> dict
 
 def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, info: dict, seconds: float) -> str:
     lines = [
-        "# Long-term dependencies: tanh RNN vs LSTM vs GRU",
+        "# Long-term dependencies: " + " vs ".join(dict.fromkeys(CELLS[r["cell"]] for r in rows)),
         "",
         header(info) + f"; whole benchmark {seconds / 60:.1f} min",
         "",

@@ -56,6 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="results folder")
     parser.add_argument("--name", default="speed", help="file name stem (default: speed)")
+    parser.add_argument("--retable", type=Path, metavar="JSON",
+                        help="no timing: rewrite the tables and the targets from a saved speed.json")
 
 
 # -- candidates ------------------------------------------------------------------------------
@@ -301,9 +303,9 @@ def check_targets(rows: list[dict], streaming: list[dict], shapes: list[str]) ->
             worst = max(values)
             checks.append({"target": target, "worst": worst, "bound": bound, "holds": worst <= bound})
 
-    add("1. rk.LSTM (auto) / torch.nn.LSTM, every shape", ratios("lstm", "rk.LSTM (auto", shapes), 1.05)
-    add("1. rk.LSTM weight_drop (torch's kernel on the dropped weight)", ratios("lstm", "rk.LSTM weight_drop", shapes), 1.05)
-    for variant in ("recurrent_dropout", "zoneout", "peephole"):
+    for kind, family in (("lstm", "LSTM"), ("gru", "GRU"), ("rnn", "RNN")):
+        add(f"1. rk.{family} (auto) / torch.nn.{family}, every shape", ratios(kind, f"rk.{family} (auto", shapes), 1.05)
+    for variant in ("recurrent_dropout", "zoneout", "peephole", "weight_drop"):
         add(f"2. rk.LSTM {variant}, first two shapes", ratios("lstm", f"rk.LSTM {variant}", first), 1.15)
         add(f"2. rk.LSTM {variant}, last two shapes", ratios("lstm", f"rk.LSTM {variant}", last), 1.5)
     add("2. rk.LSTM layer_norm, every shape", ratios("lstm", "rk.LSTM layer_norm", shapes), 1.5)
@@ -371,7 +373,22 @@ def markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def retable(path: Path, out: Path, name: str) -> dict:
+    """Rewrite ``<name>.md``/``.json`` from a saved result: the same measurements, tables and
+    targets recomputed by this version of the code."""
+    result = json.loads(path.read_text())
+    shapes = [f"{T},{B},{I},{H},{L}" for T, B, I, H, L in result["shapes"]]
+    torch_rows = [r for r in result["rows"] if "compile_s" not in r]
+    result["targets"] = check_targets(torch_rows, result["streaming"], shapes)
+    text = markdown(result)
+    write_results(name, text, result, out)
+    print(text)
+    return result
+
+
 def main(args: argparse.Namespace) -> dict:
+    if getattr(args, "retable", None) is not None:
+        return retable(args.retable, args.out, args.name)
     torch.set_num_threads(args.threads)
     device = args.device
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)

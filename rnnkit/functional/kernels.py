@@ -1,16 +1,16 @@
 """Whole-sequence recurrences with a hand-written backward through time (rnnkit's fused path).
 
-``lstm_sequence``, ``gru_sequence`` and ``rnn_sequence`` run one direction of one layer over a
-whole time-major sequence and return the same values as stepping the readable recurrences in
-:mod:`rnnkit.functional.recurrences` (the tests hold them equal in float64, values and every
-gradient). They cover what torch's fused kernels cannot: a per-sequence recurrent-dropout
-mask, zoneout, peepholes, and lengths, all inside the kernel.
+``lstm_sequence``, ``layer_norm_lstm_sequence``, ``gru_sequence`` and ``rnn_sequence`` run one
+direction of one layer over a whole time-major sequence and return the same values as stepping
+the readable recurrences in :mod:`rnnkit.functional.recurrences` (the tests hold them equal in
+float64, values and every gradient). They cover what torch's fused kernels cannot: a per-sequence recurrent-dropout
+mask, zoneout, peepholes, layer normalization, and lengths, all inside the kernel.
 
 How: the input projection for all steps arrives precomputed (one GEMM, by the caller); each
 step is one GEMM for ``W_hh h_{t-1}`` plus one vectorized pass of gate math; the backward
 walks time in reverse and computes ``dW_hh`` as one GEMM after the loop. The loops are C++
 (``csrc/recurrences.cpp``), compiled on first use with ``torch.utils.cpp_extension`` into
-``~/.cache/rnnkit`` (``RNNKIT_CACHE`` to move it; ~20 s once). Without a compiler, or with
+``~/.cache/rnnkit`` (``RNNKIT_CACHE`` to move it; ~30 s once). Without a compiler, or with
 ``RNNKIT_NO_EXTENSION=1``, :func:`available` is False and the layers run the readable loop
 instead (with a one-line notice), so results never depend on the build.
 
@@ -73,7 +73,7 @@ def _load() -> str | None:
         folder.mkdir(parents=True, exist_ok=True)
         name = f"rnnkit_recurrences_{digest}"
         if not (folder / f"{name}.so").exists():
-            print(f"rnnkit: building the fused recurrence kernels (once, ~20 s) in {folder}", file=sys.stderr)
+            print(f"rnnkit: building the fused recurrence kernels (once, ~30 s) in {folder}", file=sys.stderr)
         load(
             name=name, sources=[str(SOURCE)], build_directory=str(folder), is_python_module=False,
             extra_cflags=["-O3", "-march=native", "-mprefer-vector-width=512", "-fno-math-errno", "-fno-trapping-math",

@@ -30,10 +30,10 @@ LAYER_NORM_EPS = 1e-5
 def gate_layer_norm(y: Tensor, weight: Tensor | None, bias: Tensor | None, num_gates: int) -> Tensor:
     """Layer normalization of each gate block separately, with a gain and bias per unit.
 
-    ``y``: ``(B, G*H)``; ``weight``, ``bias``: ``(G*H,)``, or None for the bare normalization. Each ``H``-wide gate block is
-    normalized to zero mean and unit variance on its own (as TensorFlow's layer-normalized
-    LSTM cell does), so the gates keep independent scales and the reset-before GRU, whose
-    candidate block sees a different hidden vector, fits the same scheme.
+    ``y``: ``(B, G*H)``; ``weight``, ``bias``: ``(G*H,)``, or None for the bare normalization.
+    Each ``H``-wide gate block is normalized to zero mean and unit variance on its own (as
+    TensorFlow's layer-normalized LSTM cell does), so the gates keep independent scales and the
+    reset-before GRU, whose candidate block sees a different hidden vector, fits the same scheme.
     """
     shape = y.shape
     blocks = y.reshape(*shape[:-1], num_gates, shape[-1] // num_gates)  # (B, G, H)

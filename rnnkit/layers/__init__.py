@@ -7,4 +7,7 @@ from rnnkit.layers.regularizers import EmbeddingDropout, LockedDropout
 from rnnkit.layers.streaming import Stream
 from rnnkit.layers.torch_layers import GRU, LSTM, RNN
 
-__all__ = ["GRU", "LSTM", "RNN", "MinGRU", "MinLSTM", "EmbeddingDropout", "LockedDropout", "Recurrent", "RecurrentLayer", "Stream"]
+__all__ = [
+    "GRU", "LSTM", "RNN", "MinGRU", "MinLSTM", "EmbeddingDropout", "LockedDropout", "Recurrent", "RecurrentLayer",
+    "Stream",
+]

@@ -316,7 +316,8 @@ class TorchCompatibleLayer(RecurrentLayer):
         Where torch has a fused cell op for this exact configuration (no projection, no
         variant, no per-step regularizer), each layer is one call of it; otherwise the loop.
         """
-        if self.impl == "loop" or not self._torch_computes or getattr(self.specs[0], "proj_size", 0) or self.bidirectional:
+        projected = getattr(self.specs[0], "proj_size", 0)
+        if self.impl == "loop" or not self._torch_computes or projected or self.bidirectional:
             return super().step(x, hx)
         x = self._check_step_input(x)
         if hx is None:

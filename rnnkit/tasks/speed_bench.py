@@ -310,8 +310,11 @@ def check_targets(rows: list[dict], streaming: list[dict], shapes: list[str]) ->
         add(f"2. rk.LSTM {variant}, last two shapes", ratios("lstm", f"rk.LSTM {variant}", last), 1.5)
     add("2. rk.LSTM layer_norm, every shape", ratios("lstm", "rk.LSTM layer_norm", shapes), 1.5)
     add("2b. rk.GRU (auto) / torch.nn.GRU, every shape (1.5x faster)", ratios("gru", "rk.GRU (auto", shapes), 1 / 1.5)
-    add("3. streaming step / torch.nn.LSTMCell, B=1", [r["vs_cell"] for r in streaming if r["impl"].startswith("rk.LSTM.step")], 1.3)
-    add("3. rk.Stream step / torch.nn.LSTMCell, B=1", [r["vs_cell"] for r in streaming if r["impl"].startswith("rk.Stream")], 1.3)
+    def stream(prefix: str) -> list[float]:
+        return [r["vs_cell"] for r in streaming if r["impl"].startswith(prefix)]
+
+    add("3. streaming step / torch.nn.LSTMCell, B=1", stream("rk.LSTM.step"), 1.3)
+    add("3. rk.Stream step / torch.nn.LSTMCell, B=1", stream("rk.Stream"), 1.3)
     return checks
 
 
@@ -341,7 +344,8 @@ def markdown(result: dict) -> str:
                         cells.append("-")
                         continue
                     r = match[0]
-                    memory = f", {r['memory_mb']:.0f} MiB" if mode == "forward+backward" and r["memory_mb"] == r["memory_mb"] else ""
+                    measured = mode == "forward+backward" and r["memory_mb"] == r["memory_mb"]  # NaN: not measured
+                    memory = f", {r['memory_mb']:.0f} MiB" if measured else ""
                     path = f", {r['path']}" if "(auto)" in impl and r.get("path") else ""
                     cells.append(f"{r['ms']:.1f} ({r['vs_torch']:.2f}x, {r['peak_pct']:.0f}%{memory}{path})")
                 lines.append(f"| {impl} | " + " | ".join(cells) + " |")

@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import shutil
 import sys
 import warnings
 from pathlib import Path
@@ -57,6 +58,17 @@ def _cpu_flags() -> str:
     return ""
 
 
+def _ninja_on_path() -> None:
+    """torch's extension builder runs ``ninja`` from PATH; the ``ninja`` wheel (a dependency)
+    ships one inside the environment, which is not on PATH unless the venv is activated."""
+    if shutil.which("ninja") is None:
+        try:
+            import ninja
+        except ImportError:
+            return
+        os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
+
+
 @functools.cache
 def _load() -> str | None:
     """Build (once per machine and source) and load the kernels; ``None`` on success, else why not."""
@@ -65,6 +77,7 @@ def _load() -> str | None:
     try:
         from torch.utils.cpp_extension import load
 
+        _ninja_on_path()
         source = SOURCE.read_bytes()
         # -march=native: the build is for this machine; its CPU flags are part of the cache key.
         key = source + torch.__version__.encode() + sys.version.encode() + _cpu_flags().encode()

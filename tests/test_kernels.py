@@ -229,3 +229,15 @@ def test_keep_mask_rate_and_reproducibility() -> None:
     x = a.float() - a.float().mean()
     for shifted in (x[1:] * x[:-1], x[:, :, 1:] * x[:, :, :-1]):
         assert abs(shifted.mean().item()) / x.var().item() < 0.02
+
+
+def test_double_backward_is_refused_clearly_and_the_loop_has_it() -> None:
+    fast = rk.GRU(3, H, **F64)
+    loop = rk.GRU(3, H, impl="loop", **F64)
+    loop.load_state_dict(fast.state_dict())
+    x = torch.randn(T, B, 3, **F64, requires_grad=True)
+    with pytest.raises(RuntimeError, match="no double backward .* impl='loop'"):
+        torch.autograd.grad(fast(x)[0].sum(), x, create_graph=True)
+    (g,) = torch.autograd.grad(loop(x)[0].pow(2).sum(), x, create_graph=True)
+    g.sum().backward()  # a gradient penalty works on the loop
+    assert loop.weight_hh_l0.grad is not None

@@ -37,7 +37,6 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 SOURCE = Path(__file__).with_name("csrc") / "recurrences.cpp"
 SUPPORTED_DTYPES = (torch.float32, torch.float64)
@@ -143,6 +142,17 @@ def keep_mask(shape: tuple[int, ...], rate: float) -> Tensor:
     return _ops().keep_mask(seed, list(shape), float(rate))
 
 
+def _first_order_only() -> None:
+    """The hand-written backward is not itself differentiable: say so rather than return
+    gradients that silently miss the second-order terms (grad mode is on in a backward pass
+    only under ``create_graph=True``)."""
+    if torch.is_grad_enabled():
+        raise RuntimeError(
+            "rnnkit's fused kernel has no double backward (create_graph=True); "
+            "build the layer with impl='loop' for higher-order gradients"
+        )
+
+
 def _needs_grad(*tensors: Tensor | None) -> bool:
     return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
@@ -160,8 +170,8 @@ class _LSTMSequence(torch.autograd.Function):
         return out, hs[-1].clone(), cs[-1].clone()
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, d_out, d_h, d_c):  # noqa: ANN001
+        _first_order_only()
         weight_hh, weight_ch, recurrent_mask, keep_h, keep_c, valid, act, hs, cs = ctx.saved_tensors
         d_gates, d_h0, d_c0, d_whh, c_new = _ops().lstm_backward(
             d_out.contiguous(), d_h.contiguous(), d_c.contiguous(), weight_hh, weight_ch, recurrent_mask,
@@ -210,8 +220,8 @@ class _LayerNormLSTMSequence(torch.autograd.Function):
         return out, hs[-1].clone(), cs[-1].clone()
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, d_out, d_h, d_c):  # noqa: ANN001
+        _first_order_only()
         saved = ctx.saved_tensors
         weight_hh, weight_ch, cs = saved[0], saved[5], saved[-1]
         grads = _ops().lstm_ln_backward(d_out.contiguous(), d_h.contiguous(), d_c.contiguous(), *saved)
@@ -271,8 +281,8 @@ class _GRUSequence(torch.autograd.Function):
         return out, hs[-1].clone()
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, d_out, d_h):  # noqa: ANN001
+        _first_order_only()
         weight_hh, recurrent_mask, keep_h, valid, hg, n, hs = ctx.saved_tensors
         d_xg, d_hg, d_h0, d_whh = _ops().gru_backward(
             d_out.contiguous(), d_h.contiguous(), weight_hh, recurrent_mask, keep_h, valid, hg, n, hs
@@ -315,8 +325,8 @@ class _RNNSequence(torch.autograd.Function):
         return out, hs[-1].clone()
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, d_out, d_h):  # noqa: ANN001
+        _first_order_only()
         weight_hh, recurrent_mask, keep_h, valid, hn, hs = ctx.saved_tensors
         d_xg, d_h0, d_whh = _ops().rnn_backward(
             d_out.contiguous(), d_h.contiguous(), weight_hh, ctx.relu, recurrent_mask, keep_h, valid, hn, hs

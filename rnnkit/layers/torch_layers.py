@@ -15,6 +15,8 @@ and initialization schemes.
   (:mod:`rnnkit.functional.kernels`, CPU, float32/float64): the LSTM with peepholes,
   recurrent dropout and zoneout, the reset-after GRU and the Elman RNN.
 * ``"loop"``: the readable time loop, for everything (the reference the others are tested against).
+  rnnkit's kernel gives first-order gradients; for double backward (gradient penalties,
+  ``create_graph=True``) use ``impl="loop"``.
 * ``"auto"`` (default): on CPU rnnkit's kernel for every configuration it covers except the
   plain LSTM (oneDNN is as fast or faster there), torch's kernel otherwise where it applies,
   else the loop; on GPU cuDNN where it applies, else the loop. Asking for a path that cannot run the

@@ -7,7 +7,6 @@ Shape legend: T time, B batch, H features, V vocabulary. Every function is the i
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from rnnkit.functional import kernels

@@ -119,11 +119,10 @@ def _ops():  # noqa: ANN202
     return torch.ops.rnnkit
 
 
-def supports(*tensors: Tensor | None) -> bool:
-    """Whether these tensors can go through the kernels: CPU, float32/float64, one dtype."""
-    present = [t for t in tensors if t is not None]
-    dtype = present[0].dtype
-    return all(t.device.type == "cpu" and t.dtype == dtype for t in present) and dtype in SUPPORTED_DTYPES
+def supports(device: torch.device, dtype: torch.dtype) -> bool:
+    """Whether inputs on ``device`` in ``dtype`` can go through the kernels: CPU, float32/float64,
+    and no autocast (which would change dtypes in the middle of a pass)."""
+    return device.type == "cpu" and dtype in SUPPORTED_DTYPES and not torch.is_autocast_enabled(device.type)
 
 
 def _arg(t: Tensor | float | None, like: Tensor) -> Tensor:

@@ -56,7 +56,7 @@ def chunked(run: RunDirection, chunk: int) -> RunDirection:
 
 
 def activation_bytes_per_step(layer: Any, batch_size: int) -> tuple[int, int]:
-    """Rough bytes per time step: (kept for the whole sequence, alive for one chunk).
+    """Rough bytes per time step of an ``rk.RNN/LSTM/GRU``: (kept for the whole sequence, alive for one chunk).
 
     Kept: every layer's output and, in the backward pass, its gradient, and the input and its
     gradient. Per chunk step: the gate pre-activations, the saved activations, their gradients
@@ -65,9 +65,8 @@ def activation_bytes_per_step(layer: Any, batch_size: int) -> tuple[int, int]:
     """
     element = next(layer.parameters()).element_size()
     D, L = layer.num_directions, layer.num_layers
-    G = {"lstm": 4, "gru": 3}.get(getattr(layer.specs[0], "family", ""), 1) if hasattr(layer, "specs") else 4
-    H = layer.hidden_size
-    H_out = getattr(layer, "output_size", H)
+    spec = layer.specs[0]
+    G, H, H_out = spec.num_gates, spec.hidden_size, spec.output_size
     kept = batch_size * 2 * (layer.input_size + L * D * H_out) * element
     per_chunk_step = batch_size * L * D * (4 * G * H + 4 * H) * element
     return kept, per_chunk_step

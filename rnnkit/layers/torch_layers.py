@@ -196,10 +196,7 @@ class TorchCompatibleLayer(RecurrentLayer):
         dtype = dtype or like.dtype
         if self.impl in ("torch", "loop"):
             return self.impl
-        kernel_runs = (
-            kernel_supports(self.specs[0]) and device.type == "cpu" and dtype in kernels.SUPPORTED_DTYPES
-            and not torch.is_autocast_enabled(device.type)  # autocast would change dtypes mid-pass
-        )
+        kernel_runs = kernel_supports(self.specs[0]) and kernels.supports(device, dtype)
         if self.impl == "rnnkit":
             if not kernel_runs:
                 raise ValueError(f"impl='rnnkit': rnnkit's kernel runs on CPU in float32/float64, got {device} {dtype}")
@@ -292,7 +289,9 @@ class TorchCompatibleLayer(RecurrentLayer):
             states = self._initial_cell_states(hx, x)
             run = {"rnnkit": run_direction_kernel, "loop": run_direction, "torch": run_direction_torch}[path]
             if path == "torch" and lengths is not None:  # chunks of padded sequences: ours, or the loop
-                kernel_runs = kernel_supports(self.specs[0]) and kernels.supports(x) and kernels.available()
+                kernel_runs = (
+                    kernel_supports(self.specs[0]) and kernels.supports(x.device, x.dtype) and kernels.available()
+                )
                 run = run_direction_kernel if kernel_runs else run_direction
             if chunk:
                 run = chunked(run, chunk)

@@ -348,3 +348,29 @@ def test_truncated_bptt_carries_state_across_chunks():
     assert with_carry < 0.05 < 0.15 < without  # without the carry, 1 step in 4 is a guess among 3
     carried = [c for c in carries if c is not None]
     assert carried and all(not t.requires_grad for c in carried for t in c)  # detached between steps
+
+
+def test_restore_best_ends_with_the_best_evaluated_weights(tmp_path):
+    """A scripted metric is best at the 2nd of 4 evaluations: the model ends with those weights,
+    the checkpoint keeps them as best_model, and a resumed run still knows them."""
+    config, job = tiny_adding(steps=40, early_stopping={"metric": "m", "mode": "min", "restore_best": True})
+    script = iter([3.0, 1.0, 2.0, 5.0, 4.0, 6.0])
+    snapshots = []
+
+    def evaluate(model):
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+        return {"m": next(script)}
+
+    result = fit(job.model, job.step_fn, job.batches, config.train, tmp_path, evaluate)
+    assert result.best == {"m": 1.0}
+    for key, value in job.model.state_dict().items():
+        torch.testing.assert_close(value, snapshots[1][key], rtol=0, atol=0)
+    assert any((snapshots[3][k] != v).any() for k, v in job.model.state_dict().items())  # training moved on
+    _, state = load_checkpoint(tmp_path)
+    for key, value in state["best_model"].items():
+        torch.testing.assert_close(value, snapshots[1][key], rtol=0, atol=0)
+    # resume for 20 more steps: evaluations 5 and 6 are worse, so the best stays the 2nd
+    config, job = tiny_adding(steps=60, early_stopping={"metric": "m", "mode": "min", "restore_best": True})
+    fit(job.model, job.step_fn, job.batches, config.train, tmp_path, evaluate, resume=True)
+    for key, value in job.model.state_dict().items():
+        torch.testing.assert_close(value, snapshots[1][key], rtol=0, atol=0)

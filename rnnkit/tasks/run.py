@@ -43,6 +43,12 @@ def train(config: Any, run_dir: str | Path | None = None, resume: bool = False) 
     if dist_info.is_main:
         summary = {"task": config.task, "step": result.step, "stopped_early": result.stopped_early,
                    "last_eval": result.last_eval, "best": result.best, "seconds": round(result.seconds, 2)}
+        report = task_entry(config.task).report
+        if report is not None:  # the task's own account of the trained model: test metrics, plots, files
+            job.model.eval()
+            with torch.no_grad():
+                summary["report"] = report(job, run_dir)
+            result.report = summary["report"]
         tmp = run_dir / "summary.json.tmp"
         tmp.write_text(json.dumps(summary, indent=1))
         tmp.replace(run_dir / "summary.json")
@@ -64,12 +70,19 @@ def resume(run_dir: str | Path) -> tuple[Path, FitResult]:
     return train(config, run_dir, resume=True)
 
 
-def evaluate(run_dir: str | Path) -> dict[str, float]:
-    """The task's metrics for the newest checkpoint of ``run_dir`` (NT-ASGD: the averaged weights)."""
+def load_trained(run_dir: str | Path) -> tuple[Any, Any]:
+    """The config and the task's job of ``run_dir``, its model holding the weights to use: the
+    best evaluation's (``restore_best``), else NT-ASGD's average, else the newest, in eval mode."""
     config = load_run_config(run_dir)
     job = task_entry(config.task).build(config)
     _, state = load_checkpoint(run_dir)
-    job.model.load_state_dict(state.get("eval_model", state["model"]))  # NT-ASGD's averaged weights if any
+    job.model.load_state_dict(state.get("best_model", state.get("eval_model", state["model"])))
     job.model.eval()
+    return config, job
+
+
+def evaluate(run_dir: str | Path) -> dict[str, float]:
+    """The task's metrics for the trained model of ``run_dir`` (see :func:`load_trained`)."""
+    _, job = load_trained(run_dir)
     with torch.no_grad():
         return {k: float(v) for k, v in job.evaluate(job.model).items()}

@@ -38,6 +38,7 @@ class EarlyStoppingConfig:
     mode: Literal["min", "max"] = "min"
     patience: int = 0  # evaluations without improvement before stopping; 0: never stop for that
     target: float | None = None  # stop as soon as the metric is at least this good
+    restore_best: bool = False  # end with the weights of the best evaluation (kept in checkpoints too)
 
 
 @dataclass
@@ -91,6 +92,7 @@ class FitResult:
     seconds: float
     losses: list[float]
     curves: Path | None = None
+    report: dict[str, Any] | None = None  # filled by the task after training (rnnkit.tasks.run.train)
 
 
 def seed_everything(seed: int) -> None:
@@ -167,6 +169,7 @@ def fit(
     )
 
     start_step, carry, best, best_metrics, bad_evals, last_eval = 0, None, None, None, 0, None
+    best_weights: dict[str, Tensor] | None = None  # with restore_best: the evaluated weights at the best metric
     if resume:
         if run_dir is None or not has_checkpoint(run_dir):
             raise FileNotFoundError(f"resume: no checkpoint in {run_dir}")
@@ -181,6 +184,7 @@ def fit(
         batches.load_state_dict(mine["batches"])
         _set_rng_state(mine["rng"], device)
         carry = to_device(state["carry"], device)
+        best_weights = state.get("best_model")
         loop = state["loop"]
         best, best_metrics, bad_evals, last_eval = loop["best"], loop["best_metrics"], loop["bad_evals"], loop["last_eval"]
 
@@ -205,6 +209,8 @@ def fit(
         if isinstance(optimizer, NTASGD) and optimizer.is_averaging:
             with optimizer.averaged():  # the weights that evaluation uses
                 state["eval_model"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if best_weights is not None:
+            state["best_model"] = best_weights  # what `rnnkit evaluate` and the task's tools load first
         save_checkpoint(run_dir, step, state)
 
     logger = RunLogger(run_dir, config.steps, start_step, config.progress, active=dist_info.is_main)
@@ -257,6 +263,9 @@ def fit(
                     scheduler.step(value if stopping.mode == "min" else -value)
                 if _improved(value, best, stopping.mode):
                     best, best_metrics, bad_evals = value, dict(last_eval), 0
+                    if stopping.restore_best:
+                        with optimizer.averaged() if isinstance(optimizer, NTASGD) else nullcontext():
+                            best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 else:
                     bad_evals += 1
                 if _reached(value, stopping.target, stopping.mode) or (0 < stopping.patience <= bad_evals):
@@ -266,4 +275,6 @@ def fit(
         if stopped_early or out_of_time:
             break
     curves = logger.close()
+    if stopping.restore_best and best_weights is not None:
+        model.load_state_dict(best_weights)
     return FitResult(step, stopped_early, best_metrics, last_eval, time.perf_counter() - started, losses, curves)

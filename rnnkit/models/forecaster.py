@@ -1,0 +1,174 @@
+"""Multi-step forecasting: a recurrent encoder over a window of history and a multi-step head.
+
+Shape legend: W window (history steps), K horizon, B batch, S series, C known-in-advance
+covariates, I encoder inputs per step, P outputs per value (1 point, 2 Gaussian, Q quantiles).
+
+Two heads (``head=``):
+
+- ``"direct"``: one linear map from the encoder's final state (and the covariates of all K
+  future steps) to all K steps at once. No error feedback between steps.
+- ``"seq2seq"``: a decoder of the same cell, started from the encoder's final state, run
+  one step per future step: ``input_k = [y_{k-1}, covariates_k]``. Training feeds the true
+  ``y_{k-1}`` (teacher forcing, the whole horizon in one pass); forecasting feeds back its
+  own point forecast, so it can run past the horizon it was trained on.
+
+Three output distributions (``distribution=``): ``"point"`` (MAE or MSE), ``"gaussian"``
+(mean and standard deviation, negative log-likelihood), ``"quantile"`` (one output per
+quantile level, pinball loss). The model works on scaled values; the task scales inputs
+and undoes the scaling of the outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit.models.sequence import RecurrentConfig, build_recurrent
+
+Distribution = Literal["point", "gaussian", "quantile"]
+
+
+@dataclass
+class ForecasterConfig(RecurrentConfig):
+    """The recurrent encoder (every :class:`RecurrentConfig` field) plus the head and its loss."""
+
+    hidden_size: int = 64
+    head: Literal["direct", "seq2seq"] = "direct"
+    distribution: Distribution = "point"
+    point_loss: Literal["mae", "mse"] = "mae"
+    quantiles: list[float] = field(default_factory=lambda: [0.1, 0.5, 0.9])
+
+    def __post_init__(self) -> None:
+        if self.distribution == "quantile":
+            q = self.quantiles
+            if not q or any(not 0 < v < 1 for v in q) or sorted(set(q)) != list(q):
+                raise ValueError(f"model.quantiles: expected increasing levels in (0, 1), got {q}")
+        if self.head == "seq2seq" and self.bidirectional:
+            raise ValueError("model.bidirectional: the seq2seq head continues the encoder's state forward in "
+                             "time; expected bidirectional: false (or head: direct)")
+
+    @property
+    def outputs_per_value(self) -> int:
+        return {"point": 1, "gaussian": 2, "quantile": len(self.quantiles)}[self.distribution]
+
+
+class Forecaster(nn.Module):
+    """``(history (W, B, I), future covariates (K, B, C)) -> parameters (K, B, S, P)``.
+
+    ``history`` holds per step the S scaled values, then S observed flags when
+    ``observed_flags`` (values missing there are fed as the last seen value), then the C
+    covariates.
+    """
+
+    def __init__(self, num_series: int, num_covariates: int, horizon: int, config: ForecasterConfig,
+                 observed_flags: bool = False) -> None:
+        super().__init__()
+        self.config, self.S, self.C, self.K = config, num_series, num_covariates, horizon
+        self.P = config.outputs_per_value
+        inputs = num_series * (2 if observed_flags else 1) + num_covariates
+        self.encoder = build_recurrent(config, inputs)
+        width = self.encoder.output_size * self.encoder.num_directions
+        if config.head == "direct":
+            self.head = nn.Linear(width + horizon * num_covariates, horizon * num_series * self.P)
+        else:
+            self.decoder = build_recurrent(config, num_series + num_covariates)
+            self.head = nn.Linear(self.decoder.output_size, num_series * self.P)
+
+    def _encode(self, history: Tensor) -> tuple[Tensor, object]:
+        output, state = self.encoder(history)  # (W, B, D*H)
+        if self.encoder.bidirectional:
+            width = output.shape[-1] // 2
+            return torch.cat([output[-1, :, :width], output[0, :, width:]], dim=-1), state
+        return output[-1], state
+
+    def forward(self, history: Tensor, future_covariates: Tensor, last_value: Tensor,
+                targets: Tensor | None = None, horizon: int | None = None, anchor: Tensor | None = None) -> Tensor:
+        """Parameters ``(K, B, S, P)``. ``last_value`` ``(B, S)``: the last history value (the
+        decoder's first input); ``targets`` ``(K, B, S)``: teacher forcing (seq2seq, training);
+        ``anchor`` ``(K, B, S)``: a forecast the network corrects (added to the location
+        parameters: the point, the mean, every quantile), e.g. the naive forecast."""
+        return self._forward(history, future_covariates, last_value, targets, horizon, anchor)
+
+    def _locate(self, params: Tensor, anchor: Tensor | None) -> Tensor:
+        if anchor is None:
+            return params
+        if self.config.distribution == "gaussian":
+            return torch.cat([params[..., :1] + anchor.unsqueeze(-1), params[..., 1:]], dim=-1)
+        return params + anchor.unsqueeze(-1)
+
+    def _forward(self, history: Tensor, future_covariates: Tensor, last_value: Tensor, targets: Tensor | None,
+                 horizon: int | None, anchor: Tensor | None) -> Tensor:
+        K = horizon or self.K
+        if future_covariates.shape[0] != K:
+            raise ValueError(f"future covariates: expected {K} steps, got {future_covariates.shape[0]}")
+        summary, state = self._encode(history)
+        B = history.shape[1]
+        if self.config.head == "direct":
+            if K != self.K:
+                raise ValueError(f"horizon: the direct head forecasts exactly {self.K} steps, got {K}; "
+                                 f"use head: seq2seq to forecast further")
+            flat = future_covariates.permute(1, 0, 2).reshape(B, K * self.C)  # (B, K*C)
+            params = self.head(torch.cat([summary, flat], dim=-1)).view(B, K, self.S, self.P).transpose(0, 1)
+            return self._locate(params, anchor)
+        if targets is not None:  # teacher forcing: the whole horizon in one pass
+            previous = torch.cat([last_value.unsqueeze(0), targets[:-1]], dim=0)  # (K, B, S)
+            output, _ = self.decoder(torch.cat([previous, future_covariates], dim=-1), state)
+            return self._locate(self.head(output).view(K, B, self.S, self.P), anchor)
+        steps, previous = [], last_value
+        for k in range(K):  # recursive: each step reads the previous step's point forecast
+            output, state = self.decoder.step(torch.cat([previous, future_covariates[k]], dim=-1), state)
+            params = self._locate(self.head(output).view(B, self.S, self.P), None if anchor is None else anchor[k])
+            steps.append(params)
+            previous = self.point(params)
+        return torch.stack(steps)
+
+    # -- the distribution's view of the parameters -------------------------------------------
+    def point(self, params: Tensor) -> Tensor:
+        """The point forecast ``(..., S)``: the mean (point, Gaussian) or the median quantile."""
+        if self.config.distribution == "quantile":
+            q = torch.tensor(self.config.quantiles)
+            return params[..., int(torch.argmin((q - 0.5).abs()))]
+        return params[..., 0]
+
+    def std(self, params: Tensor) -> Tensor:
+        return F.softplus(params[..., 1]) + 1e-4
+
+    def interval(self, params: Tensor, level: float) -> tuple[Tensor, Tensor] | None:
+        """``(lower, upper)`` of the central ``level`` interval, or None for point forecasts.
+
+        Gaussian: mean -/+ z * std; quantile: the outermost quantiles (levels as trained)."""
+        if self.config.distribution == "gaussian":
+            z = float(torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(0.5 + level / 2)))
+            mean, std = params[..., 0], self.std(params)
+            return mean - z * std, mean + z * std
+        if self.config.distribution == "quantile":
+            ordered = params.sort(dim=-1).values  # guard against crossing quantiles
+            return ordered[..., 0], ordered[..., -1]
+        return None
+
+    def loss(self, params: Tensor, target: Tensor, observed: Tensor) -> Tensor:
+        """Mean loss over observed targets; ``params`` ``(K, B, S, P)``, ``target``/``observed`` ``(K, B, S)``."""
+        target = torch.where(observed, target, torch.zeros_like(target))
+        kind = self.config.distribution
+        if kind == "point":
+            error = params[..., 0] - target
+            per_value = error.abs() if self.config.point_loss == "mae" else error.square()
+        elif kind == "gaussian":
+            per_value = -torch.distributions.Normal(params[..., 0], self.std(params)).log_prob(target)
+        else:
+            per_value = pinball_loss(params, target, torch.tensor(self.config.quantiles, device=params.device))
+        weight = observed.to(per_value.dtype)
+        return (per_value * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+def pinball_loss(predicted: Tensor, target: Tensor, levels: Tensor) -> Tensor:
+    """Quantile (pinball) loss averaged over levels: ``predicted`` ``(..., Q)``, ``target`` ``(...)``.
+
+    For level q and error e = y - y_hat: ``max(q * e, (q - 1) * e)``.
+    """
+    error = target.unsqueeze(-1) - predicted  # (..., Q)
+    return torch.maximum(levels * error, (levels - 1) * error).mean(dim=-1)

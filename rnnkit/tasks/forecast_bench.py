@@ -1,0 +1,164 @@
+"""The forecasting benchmark: rnnkit's forecaster against naive, seasonal naive, ETS and ARIMA.
+
+For each series (airline, sunspots, taylor, heartrate, msft) the preset config
+``configs/forecast-<series>.yaml`` fixes the window, horizon, season, backtest origins and
+the model. The RNN trains with each seed (early stopping on the validation origins), then
+every method forecasts from the same test origins and is scored by the same code
+(:func:`rnnkit.tasks.forecast.backtest`). Writes ``forecast.md``/``.json`` and one
+``forecast_<series>.png`` per series (test period, the RNN and the best baseline).
+
+    rnnkit bench forecast [--series airline taylor] [--seeds 3] [--quick] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rnnkit.benchmarking import header, machine_info, write_results
+from rnnkit.config import load_yaml
+from rnnkit.data.datasets import FORECAST_SETS
+from rnnkit.tasks import forecast, forecast_baselines, run
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+BASELINES = ("naive", "seasonal naive", "ETS", "ARIMA")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--series", nargs="+", choices=FORECAST_SETS, default=list(FORECAST_SETS), help="which series")
+    parser.add_argument("--seeds", type=int, default=3, help="RNN training seeds per series (default: 3)")
+    parser.add_argument("--quick", action="store_true", help="a few training steps per run, for a smoke run")
+    parser.add_argument("--configs", type=Path, default=CONFIGS, help="folder of forecast-<series>.yaml presets")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override every preset, e.g. --set model.cell=gru")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="results folder")
+    parser.add_argument("--name", default="forecast", help="file name stem (default: forecast)")
+
+
+def baseline_fns(frame: Any, data: forecast.ForecastDataConfig) -> dict[str, forecast.ForecastFn]:
+    K, m = data.horizon, data.season
+    return {
+        "naive": forecast_baselines.make_naive(frame, K),
+        "seasonal naive": forecast_baselines.make_seasonal_naive(frame, K, m),
+        "ETS": forecast_baselines.make_ets(frame, K, m, data.transform),
+        "ARIMA": forecast_baselines.make_arima(frame, K, m, data.transform, data.interval),
+    }
+
+
+def run_series(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    path = args.configs / f"forecast-{name}.yaml"
+    overrides = ["train.progress=false", *args.set]
+    if args.quick:
+        overrides += ["train.steps=20", "train.eval_every=10"]
+    config = run.resolve_config(load_yaml(path), overrides)
+    frame = forecast.load_frame(config.data)
+    origins = forecast.backtest_origins(len(frame), config.data, "test")
+    data = config.data
+    rows: dict[str, Any] = {}
+    rnn_runs, first_point = [], None
+    for seed in range(args.seeds):
+        config.train.seed = seed
+        started = time.perf_counter()
+        run_dir, result = run.train(config, args.out / "runs" / f"forecast-{name}-seed{seed}")
+        seconds = time.perf_counter() - started
+        _, job = run.load_trained(run_dir)
+        metrics, point, *_ = forecast.backtest(frame, origins, data.horizon, data.season,
+                                               lambda o: forecast.predict(job.model, job.prepared, o))
+        rnn_runs.append({"seed": seed, "seconds": round(seconds, 1), "steps": result.step, **metrics})
+        first_point = point if first_point is None else first_point
+        print(f"  {name} rnnkit seed {seed}: MASE {metrics['mase']:.3f} ({seconds:.0f}s, {result.step} steps)",
+              flush=True)
+    rows["rnnkit"] = _mean_over(rnn_runs)
+    forecasts = {"rnnkit": first_point}
+    for method, fn in baseline_fns(frame, data).items():
+        started = time.perf_counter()
+        metrics, point, *_ = forecast.backtest(frame, origins, data.horizon, data.season, fn)
+        rows[method] = {**metrics, "seconds": round(time.perf_counter() - started, 1)}
+        forecasts[method] = point
+        print(f"  {name} {method}: MASE {metrics['mase']:.3f} ({rows[method]['seconds']:.0f}s)", flush=True)
+    best = min(BASELINES, key=lambda b: rows[b]["mase"])
+    forecast.plot_backtest(frame, origins, {"rnnkit": forecasts["rnnkit"], best: forecasts[best]},
+                           args.out / f"{args.name}_{name}.png")
+    return {"series": name, "points": len(frame), "horizon": data.horizon, "season": data.season,
+            "origins": len(origins), "window": data.window, "transform": data.transform,
+            "model": f"{config.model.cell} {config.model.hidden_size}, {config.model.head} head, "
+                     f"{config.model.distribution} output",
+            "best_baseline": best, "rnn_runs": rnn_runs, "methods": rows}
+
+
+def _mean_over(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    keys = [k for k in runs[0] if k not in ("seed", "steps")]
+    out = {k: statistics.fmean(r[k] for r in runs) for k in keys}
+    out["mase_sd"] = statistics.stdev([r["mase"] for r in runs]) if len(runs) > 1 else 0.0
+    return out
+
+
+def render(results: list[dict[str, Any]], info: dict[str, Any], seconds: float, seeds: int) -> str:
+    lines = [
+        "# Forecasting: rnnkit vs naive, seasonal naive, ETS, ARIMA", "",
+        header(info), "",
+        f"Total time {seconds / 60:.1f} min. Rolling-origin backtest on each series' last points, "
+        f"every method on the same origins and scored by the same code. rnnkit: mean of {seeds} seeds "
+        f"(sd of MASE in brackets), trained once before the first test origin with early stopping on "
+        f"the validation origins before it; ETS refit at every origin (form chosen by AIC at the "
+        f"first), ARIMA (pmdarima auto_arima) fit at the first origin and updated with new data.", "",
+        "## MASE (lower is better; < 1 beats the in-sample seasonal naive error)", "",
+        "| series | points | horizon | season | origins | rnnkit | naive | seasonal naive | ETS | ARIMA | "
+        "rnnkit <= best baseline |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
+    ]
+    wins = 0
+    for r in results:
+        m = r["methods"]
+        win = m["rnnkit"]["mase"] <= m[r["best_baseline"]]["mase"]
+        wins += win
+        cells = " | ".join(f"{m[b]['mase']:.3f}" for b in BASELINES)
+        lines.append(f"| {r['series']} | {r['points']} | {r['horizon']} | {r['season']} | {r['origins']} | "
+                     f"{m['rnnkit']['mase']:.3f} ({m['rnnkit']['mase_sd']:.3f}) | {cells} | "
+                     f"{'yes' if win else 'no'} ({r['best_baseline']}) |")
+    lines += ["", f"rnnkit at or below the best baseline on **{wins} of {len(results)}** series.", ""]
+    for r in results:
+        lines += [f"## {r['series']}", "",
+                  f"{r['points']} points, window {r['window']}, horizon {r['horizon']}, season {r['season']}, "
+                  f"{r['origins']} test origins, transform {r['transform']}; model: {r['model']}.", "",
+                  "| method | MAE | RMSE | sMAPE % | MASE | interval coverage | seconds |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        for method, row in r["methods"].items():
+            coverage = f"{row['coverage']:.2f}" if "coverage" in row else "-"
+            lines.append(f"| {method} | {row['mae']:.4g} | {row['rmse']:.4g} | {row['smape']:.2f} | "
+                         f"{row['mase']:.3f} | {coverage} | {row['seconds']:.1f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.threads)
+    info = machine_info()
+    started = time.perf_counter()
+    results = []
+    for name in args.series:
+        print(f"{name} ...", flush=True)
+        results.append(run_series(name, args))
+    seconds = time.perf_counter() - started
+    markdown = render(results, info, seconds, args.seeds)
+    payload = {"machine": info, "seconds": round(seconds, 1), "seeds": args.seeds, "results": results}
+    md, js = write_results(args.name, markdown, _plain(payload), args.out)
+    print(markdown)
+    print(f"\nWrote {md} and {js}")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    return value

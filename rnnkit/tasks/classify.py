@@ -1,0 +1,238 @@
+"""Sequence classification: actions from sensors, speakers, gestures, shapes.
+
+Data: a named UEA/UCR set with its official train/test split, or your own files (NPZ or a
+long-format CSV, see :mod:`rnnkit.data.sequences`), a test file optional. Each channel is
+standardized by the training set's mean and spread (``normalize: channel``). A stratified
+``validation_fraction`` of the training set picks the kept weights (early stopping);
+0 trains the full step budget on all of it. ``class_weights`` weighs the loss by inverse
+class frequency, for imbalanced sets.
+
+Metrics: accuracy, macro F1 and the confusion matrix (rows: true, columns: predicted),
+printed, saved as ``confusion.png`` and ``predictions.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit.data.datasets import load_classification
+from rnnkit.data.sequences import SequenceSet, pad_batch, read_long_csv, read_npz
+from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
+from rnnkit.tasks.metrics import classification_scores
+from rnnkit.tasks.plotting import pyplot, save_figure
+from rnnkit.training import EarlyStoppingConfig, RandomBatches, StepOutput, TrainConfig
+
+
+@dataclass
+class ClassifyDataConfig:
+    name: str | None = "BasicMotions"  # a UEA/UCR set (rnnkit.data.datasets), or null and ``path``
+    path: str | None = None  # your training data: .npz or long-format .csv
+    test_path: str | None = None  # your test data (same format); null: a test_fraction of ``path``
+    test_fraction: float = 0.25  # only without a test file
+    id_column: str = "series_id"  # long-format CSV columns
+    time_column: str = "t"
+    label_column: str = "label"
+    normalize: Literal["channel", "none"] = "channel"
+    validation_fraction: float = 0.2
+    class_weights: bool = False  # weigh the loss by inverse class frequency
+    seed: int = 0  # the validation (and test) split
+
+    def __post_init__(self) -> None:
+        if (self.name is None) == (self.path is None):
+            raise ValueError(f"data: expected exactly one of name and path, got name={self.name!r}, path={self.path!r}")
+        if not 0 <= self.validation_fraction < 1 or not 0 < self.test_fraction < 1:
+            raise ValueError(f"data.validation_fraction / test_fraction: expected fractions in [0, 1) / (0, 1), "
+                             f"got {self.validation_fraction}, {self.test_fraction}")
+
+
+@dataclass
+class ClassifyConfig:
+    task: Literal["classify"] = "classify"
+    run_dir: str | None = None
+    data: ClassifyDataConfig = field(default_factory=ClassifyDataConfig)
+    model: ClassifierConfig = field(default_factory=ClassifierConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        steps=1000, batch_size=16, eval_every=50,
+        early_stopping=EarlyStoppingConfig(metric="val_loss", patience=6, restore_best=True)))
+
+
+def load_splits(config: ClassifyDataConfig) -> tuple[SequenceSet, SequenceSet]:
+    """The training and test sets as configured."""
+    from sklearn.model_selection import train_test_split
+
+    if config.name is not None:
+        return load_classification(config.name, "train"), load_classification(config.name, "test")
+
+    def read(path: str) -> SequenceSet:
+        if str(path).endswith(".npz"):
+            return read_npz(path)
+        return read_long_csv(path, config.id_column, config.time_column, config.label_column)
+
+    data = read(config.path)
+    if config.test_path is not None:
+        return data, read(config.test_path)
+    train, test = train_test_split(np.arange(len(data)), test_size=config.test_fraction, random_state=config.seed,
+                                   stratify=_stratify(data.labels))
+    return data.subset(train), data.subset(test)
+
+
+def _stratify(labels: np.ndarray) -> np.ndarray | None:
+    _, counts = np.unique(labels, return_counts=True)
+    return labels if counts.min() >= 2 else None
+
+
+@dataclass
+class Encoded:
+    """Standardized sequences and class indices, ready for batches."""
+
+    sequences: list[np.ndarray]
+    targets: np.ndarray  # (N,) indices into ``classes``
+
+    def batch(self, index: np.ndarray) -> tuple[Tensor, Tensor, Tensor]:
+        """``x`` ``(T, B, C)``, ``lengths`` ``(B,)``, ``y`` ``(B,)``."""
+        x, lengths = pad_batch([self.sequences[i] for i in index])
+        return x, lengths, torch.from_numpy(self.targets[index])
+
+
+@dataclass
+class ClassifyJob:
+    model: SequenceClassifier
+    step_fn: Any
+    batches: RandomBatches
+    evaluate: Any
+    classes: list[str]
+    parts: dict[str, Encoded]
+    config: ClassifyConfig
+
+
+def build(config: ClassifyConfig, rank: int = 0) -> ClassifyJob:
+    from sklearn.model_selection import train_test_split
+
+    data = config.data
+    train, test = load_splits(data)
+    if train.num_channels != test.num_channels:
+        raise ValueError(f"expected the same channels in training and test data, got {train.num_channels} "
+                         f"and {test.num_channels}")
+    classes = sorted(str(c) for c in set(train.labels))
+    unseen = sorted(str(c) for c in set(test.labels) - set(classes))
+    if unseen:
+        raise ValueError(f"test labels {unseen} never occur in the training data (classes {classes})")
+    if len(classes) < 2:
+        raise ValueError(f"expected at least 2 classes in the training data, got {classes}")
+    validation = None
+    if data.validation_fraction > 0:
+        fit, held = train_test_split(np.arange(len(train)), test_size=data.validation_fraction,
+                                     random_state=data.seed, stratify=_stratify(train.labels))
+        train, validation = train.subset(fit), train.subset(held)
+    stacked = np.concatenate(train.sequences)  # (sum T_i, C)
+    loc, scale = (stacked.mean(0), np.maximum(stacked.std(0), 1e-8)) if data.normalize == "channel" else (0.0, 1.0)
+    index = {c: i for i, c in enumerate(classes)}
+
+    def encode(part: SequenceSet) -> Encoded:
+        return Encoded([((s - loc) / scale).astype(np.float32) for s in part.sequences],
+                       np.array([index[label] for label in part.labels], dtype=np.int64))
+
+    parts = {"train": encode(train), "test": encode(test)}
+    if validation is not None:
+        parts["val"] = encode(validation)
+    counts = np.bincount(parts["train"].targets, minlength=len(classes))
+    weight = torch.tensor(len(parts["train"].targets) / (len(classes) * np.maximum(counts, 1)), dtype=torch.float32) \
+        if data.class_weights else None
+    model = SequenceClassifier(train.num_channels, len(classes), config.model)
+
+    def step_fn(m: nn.Module, batch: tuple[Tensor, Tensor, Tensor], carry: Any) -> StepOutput:
+        x, lengths, y = batch
+        w = weight.to(x.device) if weight is not None else None
+        return StepOutput(F.cross_entropy(m(x, lengths), y, weight=w))
+
+    def evaluate(m: nn.Module) -> dict[str, float]:
+        scores = {}
+        for name, part in parts.items():
+            if name == "train":
+                continue
+            logits = predict_logits(m, part)
+            scores[f"{name}_loss"] = F.cross_entropy(logits, torch.from_numpy(part.targets)).item()
+            metrics = classification_scores(part.targets, logits.argmax(-1).numpy(), range(len(classes)))
+            scores[f"{name}_accuracy"], scores[f"{name}_macro_f1"] = metrics["accuracy"], metrics["macro_f1"]
+        return scores
+
+    n_train, batch_size = len(parts["train"].targets), config.train.batch_size
+    batches = RandomBatches(
+        lambda g: parts["train"].batch(torch.randint(0, n_train, (batch_size,), generator=g).numpy()),
+        seed=config.train.seed + 1000 * rank)
+    return ClassifyJob(model, step_fn, batches, evaluate, classes, parts, config)
+
+
+def predict_logits(model: nn.Module, part: Encoded, batch_size: int = 256) -> Tensor:
+    """Logits ``(N, K)`` of every sequence of ``part``, in eval mode, on the model's device."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(part.targets), batch_size):
+            x, lengths, _ = part.batch(np.arange(start, min(start + batch_size, len(part.targets))))
+            out.append(model(x.to(device), lengths).cpu())
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def format_confusion(confusion: list[list[int]], classes: list[str]) -> str:
+    """The confusion matrix as text: rows true classes, columns predicted."""
+    width = max(6, *(len(c) for c in classes))
+    first = max(len("true \\ predicted"), *(len(c) for c in classes)) + 2
+    lines = ["true \\ predicted".ljust(first) + " ".join(c.rjust(width) for c in classes)]
+    for c, row in zip(classes, confusion):
+        lines.append(c.ljust(first) + " ".join(str(v).rjust(width) for v in row))
+    return "\n".join(lines)
+
+
+def plot_confusion(confusion: list[list[int]], classes: list[str], path: str | Path, title: str) -> Path | None:
+    plt = pyplot()
+    if plt is None:
+        return None
+    matrix = np.asarray(confusion)
+    size = 2.5 + 0.45 * len(classes)
+    figure, axis = plt.subplots(figsize=(size + 1, size))
+    image = axis.imshow(matrix, cmap="Blues")
+    axis.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    axis.set_yticks(range(len(classes)), classes)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            axis.text(j, i, str(matrix[i, j]), ha="center", va="center",
+                      color="white" if matrix[i, j] > matrix.max() / 2 else "black")
+    figure.colorbar(image)
+    axis.set_title(title)
+    return save_figure(figure, path)
+
+
+def report(job: ClassifyJob, run_dir: Path) -> dict[str, Any]:
+    """After training: test accuracy, macro F1, confusion matrix (text + PNG), predictions.csv."""
+    test = job.parts["test"]
+    predicted = predict_logits(job.model, test).argmax(-1).numpy()
+    metrics = classification_scores(test.targets, predicted, range(len(job.classes)))
+    name = job.config.data.name or Path(job.config.data.path).name
+    png = plot_confusion(metrics["confusion"], job.classes, run_dir / "confusion.png",
+                         f"{name}: accuracy {metrics['accuracy']:.3f}, macro F1 {metrics['macro_f1']:.3f}")
+    path = run_dir / "predictions.csv"
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["index", "true", "predicted"])
+        for i, (t, p) in enumerate(zip(test.targets, predicted)):
+            writer.writerow([i, job.classes[t], job.classes[p]])
+    tmp.replace(path)
+    return {"metrics": {"test_accuracy": metrics["accuracy"], "test_macro_f1": metrics["macro_f1"]},
+            "confusion": metrics["confusion"], "classes": job.classes,
+            "text": format_confusion(metrics["confusion"], job.classes),
+            "files": [str(p) for p in (png, path) if p]}

@@ -1,0 +1,163 @@
+"""The classification benchmark: rnnkit's recurrent classifier against 1-nearest-neighbour DTW.
+
+On each UEA/UCR set (official train/test split), the one preset
+``configs/classify-basicmotions.yaml`` (only ``data.name`` changes: no per-set tuning) is
+trained with several seeds, and aeon's 1-NN classifier with full-window dynamic time warping
+(dependent DTW for several channels, on the raw series, as in the UEA/UCR archive's
+benchmarks) runs on the same split. Writes ``classify.md``/``.json`` and ``classify.png``.
+
+    rnnkit bench classify [--sets GunPoint OSULeaf] [--seeds 3] [--quick] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rnnkit.benchmarking import header, machine_info, write_results
+from rnnkit.config import load_yaml
+from rnnkit.data.datasets import load_classification
+from rnnkit.tasks import run
+from rnnkit.tasks.metrics import classification_scores
+from rnnkit.tasks.plotting import pyplot, save_figure
+
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "classify-basicmotions.yaml"
+SETS = ("BasicMotions", "JapaneseVowels", "GunPoint", "ArrowHead", "ItalyPowerDemand", "OSULeaf")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS), help="which data sets")
+    parser.add_argument("--seeds", type=int, default=3, help="training seeds per set (default: 3)")
+    parser.add_argument("--quick", action="store_true", help="a few training steps, for a smoke run")
+    parser.add_argument("--config", type=Path, default=CONFIG, help="the preset every set trains with")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override the preset, e.g. --set model.cell=lstm")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="results folder")
+    parser.add_argument("--name", default="classify", help="file name stem (default: classify)")
+
+
+def one_nn_dtw(name: str) -> dict[str, Any]:
+    """aeon's 1-NN DTW (full window) on the official split: accuracy, macro F1, seconds."""
+    try:
+        from aeon.classification.distance_based import KNeighborsTimeSeriesClassifier
+    except ImportError:
+        raise RuntimeError("the 1-NN DTW baseline needs aeon: pip install 'rnnkit[timeseries]'") from None
+    train, test = load_classification(name, "train"), load_classification(name, "test")
+
+    def panel(data: Any) -> Any:  # aeon takes (N, C, T), or a list of (C, T_i) when lengths differ
+        shapes = {s.shape for s in data.sequences}
+        series = [s.T.astype(np.float64) for s in data.sequences]
+        return np.stack(series) if len(shapes) == 1 else series
+
+    started = time.perf_counter()
+    model = KNeighborsTimeSeriesClassifier(n_neighbors=1, distance="dtw").fit(panel(train), train.labels)
+    predicted = model.predict(panel(test))
+    scores = classification_scores(test.labels, predicted, sorted(set(train.labels)))
+    return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"],
+            "seconds": round(time.perf_counter() - started, 1)}
+
+
+def run_set(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    overrides = ["train.progress=false", f"data.name={name}"] + list(args.set)
+    if args.quick:
+        overrides += ["train.steps=10", "train.eval_every=5"]
+    config = run.resolve_config(load_yaml(args.config), overrides)
+    runs = []
+    for seed in range(args.seeds):
+        config.train.seed = seed
+        started = time.perf_counter()
+        _, result = run.train(config, args.out / "runs" / f"classify-{name}-seed{seed}")
+        metrics = result.report["metrics"]
+        runs.append({"seed": seed, "accuracy": metrics["test_accuracy"], "macro_f1": metrics["test_macro_f1"],
+                     "seconds": round(time.perf_counter() - started, 1), "steps": result.step})
+        print(f"  {name} rnnkit seed {seed}: accuracy {runs[-1]['accuracy']:.3f} ({runs[-1]['seconds']:.0f}s)",
+              flush=True)
+    dtw = one_nn_dtw(name)
+    print(f"  {name} 1-NN DTW: accuracy {dtw['accuracy']:.3f} ({dtw['seconds']:.0f}s)", flush=True)
+    train, test = load_classification(name, "train"), load_classification(name, "test")
+    accuracies = [r["accuracy"] for r in runs]
+    return {
+        "set": name, "train": len(train), "test": len(test), "channels": train.num_channels,
+        "length": f"{train.lengths.min()}-{train.lengths.max()}" if train.lengths.min() != train.lengths.max()
+        else str(train.lengths.max()),
+        "classes": len(set(train.labels)), "runs": runs,
+        "rnnkit": {"accuracy": statistics.fmean(accuracies),
+                   "accuracy_sd": statistics.stdev(accuracies) if len(runs) > 1 else 0.0,
+                   "macro_f1": statistics.fmean(r["macro_f1"] for r in runs),
+                   "seconds": statistics.fmean(r["seconds"] for r in runs)},
+        "dtw": dtw,
+    }
+
+
+def render(results: list[dict[str, Any]], info: dict[str, Any], seconds: float, args: argparse.Namespace,
+           model: str) -> str:
+    lines = [
+        "# Sequence classification: rnnkit vs 1-NN DTW on UEA/UCR sets", "", header(info), "",
+        f"Total time {seconds / 60:.1f} min. Official train/test splits. rnnkit: one preset for every set "
+        f"({model}; `{args.config.name}` with only data.name changed), mean (sd) over {args.seeds} seeds, "
+        f"test accuracy of the final weights. 1-NN DTW: aeon, full warping window, dependent DTW on the raw "
+        f"series.", "",
+        "| set | train/test | channels x length | classes | rnnkit accuracy | 1-NN DTW accuracy | rnnkit macro F1 | "
+        "DTW macro F1 | rnnkit s/seed | DTW s | rnnkit > DTW |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
+    ]
+    wins = ties = 0
+    for r in results:
+        ours, dtw = r["rnnkit"], r["dtw"]
+        win = ours["accuracy"] > dtw["accuracy"]
+        tie = ours["accuracy"] == dtw["accuracy"]
+        wins += win
+        ties += tie
+        lines.append(
+            f"| {r['set']} | {r['train']}/{r['test']} | {r['channels']} x {r['length']} | {r['classes']} | "
+            f"{ours['accuracy']:.3f} ({ours['accuracy_sd']:.3f}) | {dtw['accuracy']:.3f} | {ours['macro_f1']:.3f} | "
+            f"{dtw['macro_f1']:.3f} | {ours['seconds']:.0f} | {dtw['seconds']:.0f} | "
+            f"{'yes' if win else 'tie' if tie else 'no'} |")
+    lines += ["", f"rnnkit above 1-NN DTW on **{wins} of {len(results)}** sets ({ties} tied)."]
+    return "\n".join(lines)
+
+
+def plot(results: list[dict[str, Any]], path: Path) -> Path | None:
+    plt = pyplot()
+    if plt is None:
+        return None
+    figure, axis = plt.subplots(figsize=(9, 4))
+    x = np.arange(len(results))
+    axis.bar(x - 0.2, [r["rnnkit"]["accuracy"] for r in results], 0.4,
+             yerr=[r["rnnkit"]["accuracy_sd"] for r in results], label="rnnkit", capsize=3)
+    axis.bar(x + 0.2, [r["dtw"]["accuracy"] for r in results], 0.4, label="1-NN DTW")
+    axis.set_xticks(x, [r["set"] for r in results], rotation=20)
+    axis.set_ylabel("test accuracy")
+    axis.set_ylim(0, 1.05)
+    axis.legend(loc="lower left")
+    axis.set_title("Sequence classification on UEA/UCR sets (official splits)")
+    return save_figure(figure, path)
+
+
+def main(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.threads)
+    info = machine_info()
+    started = time.perf_counter()
+    results = []
+    for name in args.sets:
+        print(f"{name} ...", flush=True)
+        results.append(run_set(name, args))
+    seconds = time.perf_counter() - started
+    config = run.resolve_config(load_yaml(args.config), list(args.set))
+    m = config.model
+    model = (f"{'bidirectional ' if m.bidirectional else ''}{m.cell.upper()} {m.hidden_size}, {m.pooling} pooling"
+             + (f", conv front end {m.conv_channels}x{m.conv_kernel} pool {m.conv_pool}" if m.conv_channels else "")
+             + f", {config.train.steps} steps")
+    markdown = render(results, info, seconds, args, model)
+    payload = {"machine": info, "seconds": round(seconds, 1), "seeds": args.seeds, "model": model, "results": results}
+    md, js = write_results(args.name, markdown, payload, args.out)
+    plot(results, args.out / f"{args.name}.png")
+    print(markdown)
+    print(f"\nWrote {md} and {js}")

@@ -62,10 +62,26 @@ def test_demo_on_sunspots_runs():
     assert all(math.isfinite(m.test_rmse) for m in result.models)
 
 
-@pytest.mark.parametrize("command", [["demo"], ["train"], ["resume"], ["evaluate"], ["bench", "long-term"], ["bench", "speed"]])
+@pytest.mark.parametrize("command", [["demo"], ["train"], ["resume"], ["evaluate"], ["forecast"],
+                                     ["bench", "long-term"], ["bench", "speed"], ["bench", "forecast"],
+                                     ["bench", "anomaly"], ["bench", "classify"]])
 def test_every_command_explains_itself(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([*command, "--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     assert "usage: rnnkit " + " ".join(command) in text and len(text) > 250
+
+
+def test_forecast_needs_a_forecasting_run(tmp_path, capsys):
+    from rnnkit.config import from_dict
+    from rnnkit.tasks import run
+    from rnnkit.tasks.long_term import LongTermConfig
+
+    config = from_dict(LongTermConfig, {"task": "adding", "data": {"length": 5, "test_size": 8},
+                                        "model": {"hidden_size": 4}, "train": {"steps": 2, "progress": False}})
+    run_dir, _ = run.train(config, tmp_path / "adding")
+    assert main(["forecast", str(run_dir), "--horizon", "3"]) == 2
+    assert "expected a forecasting run, got task 'adding'" in capsys.readouterr().err
+    assert main(["forecast", str(tmp_path / "nothing"), "--horizon", "3"]) == 2
+    assert "not a run folder" in capsys.readouterr().err

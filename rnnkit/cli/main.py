@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -55,6 +56,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _forecast(args: argparse.Namespace) -> int:
+    from rnnkit.tasks import forecast
+
+    result = forecast.forecast_run(args.run_dir, args.horizon, args.csv, args.future, args.out)
+    print(forecast.format_forecast(result))
+    print(f"\nwrote {result['csv']}" + (f" and {result['png']}" if result["png"] else ""))
+    return 0
+
+
 def _report(run_dir: Path, result) -> None:  # noqa: ANN001
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 speaks for all
         return
@@ -64,20 +74,60 @@ def _report(run_dir: Path, result) -> None:  # noqa: ANN001
         print("last evaluation: " + ", ".join(f"{k} {v:.4g}" for k, v in result.last_eval.items()))
     if result.curves:
         print(f"curves: {result.curves}")
+    report = result.report or {}
+    if report.get("metrics"):
+        print("test: " + ", ".join(f"{k} {v:.4g}" for k, v in report["metrics"].items()))
+    if report.get("text"):
+        print(report["text"])
+    for path in report.get("files", []):
+        print(f"wrote {path}")
 
 
-def _bench_long_term(args: argparse.Namespace) -> int:
-    from rnnkit.tasks import long_term_bench
-
-    long_term_bench.main(args)
+def _bench(args: argparse.Namespace) -> int:
+    importlib.import_module(BENCHMARKS[args.bench][0]).main(args)
     return 0
 
 
-def _bench_speed(args: argparse.Namespace) -> int:
-    from rnnkit.tasks import speed_bench
-
-    speed_bench.main(args)
-    return 0
+# name -> (module with add_arguments(parser) and main(args), one-line help, description)
+BENCHMARKS = {
+    "long-term": (
+        "rnnkit.tasks.long_term_bench",
+        "tanh RNN vs LSTM vs GRU on the adding and copy-memory tasks",
+        "Train the tanh RNN, the LSTM and the GRU on the adding problem and the copy-memory task "
+        "at several lengths T, each until solved or out of its step/time budget; write a table "
+        "(markdown + JSON) and plots of the loss curves and of the gradient flow through time.",
+    ),
+    "speed": (
+        "rnnkit.tasks.speed_bench",
+        "rnnkit's paths vs torch.nn, Keras 3 and hand-written loops: time, GFLOP/s, memory",
+        "Time every rnnkit path (torch's kernel, rnnkit's fused kernel, the readable loop, each "
+        "regularizer and variant) beside torch.nn, torch.nn cells in a loop, a naive loop and Keras 3 "
+        "(JAX, from its own virtualenv) on four shapes, forward and forward+backward, interleaved in "
+        "one process; plus parallel-in-time minGRU/minLSTM, streaming steps and a T=10,000 training "
+        "step with checkpointing. Writes speed.md/.json and checks the issue's targets (~13 min).",
+    ),
+    "forecast": (
+        "rnnkit.tasks.forecast_bench",
+        "rnnkit's forecaster vs naive, seasonal naive, ETS and ARIMA on five real series",
+        "Train the forecaster of each configs/forecast-<series>.yaml preset (several seeds) and "
+        "backtest it beside naive, seasonal naive, ETS and ARIMA on the same rolling origins; "
+        "write forecast.md/.json (MAE, RMSE, sMAPE, MASE, coverage, time) and a plot per series.",
+    ),
+    "anomaly": (
+        "rnnkit.tasks.anomaly_bench",
+        "rnnkit's RNN detectors vs a rolling z-score and an isolation forest on labelled sensor data",
+        "Train the forecaster and the autoencoder detectors on the MIT-BIH ECG and Yahoo S5 series "
+        "(configs/anomaly-*.yaml) and score the test part beside a rolling z-score and scikit-learn's "
+        "isolation forest: ROC-AUC, PR-AUC, best F1; writes anomaly.md/.json and a plot per series.",
+    ),
+    "classify": (
+        "rnnkit.tasks.classify_bench",
+        "rnnkit's recurrent classifier vs 1-NN DTW on six UEA/UCR sets",
+        "Train the classifier preset on BasicMotions, JapaneseVowels, GunPoint, ArrowHead, "
+        "ItalyPowerDemand and OSULeaf (official splits, several seeds) beside aeon's 1-nearest-neighbour "
+        "DTW; writes classify.md/.json (accuracy, macro F1, time) and a bar chart.",
+    ),
+}
 
 
 SET_HELP = "override a config value by its dotted path, e.g. --set train.optimizer.lr=3e-4 (repeatable)"
@@ -140,37 +190,30 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run_dir", help="a run folder written by 'rnnkit train'")
     evaluate.set_defaults(handler=_evaluate)
 
+    forecast = commands.add_parser(
+        "forecast",
+        help="forecast the next steps of a series with a trained forecasting run",
+        description=(
+            "Load the trained forecaster of RUN_DIR (from 'rnnkit train configs/forecast-*.yaml'), forecast "
+            "HORIZON steps past the end of its series (or of --csv, newer data with the same columns), print "
+            "the forecast with its prediction interval, and write forecast.csv and forecast.png."
+        ),
+    )
+    forecast.add_argument("run_dir", help="a run folder of the forecast task")
+    forecast.add_argument("--horizon", type=int, required=True, help="steps to forecast (the direct head: at most "
+                          "the horizon it was trained for; seq2seq: any)")
+    forecast.add_argument("--csv", help="forecast from the end of this CSV instead (same columns as in training)")
+    forecast.add_argument("--future", help="CSV of the covariate columns for the HORIZON future steps, if the "
+                          "model uses covariates of your own (calendar features are computed)")
+    forecast.add_argument("--out", help="folder for forecast.csv and forecast.png (default: RUN_DIR)")
+    forecast.set_defaults(handler=_forecast)
+
     bench = commands.add_parser("bench", help="benchmarks that write tables to benchmarks/results")
     benches = bench.add_subparsers(dest="bench", metavar="BENCHMARK", required=True)
-    long_term = benches.add_parser(
-        "long-term",
-        help="tanh RNN vs LSTM vs GRU on the adding and copy-memory tasks",
-        description=(
-            "Train the tanh RNN, the LSTM and the GRU on the adding problem and the copy-memory task "
-            "at several lengths T, each until solved or out of its step/time budget; write a table "
-            "(markdown + JSON) and plots of the loss curves and of the gradient flow through time."
-        ),
-    )
-    from rnnkit.tasks.long_term_bench import add_arguments
-
-    add_arguments(long_term)
-    long_term.set_defaults(handler=_bench_long_term)
-
-    speed = benches.add_parser(
-        "speed",
-        help="rnnkit's paths vs torch.nn, Keras 3 and hand-written loops: time, GFLOP/s, memory",
-        description=(
-            "Time every rnnkit path (torch's kernel, rnnkit's fused kernel, the readable loop, each "
-            "regularizer and variant) beside torch.nn, torch.nn cells in a loop, a naive loop and Keras 3 "
-            "(JAX, from its own virtualenv) on four shapes, forward and forward+backward, interleaved in "
-            "one process; plus parallel-in-time minGRU/minLSTM, streaming steps and a T=10,000 training "
-            "step with checkpointing. Writes speed.md/.json and checks the issue's targets (~13 min)."
-        ),
-    )
-    from rnnkit.tasks.speed_bench import add_arguments as add_speed_arguments
-
-    add_speed_arguments(speed)
-    speed.set_defaults(handler=_bench_speed)
+    for name, (module, help_text, description) in BENCHMARKS.items():
+        sub = benches.add_parser(name, help=help_text, description=description)
+        importlib.import_module(module).add_arguments(sub)
+        sub.set_defaults(handler=_bench)
     return parser
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from rnnkit.tasks import long_term
+from rnnkit.tasks import anomaly, classify, forecast, long_term
 
 
 @dataclass(frozen=True)
@@ -13,11 +13,18 @@ class TaskEntry:
     config_class: type
     build: Callable[..., Any]  # (config, rank) -> Job with model, step_fn, batches, evaluate
     summary: str
+    report: Callable[..., dict[str, Any]] | None = None  # (job, run_dir) -> test metrics, files; after training
 
 
 TASKS: dict[str, TaskEntry] = {
     "adding": TaskEntry(long_term.LongTermConfig, long_term.build, "the adding problem (long-term dependencies)"),
     "copy": TaskEntry(long_term.LongTermConfig, long_term.build, "the copy-memory task (long-term dependencies)"),
+    "forecast": TaskEntry(forecast.ForecastConfig, forecast.build, "multi-step forecasting with a rolling-origin "
+                          "backtest", forecast.report),
+    "anomaly": TaskEntry(anomaly.AnomalyConfig, anomaly.build, "anomaly detection in sensor data (RNN forecaster "
+                         "or autoencoder)", anomaly.report),
+    "classify": TaskEntry(classify.ClassifyConfig, classify.build, "sequence classification (sensors, speech, "
+                          "shapes)", classify.report),
 }
 
 

@@ -54,6 +54,30 @@ def write_results(name: str, markdown: str, payload: dict, folder: Path | None =
     return paths
 
 
+def add_quality_arguments(parser: Any, name: str, seeds: int = 3) -> None:
+    """The options every quality benchmark shares: seeds, a smoke mode, threads, where to write."""
+    parser.add_argument("--seeds", type=int, default=seeds, help=f"training seeds per case (default: {seeds})")
+    parser.add_argument("--quick", action="store_true", help="a few training steps per run, for a smoke run")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="results folder")
+    parser.add_argument("--name", default=name, help=f"file name stem (default: {name})")
+
+
+def run_cases(cases: list[str], run_case: Callable[[str], Any], threads: int) -> tuple[list[Any], dict, float]:
+    """Fix torch's threads, note the machine, run ``run_case`` on each case with a progress line.
+
+    Returns the results, the machine info and the seconds the whole run took.
+    """
+    torch.set_num_threads(threads)
+    info = machine_info()
+    started = time.perf_counter()
+    results = []
+    for case in cases:
+        print(f"{case} ...", flush=True)
+        results.append(run_case(case))
+    return results, info, time.perf_counter() - started
+
+
 def header(info: dict) -> str:
     return "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items())
 

@@ -17,21 +17,23 @@ from rnnkit.tasks.anomaly_bench import isolation_forest, rolling_zscore
 from rnnkit.tasks.metrics import detection_scores, f1_at
 
 
-def detector(kind, horizon=1, smooth=1, channels=2, cell="lstm"):
+def detector(kind, horizon=1, smooth=1, channels=2, cell="lstm", adapt=0):
     torch.manual_seed(0)
-    config = anomaly.DetectorConfig(kind=kind, cell=cell, hidden_size=8, window=6, horizon=horizon, smooth=smooth)
+    config = anomaly.DetectorConfig(kind=kind, cell=cell, hidden_size=8, window=6, horizon=horizon, smooth=smooth,
+                                    adapt=adapt)
     model = anomaly.build_detector_model(channels, config).double()
     rng = np.random.default_rng(1)
     return anomaly.Detector(model, config, loc=rng.normal(size=channels), scale=rng.uniform(0.5, 2, channels),
                             error_scale=rng.uniform(0.5, 2, channels * (horizon if kind == "forecaster" else 6)))
 
 
-@pytest.mark.parametrize("kind,horizon,smooth,cell", [
-    ("forecaster", 1, 1, "lstm"), ("forecaster", 3, 1, "gru"), ("forecaster", 3, 5, "lstm"),
-    ("autoencoder", 1, 1, "gru"), ("autoencoder", 1, 4, "lstm"),
+@pytest.mark.parametrize("kind,horizon,smooth,adapt,cell", [
+    ("forecaster", 1, 1, 0, "lstm"), ("forecaster", 3, 1, 0, "gru"), ("forecaster", 3, 5, 0, "lstm"),
+    ("forecaster", 1, 1, 7, "gru"), ("forecaster", 2, 3, 7, "lstm"),
+    ("autoencoder", 1, 1, 0, "gru"), ("autoencoder", 1, 4, 0, "lstm"), ("autoencoder", 1, 1, 5, "lstm"),
 ])
-def test_streaming_scores_equal_whole_series_scores(kind, horizon, smooth, cell):
-    det = detector(kind, horizon, smooth, cell=cell)
+def test_streaming_scores_equal_whole_series_scores(kind, horizon, smooth, adapt, cell):
+    det = detector(kind, horizon, smooth, cell=cell, adapt=adapt)
     det.model.float()  # the model in float32, as trained; both paths run the same arithmetic
     values = np.random.default_rng(2).normal(size=(40, 2))
     whole = det.score(values)
@@ -65,6 +67,15 @@ def test_autoencoder_reconstructs_in_time_order():
     torch.testing.assert_close(model(x[:, 1:2]), model(x)[:, 1:2])
     with pytest.raises(ValueError, match="bidirectional"):
         SequenceAutoencoder(3, RecurrentConfig(bidirectional=True))
+
+
+def test_adapt_and_smooth_by_hand():
+    det = detector("forecaster", channels=1, adapt=3, smooth=3)  # both spans 3: alpha = 0.5
+    state = det._fresh_state()
+    assert np.isnan(det._post(float("nan"), state))
+    assert det._post(2.0, state) == pytest.approx(2.0)  # 2 / sqrt(1); level -> (4 + 1) / 2; running -> 4
+    # 3 / sqrt(2.5) = 1.897..., squared 3.6; running -> (3.6 + 4) / 2
+    assert det._post(3.0, state) == pytest.approx(np.sqrt((9 / 2.5 + 4) / 2))
 
 
 def test_segments_merge_close_flags():

@@ -245,3 +245,18 @@ def test_forecast_config_rejects_unknown_keys():
         run.resolve_config({"task": "forecast", "data": {"horizn": 3}})
     with pytest.raises(ConfigError, match="data.scaling: expected one of"):
         run.resolve_config({"task": "forecast", "data": {"scaling": "minmax"}})
+
+
+def test_train_from_pandas_then_forecast(tmp_path):
+    series = seasonal_series(150, noise=0.1)
+    config = tiny_config(tmp_path / "unused.csv", calendar=[])
+    config.train.steps = 30
+    run_dir, result = forecast.train_pandas(series, config, tmp_path / "run")
+    assert (run_dir / "series.csv").exists() and np.isfinite(result.report["metrics"]["test_mase"])
+    saved = run.load_run_config(run_dir)
+    assert saved.data.path == str(run_dir / "series.csv") and saved.data.name is None
+    future = forecast.forecast_run(run_dir, 6)
+    assert str(future["time"][0]).startswith("2012-07-01")  # 150 months from 2000-01
+    shuffled = series.sample(frac=1.0, random_state=0)
+    with pytest.raises(ValueError, match="sorted and unique"):
+        forecast.train_pandas(shuffled, config, tmp_path / "bad")

@@ -110,6 +110,11 @@ def test_npz_padded_with_lengths_and_list_forms(tmp_path):
     np.savez(tmp_path / "bad.npz", X=np.zeros((2, 5, 1)), y=np.arange(2), lengths=np.array([0, 9]))
     with pytest.raises(ValueError, match="lengths: expected 2 values in 1..5"):
         read_npz(tmp_path / "bad.npz")
+    ragged = np.empty(2, dtype=object)
+    ragged[0], ragged[1] = np.zeros((3, 1)), np.zeros((5, 1))
+    np.savez(tmp_path / "ragged.npz", X=ragged, y=np.arange(2))  # stored as a pickle
+    with pytest.raises(ValueError, match="object array .* will not load"):
+        read_npz(tmp_path / "ragged.npz")
     np.savez(tmp_path / "nolabel.npz", X=np.zeros((2, 5, 1)))
     with pytest.raises(ValueError, match="expected arrays 'X' and 'y'"):
         read_npz(tmp_path / "nolabel.npz")
@@ -136,3 +141,44 @@ def test_sequence_set_checks_and_padding():
     x, lengths = pad_batch([np.ones((2, 3)), np.ones((4, 3))])
     assert x.shape == (4, 2, 3) and lengths.tolist() == [2, 4]
     assert x[2:, 0].abs().sum() == 0
+
+
+@pytest.mark.parametrize("name,length,step", [
+    ("airline", 144, "<MonthBegin>"), ("sunspots", 2820, "<MonthBegin>"), ("taylor", 4032, "<30 * Minutes>"),
+    ("heartrate", 150, "0.5"), ("msft", 7983, "1.0"), ("mitdb", 7500, "1.0"), ("yahoo", 1000, "1.0"),
+    ("co2", 2284, "<Week: weekday=5>"),
+])
+def test_named_series_load_from_their_packages(name, length, step):
+    pytest.importorskip("pmdarima")
+    pytest.importorskip("sktime")
+    from rnnkit.data.datasets import load_series
+
+    data = load_series(name)
+    assert len(data) == length and str(data.step) == step and np.isfinite(data.values).all()
+    assert (data.labels is not None) == (name in ("mitdb", "yahoo"))
+
+
+def test_named_classification_sets_keep_official_splits():
+    pytest.importorskip("sktime")
+    from rnnkit.data.datasets import load_classification
+
+    train, test = load_classification("JapaneseVowels", "train"), load_classification("JapaneseVowels", "test")
+    assert (len(train), len(test), train.num_channels) == (270, 370, 12)
+    assert train.lengths.min() < train.lengths.max()  # variable length, kept as such
+    motions = load_classification("BasicMotions", "test")
+    assert (len(motions), motions.num_channels, int(motions.lengths.max())) == (40, 6, 100)
+    with pytest.raises(ValueError, match="expected one of"):
+        load_classification("MNIST", "train")
+
+
+def test_co2_gaps_are_filled_or_masked():
+    pytest.importorskip("statsmodels")
+    from rnnkit.data.datasets import load_series
+
+    masked = load_series("co2", missing="mask")
+    assert np.isnan(masked.values).sum() == 59 and (~masked.observed).sum() == 59
+    filled = load_series("co2")
+    gap = int(np.flatnonzero(np.isnan(masked.values[:, 0]))[0])
+    before, after = masked.values[gap - 1, 0], masked.values[gap + 1, 0]
+    if not np.isnan(after):  # a one-week gap: the midpoint
+        assert filled.values[gap, 0] == pytest.approx((before + after) / 2)

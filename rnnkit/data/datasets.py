@@ -6,7 +6,8 @@ Nothing is downloaded and nothing is committed: each set comes from an optional 
 Forecasting (:func:`load_series`): ``airline`` (monthly passengers 1949-1960), ``sunspots``
 (monthly, 1749-1983), ``taylor`` (half-hourly UK electricity demand, 12 weeks of 2000),
 ``heartrate`` (150 samples, 0.5 s apart), ``msft`` (daily close 1986-2017, trading days as
-steps). Anomalies (:func:`load_series`): ``mitdb`` (MIT-BIH ECG, 7500 samples, one labelled
+steps), ``co2`` (Mauna Loa, weekly 1958-2001, 59 values missing: see ``missing``). Anomalies
+(:func:`load_series`): ``mitdb`` (MIT-BIH ECG, 7500 samples, one labelled
 segment), ``yahoo`` (Yahoo S5, 1000 points, 7 labelled points). Classification
 (:func:`load_classification`): the UEA/UCR sets that sktime bundles, official splits.
 """
@@ -22,6 +23,7 @@ from rnnkit.data.sequences import SequenceSet
 from rnnkit.data.timeseries import Missing, SeriesFrame, from_pandas
 
 FORECAST_SETS = ("airline", "sunspots", "taylor", "heartrate", "msft")
+EXTRA_SERIES = ("co2",)  # loadable by name, not in the benchmark
 ANOMALY_SETS = ("mitdb", "yahoo")
 CLASSIFICATION_SETS = (
     "BasicMotions", "JapaneseVowels", "GunPoint", "ArrowHead", "ItalyPowerDemand", "OSULeaf", "ACSF1",
@@ -48,8 +50,12 @@ def load_series(name: str, calendar: tuple[str, ...] = (), missing: Missing = "i
         frame = pd.read_csv(path)
         frame.index = pd.RangeIndex(len(frame))
         return from_pandas(frame, ["data"], label_column="label", missing=missing, where=name)
+    if name == "co2":
+        statsmodels = _need("statsmodels.api", "the co2 series")
+        return from_pandas(statsmodels.datasets.co2.load_pandas().data["co2"], calendar=calendar, missing=missing,
+                           where=name)
     if name not in FORECAST_SETS:
-        raise ValueError(f"data.name: expected one of {FORECAST_SETS + ANOMALY_SETS}, got {name!r}")
+        raise ValueError(f"data.name: expected one of {FORECAST_SETS + EXTRA_SERIES + ANOMALY_SETS}, got {name!r}")
     pm = _need("pmdarima.datasets", f"the {name} series")
     if name == "airline":
         series = pm.load_airpassengers(as_series=True)

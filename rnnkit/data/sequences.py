@@ -6,8 +6,10 @@ A :class:`SequenceSet` holds ``N`` sequences of ``C`` channels each, of any leng
     labels     (N,) class names (strings), in the order the file gives them
 
 Files: NPZ with ``X`` as ``(N, T, C)`` (with optional ``lengths`` (N,) trimming the
-padding) or an object array of ``(T_i, C)`` arrays, and ``y`` (N,); or a long-format CSV
-with one row per time step (``series_id, t, feature..., label``).
+padding) and ``y`` (N,); or a long-format CSV with one row per time step (``series_id, t,
+feature..., label``). A list of ``(T_i, C)`` arrays is a :class:`SequenceSet` in Python;
+:func:`save_npz` writes it padded with its lengths (an NPZ object array would be a pickle,
+which is never loaded).
 """
 
 from __future__ import annotations
@@ -58,15 +60,20 @@ class SequenceSet:
 
 
 def read_npz(path: str | Path) -> SequenceSet:
-    """``X`` (N, T, C) or (N, T) [+ ``lengths``], or an object array of (T_i, C); ``y`` (N,)."""
+    """``X`` (N, T, C) or (N, T) [+ ``lengths`` (N,)]; ``y`` (N,)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
-    with np.load(path, allow_pickle=False) as data:  # an object array would need pickle: see below
+    with np.load(path, allow_pickle=False) as data:  # loading a file must not run code: no pickles
         keys = set(data.files)
         if not {"X", "y"} <= keys:
             raise ValueError(f"{path}: expected arrays 'X' and 'y' (optional 'lengths'), got {sorted(keys)}")
-        X, y = data["X"], data["y"]
+        try:
+            X, y = data["X"], data["y"]
+        except ValueError:  # an object array (a list of arrays) is stored as a pickle
+            raise ValueError(f"{path}: X or y is an object array, which numpy stores as a pickle and rnnkit "
+                             f"will not load; save sequences of different lengths padded, with 'lengths' "
+                             f"(rnnkit.data.sequences.save_npz does this)") from None
         lengths = data["lengths"] if "lengths" in keys else None
     if X.ndim == 2:
         X = X[:, :, None]

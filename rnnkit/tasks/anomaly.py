@@ -20,9 +20,12 @@ Two detectors (``model.kind``):
   root mean square of that window's standardized errors (causal: ``update`` keeps the last
   ``window`` points).
 
-With ``smooth`` > 1 the squared score is averaged exponentially over time (span
-``smooth``, as Hundman et al. 2018 smooth prediction errors), so a stretch of moderately bad
-predictions outscores one isolated miss; the stream keeps one running value.
+With ``adapt`` > 0 each score is divided by the recent error level (the root of an
+exponential moving average of the previous squared scores): on a drifting series whose
+errors grow everywhere, a spike still stands out against its neighbours. With ``smooth`` > 1
+the squared score is averaged exponentially over time (Hundman et al. 2018 smooth their
+prediction errors so), so a stretch of moderately bad predictions outscores one isolated
+miss. Both keep one running value each in the stream.
 
 The threshold is a high quantile of the scores on the validation part (``threshold:
 validation``, normal data assumed) or the score that flags a ``contamination`` share of all
@@ -81,6 +84,7 @@ class DetectorConfig(RecurrentConfig):
     window: int = 64  # training window (forecaster); reconstruction window (autoencoder)
     horizon: int = 1  # forecaster: how many steps ahead each point predicts
     smooth: int = 1  # span of an exponential moving average of the squared scores (1: none)
+    adapt: int = 0  # measure each score against the recent error level, averaged over this span (0: no)
     threshold: Literal["validation", "contamination"] = "validation"
     quantile: float = 0.999  # threshold: validation -> this quantile of the validation scores
     contamination: float = 0.01  # threshold: contamination -> flag this share of all points
@@ -89,6 +93,8 @@ class DetectorConfig(RecurrentConfig):
     def __post_init__(self) -> None:
         if self.window < 2:
             raise ValueError(f"model.window: expected at least 2, got {self.window}")
+        if self.adapt < 0:
+            raise ValueError(f"model.adapt: expected a span >= 1, or 0 for none, got {self.adapt}")
         if self.smooth < 1:
             raise ValueError(f"model.smooth: expected a span >= 1, got {self.smooth}")
         if self.horizon < 1:
@@ -197,20 +203,37 @@ class Detector:
     def score(self, values: np.ndarray) -> np.ndarray:
         """Scores ``(T,)`` of a whole series (see the class docstring)."""
         raw = self.combine(self.errors(values))
-        if self.config.smooth == 1:
+        if self.config.smooth == 1 and not self.config.adapt:
             return raw
-        out, running = np.full_like(raw, np.nan), None
+        out, state = np.full_like(raw, np.nan), self._fresh_state()
         for t, value in enumerate(raw):
-            running = self._smoothed(value, running)
-            out[t] = np.nan if running is None else np.sqrt(running)
+            out[t] = self._post(value, state)
         return out
 
-    def _smoothed(self, score: float, running: float | None) -> float | None:
-        """One step of the exponential moving average of squared scores (NaN scores skipped)."""
+    def _fresh_state(self) -> dict[str, float | None]:
+        return {"level": 1.0, "running": None}  # scores are in units of the fit part's spread: level 1
+
+    def _post(self, score: float, state: dict[str, float | None]) -> float:
+        """The steps after the model's error, shared by :meth:`score` and :meth:`update`:
+
+        1. ``adapt``: divide by the root of an exponential moving average (span ``adapt``) of
+           the previous squared scores, so a score is measured against the recent error level;
+        2. ``smooth``: an exponential moving average (span ``smooth``) of the squared scores.
+        NaN (no score yet) passes through and leaves both averages as they were.
+        """
         if np.isnan(score):
-            return running
+            return float("nan") if state["running"] is None else float(np.sqrt(state["running"]))
+        if self.config.adapt:
+            level = state["level"]
+            alpha = 2.0 / (self.config.adapt + 1)
+            state["level"] = alpha * score**2 + (1 - alpha) * level
+            score = score / np.sqrt(level)
+        if self.config.smooth == 1:
+            return float(score)
         alpha = 2.0 / (self.config.smooth + 1)
-        return score**2 if running is None else alpha * score**2 + (1 - alpha) * running
+        running = state["running"]
+        state["running"] = score**2 if running is None else alpha * score**2 + (1 - alpha) * running
+        return float(np.sqrt(state["running"]))
 
     # -- streaming ----------------------------------------------------------------------------
     def reset(self) -> None:
@@ -218,7 +241,7 @@ class Detector:
         self._state: Any = None
         self._predictions: deque[Tensor] = deque(maxlen=self.config.horizon)  # the forecaster's last ones
         self._recent: deque[Tensor] = deque(maxlen=self.config.window)  # the autoencoder's window
-        self._running: float | None = None  # the smoothed squared score
+        self._post_state = self._fresh_state()  # adapt's error level, smooth's running value
 
     def update(self, x_t: np.ndarray | float) -> float:
         """Score one new point ``(C,)`` (NaN while there is no score yet), then take it in."""
@@ -239,11 +262,7 @@ class Detector:
                     return float("nan")
                 window = torch.stack(list(self._recent)).unsqueeze(1)  # (W, 1, C)
                 error = (window - self.model(window))[:, 0].double().cpu()  # (W, C)
-        score = float(self.combine(error.reshape(1, -1).numpy())[0])
-        if self.config.smooth == 1:
-            return score
-        self._running = self._smoothed(score, self._running)
-        return float("nan") if self._running is None else float(np.sqrt(self._running))
+        return self._post(float(self.combine(error.reshape(1, -1).numpy())[0]), self._post_state)
 
     # -- decisions ------------------------------------------------------------------------------
     def flag(self, scores: np.ndarray) -> np.ndarray:

@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from rnnkit.benchmarking import header, machine_info, write_results
+from rnnkit.benchmarking import add_quality_arguments, header, run_cases, write_results
 from rnnkit.config import load_yaml
 from rnnkit.data.datasets import ANOMALY_SETS
 from rnnkit.data.timeseries import SeriesFrame
@@ -36,13 +35,9 @@ METRICS = ("roc_auc", "pr_auc", "best_f1")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_quality_arguments(parser, "anomaly")
     parser.add_argument("--series", nargs="+", choices=ANOMALY_SETS, default=list(ANOMALY_SETS), help="which series")
-    parser.add_argument("--seeds", type=int, default=3, help="training seeds per detector (default: 3)")
-    parser.add_argument("--quick", action="store_true", help="a few training steps, for a smoke run")
     parser.add_argument("--configs", type=Path, default=CONFIGS, help="folder of anomaly-<series>.yaml presets")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="results folder")
-    parser.add_argument("--name", default="anomaly", help="file name stem (default: anomaly)")
 
 
 def rolling_zscore(values: np.ndarray, window: int) -> np.ndarray:
@@ -173,14 +168,7 @@ def render(results: list[dict[str, Any]], info: dict[str, Any], seconds: float, 
 
 
 def main(args: argparse.Namespace) -> None:
-    torch.set_num_threads(args.threads)
-    info = machine_info()
-    started = time.perf_counter()
-    results = []
-    for name in args.series:
-        print(f"{name} ...", flush=True)
-        results.append(run_series(name, args))
-    seconds = time.perf_counter() - started
+    results, info, seconds = run_cases(args.series, lambda case: run_series(case, args), args.threads)
     markdown = render(results, info, seconds, args.seeds)
     md, js = write_results(args.name, markdown, {"machine": info, "seconds": round(seconds, 1), "seeds": args.seeds,
                                                  "results": results}, args.out)

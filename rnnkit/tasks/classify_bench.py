@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from rnnkit.benchmarking import header, machine_info, write_results
+from rnnkit.benchmarking import add_quality_arguments, header, run_cases, write_results
 from rnnkit.config import load_yaml
 from rnnkit.data.datasets import load_classification
 from rnnkit.tasks import run
@@ -32,15 +31,11 @@ SETS = ("BasicMotions", "JapaneseVowels", "GunPoint", "ArrowHead", "ItalyPowerDe
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_quality_arguments(parser, "classify")
     parser.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS), help="which data sets")
-    parser.add_argument("--seeds", type=int, default=3, help="training seeds per set (default: 3)")
-    parser.add_argument("--quick", action="store_true", help="a few training steps, for a smoke run")
     parser.add_argument("--config", type=Path, default=CONFIG, help="the preset every set trains with")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override the preset, e.g. --set model.cell=lstm")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="results folder")
-    parser.add_argument("--name", default="classify", help="file name stem (default: classify)")
 
 
 def one_nn_dtw(name: str) -> dict[str, Any]:
@@ -142,14 +137,7 @@ def plot(results: list[dict[str, Any]], path: Path) -> Path | None:
 
 
 def main(args: argparse.Namespace) -> None:
-    torch.set_num_threads(args.threads)
-    info = machine_info()
-    started = time.perf_counter()
-    results = []
-    for name in args.sets:
-        print(f"{name} ...", flush=True)
-        results.append(run_set(name, args))
-    seconds = time.perf_counter() - started
+    results, info, seconds = run_cases(args.sets, lambda case: run_set(case, args), args.threads)
     config = run.resolve_config(load_yaml(args.config), list(args.set))
     m = config.model
     model = (f"{'bidirectional ' if m.bidirectional else ''}{m.cell.upper()} {m.hidden_size}, {m.pooling} pooling"

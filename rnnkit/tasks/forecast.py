@@ -17,14 +17,15 @@ are only reported. The baselines of ``rnnkit bench forecast`` use the same origi
 Library use::
 
     from rnnkit.tasks import forecast
-    config = forecast.ForecastConfig(data=forecast.ForecastDataConfig(name="airline", ...))
-    run_dir, result = rnnkit.tasks.run.train(config)
-    table = forecast.forecast_run(run_dir, horizon=12)
+    run_dir, result = forecast.train_pandas(sales_series, forecast.ForecastConfig(), "runs/sales")
+    result.report["metrics"]                     # test_mase, test_smape, ...
+    future = forecast.forecast_run(run_dir, horizon=12)   # also writes forecast.csv and forecast.png
 """
 
 from __future__ import annotations
 
 import csv
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -34,7 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.data.datasets import load_series
-from rnnkit.data.timeseries import Missing, SeriesFrame, Spacing, fill_missing, read_series_csv
+from rnnkit.data.timeseries import Missing, SeriesFrame, Spacing, fill_missing, from_pandas, read_series_csv
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
 from rnnkit.tasks.metrics import forecast_errors, mase_scale
 from rnnkit.tasks.plotting import pyplot, save_figure
@@ -194,23 +195,26 @@ class Prepared:
         elif self.config.anchor == "season":  # step k repeats the value one season before it
             m = self.config.season
             anchor = scaled[:, W - m + np.arange(K) % m]
-        as_tensor = lambda a, dtype=torch.float32: torch.from_numpy(np.ascontiguousarray(a)).to(dtype)  # noqa: E731
         return WindowBatch(
-            history=as_tensor(np.concatenate(parts, axis=-1).transpose(1, 0, 2)),
-            future_covariates=as_tensor(covariates[ahead].transpose(1, 0, 2)),
-            last_value=as_tensor(scaled[:, -1]),
-            targets=as_tensor(np.where(seen, (np.nan_to_num(targets) - loc[:, None]) / scale[:, None], 0.0)
+            history=_tensor(np.concatenate(parts, axis=-1).transpose(1, 0, 2)),
+            future_covariates=_tensor(covariates[ahead].transpose(1, 0, 2)),
+            last_value=_tensor(scaled[:, -1]),
+            targets=_tensor(np.where(seen, (np.nan_to_num(targets) - loc[:, None]) / scale[:, None], 0.0)
                               .transpose(1, 0, 2)),
             observed=torch.from_numpy(seen.transpose(1, 0, 2).copy()),
-            loc=as_tensor(loc),
-            scale=as_tensor(scale),
-            anchor=None if anchor is None else as_tensor(anchor.transpose(1, 0, 2)),
+            loc=_tensor(loc),
+            scale=_tensor(scale),
+            anchor=None if anchor is None else _tensor(anchor.transpose(1, 0, 2)),
         )
 
     def unscale(self, scaled: Tensor, batch: WindowBatch) -> np.ndarray:
         """``(K, B, S)`` model units -> ``(B, K, S)`` the series' units (scaling and log undone)."""
         values = (scaled * batch.scale + batch.loc).transpose(0, 1).double().cpu().numpy()
         return np.exp(values) if self.config.transform == "log" else values
+
+
+def _tensor(array: np.ndarray) -> Tensor:
+    return torch.from_numpy(np.array(array, dtype=np.float32))  # a fresh, writable float32 copy
 
 
 def predict(model: Forecaster, prepared: Prepared, origins: list[int], horizon: int | None = None,
@@ -311,7 +315,8 @@ def forecast_future(job: ForecastJob, horizon: int, frame: SeriesFrame | None = 
         steps = job.model.K
     covariates = frame.future_covariates(steps, future_covariates)
     point, lower, upper = predict(job.model, prepared, [len(frame)], steps, covariates)
-    return {"time": frame.future_time(horizon), "names": frame.names, "point": point[0, :horizon],
+    return {"time": frame.future_time(horizon), "names": frame.names, "level": job.config.data.interval,
+            "point": point[0, :horizon],
             "lower": None if lower is None else lower[0, :horizon],
             "upper": None if upper is None else upper[0, :horizon]}
 
@@ -395,6 +400,41 @@ def report(job: ForecastJob, run_dir: Path) -> dict[str, Any]:
     return {"metrics": {f"test_{k}": v for k, v in metrics.items()}, "files": [str(f) for f in files if f]}
 
 
+def train_pandas(data: Any, config: ForecastConfig | None = None, run_dir: str | Path | None = None,
+                 value_columns: list[str] | None = None, covariate_columns: list[str] | None = None,
+                 ) -> tuple[Path, Any]:
+    """Train on a ``pandas.Series`` or ``DataFrame`` (index = time) from Python.
+
+    The data is checked as :func:`~rnnkit.data.timeseries.from_pandas` checks it, written to
+    ``RUN_DIR/series.csv`` and named in the run's config, so the run resumes, evaluates and
+    forecasts (:func:`forecast_run`) like any other. ``config`` defaults to
+    :class:`ForecastConfig`'s defaults; its ``data`` settings other than the source apply.
+    Returns ``(run_dir, FitResult)``.
+    """
+    import dataclasses
+
+    import pandas as pd
+
+    from rnnkit.tasks import run
+
+    config = config or ForecastConfig()
+    frame = data.to_frame(name=data.name if data.name is not None else "value") if isinstance(data, pd.Series) else data
+    source = config.data
+    covariates = list(covariate_columns if covariate_columns is not None else source.covariate_columns)
+    from_pandas(frame, value_columns, covariates, calendar=source.calendar, missing=source.missing,
+                spacing=source.spacing)  # the same checks, and their errors, before anything is written
+    run_dir = Path(run_dir or config.run_dir or Path("runs") / f"forecast-{time.strftime('%Y%m%d-%H%M%S')}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "series.csv"
+    tmp = path.with_name(path.name + ".tmp")
+    frame.rename_axis("time").reset_index().to_csv(tmp, index=False)
+    tmp.replace(path)
+    data_config = dataclasses.replace(source, name=None, path=str(path), time_column="time",
+                                      value_columns=list(value_columns) if value_columns else None,
+                                      covariate_columns=covariates)
+    return run.train(dataclasses.replace(config, data=data_config), run_dir)
+
+
 def forecast_run(run_dir: str | Path, horizon: int, csv_path: str | Path | None = None,
                  future_csv: str | Path | None = None, out: str | Path | None = None) -> dict[str, Any]:
     """``rnnkit forecast``: load a trained run, forecast ``horizon`` steps past the end of its
@@ -423,10 +463,11 @@ def forecast_run(run_dir: str | Path, horizon: int, csv_path: str | Path | None 
 
 
 def format_forecast(result: dict[str, Any]) -> str:
-    """The forecast as a small text table."""
+    """The forecast as a small text table: one column (and interval) per series."""
     bounds = result["lower"] is not None
-    lines = [f"{'time':>18s} " + " ".join(f"{name:>12s}" + ("  interval" + " " * 14 if bounds else "")
-                                          for name in result["names"])]
+    interval = f"{result.get('level', 0.8):.0%} interval"
+    head = [f"{name:>12s}" + (f"  {interval:>22s}" if bounds else "") for name in result["names"]]
+    lines = [f"{'time':>18s} " + " ".join(head)]
     for k, stamp in enumerate(result["time"]):
         cells = []
         for s in range(len(result["names"])):
@@ -436,4 +477,3 @@ def format_forecast(result: dict[str, Any]) -> str:
             cells.append(cell)
         lines.append(f"{_stamp(stamp):>18s} " + " ".join(cells))
     return "\n".join(lines)
-

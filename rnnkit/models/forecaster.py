@@ -129,9 +129,9 @@ class Forecaster(nn.Module):
     # -- the distribution's view of the parameters -------------------------------------------
     def point(self, params: Tensor) -> Tensor:
         """The point forecast ``(..., S)``: the mean (point, Gaussian) or the median quantile."""
-        if self.config.distribution == "quantile":
+        if self.config.distribution == "quantile":  # sorted, as the interval is: crossed quantiles stay consistent
             q = torch.tensor(self.config.quantiles)
-            return params[..., int(torch.argmin((q - 0.5).abs()))]
+            return params.sort(dim=-1).values[..., int(torch.argmin((q - 0.5).abs()))]
         return params[..., 0]
 
     def std(self, params: Tensor) -> Tensor:

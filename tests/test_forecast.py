@@ -260,3 +260,35 @@ def test_train_from_pandas_then_forecast(tmp_path):
     shuffled = series.sample(frac=1.0, random_state=0)
     with pytest.raises(ValueError, match="sorted and unique"):
         forecast.train_pandas(shuffled, config, tmp_path / "bad")
+
+
+def test_two_series_with_a_user_covariate_seq2seq_gaussian(tmp_path):
+    """Several value columns and a known-in-advance column of the user's: the seq2seq head
+    forecasts both series, and past the end it needs the covariate's future values."""
+    rng = np.random.default_rng(0)
+    t = np.arange(160)
+    promo = (t % 7 == 0).astype(float)
+    frame = pd.DataFrame({"day": pd.date_range("2021-01-01", periods=160, freq="D").strftime("%Y-%m-%d"),
+                          "north": 50 + 5 * np.sin(t / 4) + 8 * promo + rng.normal(0, 0.5, 160),
+                          "south": 30 + 3 * np.cos(t / 4) + 4 * promo + rng.normal(0, 0.5, 160),
+                          "promo": promo})
+    frame.to_csv(tmp_path / "stores.csv", index=False)
+    config = from_dict(forecast.ForecastConfig, {
+        "task": "forecast",
+        "data": {"name": None, "path": str(tmp_path / "stores.csv"), "time_column": "day",
+                 "covariate_columns": ["promo"], "season": 7, "window": 21, "horizon": 7, "test_size": 21,
+                 "validation_size": 14, "stride": 7},
+        "model": {"cell": "lstm", "hidden_size": 16, "head": "seq2seq", "distribution": "gaussian"},
+        "train": {"steps": 60, "batch_size": 16, "eval_every": 30, "progress": False,
+                  "optimizer": {"name": "adam", "lr": 0.01}},
+    })
+    run_dir, result = run.train(config, tmp_path / "run")
+    assert np.isfinite(result.report["metrics"]["test_mase"]) and "test_coverage" in result.report["metrics"]
+    assert not (run_dir / "forecast.csv").exists()  # the report cannot guess future promotions
+    with pytest.raises(ValueError, match=r"covariate column\(s\) \['promo'\]: expected their values"):
+        forecast.forecast_run(run_dir, 10)
+    pd.DataFrame({"promo": [1.0] + [0.0] * 9}).to_csv(tmp_path / "future.csv", index=False)
+    result = forecast.forecast_run(run_dir, 10, future_csv=tmp_path / "future.csv")  # past the trained 7
+    table = pd.read_csv(result["csv"])
+    assert len(table) == 20 and set(table["series"]) == {"north", "south"}
+    assert (table["lower"] < table["forecast"]).all() and (table["forecast"] < table["upper"]).all()

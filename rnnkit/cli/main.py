@@ -182,9 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     resume.set_defaults(handler=_resume)
 
     evaluate = commands.add_parser(
-        "evaluate", help="print a run's evaluation metrics for its last checkpoint",
-        description="Load RUN_DIR's newest checkpoint (NT-ASGD's averaged weights where training used it) "
-                    "and print the task's evaluation metrics on its test data.",
+        "evaluate", help="print a run's evaluation metrics for its trained weights",
+        description="Load RUN_DIR's trained weights (the best evaluation's where training kept them with "
+                    "early_stopping.restore_best, NT-ASGD's average where training used it, else the newest) "
+                    "and print the task's evaluation metrics on its validation and test data.",
         epilog="example: rnnkit evaluate runs/adding-20261127-101500",
     )
     evaluate.add_argument("run_dir", help="a run folder written by 'rnnkit train'")

@@ -374,3 +374,19 @@ def test_restore_best_ends_with_the_best_evaluated_weights(tmp_path):
     fit(job.model, job.step_fn, job.batches, config.train, tmp_path, evaluate, resume=True)
     for key, value in job.model.state_dict().items():
         torch.testing.assert_close(value, snapshots[1][key], rtol=0, atol=0)
+
+
+def test_checkpoint_stores_a_tied_weight_once(tmp_path):
+    embedding = nn.Embedding(5, 3)
+    decoder = nn.Linear(3, 5)
+    decoder.weight = embedding.weight
+    model = nn.ModuleDict({"embedding": embedding, "decoder": decoder})
+    save_checkpoint(tmp_path, 1, {"model": model.state_dict()})
+    _, state = load_checkpoint(tmp_path)
+    loaded = state["model"]
+    torch.testing.assert_close(loaded["decoder.weight"], embedding.weight.detach())
+    assert loaded["decoder.weight"] is loaded["embedding.weight"]  # one tensor in the file, one back
+    fresh = nn.ModuleDict({"embedding": nn.Embedding(5, 3), "decoder": nn.Linear(3, 5)})
+    fresh["decoder"].weight = fresh["embedding"].weight
+    fresh.load_state_dict(loaded)
+    torch.testing.assert_close(fresh["decoder"].bias, decoder.bias.detach())

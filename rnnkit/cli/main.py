@@ -65,6 +65,16 @@ def _forecast(args: argparse.Namespace) -> int:
     return 0
 
 
+def _generate(args: argparse.Namespace) -> int:
+    from rnnkit.tasks import language
+
+    prompt = args.prompt.encode().decode("unicode_escape") if args.escapes else args.prompt
+    text = language.generate_run(args.run_dir, prompt, args.length, args.temperature, args.top_k, args.top_p,
+                                 args.seed)
+    print(prompt + text)
+    return 0
+
+
 def _report(run_dir: Path, result) -> None:  # noqa: ANN001
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 speaks for all
         return
@@ -208,6 +218,27 @@ def build_parser() -> argparse.ArgumentParser:
                           "model uses covariates of your own (calendar features are computed)")
     forecast.add_argument("--out", help="folder for forecast.csv and forecast.png (default: RUN_DIR)")
     forecast.set_defaults(handler=_forecast)
+
+    generate = commands.add_parser(
+        "generate",
+        help="generate text with a trained language model",
+        description=(
+            "Load the language model of RUN_DIR (from 'rnnkit train configs/lm-*.yaml'), read PROMPT in one "
+            "pass, then sample LENGTH tokens one step at a time with the state carried: temperature, "
+            "top-k and top-p (nucleus) sampling, seeded for a repeatable sample."
+        ),
+        epilog='example: rnnkit generate runs/lm --prompt "ROMEO:" --length 400 --temperature 0.8 --seed 1',
+    )
+    generate.add_argument("run_dir", help="a run folder of the language task")
+    generate.add_argument("--prompt", default="\n", help="text to start from (default: a newline)")
+    generate.add_argument("--escapes", action="store_true", help="read \\n and \\t in --prompt as newline and tab")
+    generate.add_argument("--length", type=int, default=500, help="tokens to generate (default: 500)")
+    generate.add_argument("--temperature", type=float, default=1.0, help="divide the logits by this (default: 1)")
+    generate.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest tokens (0: all)")
+    generate.add_argument("--top-p", type=float, default=1.0, help="sample among the likeliest tokens whose "
+                          "probability adds up to p (default: 1, all)")
+    generate.add_argument("--seed", type=int, help="seed for a repeatable sample (default: random)")
+    generate.set_defaults(handler=_generate)
 
     bench = commands.add_parser("bench", help="benchmarks that write tables to benchmarks/results")
     benches = bench.add_subparsers(dest="bench", metavar="BENCHMARK", required=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from rnnkit.tasks import anomaly, classify, forecast, long_term
+from rnnkit.tasks import anomaly, classify, forecast, language, long_term
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,8 @@ TASKS: dict[str, TaskEntry] = {
                          "or autoencoder)", anomaly.report),
     "classify": TaskEntry(classify.ClassifyConfig, classify.build, "sequence classification (sensors, speech, "
                           "shapes)", classify.report),
+    "language": TaskEntry(language.LanguageConfig, language.build, "language modelling and text generation",
+                          language.report),
 }
 
 

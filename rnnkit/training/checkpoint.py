@@ -30,17 +30,27 @@ class CheckpointError(RuntimeError):
     """A checkpoint that is missing, corrupt or truncated."""
 
 
-def _split(value: Any, key: str, tensors: dict[str, Tensor]) -> Any:
-    """Nested state -> JSON-able structure; tensors are moved into ``tensors``."""
+def _split(value: Any, key: str, tensors: dict[str, Tensor], seen: dict[tuple, str] | None = None) -> Any:
+    """Nested state -> JSON-able structure; tensors are moved into ``tensors``.
+
+    A tensor met twice (tied weights: a decoder sharing the embedding's matrix) is stored
+    once and referenced by the first key, so loading gives one tensor back for both.
+    """
+    seen = {} if seen is None else seen
     if isinstance(value, Tensor):
+        identity = (value.device, value.data_ptr(), value.dtype, tuple(value.shape), tuple(value.stride()))
+        if value.numel() and identity in seen:
+            return {"__tensor__": seen[identity]}
+        if value.numel():
+            seen[identity] = key
         tensors[key] = value.detach().to("cpu").contiguous()
         return {"__tensor__": key}
     if isinstance(value, dict):
         if all(isinstance(k, str) for k in value):
-            return {"__dict__": {k: _split(v, f"{key}.{k}", tensors) for k, v in value.items()}}
-        return {"__items__": [[k, _split(v, f"{key}.{k}", tensors)] for k, v in value.items()]}
+            return {"__dict__": {k: _split(v, f"{key}.{k}", tensors, seen) for k, v in value.items()}}
+        return {"__items__": [[k, _split(v, f"{key}.{k}", tensors, seen)] for k, v in value.items()]}
     if isinstance(value, (list, tuple)):
-        items = [_split(v, f"{key}.{i}", tensors) for i, v in enumerate(value)]
+        items = [_split(v, f"{key}.{i}", tensors, seen) for i, v in enumerate(value)]
         return {"__tuple__": items} if isinstance(value, tuple) else items
     if value is None or isinstance(value, (bool, int, float, str)):
         return value

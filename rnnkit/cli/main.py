@@ -130,6 +130,13 @@ BENCHMARKS = {
         "(configs/anomaly-*.yaml) and score the test part beside a rolling z-score and scikit-learn's "
         "isolation forest: ROC-AUC, PR-AUC, best F1; writes anomaly.md/.json and a plot per series.",
     ),
+    "language": (
+        "rnnkit.tasks.language_bench",
+        "a character LSTM vs Kneser-Ney n-grams on Shakespeare: bits per character",
+        "Train the configs/lm-shakespeare.yaml preset (about 20 minutes on 2 CPU cores) and interpolated "
+        "Kneser-Ney 3-, 5- and 7-gram models on the same training block; score all on the same "
+        "contiguous validation and test blocks; write language.md/.json with a generated sample.",
+    ),
     "classify": (
         "rnnkit.tasks.classify_bench",
         "rnnkit's recurrent classifier vs 1-NN DTW on six UEA/UCR sets",

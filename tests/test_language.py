@@ -21,8 +21,8 @@ def test_char_and_word_vocabularies_and_unknowns(tmp_path):
     assert vocab.encode("abz") == [1, 2, 0] and vocab.decode([1, 2, 3]) == "abr"
     words = Vocabulary.build("the cat\nthe dog\n", "word")
     assert tokenize("the cat\nthe dog\n", "word") == ["the", "cat", "<eos>", "the", "dog", "<eos>"]
-    assert words.decode(words.encode("the dog\nthe cat")) == "the dog\nthe cat\n"
-    assert words.encode("the bird") == [words.index["the"], 0, words.index["<eos>"]]
+    assert words.decode(words.encode("the dog\nthe cat")) == "the dog\nthe cat"
+    assert words.encode("the bird") == [words.index["the"], 0]  # no newline, no <eos>: a prompt stays mid-line
     rare = Vocabulary.build("aaab", "char", min_count=2)
     assert rare.tokens == [UNK, "a"]
     vocab.save(tmp_path / "v.json")

@@ -1,7 +1,7 @@
 """Text for language models: read files, build a vocabulary, split into contiguous blocks.
 
 A :class:`Vocabulary` maps tokens to ids at one ``level``: ``"char"`` (every character is
-a token) or ``"word"`` (whitespace-separated words, each line ending in ``<eos>``). Id 0 is
+a token) or ``"word"`` (whitespace-separated words, each newline an ``<eos>`` token). Id 0 is
 ``<unk>``: characters or words never seen in the training text map to it. The vocabulary is
 saved as JSON beside a run, so a trained model reads and writes the same ids.
 """
@@ -41,11 +41,13 @@ def read_text(paths: str | Path | Sequence[str | Path], suffix: str = ".txt") ->
 def tokenize(text: str, level: Level) -> list[str]:
     if level == "char":
         return list(text)
-    if level == "word":
+    if level == "word":  # <eos> where a newline is: a prompt without one stays mid-line
         tokens: list[str] = []
-        for line in text.splitlines():
+        lines = text.split("\n")
+        for i, line in enumerate(lines):
             tokens += line.split()
-            tokens.append(EOS)
+            if i < len(lines) - 1:
+                tokens.append(EOS)
         return tokens
     raise ValueError(f"level: expected 'char' or 'word', got {level!r}")
 

@@ -164,7 +164,10 @@ def generate(model: LanguageModel, vocab: Vocabulary, prompt: str, length: int, 
         raise ValueError("generate: expected a prompt of at least one token")
     device = next(model.parameters()).device
     generator = torch.Generator(device=device)
-    generator.manual_seed(seed if seed is not None else torch.seed())
+    if seed is None:
+        generator.seed()  # a fresh random seed, for this generator only
+    else:
+        generator.manual_seed(seed)
     was_training = model.training
     model.eval()
     out: list[int] = []

@@ -54,7 +54,7 @@ def test_config_errors_are_reported(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"task": "sentiment"}))
     assert main(["train", str(bad)]) == 2
-    assert "task: expected one of ['adding', 'anomaly', 'classify', 'copy', 'forecast'], got 'sentiment'" in capsys.readouterr().err
+    assert "task: expected one of ['adding', 'anomaly', 'classify', 'copy', 'forecast', 'language'], got 'sentiment'" in capsys.readouterr().err
     assert main(["resume", str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err
 

@@ -112,6 +112,12 @@ def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
         raise ConfigError(f"{where or cls.__name__}: {error}") from error
 
 
+def check_one_source(section: str, name: Any, path: Any) -> None:
+    """A data section names either a bundled data set or the user's own file, never both or neither."""
+    if (name is None) == (path is None):
+        raise ValueError(f"{section}: expected exactly one of name and path, got name={name!r}, path={path!r}")
+
+
 def to_dict(config: Any) -> dict[str, Any]:
     """Plain data (dicts, lists, scalars) for a dataclass config; tuples become lists."""
 

@@ -47,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.config import check_one_source
 from rnnkit.data.datasets import load_series
 from rnnkit.data.timeseries import Missing, SeriesFrame, read_series_csv
 from rnnkit.models.autoencoder import SequenceAutoencoder
@@ -68,8 +69,7 @@ class AnomalyDataConfig:
     validation_fraction: float = 0.2  # the end of the training part: early stopping and threshold
 
     def __post_init__(self) -> None:
-        if (self.name is None) == (self.path is None):
-            raise ValueError(f"data: expected exactly one of name and path, got name={self.name!r}, path={self.path!r}")
+        check_one_source("data", self.name, self.path)
         for key in ("train_fraction", "validation_fraction"):
             if not 0 < getattr(self, key) < 1:
                 raise ValueError(f"data.{key}: expected a fraction in (0, 1), got {getattr(self, key)}")

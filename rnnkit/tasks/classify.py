@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.config import check_one_source
 from rnnkit.data.datasets import load_classification
 from rnnkit.data.sequences import SequenceSet, pad_batch, read_long_csv, read_npz
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
@@ -46,8 +47,7 @@ class ClassifyDataConfig:
     seed: int = 0  # the validation (and test) split
 
     def __post_init__(self) -> None:
-        if (self.name is None) == (self.path is None):
-            raise ValueError(f"data: expected exactly one of name and path, got name={self.name!r}, path={self.path!r}")
+        check_one_source("data", self.name, self.path)
         if not 0 <= self.validation_fraction < 1 or not 0 < self.test_fraction < 1:
             raise ValueError(f"data.validation_fraction / test_fraction: expected fractions in [0, 1) / (0, 1), "
                              f"got {self.validation_fraction}, {self.test_fraction}")

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 import rnnkit as rk
+from rnnkit.tasks.plotting import pyplot, save_figure
 from rnnkit.training import OptimizerConfig, RandomBatches, ScheduleConfig, StepOutput, TrainConfig, fit
 
 
@@ -163,15 +164,9 @@ def run_demo(
 
 def plot_demo(result: DemoResult, path: str | Path) -> Path | None:
     """Test-period actuals and each model's one-step-ahead predictions, as a PNG."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return None
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7))
     s = result.split
     top.plot(result.years, result.values, color="black", linewidth=1, label="observed")
@@ -183,12 +178,7 @@ def plot_demo(result: DemoResult, path: str | Path) -> Path | None:
     bottom.plot(result.years[s:], result.values[s - 1 : -1], linestyle=":", label=f"persistence (RMSE {result.persistence_rmse:.1f})")
     bottom.set_title("One-step-ahead predictions on the test years")
     bottom.legend()
-    figure.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    figure.savefig(tmp, dpi=100)
-    plt.close(figure)
-    tmp.replace(path)
-    return path
+    return save_figure(figure, path)
 
 
 def summary(result: DemoResult) -> str:

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from rnnkit.config import check_one_source
 from rnnkit.data.datasets import load_series
 from rnnkit.data.timeseries import Missing, SeriesFrame, Spacing, fill_missing, from_pandas, read_series_csv
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig
@@ -69,8 +70,7 @@ class ForecastDataConfig:
     interval: float = 0.8  # central prediction interval (Gaussian or quantile models)
 
     def __post_init__(self) -> None:
-        if (self.name is None) == (self.path is None):
-            raise ValueError(f"data: expected exactly one of name and path, got name={self.name!r}, path={self.path!r}")
+        check_one_source("data", self.name, self.path)
         for key in ("season", "window", "horizon", "test_size", "stride"):
             value = getattr(self, key)
             if value < 1:

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.config import check_one_source
 from rnnkit.data.text import Level, Vocabulary, load_shakespeare, read_text, split_contiguous
 from rnnkit.models.language import LanguageModel, LanguageModelConfig
 from rnnkit.training import StepOutput, StreamBatches, TrainConfig, batchify, detach_state
@@ -46,8 +47,7 @@ class LanguageDataConfig:
     eval_tokens: int | None = None  # evaluate on at most this many validation tokens during training
 
     def __post_init__(self) -> None:
-        if (self.name is None) == (self.path is None):
-            raise ValueError(f"data: expected exactly one of name and path, got name={self.name!r}, path={self.path!r}")
+        check_one_source("data", self.name, self.path)
         if self.name is not None and self.name != "shakespeare":
             raise ValueError(f"data.name: expected 'shakespeare' (or null and a path), got {self.name!r}")
 

@@ -24,6 +24,7 @@ import torch
 from rnnkit.benchmarking import header, machine_info, write_results
 from rnnkit.config import from_dict
 from rnnkit.tasks.long_term import LongTermConfig, build, probe
+from rnnkit.tasks.plotting import pyplot, save_figure
 from rnnkit.training import fit, seed_everything
 
 CELLS = {"rnn": "tanh RNN", "lstm": "LSTM", "gru": "GRU", "mingru": "minGRU", "minlstm": "minLSTM"}
@@ -119,12 +120,8 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, info: dict, s
 
 
 def plot(rows: list[dict[str, Any]], out: Path, name: str) -> list[Path]:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return []
     colors = {"rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green", "mingru": "tab:olive", "minlstm": "tab:cyan"}
     paths = []
@@ -146,8 +143,7 @@ def plot(rows: list[dict[str, Any]], out: Path, name: str) -> list[Path]:
             axis.set_xlabel("step")
             axis.set_ylabel("training loss")
             axis.legend(fontsize=7)
-    figure.tight_layout()
-    paths.append(_save(figure, out / f"{name}_loss.png", plt))
+    paths.append(save_figure(figure, out / f"{name}_loss.png", dpi=90))
     figure, axes = plt.subplots(1, 2 * len(tasks), figsize=(4.2 * 2 * len(tasks), 3.4), squeeze=False)
     for index, task in enumerate(tasks):
         longest = max(r["T"] for r in rows if r["task"] == task)
@@ -162,18 +158,8 @@ def plot(rows: list[dict[str, Any]], out: Path, name: str) -> list[Path]:
             axis.set_xlabel("time step t")
             axis.legend(fontsize=7)
     figure.suptitle("values below 1e-30 are drawn at 1e-30 (the tanh RNN's reach exactly 0 in float32)", fontsize=9)
-    figure.tight_layout()
-    paths.append(_save(figure, out / f"{name}_gradient_flow.png", plt))
+    paths.append(save_figure(figure, out / f"{name}_gradient_flow.png", dpi=90))
     return paths
-
-
-def _save(figure: Any, path: Path, plt: Any) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    figure.savefig(tmp, dpi=90)
-    plt.close(figure)
-    tmp.replace(path)
-    return path
 
 
 def main(args: argparse.Namespace) -> list[dict[str, Any]]:

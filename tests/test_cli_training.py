@@ -52,9 +52,10 @@ def test_config_errors_are_reported(tmp_path, capsys):
     assert main(["train", str(config), "--set", "model.cel=gru"]) == 2
     assert "--set model.cel: unknown key; expected one of" in capsys.readouterr().err
     bad = tmp_path / "bad.yaml"
-    bad.write_text(yaml.safe_dump({"task": "sentiment"}))
+    bad.write_text(yaml.safe_dump({"task": "telepathy"}))
     assert main(["train", str(bad)]) == 2
-    assert "task: expected one of ['adding', 'anomaly', 'classify', 'copy', 'forecast', 'language'], got 'sentiment'" in capsys.readouterr().err
+    assert ("task: expected one of ['adding', 'anomaly', 'classify', 'copy', 'forecast', 'language', 'music', "
+            "'sentiment'], got 'telepathy'") in capsys.readouterr().err
     assert main(["resume", str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err
 

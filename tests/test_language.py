@@ -27,7 +27,7 @@ def test_char_and_word_vocabularies_and_unknowns(tmp_path):
     assert rare.tokens == [UNK, "a"]
     vocab.save(tmp_path / "v.json")
     assert Vocabulary.load(tmp_path / "v.json").tokens == vocab.tokens
-    with pytest.raises(ValueError, match="level: expected 'char' or 'word'"):
+    with pytest.raises(ValueError, match="level: expected 'char', 'word' or 'bpe'"):
         tokenize("x", "byte")
 
 
@@ -117,6 +117,31 @@ def test_word_level_task_runs(tmp_path):
     text = language.generate_run(run_dir, "ann says", 5, seed=0)
     vocab = Vocabulary.load(run_dir / "vocab.json")
     assert vocab.level == "word" and len(vocab.encode(text)) == 5  # five word tokens, newlines as <eos>
+
+
+def test_bpe_vocabulary_round_trips_and_runs(tmp_path):
+    pytest.importorskip("tokenizers")
+    path = write_corpus(tmp_path / "corpus.txt")
+    text = path.read_text()
+    vocab = Vocabulary.build(text, "bpe", max_size=300)  # the 256 bytes, <unk>, and merges up to 300
+    assert 257 < len(vocab) <= 300 and vocab.tokens[0] == UNK
+    sample = "ann says: Zebra\n  twice, é\n"  # unseen letters too: byte-level BPE has no unknowns
+    ids = vocab.encode(sample)
+    assert vocab.decode(ids) == sample and 0 not in ids
+    assert len(vocab.encode(text)) < 0.7 * len(text)  # merges: fewer tokens than characters
+    vocab.save(tmp_path / "v.json")
+    again = Vocabulary.load(tmp_path / "v.json")
+    assert again.encode(sample) == ids and again.level == "bpe"
+    config = tiny_config(path, level="bpe")
+    config.data.max_vocab = 300
+    config.train.steps = 20
+    run_dir, result = run.train(config, tmp_path / "run")
+    metrics = result.report["metrics"]
+    test_part = split_contiguous(len(text), 0.1, 0.1)[2]
+    per_char = len(text[test_part]) / len(vocab.encode(text[test_part]))
+    assert metrics["test_bpc"] == pytest.approx(metrics["test_loss"] / per_char / math.log(2))
+    generated = language.generate_run(run_dir, "ann", 10, seed=0)
+    assert len(Vocabulary.load(run_dir / "vocab.json").encode(generated)) >= 5  # decoded text re-encodes
 
 
 def test_generate_checks_its_arguments(tmp_path):

@@ -66,12 +66,40 @@ def _forecast(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from rnnkit.tasks import language
+    from rnnkit.tasks import language, music
+    from rnnkit.tasks.run import load_run_config
 
+    if load_run_config(args.run_dir).task == "music":
+        files = music.generate_run(args.run_dir, args.length, args.temperature, args.seed, args.out, args.prime,
+                                   args.prime_frames)
+        for path in files:
+            print(f"wrote {path}")
+        return 0
     prompt = args.prompt.encode().decode("unicode_escape") if args.escapes else args.prompt
     text = language.generate_run(args.run_dir, prompt, args.length, args.temperature, args.top_k, args.top_p,
                                  args.seed)
     print(prompt + text)
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from rnnkit.tasks import sentiment
+
+    classifier = sentiment.load_classifier(args.run_dir)  # a wrong folder fails before stdin is read
+    if args.texts:
+        texts = list(args.texts)
+    elif args.file in (None, "-"):
+        texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    else:
+        with open(args.file, encoding="utf-8") as handle:
+            texts = [line.rstrip("\n") for line in handle if line.strip()]
+    if not texts:
+        raise ValueError("predict: no texts (expected lines in the file or on stdin, or --text)")
+    probabilities = classifier(texts).tolist()
+    print("\t".join(["predicted", *(f"p({c})" for c in classifier.classes), "text"]))
+    for text, row in zip(texts, probabilities):
+        best = max(range(len(row)), key=row.__getitem__)
+        print("\t".join([classifier.classes[best], *(f"{p:.4f}" for p in row), text]))
     return 0
 
 
@@ -143,6 +171,21 @@ BENCHMARKS = {
         "Train the classifier preset on BasicMotions, JapaneseVowels, GunPoint, ArrowHead, "
         "ItalyPowerDemand and OSULeaf (official splits, several seeds) beside aeon's 1-nearest-neighbour "
         "DTW; writes classify.md/.json (accuracy, macro F1, time) and a bar chart.",
+    ),
+    "sentiment": (
+        "rnnkit.tasks.sentiment_bench",
+        "a biLSTM from scratch and from a pre-trained LM vs TF-IDF + logistic regression on sentence polarity",
+        "On Pang & Lee's sentence polarity set, train configs/sentiment-polarity.yaml (from scratch) and "
+        "configs/sentiment-polarity-pretrained.yaml (from a language model pre-trained once on full movie "
+        "reviews) beside TF-IDF + logistic regression on identical seeded 80/10/10 splits (or --folds 10); "
+        "writes sentiment.md/.json with accuracy, macro F1 and time.",
+    ),
+    "music": (
+        "rnnkit.tasks.music_bench",
+        "tanh RNN vs LSTM vs GRU on Bach chorales: test NLL per frame",
+        "Train configs/music-chorales.yaml with the tanh RNN, the LSTM and the GRU (several seeds, one split "
+        "by piece) and report the test negative log-likelihood per frame beside the published JSB Chorales "
+        "numbers; writes music.md/.json and a sampled chorale's piano roll.",
     ),
 }
 
@@ -228,24 +271,50 @@ def build_parser() -> argparse.ArgumentParser:
 
     generate = commands.add_parser(
         "generate",
-        help="generate text with a trained language model",
+        help="generate text with a trained language model, or music with a trained music model",
         description=(
-            "Load the language model of RUN_DIR (from 'rnnkit train configs/lm-*.yaml'), read PROMPT in one "
-            "pass, then sample LENGTH tokens one step at a time with the state carried: temperature, "
-            "top-k and top-p (nucleus) sampling, seeded for a repeatable sample."
+            "Language runs (from 'rnnkit train configs/lm-*.yaml'): read PROMPT in one pass, then sample "
+            "LENGTH tokens one step at a time with the state carried: temperature, top-k and top-p (nucleus) "
+            "sampling, seeded for a repeatable sample. Music runs (configs/music-*.yaml): sample LENGTH "
+            "frames the same way (each pitch a Bernoulli draw), optionally continuing the start of --prime, "
+            "and write a MIDI file and a piano-roll PNG."
         ),
-        epilog='example: rnnkit generate runs/lm --prompt "ROMEO:" --length 400 --temperature 0.8 --seed 1',
+        epilog='examples: rnnkit generate runs/lm --prompt "ROMEO:" --length 400 --temperature 0.8 --seed 1\n'
+               '          rnnkit generate runs/music --length 64 --seed 1 --out chorale.mid',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    generate.add_argument("run_dir", help="a run folder of the language task")
+    generate.add_argument("run_dir", help="a run folder of the language or the music task")
     generate.add_argument("--prompt", default="\n", help="text to start from (default: a newline)")
     generate.add_argument("--escapes", action="store_true", help="read \\n and \\t in --prompt as newline and tab")
-    generate.add_argument("--length", type=int, default=500, help="tokens to generate (default: 500)")
+    generate.add_argument("--length", type=int, default=500, help="tokens (language) or frames (music) to "
+                          "generate (default: 500)")
     generate.add_argument("--temperature", type=float, default=1.0, help="divide the logits by this (default: 1)")
     generate.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest tokens (0: all)")
     generate.add_argument("--top-p", type=float, default=1.0, help="sample among the likeliest tokens whose "
                           "probability adds up to p (default: 1, all)")
     generate.add_argument("--seed", type=int, help="seed for a repeatable sample (default: random)")
+    generate.add_argument("--out", help="music: the MIDI file to write (default: RUN_DIR/generated.mid; a PNG "
+                          "beside it)")
+    generate.add_argument("--prime", help="music: a MIDI / MusicXML file whose first frames the sample continues")
+    generate.add_argument("--prime-frames", type=int, default=8, help="music: frames of --prime to read "
+                          "(default: 8)")
     generate.set_defaults(handler=_generate)
+
+    predict = commands.add_parser(
+        "predict",
+        help="classify new texts with a trained sentiment (text classification) run",
+        description=(
+            "Load the text classifier of RUN_DIR (from 'rnnkit train configs/sentiment-*.yaml') and classify "
+            "each line of FILE (or of stdin, or each --text): prints a tab-separated table of the predicted "
+            "class, the probability of every class and the text."
+        ),
+        epilog='example: echo "a gorgeous , witty film" | rnnkit predict runs/sentiment',
+    )
+    predict.add_argument("run_dir", help="a run folder of the sentiment task")
+    predict.add_argument("file", nargs="?", help="a text file, one text per line (default, or -: stdin)")
+    predict.add_argument("--text", dest="texts", action="append", metavar="TEXT",
+                         help="a text to classify (repeatable; instead of FILE)")
+    predict.set_defaults(handler=_predict)
 
     bench = commands.add_parser("bench", help="benchmarks that write tables to benchmarks/results")
     benches = bench.add_subparsers(dest="bench", metavar="BENCHMARK", required=True)

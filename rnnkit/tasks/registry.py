@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from rnnkit.tasks import anomaly, classify, forecast, language, long_term
+from rnnkit.tasks import anomaly, classify, forecast, language, long_term, music, sentiment
 
 
 @dataclass(frozen=True)
@@ -14,6 +14,7 @@ class TaskEntry:
     build: Callable[..., Any]  # (config, rank) -> Job with model, step_fn, batches, evaluate
     summary: str
     report: Callable[..., dict[str, Any]] | None = None  # (job, run_dir) -> test metrics, files; after training
+    prepare: Callable[[Any], None] | None = None  # (config) -> None; before build, on the main process
 
 
 TASKS: dict[str, TaskEntry] = {
@@ -27,6 +28,10 @@ TASKS: dict[str, TaskEntry] = {
                           "shapes)", classify.report),
     "language": TaskEntry(language.LanguageConfig, language.build, "language modelling and text generation",
                           language.report),
+    "sentiment": TaskEntry(sentiment.SentimentConfig, sentiment.build, "sentiment analysis (text classification), "
+                           "optionally from a pre-trained language model", sentiment.report, sentiment.prepare),
+    "music": TaskEntry(music.MusicConfig, music.build, "polyphonic music generation (piano rolls of MIDI or "
+                       "MusicXML)", music.report),
 }
 
 

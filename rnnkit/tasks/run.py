@@ -15,7 +15,7 @@ import torch
 
 from rnnkit.config import ConfigError, apply_overrides, dump_yaml, from_dict, load_yaml, to_dict
 from rnnkit.tasks.registry import task_entry
-from rnnkit.training import FitResult, fit, has_checkpoint, init_distributed, load_checkpoint, seed_everything
+from rnnkit.training import FitResult, fit, has_checkpoint, init_distributed, seed_everything, trained_weights
 
 
 def resolve_config(data: dict[str, Any], overrides: list[str] | None = None) -> Any:
@@ -32,18 +32,24 @@ def _default_run_dir(config: Any) -> Path:
 def train(config: Any, run_dir: str | Path | None = None, resume: bool = False) -> tuple[Path, FitResult]:
     """Train ``config``'s task in ``run_dir`` (resuming from its last checkpoint if asked)."""
     run_dir = Path(run_dir or config.run_dir or _default_run_dir(config))
+    config.run_dir = str(run_dir)  # where the run lives, for tasks that keep more there (a pre-trained model)
     dist_info = init_distributed(config.train.device)
+    entry = task_entry(config.task)
     if dist_info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         dump_yaml(to_dict(config), run_dir / "config.yaml")
+        if entry.prepare is not None:  # e.g. pre-train a language model; rerun, it finds its work done
+            entry.prepare(config)
+    if dist_info.world_size > 1:
+        torch.distributed.barrier()  # the other ranks build once the main one has prepared
     seed_everything(config.train.seed + dist_info.rank)
-    job = task_entry(config.task).build(config, dist_info.rank)
+    job = entry.build(config, dist_info.rank)
     result = fit(job.model, job.step_fn, job.batches, config.train, run_dir=run_dir, evaluate=job.evaluate,
                  resume=resume, dist_info=dist_info)
     if dist_info.is_main:
         summary = {"task": config.task, "step": result.step, "stopped_early": result.stopped_early,
                    "last_eval": result.last_eval, "best": result.best, "seconds": round(result.seconds, 2)}
-        report = task_entry(config.task).report
+        report = entry.report
         if report is not None:  # the task's own account of the trained model: test metrics, plots, files
             job.model.eval()
             with torch.no_grad():
@@ -59,7 +65,9 @@ def load_run_config(run_dir: str | Path) -> Any:
     path = Path(run_dir) / "config.yaml"
     if not path.exists():
         raise ConfigError(f"{run_dir}: not a run folder (no config.yaml)")
-    return resolve_config(load_yaml(path))
+    config = resolve_config(load_yaml(path))
+    config.run_dir = str(run_dir)  # where it is now, if the folder was moved
+    return config
 
 
 def resume(run_dir: str | Path) -> tuple[Path, FitResult]:
@@ -75,8 +83,7 @@ def load_trained(run_dir: str | Path) -> tuple[Any, Any]:
     best evaluation's (``restore_best``), else NT-ASGD's average, else the newest, in eval mode."""
     config = load_run_config(run_dir)
     job = task_entry(config.task).build(config)
-    _, state = load_checkpoint(run_dir)
-    job.model.load_state_dict(state.get("best_model", state.get("eval_model", state["model"])))
+    job.model.load_state_dict(trained_weights(run_dir))
     job.model.eval()
     return config, job
 

@@ -1,7 +1,8 @@
 """The generic training loop and what surrounds it. Imports nothing from models, tasks or cli."""
 
 from rnnkit.training.bptt import RandomBatches, StreamBatch, StreamBatches, batchify, detach_state, gradient_flow
-from rnnkit.training.checkpoint import CheckpointError, has_checkpoint, load_checkpoint, save_checkpoint
+from rnnkit.training.checkpoint import (CheckpointError, has_checkpoint, load_checkpoint, save_checkpoint,
+                                       trained_weights)
 from rnnkit.training.distributed import DistInfo, init_distributed
 from rnnkit.training.loop import EarlyStoppingConfig, FitResult, StepOutput, TrainConfig, fit, seed_everything
 from rnnkit.training.optim import NTASGD, OptimizerConfig, ScheduleConfig, build_optimizer, build_scheduler
@@ -29,5 +30,6 @@ __all__ = [
     "init_distributed",
     "load_checkpoint",
     "save_checkpoint",
+    "trained_weights",
     "seed_everything",
 ]

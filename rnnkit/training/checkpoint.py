@@ -135,3 +135,10 @@ def load_checkpoint(run_dir: str | Path, map_location: str | torch.device = "cpu
         return step, _join(structure, tensors)
     except KeyError as error:
         raise CheckpointError(f"{index_path}: names a tensor {error} that {tensor_file.name} lacks") from None
+
+
+def trained_weights(run_dir: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """The model weights a trained run stands for: the best evaluation's (``restore_best``),
+    else NT-ASGD's average, else the newest checkpoint's."""
+    _, state = load_checkpoint(run_dir, map_location)
+    return state.get("best_model", state.get("eval_model", state["model"]))

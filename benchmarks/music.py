@@ -1,0 +1,13 @@
+"""The music benchmark (same as ``rnnkit bench music``); see rnnkit/tasks/music_bench.py.
+
+    python benchmarks/music.py [--seeds N] [--quick] [--out benchmarks/results]
+"""
+
+import argparse
+
+from rnnkit.tasks.music_bench import add_arguments, main
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    main(parser.parse_args())

@@ -52,7 +52,7 @@ def test_nll_per_frame_by_hand() -> None:
     targets = torch.tensor([[[1.0, 0.0]], [[1.0, 1.0]], [[0.0, 0.0]]])  # (T=3, B=1, P=2)
     logits = torch.tensor([[[0.5, -1.0]], [[2.0, 0.0]], [[9.0, 9.0]]])
     nll, frames = music.frame_nll(logits, targets, torch.tensor([2]))  # the third frame is padding
-    sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    sig = lambda x: 1 / (1 + math.exp(-x))
     by_hand = -(math.log(sig(0.5)) + math.log(1 - sig(-1.0)) + math.log(sig(2.0)) + math.log(sig(0.0)))
     assert frames == 2 and abs(nll.item() - by_hand) < 1e-6
 
@@ -123,7 +123,7 @@ def test_music_task_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         "data": {"name": None, "path": str(tmp_path / "midi"), "low": 36, "high": 83, "validation_fraction": 0.15,
                  "test_fraction": 0.15, "augment": 0},
         "model": {"cell": "gru", "hidden_size": 32},
-        "train": {"steps": 150, "batch_size": 8, "eval_every": 50, "progress": False, "device": "cpu",
+        "train": {"steps": 150, "batch_size": 8, "eval_every": 50, "progress": False,
                   "optimizer": {"name": "adam", "lr": 0.01},
                   "early_stopping": {"metric": "val_nll", "restore_best": True}},
         "sample_length": 16,

@@ -136,7 +136,7 @@ def sentiment_config(tmp_path: Path, data_path: Path, pretrain: dict | None = No
                  "seed": 1},
         "model": {"cell": "gru", "hidden_size": 16, "embedding_size": 16, "pooling": "max"},
         "train": {"steps": 150, "batch_size": 16, "eval_every": 50, "checkpoint_every": 50, "progress": False,
-                  "optimizer": {"name": "adam", "lr": 0.01}, "device": "cpu",
+                  "optimizer": {"name": "adam", "lr": 0.01},
                   "early_stopping": {"metric": "val_loss", "restore_best": True}},
     }
     if pretrain:
@@ -151,7 +151,7 @@ def test_sentiment_end_to_end_with_pretraining_and_predict(tmp_path: Path, monke
     unlabelled = tmp_path / "unlabelled.txt"
     unlabelled.write_text("\n".join(generated_texts(600, seed=5)[0]))
     pretrain = {"enabled": True, "name": None, "path": str(unlabelled), "min_count": 1, "bptt": 20,
-                "train": {"steps": 30, "batch_size": 8, "eval_every": 30, "progress": False, "device": "cpu"}}
+                "train": {"steps": 30, "batch_size": 8, "eval_every": 30, "progress": False}}
     config = sentiment_config(tmp_path, data_path, pretrain)
     run_dir, result = run.train(config, tmp_path / "run")
     lm_dir = run_dir / "pretrain" / "forward"

@@ -358,14 +358,14 @@ def test_restore_best_ends_with_the_best_evaluated_weights(tmp_path):
     snapshots = []
 
     def evaluate(model):
-        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+        snapshots.append({k: v.cpu().clone() for k, v in model.state_dict().items()})  # checkpoints load on CPU
         return {"m": next(script)}
 
     result = fit(job.model, job.step_fn, job.batches, config.train, tmp_path, evaluate)
     assert result.best == {"m": 1.0}
     for key, value in job.model.state_dict().items():
-        torch.testing.assert_close(value, snapshots[1][key], rtol=0, atol=0)
-    assert any((snapshots[3][k] != v).any() for k, v in job.model.state_dict().items())  # training moved on
+        torch.testing.assert_close(value.cpu(), snapshots[1][key], rtol=0, atol=0)
+    assert any((snapshots[3][k] != v.cpu()).any() for k, v in job.model.state_dict().items())  # training moved on
     _, state = load_checkpoint(tmp_path)
     for key, value in state["best_model"].items():
         torch.testing.assert_close(value, snapshots[1][key], rtol=0, atol=0)
@@ -373,7 +373,7 @@ def test_restore_best_ends_with_the_best_evaluated_weights(tmp_path):
     config, job = tiny_adding(steps=60, early_stopping={"metric": "m", "mode": "min", "restore_best": True})
     fit(job.model, job.step_fn, job.batches, config.train, tmp_path, evaluate, resume=True)
     for key, value in job.model.state_dict().items():
-        torch.testing.assert_close(value, snapshots[1][key], rtol=0, atol=0)
+        torch.testing.assert_close(value.cpu(), snapshots[1][key], rtol=0, atol=0)
 
 
 def test_checkpoint_stores_a_tied_weight_once(tmp_path):

@@ -6,6 +6,7 @@ import argparse
 import importlib
 import os
 import sys
+import textwrap
 from pathlib import Path
 
 import rnnkit
@@ -272,13 +273,13 @@ def build_parser() -> argparse.ArgumentParser:
     generate = commands.add_parser(
         "generate",
         help="generate text with a trained language model, or music with a trained music model",
-        description=(
-            "Language runs (from 'rnnkit train configs/lm-*.yaml'): read PROMPT in one pass, then sample "
-            "LENGTH tokens one step at a time with the state carried: temperature, top-k and top-p (nucleus) "
-            "sampling, seeded for a repeatable sample. Music runs (configs/music-*.yaml): sample LENGTH "
-            "frames the same way (each pitch a Bernoulli draw), optionally continuing the start of --prime, "
-            "and write a MIDI file and a piano-roll PNG."
-        ),
+        description=textwrap.dedent("""\
+            Language runs (from 'rnnkit train configs/lm-*.yaml'): read PROMPT in one pass, then
+            sample LENGTH tokens one step at a time with the state carried: temperature, top-k and
+            top-p (nucleus) sampling, seeded for a repeatable sample.
+            Music runs (configs/music-*.yaml): sample LENGTH frames the same way (each pitch a
+            Bernoulli draw), optionally continuing the start of --prime, and write a MIDI file and
+            a piano-roll PNG."""),
         epilog='examples: rnnkit generate runs/lm --prompt "ROMEO:" --length 400 --temperature 0.8 --seed 1\n'
                '          rnnkit generate runs/music --length 64 --seed 1 --out chorale.mid',
         formatter_class=argparse.RawDescriptionHelpFormatter,

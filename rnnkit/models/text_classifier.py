@@ -21,14 +21,14 @@ same choice.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import torch
 from torch import Tensor, nn
 
 from rnnkit.layers import EmbeddingDropout, LockedDropout
-from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
+from rnnkit.models.classifier import ClassifierConfig, Pooling, SequenceClassifier
 
 
 @dataclass
@@ -36,7 +36,7 @@ class TextClassifierConfig(ClassifierConfig):
     """The sequence classifier (every :class:`ClassifierConfig` field) plus the embedding."""
 
     hidden_size: int = 128
-    pooling: str = "max"  # last | mean | max | attention
+    pooling: Pooling = "max"
     embedding_size: int = 128
     embedding_dropout: float = 0.0  # drop whole vocabulary rows
     input_dropout: float = 0.0  # locked: one mask per text over the embeddings
@@ -44,8 +44,6 @@ class TextClassifierConfig(ClassifierConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.pooling not in ("last", "mean", "max", "attention"):
-            raise ValueError(f"model.pooling: expected last, mean, max or attention, got {self.pooling!r}")
         for name in ("embedding_dropout", "input_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"model.{name}: expected a rate in [0, 1), got {getattr(self, name)}")

@@ -28,9 +28,10 @@ class probabilities for new texts.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -38,14 +39,29 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.config import ConfigError, check_one_source, to_dict
-from rnnkit.data.text import (LabeledTexts, Level, Vocabulary, load_movie_reviews, load_polarity, read_labeled_texts,
-                              read_text)
+from rnnkit.data.text import (
+    LabeledTexts,
+    Level,
+    Vocabulary,
+    load_movie_reviews,
+    load_polarity,
+    read_labeled_texts,
+    read_text,
+)
 from rnnkit.models.language import LanguageModelConfig
 from rnnkit.models.text_classifier import TextClassifier, TextClassifierConfig, transfer_language_model
 from rnnkit.tasks.classify import evaluate_parts, predict_logits, test_report
 from rnnkit.tasks.language import LanguageConfig, LanguageDataConfig
-from rnnkit.training import (EarlyStoppingConfig, OptimizerConfig, RandomBatches, ScheduleConfig, StepOutput,
-                             TrainConfig, has_checkpoint, trained_weights)
+from rnnkit.training import (
+    EarlyStoppingConfig,
+    OptimizerConfig,
+    RandomBatches,
+    ScheduleConfig,
+    StepOutput,
+    TrainConfig,
+    has_checkpoint,
+    trained_weights,
+)
 
 NAMED = ("polarity",)
 

@@ -193,6 +193,10 @@ def test_sentiment_end_to_end_with_pretraining_and_predict(tmp_path: Path, monke
     other.model.hidden_size = 8
     with pytest.raises(ConfigError, match="other settings"):
         run.train(other, tmp_path / "run3")
+    other = sentiment_config(tmp_path, data_path, {**pretrain, "run_dir": str(run_dir / "pretrain"),
+                                                   "max_vocab": 50})
+    with pytest.raises(ConfigError, match="other text or another vocabulary"):
+        run.train(other, tmp_path / "run4")
 
 
 def test_user_parts_and_predict_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -213,3 +217,17 @@ def test_user_parts_and_predict_errors(tmp_path: Path, monkeypatch: pytest.Monke
     assert "no texts" in capsys.readouterr().err
     assert main(["predict", str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err
+
+
+def test_freeze_embedding_keeps_it_out_of_training() -> None:
+    from rnnkit.training.optim import trainable
+
+    model = TextClassifier(20, 2, TextClassifierConfig(hidden_size=4, embedding_size=3, freeze_embedding=True))
+    assert not model.embedding.weight.requires_grad
+    assert all(p is not model.embedding.weight for p in trainable(model))
+    before = model.embedding.weight.clone()
+    optimizer = torch.optim.Adam(trainable(model), lr=0.1)
+    loss = model(torch.randint(0, 20, (5, 3)), torch.tensor([5, 3, 1])).sum()
+    loss.backward()
+    optimizer.step()
+    assert torch.equal(model.embedding.weight, before)

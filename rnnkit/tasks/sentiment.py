@@ -255,8 +255,20 @@ def prepare(config: SentimentConfig) -> None:
     folder = pretrain_dir(config)
     folder.mkdir(parents=True, exist_ok=True)
     text_path, vocab_path, lm_dir = folder / "text.txt", folder / "vocab.json", folder / "forward"
+    pretrain, data = config.pretrain, config.data
+    source = {"name": pretrain.name, "path": pretrain.path, "level": data.level, "lowercase": data.lowercase,
+              "min_count": pretrain.min_count, "max_vocab": pretrain.max_vocab}
+    if pretrain.name is None and pretrain.path is None:  # the training texts: they depend on the split
+        source.update(data=to_dict(data))
+    source_path = folder / "source.json"
+    if source_path.exists() and json.loads(source_path.read_text()) != json.loads(json.dumps(source)):
+        raise ConfigError(f"{folder}: holds a language model of other text or another vocabulary "
+                          f"({source_path.read_text()}); point pretrain.run_dir at a new folder")
+    if not source_path.exists():
+        tmp = source_path.with_name(source_path.name + ".tmp")
+        tmp.write_text(json.dumps(source))
+        tmp.replace(source_path)
     if not text_path.exists():
-        pretrain, data = config.pretrain, config.data
         if pretrain.name == "reviews":
             text = load_movie_reviews()
         elif pretrain.path is not None:
@@ -269,7 +281,7 @@ def prepare(config: SentimentConfig) -> None:
         tmp.replace(text_path)
     if not vocab_path.exists():
         text = text_path.read_text(encoding="utf-8")
-        Vocabulary.build(text, config.data.level, config.pretrain.min_count, config.pretrain.max_vocab).save(vocab_path)
+        Vocabulary.build(text, data.level, pretrain.min_count, pretrain.max_vocab).save(vocab_path)
     lm_config = language_model_config(config, text_path, vocab_path)
     if (lm_dir / "config.yaml").exists():
         if _defining(to_dict(run.load_run_config(lm_dir))) != _defining(to_dict(lm_config)):

@@ -1,0 +1,253 @@
+"""Sequence to sequence: a recurrent encoder, attention, and a recurrent decoder that steps one
+token at a time (Sutskever et al. 2014; Bahdanau et al. 2015; Luong et al. 2015).
+
+Shape legend: S source steps, T target steps, B batch, K beam, V target vocabulary, E
+embedding size, H hidden units, D encoder directions, L layers.
+
+    source ids (S, B), lengths (B,) -> embedding -> (bi)directional encoder -> memory (S, B, D*H)
+    decoder state_0 = tanh(W [h_fwd; h_bwd]) per layer (the bridge from the encoder's final states)
+    step t: y_{t-1} (B,) -> embedding, [+ attentional vector a_{t-1} (input feeding)] -> decoder stack
+        -> h_t (B, H) -> attention over the memory, masked to each source's length -> context c_t
+        -> a_t = tanh(W_c [c_t; h_t]) -> logits W_o a_t (B, V)
+
+``attention``: ``none`` (the plain encoder-decoder: the context is unused and ``a_t = h_t``),
+``additive`` (Bahdanau: ``v^T tanh(W_q h_t + W_k m_s)``), ``general`` (Luong: ``h_t^T W m_s``)
+or ``dot`` (Luong: ``h_t^T m_s``, needs ``D*H == H``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.functional import mask_from_lengths
+from rnnkit.models.sequence import RecurrentConfig, build_recurrent
+
+Attention = Literal["none", "additive", "general", "dot"]
+
+
+@dataclass
+class Seq2SeqConfig(RecurrentConfig):
+    """Encoder stack (every :class:`RecurrentConfig` field; the decoder has the same cell, size
+    and layers, one direction), embeddings, attention, input feeding."""
+
+    hidden_size: int = 256
+    num_layers: int = 2
+    bidirectional: bool = True
+    embedding_size: int = 128
+    attention: Attention = "additive"
+    input_feeding: bool = True  # feed the last attentional vector into the next step (Luong)
+    output_dropout: float = 0.0  # on the attentional vector before the output layer
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.output_dropout < 1:
+            raise ValueError(f"model.output_dropout: expected a rate in [0, 1), got {self.output_dropout}")
+        if self.attention == "dot" and self.bidirectional:
+            raise ValueError("model.attention: 'dot' needs equal encoder and decoder widths; expected "
+                             "bidirectional false, or 'general' / 'additive'")
+        if self.cell in ("mingru", "minlstm"):
+            raise ValueError(f"model.cell: the decoder steps one token at a time; expected rnn, rnn_relu, lstm or "
+                             f"gru, got {self.cell!r}")
+
+
+class AttentionScore(nn.Module):
+    """Scores ``(S, B)`` of a query ``(B, H)`` against a memory ``(S, B, M)``."""
+
+    def __init__(self, kind: Attention, query_size: int, memory_size: int) -> None:
+        super().__init__()
+        self.kind = kind
+        if kind == "additive":
+            self.query = nn.Linear(query_size, query_size, bias=False)
+            self.key = nn.Linear(memory_size, query_size)
+            self.v = nn.Linear(query_size, 1, bias=False)
+        elif kind == "general":
+            self.key = nn.Linear(memory_size, query_size, bias=False)
+
+    def keys(self, memory: Tensor) -> Tensor:
+        """What the memory contributes to every score, computed once per source: ``(S, B, *)``."""
+        return memory if self.kind == "dot" else self.key(memory)
+
+    def forward(self, query: Tensor, keys: Tensor) -> Tensor:
+        if self.kind == "additive":
+            return self.v(torch.tanh(self.query(query).unsqueeze(0) + keys)).squeeze(-1)
+        return (keys * query.unsqueeze(0)).sum(-1)  # general: h^T W m, W applied in keys(); dot: h^T m
+
+
+@dataclass
+class Memory:
+    """The encoded source a decoder attends to, with what every step reuses."""
+
+    outputs: Tensor  # (S, B, D*H)
+    keys: Tensor | None  # (S, B, *): the attention's memory-side projection
+    mask: Tensor  # (S, B) True at valid steps
+
+    def select(self, index: Tensor) -> "Memory":
+        """The memory of batch entries ``index`` (beam search repeats and reorders them)."""
+        keys = None if self.keys is None else self.keys[:, index]
+        return Memory(self.outputs[:, index], keys, self.mask[:, index])
+
+
+class Seq2Seq(nn.Module):
+    """``source ids (S, B), lengths (B,), target inputs (T, B) -> logits (T, B, V)``, and the
+    pieces decoding uses: :meth:`encode`, :meth:`step`."""
+
+    def __init__(self, source_vocab: int, target_vocab: int, config: Seq2SeqConfig) -> None:
+        super().__init__()
+        self.config = config
+        H = config.hidden_size
+        self.source_embedding = nn.Embedding(source_vocab, config.embedding_size)
+        self.target_embedding = nn.Embedding(target_vocab, config.embedding_size)
+        self.encoder = build_recurrent(config, config.embedding_size)
+        directions = self.encoder.num_directions
+        memory_size = directions * H
+        self.bridge = nn.Linear(directions * H, H)
+        decoder_config = RecurrentConfig(**{**{f: getattr(config, f) for f in RecurrentConfig.__dataclass_fields__},
+                                            "bidirectional": False})
+        feed = H if config.input_feeding else 0
+        self.decoder = build_recurrent(decoder_config, config.embedding_size + feed)
+        self.attention = None if config.attention == "none" else AttentionScore(config.attention, H, memory_size)
+        self.combine = nn.Linear(memory_size + H, H) if self.attention is not None else None
+        self.dropout = nn.Dropout(config.output_dropout)
+        self.output = nn.Linear(H, target_vocab)
+
+    def encode(self, source: Tensor, lengths: Tensor) -> tuple[Memory, Any]:
+        """The memory and the decoder's first state."""
+        lengths = lengths.to(source.device)
+        outputs, final = self.encoder(self.source_embedding(source), lengths=lengths)
+        mask = mask_from_lengths(lengths, source.shape[0], source.device)
+        keys = self.attention.keys(outputs) if self.attention is not None else None
+        return Memory(outputs, keys, mask), self._bridge(final)
+
+    def _bridge(self, final: Any) -> Any:
+        """Encoder final states ``(L*D, B, H)`` -> decoder states ``(L, B, H)``: both directions' states
+        of each layer, joined and projected."""
+        L, D = self.config.num_layers, self.encoder.num_directions
+
+        def one(state: Tensor) -> Tensor:
+            per_layer = state.view(L, D, *state.shape[1:]).permute(0, 2, 1, 3).flatten(2)  # (L, B, D*H)
+            return torch.tanh(self.bridge(per_layer))
+
+        return tuple(one(s) for s in final) if isinstance(final, tuple) else one(final)
+
+    def initial_feed(self, batch_size: int, like: Tensor) -> Tensor | None:
+        if not self.config.input_feeding:
+            return None
+        return like.new_zeros(batch_size, self.config.hidden_size)
+
+    def step(self, token: Tensor, state: Any, feed: Tensor | None, memory: Memory
+             ) -> tuple[Tensor, Any, Tensor, Tensor | None]:
+        """One target token per sequence: ``token (B,)`` -> logits ``(B, V)``, the new state, the
+        attentional vector ``(B, H)`` (next step's feed) and the attention weights ``(S, B)``."""
+        x = self.target_embedding(token)
+        if feed is not None:
+            x = torch.cat([x, feed], dim=-1)
+        h, state = self.decoder.step(x, state)  # (B, H)
+        weights = None
+        if self.attention is None:
+            attentional = h
+        else:
+            scores = self.attention(h, memory.keys).masked_fill(~memory.mask, float("-inf"))  # (S, B)
+            weights = torch.softmax(scores, dim=0)
+            context = (weights.unsqueeze(-1) * memory.outputs).sum(0)  # (B, D*H)
+            attentional = torch.tanh(self.combine(torch.cat([context, h], dim=-1)))
+        return self.output(self.dropout(attentional)), state, attentional, weights
+
+    def forward(self, source: Tensor, lengths: Tensor, target_inputs: Tensor, sampling: float = 0.0,
+                generator: torch.Generator | None = None) -> Tensor:
+        """Logits ``(T, B, V)`` for ``target_inputs`` ``(T, B)`` (``<bos>`` then the target): teacher
+        forcing, or with ``sampling`` > 0 scheduled sampling (Bengio et al. 2015): from step 1 on, each
+        sequence's input is, with that probability, the model's own likeliest previous token."""
+        if not 0 <= sampling <= 1:
+            raise ValueError(f"sampling: expected a probability in [0, 1], got {sampling}")
+        memory, state = self.encode(source, lengths)
+        feed = self.initial_feed(source.shape[1], memory.outputs)
+        logits: list[Tensor] = []
+        for t in range(target_inputs.shape[0]):
+            token = target_inputs[t]
+            if sampling > 0 and t > 0:
+                own = torch.rand(token.shape, generator=generator, device=token.device) < sampling
+                token = torch.where(own, logits[-1].argmax(-1).detach(), token)
+            out, state, feed_next, _ = self.step(token, state, feed, memory)
+            feed = feed_next if self.config.input_feeding else None
+            logits.append(out)
+        return torch.stack(logits)
+
+
+def _select_state(state: Any, index: Tensor) -> Any:
+    """Decoder states ``(L, B, H)`` (or a tuple of them) for batch entries ``index``."""
+    if isinstance(state, tuple):
+        return tuple(s.index_select(1, index) for s in state)
+    return state.index_select(1, index)
+
+
+def _strip(tokens: list[int], eos: int) -> list[int]:
+    return tokens[: tokens.index(eos)] if eos in tokens else tokens
+
+
+@torch.no_grad()
+def greedy_decode(model: Seq2Seq, source: Tensor, lengths: Tensor, bos: int, eos: int, max_length: int
+                  ) -> tuple[list[list[int]], Tensor | None]:
+    """The likeliest token at every step, batched; each output stops at ``eos`` (left out).
+    Returns the outputs and the attention weights ``(T, S, B)`` (``None`` without attention)."""
+    memory, state = model.encode(source, lengths)
+    B = source.shape[1]
+    feed = model.initial_feed(B, memory.outputs)
+    token = torch.full((B,), bos, dtype=torch.long, device=source.device)
+    done = torch.zeros(B, dtype=torch.bool, device=source.device)
+    out, attention = [], []
+    for _ in range(max_length):
+        logits, state, attentional, weights = model.step(token, state, feed, memory)
+        feed = attentional if model.config.input_feeding else None
+        token = logits.argmax(-1).masked_fill(done, eos)
+        out.append(token)
+        if weights is not None:
+            attention.append(weights)
+        done |= token == eos
+        if bool(done.all()):
+            break
+    tokens = torch.stack(out).T.tolist()  # (B, T)
+    return [_strip(t, eos) for t in tokens], (torch.stack(attention) if attention else None)
+
+
+@torch.no_grad()
+def beam_search(model: Seq2Seq, source: Tensor, lengths: Tensor, bos: int, eos: int, max_length: int,
+                beam: int = 5, length_penalty: float = 1.0) -> list[list[int]]:
+    """Beam search, batched over sources: ``beam`` hypotheses per source, extended one token per
+    step with the decoder state cached and reordered; a finished hypothesis (``eos``) keeps its
+    score. The winner maximizes ``log p / length ** length_penalty`` (length counting ``eos``;
+    0 compares raw log-probabilities, 1 the mean per token)."""
+    memory, state = model.encode(source, lengths)
+    B, K, device = source.shape[1], beam, source.device
+    origin = torch.arange(B, device=device).repeat_interleave(K)  # (B*K,) each hypothesis's source
+    memory, state = memory.select(origin), _select_state(state, origin)
+    feed = model.initial_feed(B * K, memory.outputs)
+    scores = torch.full((B, K), float("-inf"), device=device)
+    scores[:, 0] = 0.0  # one live hypothesis per source at the start: no duplicates in the beam
+    token = torch.full((B * K,), bos, dtype=torch.long, device=device)
+    finished = torch.zeros(B * K, dtype=torch.bool, device=device)
+    steps = torch.zeros(B * K, device=device)  # tokens in each hypothesis, eos included
+    history = torch.empty(0, B * K, dtype=torch.long, device=device)
+    for _ in range(max_length):
+        logits, state, attentional, _ = model.step(token, state, feed, memory)
+        logp = torch.log_softmax(logits.float(), dim=-1)  # (B*K, V)
+        V = logp.shape[-1]
+        frozen = torch.full_like(logp, float("-inf"))
+        frozen[:, eos] = 0.0  # a finished hypothesis continues with eos at no cost
+        logp = torch.where(finished.unsqueeze(-1), frozen, logp)
+        total = (scores.view(-1, 1) + logp).view(B, K * V)
+        scores, best = total.topk(K, dim=-1)  # (B, K)
+        parent = (best // V + torch.arange(B, device=device).unsqueeze(-1) * K).view(-1)  # (B*K,)
+        token = (best % V).view(-1)
+        state, history = _select_state(state, parent), history[:, parent]
+        feed = attentional.index_select(0, parent) if model.config.input_feeding else None
+        steps = steps[parent] + (~finished[parent]).float()
+        finished = finished[parent] | (token == eos)
+        history = torch.cat([history, token.unsqueeze(0)])
+        if bool(finished.all()):
+            break
+    normalized = scores.view(-1) / steps.clamp(min=1) ** length_penalty if length_penalty else scores.view(-1)
+    winners = normalized.view(B, K).argmax(-1) + torch.arange(B, device=device) * K
+    return [_strip(history[:, w].tolist(), eos) for w in winners.tolist()]

@@ -62,10 +62,11 @@ def test_demo_on_sunspots_runs():
     assert all(math.isfinite(m.test_rmse) for m in result.models)
 
 
-@pytest.mark.parametrize("command", [["demo"], ["train"], ["resume"], ["evaluate"], ["forecast"], ["generate"],
-                                     ["predict"], ["bench", "long-term"], ["bench", "speed"], ["bench", "forecast"],
-                                     ["bench", "anomaly"], ["bench", "classify"], ["bench", "language"],
-                                     ["bench", "sentiment"], ["bench", "music"]])
+@pytest.mark.parametrize("command", [
+    ["demo"], ["train"], ["resume"], ["evaluate"], ["forecast"], ["generate"], ["predict"], ["translate"],
+    ["bench", "long-term"], ["bench", "speed"], ["bench", "forecast"], ["bench", "anomaly"], ["bench", "classify"],
+    ["bench", "language"], ["bench", "sentiment"], ["bench", "music"],
+])
 def test_every_command_explains_itself(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([*command, "--help"])

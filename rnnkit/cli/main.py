@@ -104,6 +104,26 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _translate(args: argparse.Namespace) -> int:
+    from rnnkit.tasks import translate
+
+    translate.load_translator(args.run_dir)  # a wrong folder fails before stdin is read
+    if args.texts:
+        texts = list(args.texts)
+    elif args.file in (None, "-"):
+        texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    else:
+        with open(args.file, encoding="utf-8") as handle:
+            texts = [line.rstrip("\n") for line in handle if line.strip()]
+    if not texts:
+        raise ValueError("translate: no texts (expected lines in the file or on stdin, or --text)")
+    for text, output in zip(texts, translate.translate_run(args.run_dir, texts, args.beam, args.attention)):
+        print(f"{text}\t{output}")
+    if args.attention:
+        print(f"wrote {args.attention}", file=sys.stderr)
+    return 0
+
+
 def _report(run_dir: Path, result) -> None:  # noqa: ANN001
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 speaks for all
         return
@@ -316,6 +336,24 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--text", dest="texts", action="append", metavar="TEXT",
                          help="a text to classify (repeatable; instead of FILE)")
     predict.set_defaults(handler=_predict)
+
+    translate = commands.add_parser(
+        "translate",
+        help="translate (or convert graphemes to phonemes) with a trained sequence-to-sequence run",
+        description=(
+            "Load the encoder-decoder of RUN_DIR (from 'rnnkit train configs/g2p-*.yaml' or a translate config) "
+            "and decode each line of FILE (or of stdin, or each --text) with beam search; prints source<TAB>output. "
+            "--attention writes the attention weights of the first line as a heat map."
+        ),
+        epilog='example: echo "rnnkit" | rnnkit translate runs/g2p --beam 5 --attention rnnkit.png',
+    )
+    translate.add_argument("run_dir", help="a run folder of the translate task")
+    translate.add_argument("file", nargs="?", help="a text file, one source per line (default, or -: stdin)")
+    translate.add_argument("--text", dest="texts", action="append", metavar="TEXT",
+                           help="a source to decode (repeatable; instead of FILE)")
+    translate.add_argument("--beam", type=int, help="beam width (default: the run's config; 1: greedy)")
+    translate.add_argument("--attention", metavar="PNG", help="write the first source's attention heat map here")
+    translate.set_defaults(handler=_translate)
 
     bench = commands.add_parser("bench", help="benchmarks that write tables to benchmarks/results")
     benches = bench.add_subparsers(dest="bench", metavar="BENCHMARK", required=True)

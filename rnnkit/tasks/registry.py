@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from rnnkit.tasks import anomaly, classify, forecast, language, long_term, music, sentiment
+from rnnkit.tasks import anomaly, classify, forecast, language, long_term, music, sentiment, translate
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,8 @@ TASKS: dict[str, TaskEntry] = {
                            "optionally from a pre-trained language model", sentiment.report, sentiment.prepare),
     "music": TaskEntry(music.MusicConfig, music.build, "polyphonic music generation (piano rolls of MIDI or "
                        "MusicXML)", music.report),
+    "translate": TaskEntry(translate.TranslateConfig, translate.build, "sequence to sequence with attention "
+                           "(graphemes to phonemes, translation)", translate.report),
 }
 
 

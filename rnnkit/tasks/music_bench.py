@@ -71,14 +71,16 @@ def render(results: list[dict[str, Any]], parts: dict[str, Any], info: dict[str,
         f"Total time {seconds / 60:.1f} min. music21's {sum(p['pieces'] for p in parts.values())} chorales, one "
         f"frame per quarter note, 88 pitches, moved to C major / minor, split by piece (seeded): "
         + ", ".join(f"{k} {v['pieces']} pieces / {v['frames']} frames" for k, v in parts.items())
-        + f". One preset for all cells ({model}; `{args.config.name}` with only model.cell changed); mean (sd) "
-        f"over {args.seeds} seeds, test NLL of the best-validation weights, in nats per frame summed over pitches.",
+        + f". One preset for all cells ({model}; `{args.config.name}` with only model.cell changed); "
+        + (f"mean (sd) over {args.seeds} seeds" if args.seeds > 1 else "one seed")
+        + ", test NLL of the best-validation weights, in nats per frame summed over pitches.",
         "",
         "| cell | parameters | test NLL | validation NLL | seconds per seed | published on JSB Chorales |",
         "|---|---:|---:|---:|---:|---|",
     ]
     for r in results:
-        lines.append(f"| {CELLS[r['cell']]} | {r['parameters']:,} | {r['test_nll']:.3f} ({r['test_nll_sd']:.3f}) | "
+        spread = f" ({r['test_nll_sd']:.3f})" if len(r["runs"]) > 1 else ""
+        lines.append(f"| {CELLS[r['cell']]} | {r['parameters']:,} | {r['test_nll']:.3f}{spread} | "
                      f"{r['val_nll']:.3f} | {r['seconds']:.0f} | {ANCHORS[r['cell']]} |")
     lines += ["", "The published numbers are on JSB Chorales (Boulanger-Lewandowski et al. 2012: 382 chorales, "
               "229/76/77 pieces); ours are on a different selection (music21's corpus) and split, so they are "

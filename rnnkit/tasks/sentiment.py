@@ -289,6 +289,9 @@ def prepare(config: SentimentConfig) -> None:
                               f"model and pretrain sections; point pretrain.run_dir at a new folder")
     if (lm_dir / "summary.json").exists():
         return  # trained
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise RuntimeError(f"{lm_dir}: the language model is not trained yet; pre-train it in one process first "
+                           f"(rnnkit train CONFIG without torchrun), then run the classifier under torchrun")
     print(f"pre-training a language model in {lm_dir} ...", flush=True)
     if has_checkpoint(lm_dir):
         run.resume(lm_dir)

@@ -99,3 +99,19 @@ def test_word_translation_with_bleu(tmp_path: Path) -> None:
     })
     _, result = run.train(config, tmp_path / "run")
     assert result.report["metrics"]["test_bleu"] > 80, result.report["metrics"]
+
+
+def test_attention_map_rows_match_the_output_tokens() -> None:
+    import torch
+
+    from rnnkit.data.pairs import Pairs
+    from rnnkit.models.seq2seq import Seq2Seq
+
+    torch.manual_seed(0)
+    data = translate.TranslateDataConfig(name=None, path="pairs.tsv")
+    sides = translate.Sides.build(Pairs(["abc", "cab"], ["AH B K", "K AH B"]), data)
+    config = translate.TranslateConfig(data=data, max_output=2)
+    model = Seq2Seq(len(sides.source), len(sides.target), config.model)
+    weights, source, output = translate.attention_map(model, sides, "abca", config)
+    assert source == ["a", "b", "c", "a"] and weights.shape == (len(output), 4)
+    assert 1 <= len(output) <= 2  # cut at max_output: no end token row beyond the weights

@@ -321,9 +321,8 @@ def attention_map(model: Seq2Seq, sides: Sides, text: str, config: TranslateConf
     tokens, weights = greedy_decode(model, source, torch.tensor([len(ids)]), sides.bos, sides.end,
                                     min(config.max_output, int(config.max_output_ratio * len(ids)) + 1))
     model.train(was_training)
-    steps = len(tokens[0]) + 1  # the outputs and the end token
-    output = [sides.target.tokens[i] for i in tokens[0]] + [END]
-    return weights[:steps, :, 0].cpu().numpy(), [sides.source.tokens[i] for i in ids], output
+    output = ([sides.target.tokens[i] for i in tokens[0]] + [END])[: weights.shape[0]]  # no END if cut at the limit
+    return weights[: len(output), :, 0].cpu().numpy(), [sides.source.tokens[i] for i in ids], output
 
 
 def report(job: TranslateJob, run_dir: Path) -> dict[str, Any]:

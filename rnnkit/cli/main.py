@@ -83,19 +83,31 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _predict(args: argparse.Namespace) -> int:
-    from rnnkit.tasks import sentiment
-
-    classifier = sentiment.load_classifier(args.run_dir)  # a wrong folder fails before stdin is read
+def _input_texts(args: argparse.Namespace) -> list[str]:
+    """The texts of ``--text`` (repeated), else the non-blank lines of FILE, else of stdin."""
     if args.texts:
-        texts = list(args.texts)
-    elif args.file in (None, "-"):
+        return list(args.texts)
+    if args.file in (None, "-"):
         texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
     else:
         with open(args.file, encoding="utf-8") as handle:
             texts = [line.rstrip("\n") for line in handle if line.strip()]
     if not texts:
-        raise ValueError("predict: no texts (expected lines in the file or on stdin, or --text)")
+        raise ValueError(f"{args.command}: no texts (expected lines in the file or on stdin, or --text)")
+    return texts
+
+
+def _add_text_inputs(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("file", nargs="?", help=f"a text file, one {what} per line (default, or -: stdin)")
+    parser.add_argument("--text", dest="texts", action="append", metavar="TEXT",
+                        help=f"a {what} to use (repeatable; instead of FILE)")
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from rnnkit.tasks import sentiment
+
+    classifier = sentiment.load_classifier(args.run_dir)  # a wrong folder fails before stdin is read
+    texts = _input_texts(args)
     probabilities = classifier(texts).tolist()
     print("\t".join(["predicted", *(f"p({c})" for c in classifier.classes), "text"]))
     for text, row in zip(texts, probabilities):
@@ -107,17 +119,9 @@ def _predict(args: argparse.Namespace) -> int:
 def _translate(args: argparse.Namespace) -> int:
     from rnnkit.tasks import translate
 
-    translate.load_translator(args.run_dir)  # a wrong folder fails before stdin is read
-    if args.texts:
-        texts = list(args.texts)
-    elif args.file in (None, "-"):
-        texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    else:
-        with open(args.file, encoding="utf-8") as handle:
-            texts = [line.rstrip("\n") for line in handle if line.strip()]
-    if not texts:
-        raise ValueError("translate: no texts (expected lines in the file or on stdin, or --text)")
-    for text, output in zip(texts, translate.translate_run(args.run_dir, texts, args.beam, args.attention)):
+    translator = translate.load_translator(args.run_dir)  # a wrong folder fails before stdin is read
+    texts = _input_texts(args)
+    for text, output in zip(texts, translate.translate_texts(*translator, texts, args.beam, args.attention)):
         print(f"{text}\t{output}")
     if args.attention:
         print(f"wrote {args.attention}", file=sys.stderr)
@@ -332,9 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog='example: echo "a gorgeous , witty film" | rnnkit predict runs/sentiment',
     )
     predict.add_argument("run_dir", help="a run folder of the sentiment task")
-    predict.add_argument("file", nargs="?", help="a text file, one text per line (default, or -: stdin)")
-    predict.add_argument("--text", dest="texts", action="append", metavar="TEXT",
-                         help="a text to classify (repeatable; instead of FILE)")
+    _add_text_inputs(predict, "text")
     predict.set_defaults(handler=_predict)
 
     translate = commands.add_parser(
@@ -348,9 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog='example: echo "rnnkit" | rnnkit translate runs/g2p --beam 5 --attention rnnkit.png',
     )
     translate.add_argument("run_dir", help="a run folder of the translate task")
-    translate.add_argument("file", nargs="?", help="a text file, one source per line (default, or -: stdin)")
-    translate.add_argument("--text", dest="texts", action="append", metavar="TEXT",
-                           help="a source to decode (repeatable; instead of FILE)")
+    _add_text_inputs(translate, "source")
     translate.add_argument("--beam", type=int, help="beam width (default: the run's config; 1: greedy)")
     translate.add_argument("--attention", metavar="PNG", help="write the first source's attention heat map here")
     translate.set_defaults(handler=_translate)

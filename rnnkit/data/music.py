@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from rnnkit.data.text import cache_dir
+from rnnkit.data.text import cache_dir, find_files
 
 LOW, HIGH = 21, 108  # the piano's keys, A0 to C8
 SUFFIXES = (".mid", ".midi", ".xml", ".musicxml", ".mxl", ".krn", ".abc")
@@ -154,19 +154,7 @@ def load_chorales(step: float = 1.0, low: int = LOW, high: int = HIGH, transpose
 
 
 def music_files(paths: str | Path | Sequence[str | Path]) -> list[Path]:
-    items = [paths] if isinstance(paths, (str, Path)) else list(paths)
-    files: list[Path] = []
-    for item in map(Path, items):
-        if item.is_dir():
-            found = sorted(f for f in item.rglob("*") if f.suffix.lower() in SUFFIXES)
-            if not found:
-                raise FileNotFoundError(f"{item}: no music files ({', '.join(SUFFIXES)}) in this folder")
-            files += found
-        elif item.exists():
-            files.append(item)
-        else:
-            raise FileNotFoundError(f"{item}: no such file or folder")
-    return files
+    return find_files(paths, SUFFIXES, "music files")
 
 
 def read_music(paths: str | Path | Sequence[str | Path], step: float = 1.0, low: int = LOW, high: int = HIGH,

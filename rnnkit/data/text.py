@@ -25,20 +25,28 @@ Level = Literal["char", "word", "bpe"]
 UNK, EOS = "<unk>", "<eos>"
 
 
-def read_text(paths: str | Path | Sequence[str | Path], suffix: str = ".txt") -> str:
-    """The text of one file, of several, or of every ``suffix`` file in a folder (sorted), joined by newlines."""
+def find_files(paths: str | Path | Sequence[str | Path], suffixes: Sequence[str], kind: str) -> list[Path]:
+    """The files named, and in each folder named every file whose suffix is one of ``suffixes``
+    (case-insensitive, searched recursively, sorted); a missing path or an empty folder is an error."""
     items = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    wanted = {s.lower() for s in suffixes}
     files: list[Path] = []
     for item in map(Path, items):
         if item.is_dir():
-            found = sorted(item.rglob(f"*{suffix}"))
+            found = sorted(f for f in item.rglob("*") if f.is_file() and f.suffix.lower() in wanted)
             if not found:
-                raise FileNotFoundError(f"{item}: no {suffix} files in this folder")
+                raise FileNotFoundError(f"{item}: no {kind} ({', '.join(suffixes)}) in this folder")
             files += found
         elif item.exists():
             files.append(item)
         else:
             raise FileNotFoundError(f"{item}: no such file or folder")
+    return files
+
+
+def read_text(paths: str | Path | Sequence[str | Path], suffix: str = ".txt") -> str:
+    """The text of one file, of several, or of every ``suffix`` file in a folder (sorted), joined by newlines."""
+    files = find_files(paths, [suffix], "text files")
     return "\n".join(f.read_text(encoding="utf-8", errors="replace") for f in files)
 
 

@@ -369,13 +369,18 @@ def load_translator(run_dir: str | Path) -> tuple[Seq2Seq, Sides, TranslateConfi
     return model, sides, config
 
 
-def translate_run(run_dir: str | Path, texts: Sequence[str], beam: int | None = None,
-                  attention_png: str | Path | None = None) -> list[str]:
-    """``rnnkit translate``: outputs for ``texts`` (beam search, the run's width unless ``beam``); with
-    ``attention_png``, the attention heat map of the first text."""
-    model, sides, config = load_translator(run_dir)
+def translate_texts(model: Seq2Seq, sides: Sides, config: TranslateConfig, texts: Sequence[str],
+                    beam: int | None = None, attention_png: str | Path | None = None) -> list[str]:
+    """Outputs for ``texts`` (beam search, the config's width unless ``beam``); with ``attention_png``,
+    the attention heat map of the first text."""
     outputs = decode(model, sides, texts, config, beam)
     if attention_png is not None:
         weights, source, output = attention_map(model, sides, texts[0], config)
         plot_attention(weights, source, output, attention_png)
     return outputs
+
+
+def translate_run(run_dir: str | Path, texts: Sequence[str], beam: int | None = None,
+                  attention_png: str | Path | None = None) -> list[str]:
+    """``rnnkit translate``: :func:`translate_texts` with the model of a trained run."""
+    return translate_texts(*load_translator(run_dir), texts, beam, attention_png)

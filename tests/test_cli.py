@@ -65,7 +65,7 @@ def test_demo_on_sunspots_runs():
 @pytest.mark.parametrize("command", [
     ["demo"], ["train"], ["resume"], ["evaluate"], ["forecast"], ["generate"], ["predict"], ["translate"],
     ["bench", "long-term"], ["bench", "speed"], ["bench", "forecast"], ["bench", "anomaly"], ["bench", "classify"],
-    ["bench", "language"], ["bench", "sentiment"], ["bench", "music"],
+    ["bench", "language"], ["bench", "sentiment"], ["bench", "music"], ["bench", "g2p"], ["bench", "bible"],
 ])
 def test_every_command_explains_itself(command, capsys):
     with pytest.raises(SystemExit) as exit_info:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnkit.data.pairs import Pairs, load_cmudict, read_pairs, split_groups
+from rnnkit.data.pairs import Pairs, load_bible, load_cmudict, read_diatheke, read_pairs, split_groups
 
 
 def test_tsv_and_aligned_files(tmp_path: Path) -> None:
@@ -46,3 +46,54 @@ def test_cmudict_pairs() -> None:
     assert hello == {"HH AH L OW", "HH EH L OW"}  # two pronunciations, stress removed, one group
     with_stress = load_cmudict(stress=True)
     assert "HH AH0 L OW1" in {t for s, t in zip(with_stress.sources, with_stress.targets) if s == "hello"}
+
+
+def test_split_by_named_groups() -> None:
+    pairs = Pairs(list("abcdef"), list("ABCDEF"), ["Ruth", "Ruth", "Jonah", "Mark", "Mark", "Mark"])
+    parts = split_groups(pairs, 0.1, 0.1, validation_groups=["Jonah"], test_groups=["Ruth"])
+    assert parts["test"].sources == ["a", "b"] and parts["val"].sources == ["c"]
+    assert parts["train"].sources == ["d", "e", "f"]
+    with pytest.raises(ValueError, match=r"unknown \['Tobit'\]"):
+        split_groups(pairs, 0.1, 0.1, validation_groups=["Jonah"], test_groups=["Tobit"])
+    with pytest.raises(ValueError, match="both or neither"):
+        split_groups(pairs, 0.1, 0.1, test_groups=["Ruth"])
+
+
+DIATHEKE = """Genesis 1:1: In the beginning God created the heaven and the earth.
+Genesis 1:2: And the earth was <H0776> without form.
+
+A Psalm of David, when he fled from Absalom his son.
+   Psalms 3:1: LORD, how are they increased that trouble me!
+
+A Psalm of David, when he fled from Absalom his son.
+   Psalms 3:2: Many there be which say of my soul.
+I Samuel 2:3: Talk no more  so exceeding proudly.
+(engKJV2006eb)
+"""
+
+
+def test_read_diatheke_output() -> None:
+    verses = read_diatheke(DIATHEKE)
+    assert verses == {
+        ("Genesis", 1, 1): "In the beginning God created the heaven and the earth.",
+        ("Genesis", 1, 2): "And the earth was without form.",  # tag gone, spaces collapsed
+        # a psalm's title joins its first verse only (diatheke repeats it before every verse)
+        ("Psalms", 3, 1): "A Psalm of David, when he fled from Absalom his son. LORD, how are they increased "
+                          "that trouble me!",
+        ("Psalms", 3, 2): "Many there be which say of my soul.",
+        ("I Samuel", 2, 3): "Talk no more so exceeding proudly.",
+    }
+
+
+def test_bible_pairs_when_installed(tmp_path: Path) -> None:
+    import shutil
+
+    if shutil.which("diatheke") is None:
+        pytest.skip("diatheke and the SWORD modules are not installed (apt-get install diatheke sword-text-kjv "
+                    "sword-text-sparv)")
+    pairs = load_bible(folder=tmp_path)
+    assert len(pairs) == 31_084 and len(set(pairs.groups)) == 66  # the DATA.md count
+    first = pairs.sources.index("In the beginning God created the heaven and the earth.")
+    assert pairs.targets[first] == "EN el principio crió Dios los cielos y la tierra." and pairs.groups[first] == "Genesis"
+    assert not any("<" in t for t in pairs.targets)
+    assert load_bible(folder=tmp_path).sources == pairs.sources  # from the cached TSV

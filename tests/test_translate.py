@@ -115,3 +115,20 @@ def test_attention_map_rows_match_the_output_tokens() -> None:
     weights, source, output = translate.attention_map(model, sides, "abca", config)
     assert source == ["a", "b", "c", "a"] and weights.shape == (len(output), 4)
     assert 1 <= len(output) <= 2  # cut at max_output: no end token row beyond the weights
+
+
+def test_bleu_by_source_length(tmp_path: Path) -> None:
+    pytest.importorskip("sacrebleu")
+    from rnnkit.tasks.translate_bench import BUCKETS, bleu_by_length
+
+    path = tmp_path / "predictions.tsv"
+    short = "uno dos tres cuatro cinco"
+    long_source = " ".join(["word"] * 25)
+    path.write_text("source\treference\toutput\n"
+                    f"one two\t{short}\t{short}\n"  # exact: 100 BLEU in the 0-9 bucket
+                    f"{long_source}\tel perro come la comida roja\tgato\n", encoding="utf-8")
+    buckets = bleu_by_length(path)
+    assert [(b["low"], b["high"]) for b in buckets] == list(BUCKETS)
+    counts = {b["low"]: b["count"] for b in buckets}
+    assert counts == {0: 1, 10: 0, 20: 1, 30: 0, 40: 0, 50: 0}
+    assert buckets[0]["bleu"] == pytest.approx(100.0) and buckets[2]["bleu"] == pytest.approx(0.0)

@@ -2,8 +2,9 @@
 encoder-decoder (:mod:`rnnkit.models.seq2seq`).
 
 Data: the CMU Pronouncing Dictionary (``name: cmudict``: letters to phonemes, split by word,
-a prediction correct when it equals any of the word's pronunciations), or your pairs: a TSV of
-``source<TAB>target`` or two aligned files. Each side gets its own vocabulary at its own level
+a prediction correct when it equals any of the word's pronunciations), two Bibles aligned by
+verse (``name: bible``: English to Spanish by default, whole books held out), or your pairs: a
+TSV of ``source<TAB>target`` or two aligned files. Each side gets its own vocabulary at its own level
 (``char``, ``word`` or ``bpe``), built from the training pairs; the target side adds ``<bos>``
 and ``</s>``.
 
@@ -34,7 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.config import check_one_source
-from rnnkit.data.pairs import Pairs, load_cmudict, read_pairs, split_groups
+from rnnkit.data.pairs import Pairs, load_bible, load_cmudict, read_pairs, split_groups
 from rnnkit.data.text import Level, Vocabulary
 from rnnkit.functional import mask_from_lengths
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig, beam_search, greedy_decode
@@ -46,7 +47,7 @@ BOS, END = "<bos>", "</s>"
 
 @dataclass
 class TranslateDataConfig:
-    name: str | None = "cmudict"  # the CMU dictionary (graphemes to phonemes), or null and ``path``
+    name: str | None = "cmudict"  # cmudict (graphemes to phonemes), bible (verses), or null and ``path``
     path: str | None = None  # a TSV of source<TAB>target, or the sources with ``target_path``
     target_path: str | None = None  # the targets, line by line aligned with ``path``
     separator: str = "\t"
@@ -57,16 +58,20 @@ class TranslateDataConfig:
     source_max_vocab: int | None = None
     target_max_vocab: int | None = None
     stress: bool = False  # cmudict: keep the stress digits of the vowels
-    validation_fraction: float = 0.05
+    source_module: str = "engKJV2006eb"  # bible: the SWORD modules (diatheke -b system -k modulelist)
+    target_module: str = "spaRV1909eb"
+    validation_fraction: float = 0.05  # of the groups (words, books; each pair its own group in your pairs)
     test_fraction: float = 0.05
-    seed: int = 0  # the split (by word for cmudict)
+    validation_groups: list[str] = field(default_factory=list)  # or name them (books of the Bible: "Ruth", ...)
+    test_groups: list[str] = field(default_factory=list)
+    seed: int = 0  # the split (by word for cmudict, by book for the Bible)
     max_length: int = 200  # training pairs longer than this (tokens, either side) are left out
     eval_size: int = 1000  # validation sources decoded at each evaluation
 
     def __post_init__(self) -> None:
         check_one_source("data", self.name, self.path)
-        if self.name is not None and self.name != "cmudict":
-            raise ValueError(f"data.name: expected 'cmudict' (or null and a path), got {self.name!r}")
+        if self.name is not None and self.name not in ("cmudict", "bible"):
+            raise ValueError(f"data.name: expected 'cmudict' or 'bible' (or null and a path), got {self.name!r}")
         if self.target_path is not None and self.path is None:
             raise ValueError("data.target_path: expected data.path (the sources) too")
 
@@ -99,6 +104,8 @@ class TranslateConfig:
 def load_pairs(config: TranslateDataConfig) -> Pairs:
     if config.name == "cmudict":
         return load_cmudict(config.stress)
+    if config.name == "bible":
+        return load_bible(config.source_module, config.target_module)
     pairs = read_pairs(config.path, config.target_path, config.separator)
     if len(pairs) < 3:
         raise ValueError(f"data: expected at least 3 pairs (train, validation, test), got {len(pairs)}")
@@ -176,7 +183,8 @@ def sequence_loss(logits: Tensor, targets: Tensor, lengths: Tensor, label_smooth
 
 def build(config: TranslateConfig, rank: int = 0) -> TranslateJob:
     data = config.data
-    parts = split_groups(load_pairs(data), data.validation_fraction, data.test_fraction, data.seed)
+    parts = split_groups(load_pairs(data), data.validation_fraction, data.test_fraction, data.seed,
+                         data.validation_groups, data.test_groups)
     if min(len(p) for p in parts.values()) == 0:
         raise ValueError(f"data: a part is empty ({ {k: len(v) for k, v in parts.items()} }); expected more pairs "
                          f"or larger fractions")

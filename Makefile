@@ -7,12 +7,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.rnnkit-installed
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo test parity bench-speed keras-venv install clean
+.PHONY: demo test parity bench-speed keras-venv install system-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(TORCH)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[demo,timeseries,text,music,seq2seq,dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[demo,timeseries,text,music,seq2seq,speech,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -22,6 +22,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2
+
+# Debian packages of the real data sets that no Python package carries: espeak-ng and sox (the
+# spoken digits of configs/speech-digits.yaml), diatheke and two SWORD Bibles (translate-bible).
+SYSTEM_PACKAGES := espeak-ng sox diatheke sword-text-kjv sword-text-sparv
+system-deps:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES)
 
 parity: $(STAMP)
 	$(BIN)/python benchmarks/parity.py

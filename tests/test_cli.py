@@ -63,9 +63,10 @@ def test_demo_on_sunspots_runs():
 
 
 @pytest.mark.parametrize("command", [
-    ["demo"], ["train"], ["resume"], ["evaluate"], ["forecast"], ["generate"], ["predict"], ["translate"],
+    ["demo"], ["train"], ["resume"], ["evaluate"], ["forecast"], ["generate"], ["predict"], ["translate"], ["transcribe"],
     ["bench", "long-term"], ["bench", "speed"], ["bench", "forecast"], ["bench", "anomaly"], ["bench", "classify"],
     ["bench", "language"], ["bench", "sentiment"], ["bench", "music"], ["bench", "g2p"], ["bench", "bible"],
+    ["bench", "speech"],
 ])
 def test_every_command_explains_itself(command, capsys):
     with pytest.raises(SystemExit) as exit_info:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from rnnkit.config import ConfigError, apply_overrides, dump_yaml, from_dict, load_yaml, parse_override, to_dict
@@ -66,3 +68,13 @@ def test_yaml_errors(tmp_path):
 def test_shipped_presets_are_valid(name):
     config = from_dict(LongTermConfig, load_yaml(f"configs/{name}.yaml"))
     assert config.task == name
+
+
+@pytest.mark.parametrize("path", sorted(Path("configs").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_preset_resolves(path):
+    from rnnkit.tasks import run
+
+    data = load_yaml(path)
+    config = run.resolve_config(data, [])
+    assert config.task == data["task"]
+    assert to_dict(config)["task"] == data["task"]  # and round-trips to plain data

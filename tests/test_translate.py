@@ -132,3 +132,15 @@ def test_bleu_by_source_length(tmp_path: Path) -> None:
     counts = {b["low"]: b["count"] for b in buckets}
     assert counts == {0: 1, 10: 0, 20: 1, 30: 0, 40: 0, 50: 0}
     assert buckets[0]["bleu"] == pytest.approx(100.0) and buckets[2]["bleu"] == pytest.approx(0.0)
+
+
+def test_attention_axis_labels_decode_bpe_pieces() -> None:
+    pytest.importorskip("tokenizers")
+    from rnnkit.data.text import Vocabulary
+
+    bpe = Vocabulary.build("los días de los días\nen el principio", "bpe", 1, 300)
+    ids = bpe.encode("los días")
+    assert "".join(bpe.tokens[i] for i in ids) != "los días"  # the raw byte-level pieces ("Ġd", "Ã")
+    assert "".join(translate.token_labels(bpe, ids)) == "losdías"  # each piece as text, spaces stripped
+    chars = Vocabulary.build("ab c", "char")
+    assert translate.token_labels(chars, chars.encode("a c")) == ["a", "␣", "c"]

@@ -159,9 +159,17 @@ def load_bible(source: str = "engKJV2006eb", target: str = "spaRV1909eb", folder
 def split_groups(pairs: Pairs, validation: float, test: float, seed: int = 0,
                  validation_groups: Sequence[str] = (), test_groups: Sequence[str] = ()) -> dict[str, Pairs]:
     """``train`` / ``val`` / ``test`` with every group whole in one part (each pair its own group
-    when there are none). Named ``validation_groups`` / ``test_groups`` go to their part; otherwise
-    the fractions of the groups, shuffled by ``seed``, do."""
+    when there are none); see :func:`group_split`."""
     keys = pairs.groups if pairs.groups is not None else [str(i) for i in range(len(pairs))]
+    index = group_split(keys, validation, test, seed, validation_groups, test_groups)
+    return {part: pairs.subset(rows) for part, rows in index.items()}
+
+
+def group_split(keys: Sequence[str], validation: float, test: float, seed: int = 0,
+                validation_groups: Sequence[str] = (), test_groups: Sequence[str] = ()) -> dict[str, list[int]]:
+    """The positions of ``keys`` in ``train`` / ``val`` / ``test``, every key (group) whole in one
+    part. Named ``validation_groups`` / ``test_groups`` go to their part; otherwise the fractions
+    of the distinct keys, shuffled by ``seed``, do."""
     unique = sorted(set(keys))
     named = {**{g: "val" for g in validation_groups}, **{g: "test" for g in test_groups}}
     if named:
@@ -180,5 +188,4 @@ def split_groups(pairs: Pairs, validation: float, test: float, seed: int = 0,
         part_of = {}
         for rank, i in enumerate(order):
             part_of[unique[i]] = "test" if rank < n_test else "val" if rank < n_test + n_val else "train"
-    return {part: pairs.subset([i for i, k in enumerate(keys) if part_of[k] == part])
-            for part in ("train", "val", "test")}
+    return {part: [i for i, k in enumerate(keys) if part_of[k] == part] for part in ("train", "val", "test")}

@@ -108,3 +108,30 @@ def temporal_activation_regularization(h: Tensor, beta: float, mask: Tensor | No
     """TAR (Merity et al. 2017): ``beta * mean((h_t - h_{t-1})^2)`` over pairs of valid steps."""
     diffs = (h[1:] - h[:-1]).pow(2)
     return beta * _masked_mean(diffs, None if mask is None else mask[1:] & mask[:-1])
+
+
+def spec_augment(features: Tensor, lengths: Tensor | None, freq_masks: int, freq_width: int, time_masks: int,
+                 time_width: float, training: bool, generator: torch.Generator | None = None) -> Tensor:
+    """SpecAugment's masking (Park et al. 2019): ``freq_masks`` bands of up to ``freq_width``
+    features and ``time_masks`` spans of up to ``time_width`` (a fraction) of each sequence's
+    valid frames set to zero (the mean of normalized features). ``features``: ``(T, B, F)``;
+    each sequence draws its own masks."""
+    if not training or (freq_masks == 0 and time_masks == 0):
+        return features
+    steps, batch, size = features.shape
+    lengths = torch.full((batch,), steps) if lengths is None else lengths.cpu()
+    keep = torch.ones(batch, steps, size, dtype=torch.bool)
+
+    def draw(high: int) -> int:
+        return int(torch.randint(0, max(high, 0) + 1, (1,), generator=generator))
+
+    for b in range(batch):
+        for _ in range(freq_masks):
+            width = draw(min(freq_width, size))
+            start = draw(size - width)
+            keep[b, :, start : start + width] = False
+        for _ in range(time_masks):
+            width = draw(int(time_width * int(lengths[b])))
+            start = draw(int(lengths[b]) - width)
+            keep[b, start : start + width, :] = False
+    return features * keep.transpose(0, 1).to(features.device, features.dtype)

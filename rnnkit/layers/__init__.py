@@ -3,11 +3,12 @@
 from rnnkit.layers.base import RecurrentLayer
 from rnnkit.layers.generic import Recurrent
 from rnnkit.layers.minrnn import MinGRU, MinLSTM
-from rnnkit.layers.regularizers import EmbeddingDropout, LockedDropout
+from rnnkit.layers.regularizers import EmbeddingDropout, LockedDropout, SpecAugment
 from rnnkit.layers.streaming import Stream
 from rnnkit.layers.torch_layers import GRU, LSTM, RNN
 
 __all__ = [
     "GRU", "LSTM", "RNN", "MinGRU", "MinLSTM", "EmbeddingDropout", "LockedDropout", "Recurrent", "RecurrentLayer",
+    "SpecAugment",
     "Stream",
 ]

@@ -1,7 +1,7 @@
 """Regularizer modules for model code: explicit mask shapes, explicit eval behaviour.
 
 The recurrent ones (recurrent dropout, zoneout, weight drop) are layer arguments of
-``rk.RNN``/``rk.LSTM``/``rk.GRU``; these two act on a model's inputs, outputs and embeddings.
+``rk.RNN``/``rk.LSTM``/``rk.GRU``; these act on a model's inputs, outputs and embeddings.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.functional import embedding_dropout, locked_dropout
+from rnnkit.functional import embedding_dropout, locked_dropout, spec_augment
 
 
 class LockedDropout(nn.Module):
@@ -58,3 +58,23 @@ class EmbeddingDropout(nn.Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+class SpecAugment(nn.Module):
+    """SpecAugment's frequency and time masks in training, identity at eval. ``(T, B, F)`` with
+    ``lengths (B,)``; see :func:`rnnkit.functional.regularizers.spec_augment`."""
+
+    def __init__(self, freq_masks: int = 2, freq_width: int = 8, time_masks: int = 2, time_width: float = 0.1) -> None:
+        super().__init__()
+        if min(freq_masks, freq_width, time_masks) < 0 or not 0 <= time_width <= 1:
+            raise ValueError(f"SpecAugment: expected counts and widths >= 0 and time_width in [0, 1], got "
+                             f"{freq_masks}, {freq_width}, {time_masks}, {time_width}")
+        self.freq_masks, self.freq_width, self.time_masks, self.time_width = freq_masks, freq_width, time_masks, time_width
+
+    def forward(self, features: Tensor, lengths: Tensor | None = None) -> Tensor:
+        return spec_augment(features, lengths, self.freq_masks, self.freq_width, self.time_masks, self.time_width,
+                            self.training)
+
+    def extra_repr(self) -> str:
+        return (f"freq_masks={self.freq_masks}, freq_width={self.freq_width}, time_masks={self.time_masks}, "
+                f"time_width={self.time_width}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from rnnkit.tasks import anomaly, classify, forecast, language, long_term, music, sentiment, translate
+from rnnkit.tasks import anomaly, classify, forecast, language, long_term, music, sentiment, speech, translate
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ TASKS: dict[str, TaskEntry] = {
                        "MusicXML)", music.report),
     "translate": TaskEntry(translate.TranslateConfig, translate.build, "sequence to sequence with attention "
                            "(graphemes to phonemes, translation)", translate.report),
+    "speech": TaskEntry(speech.SpeechConfig, speech.build, "speech recognition with CTC (WAV files and their "
+                        "transcripts)", speech.report, speech.prepare),
 }
 
 

@@ -329,8 +329,14 @@ def attention_map(model: Seq2Seq, sides: Sides, text: str, config: TranslateConf
     tokens, weights = greedy_decode(model, source, torch.tensor([len(ids)]), sides.bos, sides.end,
                                     min(config.max_output, int(config.max_output_ratio * len(ids)) + 1))
     model.train(was_training)
-    output = ([sides.target.tokens[i] for i in tokens[0]] + [END])[: weights.shape[0]]  # no END if cut at the limit
-    return weights[: len(output), :, 0].cpu().numpy(), [sides.source.tokens[i] for i in ids], output
+    output = (token_labels(sides.target, tokens[0]) + [END])[: weights.shape[0]]  # no END if cut at the limit
+    return weights[: len(output), :, 0].cpu().numpy(), token_labels(sides.source, ids), output
+
+
+def token_labels(vocabulary: Vocabulary, ids: Sequence[int]) -> list[str]:
+    """Each token as text for a plot's axis: BPE pieces decoded from their bytes, a space shown as ␣."""
+    return [vocabulary.decode([i]).strip() or "␣" if vocabulary.level != "word" else vocabulary.tokens[i]
+            for i in ids]
 
 
 def report(job: TranslateJob, run_dir: Path) -> dict[str, Any]:

@@ -265,6 +265,14 @@ def error_rates(references: Sequence[str], hypotheses: Sequence[str], lowercase:
     return {"wer": errors / max(words, 1), "ser": wrong / max(len(references), 1)}
 
 
+def condition_order(condition: str) -> tuple[int, float, str]:
+    """``clean`` first, then SNRs from the highest (the least noise), then any other name."""
+    try:
+        return (1, -float(condition), condition)
+    except ValueError:
+        return (0 if condition == "clean" else 2, 0.0, condition)
+
+
 def plot_posteriors(features: Tensor, log_probs: Tensor, labels: Labels, path: str | Path, title: str
                     ) -> Path | None:
     """Log-mels ``(T, F)`` above the label posteriors ``(T', V)`` (the blank in grey)."""
@@ -295,7 +303,7 @@ def report(job: SpeechJob, run_dir: Path) -> dict[str, Any]:
     hypotheses = transcribe_features(job.model, job.labels, job.utterances["test"].features, config.beam)
     metrics = {f"test_{k}": v for k, v in error_rates(test.texts, hypotheses, data.lowercase).items()}
     if test.conditions is not None:
-        for condition in sorted(set(test.conditions), key=lambda c: (c != "clean", c)):
+        for condition in sorted(set(test.conditions), key=condition_order):
             chosen = [i for i, c in enumerate(test.conditions) if c == condition]
             scores = error_rates([test.texts[i] for i in chosen], [hypotheses[i] for i in chosen], data.lowercase)
             metrics.update({f"test_{k}_{condition}": v for k, v in scores.items()})
@@ -312,8 +320,9 @@ def report(job: SpeechJob, run_dir: Path) -> dict[str, Any]:
     files = [str(path), str(run_dir / "labels.json")]
     features = job.utterances["test"].features[0]
     device = next(job.model.parameters()).device
+    job.model.eval()
     with torch.no_grad():
-        log_probs, _ = job.model.eval()(features.unsqueeze(1).to(device), torch.tensor([len(features)], device=device))
+        log_probs, _ = job.model(features.unsqueeze(1).to(device), torch.tensor([len(features)], device=device))
     png = plot_posteriors(features, log_probs[:, 0], job.labels, run_dir / "posteriors.png",
                           f"{test.paths[0].name}: reference '{test.texts[0]}', output '{hypotheses[0]}'")
     files += [str(png)] if png else []

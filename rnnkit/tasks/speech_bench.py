@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from rnnkit.benchmarking import add_quality_arguments, header, machine_info, write_results
+from rnnkit.benchmarking import header, machine_info, write_results
 from rnnkit.config import load_yaml
 from rnnkit.tasks import run, speech
 
@@ -28,7 +28,10 @@ GOAL = 0.02  # word error rate, clean and 20 dB
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_quality_arguments(parser, "speech", seeds=1)
+    parser.add_argument("--quick", action="store_true", help="a few training steps on a small set, for a smoke run")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="results folder")
+    parser.add_argument("--name", default="speech", help="file name stem (default: speech)")
     parser.add_argument("--config", type=Path, default=CONFIG, help="the preset to train")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override the preset, e.g. --set model.cell=gru")
@@ -64,8 +67,7 @@ def main(args: argparse.Namespace) -> None:
 
     job.model.load_state_dict(trained_weights(run_dir))
     test = job.parts["test"]
-    conditions = sorted(set(test.conditions or ["all"]), key=lambda c: (c != "clean", c != "all", -float(
-        c) if c not in ("clean", "all") else 0))
+    conditions = sorted(set(test.conditions or ["all"]), key=speech.condition_order)
     decodes = {"greedy": decode_all(job, 1), f"beam {args.beam}": decode_all(job, args.beam)}
     rows = []
     for condition in conditions:

@@ -100,3 +100,21 @@ def test_speech_errors(tmp_path: Path) -> None:
         run.resolve_config({"task": "speech", "beam": 0}, [])
     with pytest.raises(ValueError, match="model.subsample: expected frames per step >= 1, got 0"):
         run.resolve_config({"task": "speech", "model": {"subsample": 0}}, [])
+
+
+def test_spoken_digits_preset_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
+        pytest.skip("espeak-ng and sox are not installed (apt-get install espeak-ng sox)")
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "cache"))
+    from rnnkit.config import load_yaml
+
+    tiny = ["data.digits.train=8", "data.digits.validation=2", "data.digits.test=3", "train.steps=3",
+            "train.eval_every=3", "train.progress=false", "model.hidden_size=16", "model.num_layers=1",
+            "model.dropout=0"]
+    config = run.resolve_config(load_yaml("configs/speech-digits.yaml"), tiny)
+    _, result = run.train(config, tmp_path / "run")  # synthesizes the set first (the task's prepare)
+    metrics = result.report["metrics"]
+    assert {"test_wer_clean", "test_wer_20", "test_wer_10", "test_ser_clean"} <= set(metrics)
+    assert list((tmp_path / "cache" / "digits").iterdir())  # cached where RNNKIT_CACHE says

@@ -282,6 +282,7 @@ def plot_posteriors(features: Tensor, log_probs: Tensor, labels: Labels, path: s
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=False)
     top.imshow(features.T.cpu().numpy(), origin="lower", aspect="auto", cmap="magma")
     top.set_ylabel("feature")
+    top.set_xlabel("frame")
     top.set_title(title, fontsize=10)
     probs = log_probs.exp().cpu().numpy()
     steps = np.arange(len(probs))

@@ -90,10 +90,14 @@ def speaker_parts(config: DigitsConfig) -> dict[str, str]:
 
 def say(text: str, voice: str, speed: int, pitch: int, sample_rate: int) -> np.ndarray:
     """espeak-ng's speech for ``text`` resampled by sox to ``sample_rate`` (16-bit mono), as float32."""
-    speech = subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout", text],
-                            capture_output=True, check=True).stdout
-    converted = subprocess.run(["sox", "-t", "wav", "-", "-r", str(sample_rate), "-c", "1", "-b", "16", "-t", "wav",
-                                "-"], input=speech, capture_output=True, check=True).stdout
+    try:
+        speech = subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout", text],
+                                capture_output=True, check=True).stdout
+        converted = subprocess.run(["sox", "-t", "wav", "-", "-r", str(sample_rate), "-c", "1", "-b", "16", "-t",
+                                    "wav", "-"], input=speech, capture_output=True, check=True).stdout
+    except subprocess.CalledProcessError as error:
+        raise RuntimeError(f"{error.cmd[0]} failed for voice {voice!r} saying {text!r}: "
+                           f"{error.stderr.decode(errors='replace').strip()[:200]}") from None
     with wave.open(io.BytesIO(converted)) as handle:
         raw = handle.readframes(handle.getnframes())
     return np.frombuffer(raw, "<i2").astype(np.float32) / 32768

@@ -33,7 +33,7 @@ TASKS: dict[str, TaskEntry] = {
     "music": TaskEntry(music.MusicConfig, music.build, "polyphonic music generation (piano rolls of MIDI or "
                        "MusicXML)", music.report),
     "translate": TaskEntry(translate.TranslateConfig, translate.build, "sequence to sequence with attention "
-                           "(graphemes to phonemes, translation)", translate.report),
+                           "(graphemes to phonemes, translation)", translate.report, translate.prepare),
     "speech": TaskEntry(speech.SpeechConfig, speech.build, "speech recognition with CTC (WAV files and their "
                         "transcripts)", speech.report, speech.prepare),
 }

@@ -101,6 +101,12 @@ class TranslateConfig:
             raise ValueError(f"beam: expected a width >= 1, got {self.beam}")
 
 
+def prepare(config: TranslateConfig) -> None:
+    """Align and cache the Bible (once) on the main process, before any rank reads it."""
+    if config.data.name == "bible":
+        load_bible(config.data.source_module, config.data.target_module)
+
+
 def load_pairs(config: TranslateDataConfig) -> Pairs:
     if config.name == "cmudict":
         return load_cmudict(config.stress)

@@ -88,8 +88,15 @@ def test_speech_conditions_and_parts_columns(tmp_path: Path) -> None:
     for i, line in enumerate(lines[1:]):
         rows.append(line + f",{'clean' if i % 2 else 'noisy'},{['train', 'val', 'test'][i % 3]}")
     (folder / "transcripts.csv").write_text("\n".join(rows) + "\n")
-    _, result = run.train(config_for(folder, steps=4, eval_every=2), tmp_path / "run")
+    run_dir, result = run.train(config_for(folder, steps=4, eval_every=2), tmp_path / "run")
     assert {"test_wer_clean", "test_wer_noisy", "test_ser_clean", "test_ser_noisy"} <= set(result.report["metrics"])
+    (run_dir / "labels.json").unlink()  # as if killed before the end
+    with pytest.raises(FileNotFoundError, match=r"no labels.json \(written when training ends\); `rnnkit resume"):
+        speech.load_transcriber(run_dir)
+    from rnnkit.tasks import translate
+
+    with pytest.raises(ValueError, match="expected a translate \\(sequence to sequence\\) run, got task 'speech'"):
+        translate.load_translator(run_dir)
 
 
 def test_speech_errors(tmp_path: Path) -> None:

@@ -441,9 +441,7 @@ def forecast_run(run_dir: str | Path, horizon: int, csv_path: str | Path | None 
     series (or of ``csv_path``, the same columns with newer data), write CSV + PNG to ``out``."""
     from rnnkit.tasks.run import load_trained
 
-    config, job = load_trained(run_dir)
-    if config.task != "forecast":
-        raise ValueError(f"{run_dir}: expected a forecasting run, got task {config.task!r}")
+    config, job = load_trained(run_dir, "forecast", "forecasting")
     if horizon < 1:
         raise ValueError(f"--horizon: expected a positive integer, got {horizon}")
     data = config.data

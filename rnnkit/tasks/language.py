@@ -215,9 +215,7 @@ def generate_run(run_dir: str | Path, prompt: str, length: int, temperature: flo
     """``rnnkit generate``: text from a trained run, with the vocabulary saved beside it."""
     from rnnkit.tasks.run import load_trained
 
-    config, job = load_trained(run_dir)
-    if config.task != "language":
-        raise ValueError(f"{run_dir}: expected a language-model run, got task {config.task!r}")
+    config, job = load_trained(run_dir, "language", "language-model")
     vocab_path = Path(run_dir) / "vocab.json"
     vocab = Vocabulary.load(vocab_path) if vocab_path.exists() else job.vocab
     if len(vocab) != job.model.embedding.num_embeddings:

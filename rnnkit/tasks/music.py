@@ -240,12 +240,10 @@ def generate_run(run_dir: str | Path, length: int, temperature: float = 1.0, see
                  out: str | Path | None = None, prime: str | Path | None = None, prime_frames: int = 8) -> list[str]:
     """``rnnkit generate`` for a music run: a sampled piece as MIDI + PNG (``out``, default
     ``RUN_DIR/generated.mid``), optionally continuing the first ``prime_frames`` of a file."""
-    from rnnkit.tasks.run import load_run_config
+    from rnnkit.tasks.run import load_finished_run
     from rnnkit.training import trained_weights
 
-    config = load_run_config(run_dir)
-    if config.task != "music":
-        raise ValueError(f"{run_dir}: expected a music run, got task {config.task!r}")
+    config = load_finished_run(run_dir, "music", "music")
     data = config.data
     model = MusicModel(data.high - data.low + 1, config.model)
     model.load_state_dict(trained_weights(run_dir))

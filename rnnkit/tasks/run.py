@@ -78,10 +78,24 @@ def resume(run_dir: str | Path) -> tuple[Path, FitResult]:
     return train(config, run_dir, resume=True)
 
 
-def load_trained(run_dir: str | Path) -> tuple[Any, Any]:
-    """The config and the task's job of ``run_dir``, its model holding the weights to use: the
-    best evaluation's (``restore_best``), else NT-ASGD's average, else the newest, in eval mode."""
+def load_finished_run(run_dir: str | Path, task: str, kind: str, files: tuple[str, ...] = ()) -> Any:
+    """The config of ``run_dir``, checked to be a run of ``task`` (``kind`` names it in the error)
+    that has the ``files`` its task writes when training ends."""
     config = load_run_config(run_dir)
+    if config.task != task:
+        raise ValueError(f"{run_dir}: expected a {kind} run, got task {config.task!r}")
+    missing = [name for name in files if not (Path(run_dir) / name).exists()]
+    if missing:
+        raise FileNotFoundError(f"{run_dir}: no {' / '.join(missing)} (written when training ends); "
+                                f"`rnnkit resume {run_dir}` finishes the run")
+    return config
+
+
+def load_trained(run_dir: str | Path, task: str | None = None, kind: str = "") -> tuple[Any, Any]:
+    """The config and the task's job of ``run_dir``, its model holding the weights to use: the
+    best evaluation's (``restore_best``), else NT-ASGD's average, else the newest, in eval mode.
+    With ``task``, a run of another task is an error (before anything is built)."""
+    config = load_run_config(run_dir) if task is None else load_finished_run(run_dir, task, kind)
     job = task_entry(config.task).build(config)
     job.model.load_state_dict(trained_weights(run_dir))
     job.model.eval()

@@ -382,15 +382,11 @@ class TrainedClassifier:
 def load_classifier(run_dir: str | Path) -> TrainedClassifier:
     """A trained run's classifier from its weights, ``vocab.json`` and ``classes.json`` (no
     training data needed)."""
-    from rnnkit.tasks.run import load_run_config
+    from rnnkit.tasks.run import load_finished_run
 
-    config = load_run_config(run_dir)
-    if config.task != "sentiment":
-        raise ValueError(f"{run_dir}: expected a sentiment (text classification) run, got task {config.task!r}")
+    config = load_finished_run(run_dir, "sentiment", "sentiment (text classification)",
+                               ("vocab.json", "classes.json"))
     vocab_path, classes_path = Path(run_dir) / "vocab.json", Path(run_dir) / "classes.json"
-    if not vocab_path.exists() or not classes_path.exists():
-        raise FileNotFoundError(f"{run_dir}: no vocab.json / classes.json (written when training ends); "
-                                f"`rnnkit resume {run_dir}` finishes the run")
     vocab, classes = Vocabulary.load(vocab_path), json.loads(classes_path.read_text())
     model = TextClassifier(len(vocab), len(classes), config.model)
     model.load_state_dict(trained_weights(run_dir))

@@ -175,7 +175,7 @@ def build(config: SpeechConfig, rank: int = 0) -> SpeechJob:
     data = config.data
     parts = split(load_transcripts(data), data)
     texts = [t.lower() if data.lowercase else t for t in parts["train"].texts]
-    labels = Labels(Vocabulary.build("\n".join(texts).replace("\n", " "), data.level), data.lowercase)
+    labels = Labels(Vocabulary.build(" ".join(texts), data.level), data.lowercase)
     progress = config.train.progress and rank == 0
     utterances = {name: Utterances(compute_features(part.paths, config.features, progress),
                                    [torch.tensor(labels.encode(t), dtype=torch.long) for t in part.texts])
@@ -334,17 +334,11 @@ def report(job: SpeechJob, run_dir: Path) -> dict[str, Any]:
 
 def load_transcriber(run_dir: str | Path) -> tuple[AcousticModel, Labels, SpeechConfig]:
     """A trained run's acoustic model with its labels (no training data needed)."""
-    from rnnkit.tasks.run import load_run_config
+    from rnnkit.tasks.run import load_finished_run
     from rnnkit.training import trained_weights
 
-    config = load_run_config(run_dir)
-    if config.task != "speech":
-        raise ValueError(f"{run_dir}: expected a speech recognition run, got task {config.task!r}")
-    path = Path(run_dir) / "labels.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{run_dir}: no labels.json (written when training ends); `rnnkit resume {run_dir}` "
-                                f"finishes the run")
-    labels = Labels(Vocabulary.load(path), config.data.lowercase)
+    config = load_finished_run(run_dir, "speech", "speech recognition", ("labels.json",))
+    labels = Labels(Vocabulary.load(Path(run_dir) / "labels.json"), config.data.lowercase)
     model = AcousticModel(config.features.size, len(labels), config.model)
     model.load_state_dict(trained_weights(run_dir))
     model.eval()

@@ -106,7 +106,8 @@ def render(rows: list[dict[str, Any]], decodes: dict[str, Any], config: Any, inf
         + f". Preset `{args.config.name}`" + (f" with {', '.join(args.set)}" if args.set else "")
         + f": {f.n_mels} log-mels every {f.hop_ms:g} ms, {m.subsample} frames stacked per step, "
         f"{m.num_layers} x {m.hidden_size} bidirectional {m.cell.upper()}, {parameters:,} parameters, "
-        f"{len(job.labels) - 2} {config.data.level}s + <unk> + blank as labels. Utterances: {len(job.parts['train'])} train / "
+        f"{len(job.labels) - 2} {config.data.level}s + <unk> + blank as labels. Utterances: "
+        f"{len(job.parts['train'])} train / "
         f"{len(job.parts['val'])} validation / {len(job.parts['test'])} test; the {len(speakers)} test voice "
         f"variants ({', '.join(speakers)}) are never heard in training (each in 7 accents).", "",
         "| condition | utterances | words | " + " | ".join(f"WER {n}" for n in names) + " | "

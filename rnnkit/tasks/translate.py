@@ -371,18 +371,13 @@ def report(job: TranslateJob, run_dir: Path) -> dict[str, Any]:
 
 def load_translator(run_dir: str | Path) -> tuple[Seq2Seq, Sides, TranslateConfig]:
     """A trained run's model with its two vocabularies (no training data needed)."""
-    from rnnkit.tasks.run import load_run_config
+    from rnnkit.tasks.run import load_finished_run
     from rnnkit.training import trained_weights
 
-    config = load_run_config(run_dir)
-    if config.task != "translate":
-        raise ValueError(f"{run_dir}: expected a translate (sequence to sequence) run, got task {config.task!r}")
-    paths = [Path(run_dir) / name for name in ("source_vocab.json", "target_vocab.json")]
-    if not all(p.exists() for p in paths):
-        raise FileNotFoundError(f"{run_dir}: no source_vocab.json / target_vocab.json (written when training "
-                                f"ends); `rnnkit resume {run_dir}` finishes the run")
-    target = Vocabulary.load(paths[1])
-    sides = Sides(Vocabulary.load(paths[0]), target, len(target) - 2, len(target) - 1)
+    names = ("source_vocab.json", "target_vocab.json")
+    config = load_finished_run(run_dir, "translate", "translate (sequence to sequence)", names)
+    source, target = (Vocabulary.load(Path(run_dir) / name) for name in names)
+    sides = Sides(source, target, len(target) - 2, len(target) - 1)
     model = Seq2Seq(len(sides.source), len(sides.target), config.model)
     model.load_state_dict(trained_weights(run_dir))
     model.eval()

@@ -41,7 +41,7 @@ $(KERAS_VENV)/bin/python:
 keras-venv: $(KERAS_VENV)/bin/python
 
 bench-speed: $(STAMP) keras-venv
-	$(BIN)/rnnkit bench speed --keras-python $(KERAS_VENV)/bin/python
+	$(BIN)/python benchmarks/speed.py --keras-python $(KERAS_VENV)/bin/python
 
 clean:
 	rm -rf $(VENV) build *.egg-info

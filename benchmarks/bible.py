@@ -1,11 +1,13 @@
-"""The bible benchmark (same as `rnnkit bench bible`); see rnnkit/tasks/translate_bench.py.
+"""English to Spanish on the Bible: the encoder-decoder with and without attention.
 
-    python benchmarks/bible.py [--attention additive none] [--jobs 2] [--quick] [--out benchmarks/results]
+See ``benchmarks/seq2seq.py`` for what is measured.
+
+    python benchmarks/bible.py [--attention additive none] [--seeds 1] [--jobs 1] [--quick] [--out DIR]
 """
 
 import argparse
 
-from rnnkit.tasks.translate_bench import bible
+from seq2seq import bible
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

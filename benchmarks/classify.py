@@ -1,11 +1,145 @@
-"""The classify benchmark (same as ``rnnkit bench classify``); see rnnkit/tasks/classify_bench.py.
+"""The classification benchmark: rnnkit's recurrent classifier against 1-nearest-neighbour DTW.
 
-    python benchmarks/classify.py [--seeds 3] [--quick] [--out benchmarks/results]
+On each UEA/UCR set (official train/test split), the one preset
+the preset ``classify-basicmotions`` (only ``data.name`` changes: no per-set tuning) is
+trained with several seeds, and aeon's 1-NN classifier with full-window dynamic time warping
+(dependent DTW for several channels, on the raw series, as in the UEA/UCR archive's
+benchmarks) runs on the same split. Writes ``classify.md``/``.json`` and ``classify.png``.
+
+    python benchmarks/classify.py [--sets GunPoint OSULeaf] [--seeds 3] [--quick] [--out DIR]
 """
 
-import argparse
+from __future__ import annotations
 
-from rnnkit.tasks.classify_bench import add_arguments, main
+import argparse
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from common import add_quality_arguments, header, run_cases, write_results
+from rnnkit.config import load_source
+from rnnkit.data.datasets import load_classification
+from rnnkit.tasks.classify import baselines
+from rnnkit.tasks.core import run
+from rnnkit.tasks.core.metrics import classification_scores
+from rnnkit.tasks.core.plotting import pyplot, save_figure
+
+CONFIG = "classify-basicmotions"
+SETS = ("BasicMotions", "JapaneseVowels", "GunPoint", "ArrowHead", "ItalyPowerDemand", "OSULeaf")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_quality_arguments(parser, "classify")
+    parser.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS), help="which data sets")
+    parser.add_argument("--config", default=CONFIG, help="a preset name or YAML file: preset every set trains with")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override the preset, e.g. --set model.cell=lstm")
+
+
+def one_nn_dtw(name: str) -> dict[str, Any]:
+    """aeon's 1-NN DTW (full window) on the official split: accuracy, macro F1, seconds."""
+    train, test = load_classification(name, "train"), load_classification(name, "test")
+    started = time.perf_counter()
+    predicted = baselines.one_nn_dtw(train, test.sequences)
+    scores = classification_scores(test.labels, predicted, sorted(set(train.labels)))
+    return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"],
+            "seconds": round(time.perf_counter() - started, 1)}
+
+
+def run_set(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    overrides = ["train.progress=false", f"data.name={name}"] + list(args.set)
+    if args.quick:
+        overrides += ["train.steps=10", "train.eval_every=5"]
+    config = run.resolve_config(load_source(args.config), overrides)
+    runs = []
+    for seed in range(args.seeds):
+        config.train.seed = seed
+        started = time.perf_counter()
+        _, result = run.train(config, args.out / "runs" / f"classify-{name}-seed{seed}")
+        metrics = result.report["metrics"]
+        runs.append({"seed": seed, "accuracy": metrics["test_accuracy"], "macro_f1": metrics["test_macro_f1"],
+                     "seconds": round(time.perf_counter() - started, 1), "steps": result.step})
+        print(f"  {name} rnnkit seed {seed}: accuracy {runs[-1]['accuracy']:.3f} ({runs[-1]['seconds']:.0f}s)",
+              flush=True)
+    dtw = one_nn_dtw(name)
+    print(f"  {name} 1-NN DTW: accuracy {dtw['accuracy']:.3f} ({dtw['seconds']:.0f}s)", flush=True)
+    train, test = load_classification(name, "train"), load_classification(name, "test")
+    accuracies = [r["accuracy"] for r in runs]
+    return {
+        "set": name, "train": len(train), "test": len(test), "channels": train.num_channels,
+        "length": f"{train.lengths.min()}-{train.lengths.max()}" if train.lengths.min() != train.lengths.max()
+        else str(train.lengths.max()),
+        "classes": len(set(train.labels)), "runs": runs,
+        "rnnkit": {"accuracy": statistics.fmean(accuracies),
+                   "accuracy_sd": statistics.stdev(accuracies) if len(runs) > 1 else 0.0,
+                   "macro_f1": statistics.fmean(r["macro_f1"] for r in runs),
+                   "seconds": statistics.fmean(r["seconds"] for r in runs)},
+        "dtw": dtw,
+    }
+
+
+def render(results: list[dict[str, Any]], info: dict[str, Any], seconds: float, args: argparse.Namespace,
+           model: str) -> str:
+    lines = [
+        "# Sequence classification: rnnkit vs 1-NN DTW on UEA/UCR sets", "", header(info), "",
+        f"Total time {seconds / 60:.1f} min. Official train/test splits. rnnkit: one preset for every set "
+        f"({model}; `{Path(args.config).stem}` with only data.name changed), mean (sd) over {args.seeds} seeds, "
+        f"test accuracy of the final weights. 1-NN DTW: aeon, full warping window, dependent DTW on the raw "
+        f"series.", "",
+        "| set | train/test | channels x length | classes | rnnkit accuracy | 1-NN DTW accuracy | rnnkit macro F1 | "
+        "DTW macro F1 | rnnkit s/seed | DTW s | rnnkit > DTW |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
+    ]
+    wins = ties = 0
+    for r in results:
+        ours, dtw = r["rnnkit"], r["dtw"]
+        win = ours["accuracy"] > dtw["accuracy"]
+        tie = ours["accuracy"] == dtw["accuracy"]
+        wins += win
+        ties += tie
+        lines.append(
+            f"| {r['set']} | {r['train']}/{r['test']} | {r['channels']} x {r['length']} | {r['classes']} | "
+            f"{ours['accuracy']:.3f} ({ours['accuracy_sd']:.3f}) | {dtw['accuracy']:.3f} | {ours['macro_f1']:.3f} | "
+            f"{dtw['macro_f1']:.3f} | {ours['seconds']:.0f} | {dtw['seconds']:.0f} | "
+            f"{'yes' if win else 'tie' if tie else 'no'} |")
+    lines += ["", f"rnnkit above 1-NN DTW on **{wins} of {len(results)}** sets ({ties} tied)."]
+    return "\n".join(lines)
+
+
+def plot(results: list[dict[str, Any]], path: Path) -> Path | None:
+    plt = pyplot()
+    if plt is None:
+        return None
+    figure, axis = plt.subplots(figsize=(9, 4))
+    x = np.arange(len(results))
+    axis.bar(x - 0.2, [r["rnnkit"]["accuracy"] for r in results], 0.4,
+             yerr=[r["rnnkit"]["accuracy_sd"] for r in results], label="rnnkit", capsize=3)
+    axis.bar(x + 0.2, [r["dtw"]["accuracy"] for r in results], 0.4, label="1-NN DTW")
+    axis.set_xticks(x, [r["set"] for r in results], rotation=20)
+    axis.set_ylabel("test accuracy")
+    axis.set_ylim(0, 1.05)
+    axis.legend(loc="lower left")
+    axis.set_title("Sequence classification on UEA/UCR sets (official splits)")
+    return save_figure(figure, path)
+
+
+def main(args: argparse.Namespace) -> None:
+    results, info, seconds = run_cases(args.sets, lambda case: run_set(case, args), args.threads)
+    config = run.resolve_config(load_source(args.config), list(args.set))
+    m = config.model
+    model = (f"{'bidirectional ' if m.bidirectional else ''}{m.cell.upper()} {m.hidden_size}, {m.pooling} pooling"
+             + (f", conv front end {m.conv_channels}x{m.conv_kernel} pool {m.conv_pool}" if m.conv_channels else "")
+             + f", {config.train.steps} steps")
+    markdown = render(results, info, seconds, args, model)
+    payload = {"machine": info, "seconds": round(seconds, 1), "seeds": args.seeds, "model": model, "results": results}
+    md, js = write_results(args.name, markdown, payload, args.out)
+    plot(results, args.out / f"{args.name}.png")
+    print(markdown)
+    print(f"\nWrote {md} and {js}")
+
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -1,11 +1,13 @@
-"""The g2p benchmark (same as `rnnkit bench g2p`); see rnnkit/tasks/translate_bench.py.
+"""Grapheme to phoneme on the CMU dictionary: the encoder-decoder with and without attention.
 
-    python benchmarks/g2p.py [--attention additive none] [--jobs 2] [--quick] [--out benchmarks/results]
+See ``benchmarks/seq2seq.py`` for what is measured.
+
+    python benchmarks/g2p.py [--attention additive none] [--seeds 1] [--jobs 1] [--quick] [--out DIR]
 """
 
 import argparse
 
-from rnnkit.tasks.translate_bench import g2p
+from seq2seq import g2p
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -11,8 +11,6 @@ nvidia-smi -L
 python3 -c "import torch; print('torch', torch.__version__, '|', torch.cuda.get_device_name(0), '| cuDNN', torch.backends.cudnn.version())"
 python3 -c "from rnnkit.training.distributed import DistInfo, resolve_device; print('train.device=auto ->', resolve_device('auto', DistInfo()))"
 timeout 480 python3 -m pytest -q -p no:cacheprovider -rfEs --tb=short -n 6 -W "default::UserWarning" \
-    tests/test_forecast.py tests/test_anomaly.py tests/test_classify.py tests/test_language.py \
-    tests/test_sentiment.py tests/test_music.py tests/test_training.py tests/test_checkpoint.py \
-    tests/test_parity.py tests/test_properties.py tests/test_streaming.py tests/test_errors.py \
+    tests/tasks tests/training tests/layers \
     2>&1 | tee "$OUT/gpu_tasks.log" | tail -60
 exit "${PIPESTATUS[0]}"

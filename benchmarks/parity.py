@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from rnnkit.functional import kernels
-from rnnkit.benchmarking import header, machine_info, write_results
+from common import header, machine_info, write_results
 from rnnkit.testing import MODES, ParityCase, compare_with_torch, exact_float32
 
 FLAG_PRODUCT = list(itertools.product([True, False], [False, True], [False, True], [1, 2]))

@@ -3,13 +3,29 @@
     import rnnkit as rk
     lstm = rk.LSTM(input_size=8, hidden_size=32, batch_first=True)
     output, (h_n, c_n) = lstm(x, lengths=lengths)
+
+The layers are here; the rest is one attribute away and imported on first use:
+``rk.functional``, ``rk.cells``, ``rk.layers``, ``rk.models``, ``rk.training`` (the loop,
+optimizers, checkpoints), ``rk.data``, ``rk.config``, ``rk.tasks`` (the applications).
 """
+
+import importlib
+from typing import Any
 
 from rnnkit import functional
 from rnnkit.cells import GRUCell, Init, LSTMCell, MinGRUCell, MinLSTMCell, RNNCell
 from rnnkit.layers import GRU, LSTM, RNN, EmbeddingDropout, LockedDropout, MinGRU, MinLSTM, Recurrent, Stream
 
 __version__ = "0.1.0"
+
+_SUBPACKAGES = ("cells", "config", "data", "functional", "layers", "models", "tasks", "training")
+
+
+def __getattr__(name: str) -> Any:
+    """``rk.training`` and the other subpackages, imported when first used (PEP 562)."""
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"rnnkit.{name}")
+    raise AttributeError(f"module 'rnnkit' has no attribute {name!r}")
 
 __all__ = [
     "GRU",

@@ -1,15 +1,11 @@
-"""Shared test helpers: devices, tolerances, seeded random tensors."""
+"""Fixtures for every test: the device parameter and a fixed seed."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-
-
-def tolerance(dtype: torch.dtype) -> dict[str, float]:
-    return {"atol": 1e-10, "rtol": 1e-9} if dtype == torch.float64 else {"atol": 2e-5, "rtol": 1e-4}
+from tests.helpers import DEVICES
 
 
 @pytest.fixture(params=DEVICES)

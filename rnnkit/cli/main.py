@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
 
 import rnnkit
 
@@ -16,6 +14,10 @@ import rnnkit
 def _demo(args: argparse.Namespace) -> int:
     from rnnkit.tasks import demo
 
+    if args.csv and not args.column:
+        raise ValueError("--csv needs --column (the numeric column to model)")
+    if args.steps < 1:
+        raise ValueError(f"--steps: expected a positive integer, got {args.steps}")
     series = demo.load_csv_column(args.csv, args.column) if args.csv else demo.load_sunspots()
     source = f"{args.csv} [{args.column}]" if args.csv else "yearly sunspot numbers 1700-2008 (statsmodels)"
     print(f"rnnkit {rnnkit.__version__} demo: next-step prediction of {source}")
@@ -32,17 +34,28 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from rnnkit.config import load_yaml
-    from rnnkit.tasks import run
+    from rnnkit.config import load_source
+    from rnnkit.tasks.core import run
 
-    config = run.resolve_config(load_yaml(args.config), args.set)
+    config = run.resolve_config(load_source(args.config), args.set)
     run_dir, result = run.train(config, args.run_dir)
     _report(run_dir, result)
     return 0
 
 
+def _presets(args: argparse.Namespace) -> int:
+    from rnnkit.config import list_presets
+
+    presets = list_presets()
+    width = max(len(p.name) for p in presets)
+    for preset in presets:
+        print(f"{preset.name:<{width}}  {preset.description}")
+    print(f"\nrnnkit train NAME runs one; the files are in {presets[0].path.parent}")
+    return 0
+
+
 def _resume(args: argparse.Namespace) -> int:
-    from rnnkit.tasks import run
+    from rnnkit.tasks.core import run
 
     run_dir, result = run.resume(args.run_dir)
     _report(run_dir, result)
@@ -50,7 +63,7 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from rnnkit.tasks import run
+    from rnnkit.tasks.core import run
 
     metrics = run.evaluate(args.run_dir)
     for name, value in metrics.items():
@@ -69,7 +82,7 @@ def _forecast(args: argparse.Namespace) -> int:
 
 def _generate(args: argparse.Namespace) -> int:
     from rnnkit.tasks import language, music
-    from rnnkit.tasks.run import load_run_config
+    from rnnkit.tasks.core.run import load_run_config
 
     if load_run_config(args.run_dir).task == "music":
         files = music.generate_run(args.run_dir, args.length, args.temperature, args.seed, args.out, args.prime,
@@ -156,104 +169,6 @@ def _report(run_dir: Path, result) -> None:  # noqa: ANN001
         print(f"wrote {path}")
 
 
-def _bench(args: argparse.Namespace) -> int:
-    _benchmark(BENCHMARKS[args.bench][0]).main(args)
-    return 0
-
-
-def _benchmark(spec: str) -> Any:
-    """``module`` or ``module:object``: what has ``add_arguments(parser)`` and ``main(args)``."""
-    module, _, name = spec.partition(":")
-    loaded = importlib.import_module(module)
-    return getattr(loaded, name) if name else loaded
-
-
-# name -> (module, or module:object, with add_arguments(parser) and main(args), one-line help, description)
-BENCHMARKS = {
-    "long-term": (
-        "rnnkit.tasks.long_term_bench",
-        "tanh RNN vs LSTM vs GRU on the adding and copy-memory tasks",
-        "Train the tanh RNN, the LSTM and the GRU on the adding problem and the copy-memory task "
-        "at several lengths T, each until solved or out of its step/time budget; write a table "
-        "(markdown + JSON) and plots of the loss curves and of the gradient flow through time.",
-    ),
-    "speed": (
-        "rnnkit.tasks.speed_bench",
-        "rnnkit's paths vs torch.nn, Keras 3 and hand-written loops: time, GFLOP/s, memory",
-        "Time every rnnkit path (torch's kernel, rnnkit's fused kernel, the readable loop, each "
-        "regularizer and variant) beside torch.nn, torch.nn cells in a loop, a naive loop and Keras 3 "
-        "(JAX, from its own virtualenv) on four shapes, forward and forward+backward, interleaved in "
-        "one process; plus parallel-in-time minGRU/minLSTM, streaming steps and a T=10,000 training "
-        "step with checkpointing. Writes speed.md/.json and checks the issue's targets (~13 min).",
-    ),
-    "forecast": (
-        "rnnkit.tasks.forecast_bench",
-        "rnnkit's forecaster vs naive, seasonal naive, ETS and ARIMA on five real series",
-        "Train the forecaster of each configs/forecast-<series>.yaml preset (several seeds) and "
-        "backtest it beside naive, seasonal naive, ETS and ARIMA on the same rolling origins; "
-        "write forecast.md/.json (MAE, RMSE, sMAPE, MASE, coverage, time) and a plot per series.",
-    ),
-    "anomaly": (
-        "rnnkit.tasks.anomaly_bench",
-        "rnnkit's RNN detectors vs a rolling z-score and an isolation forest on labelled sensor data",
-        "Train the forecaster and the autoencoder detectors on the MIT-BIH ECG and Yahoo S5 series "
-        "(configs/anomaly-*.yaml) and score the test part beside a rolling z-score and scikit-learn's "
-        "isolation forest: ROC-AUC, PR-AUC, best F1; writes anomaly.md/.json and a plot per series.",
-    ),
-    "language": (
-        "rnnkit.tasks.language_bench",
-        "a character LSTM vs Kneser-Ney n-grams on Shakespeare: bits per character",
-        "Train the configs/lm-shakespeare.yaml preset (about 20 minutes on 2 CPU cores) and interpolated "
-        "Kneser-Ney 3-, 5- and 7-gram models on the same training block; score all on the same "
-        "contiguous validation and test blocks; write language.md/.json with a generated sample.",
-    ),
-    "classify": (
-        "rnnkit.tasks.classify_bench",
-        "rnnkit's recurrent classifier vs 1-NN DTW on six UEA/UCR sets",
-        "Train the classifier preset on BasicMotions, JapaneseVowels, GunPoint, ArrowHead, "
-        "ItalyPowerDemand and OSULeaf (official splits, several seeds) beside aeon's 1-nearest-neighbour "
-        "DTW; writes classify.md/.json (accuracy, macro F1, time) and a bar chart.",
-    ),
-    "sentiment": (
-        "rnnkit.tasks.sentiment_bench",
-        "a biLSTM from scratch and from a pre-trained LM vs TF-IDF + logistic regression on sentence polarity",
-        "On Pang & Lee's sentence polarity set, train configs/sentiment-polarity.yaml (from scratch) and "
-        "configs/sentiment-polarity-pretrained.yaml (from a language model pre-trained once on full movie "
-        "reviews) beside TF-IDF + logistic regression on identical seeded 80/10/10 splits (or --folds 10); "
-        "writes sentiment.md/.json with accuracy, macro F1 and time.",
-    ),
-    "music": (
-        "rnnkit.tasks.music_bench",
-        "tanh RNN vs LSTM vs GRU on Bach chorales: test NLL per frame",
-        "Train configs/music-chorales.yaml with the tanh RNN, the LSTM and the GRU (several seeds, one split "
-        "by piece) and report the test negative log-likelihood per frame beside the published JSB Chorales "
-        "numbers; writes music.md/.json and a sampled chorale's piano roll.",
-    ),
-    "g2p": (
-        "rnnkit.tasks.translate_bench:g2p",
-        "grapheme to phoneme on CMUdict: the encoder-decoder with and without attention, PER and WER",
-        "Train configs/g2p-cmudict.yaml with additive attention and without (the plain encoder-decoder) on "
-        "the same split by word and report test phoneme and word error rates (beam search) beside Rao et al. "
-        "2015's 25.8% WER; writes g2p.md/.json and an attention heat map. A GPU run: --jobs 2.",
-    ),
-    "bible": (
-        "rnnkit.tasks.translate_bench:bible",
-        "English to Spanish on the Bible: the encoder-decoder with and without attention, BLEU by length",
-        "Train configs/translate-bible.yaml with additive attention and without on the verses of the King "
-        "James and Reina-Valera Bibles, whole books held out, and report test BLEU and chrF (sacrebleu) and "
-        "BLEU by source length; writes bible.md/.json, bible.png and an attention heat map. Needs a GPU for "
-        "the preset's size (about 3 s a step on 2 CPU cores).",
-    ),
-    "speech": (
-        "rnnkit.tasks.speech_bench",
-        "CTC speech recognition of spoken digits on unseen voices: WER and SER, clean and noisy",
-        "Train configs/speech-digits.yaml (or evaluate a trained run with --run-dir) and decode the test part "
-        "(voices never heard in training, each sentence clean, at 20 dB and at 10 dB SNR) greedily and with "
-        "prefix beam search; writes speech.md/.json with word and sentence error rates and speech.png.",
-    ),
-}
-
-
 SET_HELP = "override a config value by its dotted path, e.g. --set train.optimizer.lr=3e-4 (repeatable)"
 
 
@@ -281,6 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="runs/demo", help="folder for the plot and the two runs (default: runs/demo)")
     demo.set_defaults(handler=_demo)
 
+    presets = commands.add_parser(
+        "presets", help="list the configs that ship with rnnkit, one line each",
+        description="List the presets: ready-to-run configs inside the package. 'rnnkit train NAME' runs one; "
+                    "copy its file (the path is printed) to start a config of your own.")
+    presets.set_defaults(handler=_presets)
+
     train = commands.add_parser(
         "train",
         help="train a task from a YAML config",
@@ -290,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
             "to the run folder. Under torchrun, trains data-parallel (gloo on CPU, NCCL on GPU)."
         ),
     )
-    train.add_argument("config", help="YAML file, e.g. configs/adding.yaml")
+    train.add_argument("config", help="a preset name (rnnkit presets lists them, e.g. forecast-airline) or a YAML file")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
     train.add_argument("--run-dir", help="where to write the run (default: run_dir from the config, else runs/TASK-TIME)")
     train.set_defaults(handler=_train)
@@ -319,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
         "forecast",
         help="forecast the next steps of a series with a trained forecasting run",
         description=(
-            "Load the trained forecaster of RUN_DIR (from 'rnnkit train configs/forecast-*.yaml'), forecast "
+            "Load the trained forecaster of RUN_DIR (from 'rnnkit train forecast-airline' or another forecast config), forecast "
             "HORIZON steps past the end of its series (or of --csv, newer data with the same columns), print "
             "the forecast with its prediction interval, and write forecast.csv and forecast.png."
         ),
@@ -337,10 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
         "generate",
         help="generate text with a trained language model, or music with a trained music model",
         description=textwrap.dedent("""\
-            Language runs (from 'rnnkit train configs/lm-*.yaml'): read PROMPT in one pass, then
+            Language runs (from 'rnnkit train lm-shakespeare' or another language config): read PROMPT in one pass, then
             sample LENGTH tokens one step at a time with the state carried: temperature, top-k and
             top-p (nucleus) sampling, seeded for a repeatable sample.
-            Music runs (configs/music-*.yaml): sample LENGTH frames the same way (each pitch a
+            Music runs (from 'rnnkit train music-chorales' or another music config): sample LENGTH frames the same way (each pitch a
             Bernoulli draw), optionally continuing the start of --prime, and write a MIDI file and
             a piano-roll PNG."""),
         epilog='examples: rnnkit generate runs/lm --prompt "ROMEO:" --length 400 --temperature 0.8 --seed 1\n'
@@ -368,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
         "predict",
         help="classify new texts with a trained sentiment (text classification) run",
         description=(
-            "Load the text classifier of RUN_DIR (from 'rnnkit train configs/sentiment-*.yaml') and classify "
+            "Load the text classifier of RUN_DIR (from 'rnnkit train sentiment-polarity' or another sentiment config) and classify "
             "each line of FILE (or of stdin, or each --text): prints a tab-separated table of the predicted "
             "class, the probability of every class and the text."
         ),
@@ -382,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
         "translate",
         help="translate (or convert graphemes to phonemes) with a trained sequence-to-sequence run",
         description=(
-            "Load the encoder-decoder of RUN_DIR (from 'rnnkit train configs/g2p-*.yaml' or a translate config) "
+            "Load the encoder-decoder of RUN_DIR (from 'rnnkit train g2p-cmudict' or another translate config) "
             "and decode each line of FILE (or of stdin, or each --text) with beam search; prints source<TAB>output. "
             "--attention writes the attention weights of the first line as a heat map."
         ),
@@ -398,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
         "transcribe",
         help="transcribe WAV files with a trained speech recognition (CTC) run",
         description=(
-            "Load the acoustic model of RUN_DIR (from 'rnnkit train configs/speech-digits.yaml' or a speech "
+            "Load the acoustic model of RUN_DIR (from 'rnnkit train speech-digits' or another speech "
             "config), compute each WAV file's features as in training (resampling to the model's rate if needed) "
             "and decode them with CTC prefix beam search; prints path<TAB>transcript."
         ),
@@ -409,12 +330,6 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--beam", type=int, help="prefix beam width (default: the run's; 1: greedy)")
     transcribe.set_defaults(handler=_transcribe)
 
-    bench = commands.add_parser("bench", help="benchmarks that write tables to benchmarks/results")
-    benches = bench.add_subparsers(dest="bench", metavar="BENCHMARK", required=True)
-    for name, (module, help_text, description) in BENCHMARKS.items():
-        sub = benches.add_parser(name, help=help_text, description=description)
-        _benchmark(module).add_arguments(sub)
-        sub.set_defaults(handler=_bench)
     return parser
 
 
@@ -424,10 +339,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    if getattr(args, "csv", None) and not args.column:
-        parser.error("--csv needs --column")
-    if getattr(args, "steps", 1) < 1:
-        parser.error(f"--steps: expected a positive integer, got {args.steps}")
     try:
         return args.handler(args)
     except (ValueError, RuntimeError, FileNotFoundError, KeyError) as error:

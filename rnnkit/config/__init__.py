@@ -1,219 +1,33 @@
-"""Typed configuration: dataclasses in, dataclasses out, unknown keys rejected.
+"""Typed configuration: dataclasses in, dataclasses out, unknown keys rejected; and the presets.
 
-Each component owns its defaults in a dataclass; configs compose by nesting dataclasses.
-:func:`from_dict` builds one from plain data (a YAML file, a dict) and checks every key and
-value against the field types; :func:`apply_overrides` changes values by dotted path
-(``--set train.optimizer.lr=3e-4``); :func:`to_dict` gives plain data back, to save as the
-resolved config of a run.
+See :mod:`rnnkit.config.core` (building, overriding and saving configs) and
+:mod:`rnnkit.config.presets` (the configs that ship with rnnkit, found by name).
 """
 
-from __future__ import annotations
+from rnnkit.config.core import (
+    ConfigError,
+    apply_overrides,
+    check_one_source,
+    dump_yaml,
+    from_dict,
+    load_yaml,
+    parse_override,
+    to_dict,
+)
+from rnnkit.config.presets import Preset, list_presets, load_source, preset_path, resolve_source
 
-import dataclasses
-import types
-import typing
-from pathlib import Path
-from typing import Any, Literal, Mapping, TypeVar, Union
-
-import yaml
-
-T = TypeVar("T")
-
-
-class ConfigError(ValueError):
-    """A configuration key or value that does not fit its schema."""
-
-
-def _describe(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return "one of " + ", ".join(repr(v) for v in typing.get_args(tp))
-    if origin in (Union, types.UnionType):
-        return " or ".join(_describe(a) for a in typing.get_args(tp))
-    if tp is type(None):
-        return "null"
-    if dataclasses.is_dataclass(tp):
-        return f"a mapping ({tp.__name__})"
-    if origin in (list, tuple):
-        return f"a list of {_describe(typing.get_args(tp)[0])}"
-    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
-    return names.get(tp, getattr(tp, "__name__", str(tp)))
-
-
-def _convert(value: Any, tp: Any, where: str) -> Any:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        if value not in typing.get_args(tp):
-            raise ConfigError(f"{where}: expected {_describe(tp)}, got {value!r}")
-        return value
-    if origin in (Union, types.UnionType):
-        errors = []
-        for option in typing.get_args(tp):
-            try:
-                return _convert(value, option, where)
-            except ConfigError as error:
-                errors.append(error)
-        raise ConfigError(f"{where}: expected {_describe(tp)}, got {value!r}")
-    if tp is type(None):
-        if value is not None:
-            raise ConfigError(f"{where}: expected null, got {value!r}")
-        return None
-    if dataclasses.is_dataclass(tp):
-        if isinstance(value, tp):
-            return value
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{where}: expected {_describe(tp)}, got {value!r}")
-        return from_dict(tp, value, where)
-    if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected {_describe(tp)}, got {value!r}")
-        item = typing.get_args(tp)[0]
-        items = [_convert(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
-        return tuple(items) if origin is tuple else items
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return value
-    if tp is Any:
-        return value
-    raise ConfigError(f"{where}: no rule for type {tp!r}")
-
-
-def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
-    """Build dataclass ``cls`` from ``data``; every key must be a field, every value must fit."""
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{where or cls.__name__}: expected a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = [k for k in data if k not in fields]
-    if unknown:
-        prefix = f"{where}." if where else ""
-        raise ConfigError(f"{prefix}{unknown[0]}: unknown key; expected one of {sorted(fields)}")
-    values = {}
-    for name, value in data.items():
-        values[name] = _convert(value, hints[name], f"{where}.{name}" if where else name)
-    try:
-        return cls(**values)
-    except (TypeError, ValueError) as error:
-        if isinstance(error, ConfigError):
-            raise
-        raise ConfigError(f"{where or cls.__name__}: {error}") from error
-
-
-def check_one_source(section: str, name: Any, path: Any) -> None:
-    """A data section names either a bundled data set or the user's own file, never both or neither."""
-    if (name is None) == (path is None):
-        raise ValueError(f"{section}: expected exactly one of name and path, got name={name!r}, path={path!r}")
-
-
-def to_dict(config: Any) -> dict[str, Any]:
-    """Plain data (dicts, lists, scalars) for a dataclass config; tuples become lists."""
-
-    def plain(value: Any) -> Any:
-        if dataclasses.is_dataclass(value):
-            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        if isinstance(value, (list, tuple)):
-            return [plain(v) for v in value]
-        return value
-
-    return plain(config)
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """``"a.b=value"`` -> (["a", "b"], value parsed as YAML: 3e-4, true, [1, 2], null, text)."""
-    if "=" not in text:
-        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. train.optimizer.lr=3e-4")
-    key, raw = text.split("=", 1)
-    path = key.strip().split(".")
-    if not all(path):
-        raise ConfigError(f"--set {text!r}: expected a dotted key such as train.steps")
-    value = yaml.safe_load(raw) if raw.strip() else ""
-    if isinstance(value, str) and _looks_numeric(value):
-        value = float(value)  # YAML 1.1 reads "3e-4" as a string; it is a number here
-    return path, value
-
-
-def _looks_numeric(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def apply_overrides(cls: type, data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Set each ``a.b=value`` in a copy of ``data``, checking the path against ``cls``'s fields."""
-    data = _deep_copy(data)
-    for text in overrides:
-        path, value = parse_override(text)
-        node, schema, where = data, cls, ""
-        for depth, key in enumerate(path):
-            hints = typing.get_type_hints(schema)
-            fields = [f.name for f in dataclasses.fields(schema) if f.init]
-            where = f"{where}.{key}" if where else key
-            if key not in fields:
-                raise ConfigError(f"--set {where}: unknown key; expected one of {sorted(fields)}")
-            if depth == len(path) - 1:
-                node[key] = value
-                break
-            schema = _dataclass_in(hints[key])
-            if schema is None:
-                raise ConfigError(f"--set {'.'.join(path)}: {where} is a value, not a section")
-            node = node.setdefault(key, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"--set {where}: expected a section, found {node!r}")
-    return data
-
-
-def _dataclass_in(tp: Any) -> type | None:
-    if dataclasses.is_dataclass(tp):
-        return tp
-    for option in typing.get_args(tp):
-        if dataclasses.is_dataclass(option):
-            return option
-    return None
-
-
-def _deep_copy(data: Any) -> Any:
-    if isinstance(data, Mapping):
-        return {k: _deep_copy(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_deep_copy(v) for v in data]
-    return data
-
-
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping; a missing file or a non-mapping is a :class:`ConfigError`."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
-    return data
-
-
-def dump_yaml(data: Mapping[str, Any], path: str | Path) -> Path:
-    """Write ``data`` as YAML through a temporary file and a rename."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(dict(data), sort_keys=False))
-    tmp.replace(path)
-    return path
+__all__ = [
+    "ConfigError",
+    "Preset",
+    "apply_overrides",
+    "check_one_source",
+    "dump_yaml",
+    "from_dict",
+    "list_presets",
+    "load_source",
+    "load_yaml",
+    "parse_override",
+    "preset_path",
+    "resolve_source",
+    "to_dict",
+]

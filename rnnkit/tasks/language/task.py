@@ -1,0 +1,226 @@
+"""Language modelling and text generation.
+
+The text (Shakespeare's complete works by default, or your files) is tokenized at the
+character or word level and split into three contiguous blocks (train | validation | test).
+Training runs truncated BPTT over the training stream laid out as ``batch_size`` columns
+(:func:`~rnnkit.training.bptt.batchify`), carrying the state from chunk to chunk. Metrics:
+cross-entropy (nats per token), perplexity, and bits per character for character models.
+After training, the run folder has ``vocab.json`` and ``sample.txt``; :func:`generate`
+primes the model on a prompt in one pass and then streams one token per step with the
+state carried (temperature, top-k and top-p sampling, seeded).
+
+Library use::
+
+    from rnnkit.tasks import language
+    text = language.generate_run("runs/lm", prompt="ROMEO:", length=300, temperature=0.8, seed=1)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit.config import check_one_source
+from rnnkit.data.text import Level, Vocabulary, load_shakespeare, read_text, split_contiguous
+from rnnkit.models.language import LanguageModel, LanguageModelConfig
+from rnnkit.tasks.core import run
+from rnnkit.tasks.core.registry import Task
+from rnnkit.training import StepOutput, StreamBatches, TrainConfig, batchify, detach_state
+
+
+@dataclass
+class LanguageDataConfig:
+    name: str | None = "shakespeare"  # the named corpus, or null and ``path``
+    path: str | None = None  # a text file or a folder of .txt files
+    level: Level = "char"
+    min_count: int = 1  # rarer tokens of the training block become <unk>
+    max_vocab: int | None = None
+    vocabulary: str | None = None  # a saved vocab.json to use instead of building one (e.g. shared by two models)
+    validation_fraction: float = 0.05
+    test_fraction: float = 0.05
+    bptt: int = 100  # truncated BPTT chunk length
+    random_length: bool = False  # AWD-LSTM's random chunk lengths
+    eval_batch_size: int = 16
+    eval_tokens: int | None = None  # evaluate on at most this many validation tokens during training
+
+    def __post_init__(self) -> None:
+        check_one_source("data", self.name, self.path)
+        if self.name is not None and self.name != "shakespeare":
+            raise ValueError(f"data.name: expected 'shakespeare' (or null and a path), got {self.name!r}")
+
+
+@dataclass
+class LanguageConfig:
+    task: Literal["language"] = "language"
+    run_dir: str | None = None
+    data: LanguageDataConfig = field(default_factory=LanguageDataConfig)
+    model: LanguageModelConfig = field(default_factory=LanguageModelConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=2000, batch_size=32, eval_every=500))
+    sample_prompt: str = "\n"  # the report's sample starts here
+    sample_length: int = 500
+
+
+def load_corpus(config: LanguageDataConfig) -> str:
+    text = load_shakespeare() if config.name == "shakespeare" else read_text(config.path)
+    if len(text) < 100:
+        raise ValueError(f"data: expected at least 100 characters of text, got {len(text)}")
+    return text
+
+
+@dataclass
+class LanguageJob:
+    model: LanguageModel
+    step_fn: Any
+    batches: StreamBatches
+    evaluate: Any
+    vocab: Vocabulary
+    parts: dict[str, Tensor]  # token ids of each block
+    config: LanguageConfig
+    test_characters_per_token: float = 1.0
+
+
+def build(config: LanguageConfig, rank: int = 0, vocab: Vocabulary | None = None) -> LanguageJob:
+    """Corpus, vocabulary (from the training block; or ``vocab``, e.g. a run's saved one), model, batches."""
+    data = config.data
+    text = load_corpus(data)
+    train_part, validation_part, test_part = split_contiguous(len(text), data.validation_fraction, data.test_fraction)
+    if vocab is None and data.vocabulary is not None:
+        vocab = Vocabulary.load(data.vocabulary)
+        if vocab.level != data.level:
+            raise ValueError(f"data.vocabulary: {data.vocabulary} is a {vocab.level!r} vocabulary, "
+                             f"but data.level is {data.level!r}")
+    if vocab is None:
+        vocab = Vocabulary.build(text[train_part], data.level, data.min_count, data.max_vocab)
+    parts = {name: torch.tensor(vocab.encode(text[part]), dtype=torch.long)
+             for name, part in (("train", train_part), ("val", validation_part), ("test", test_part))}
+    ratios = {name: (part.stop - part.start) / max(len(parts[name]), 1)  # characters per token
+              for name, part in (("val", validation_part), ("test", test_part))}
+    model = LanguageModel(len(vocab), config.model)
+    batches = StreamBatches(batchify(parts["train"], config.train.batch_size), data.bptt, data.random_length,
+                            seed=config.train.seed + 1000 * rank)
+    alpha, beta = config.model.activation_regularization, config.model.temporal_activation_regularization
+
+    def step_fn(m: nn.Module, batch: Any, carry: Any) -> StepOutput:
+        language_model = m.module if isinstance(m, nn.parallel.DistributedDataParallel) else m
+        hidden, state = language_model.hidden(batch.x, None if batch.reset else carry)
+        loss = F.cross_entropy(language_model.logits(hidden).flatten(0, 1), batch.y.flatten())
+        if alpha:
+            loss = loss + alpha * hidden.pow(2).mean()
+        if beta:
+            loss = loss + beta * (hidden[1:] - hidden[:-1]).pow(2).mean()
+        return StepOutput(loss, state)
+
+    def evaluate(m: nn.Module) -> dict[str, float]:
+        ids = parts["val"] if data.eval_tokens is None else parts["val"][: data.eval_tokens]
+        return _named("val", cross_entropy(m, ids, data.eval_batch_size, data.bptt), vocab.level, ratios["val"])
+
+    return LanguageJob(model, step_fn, batches, evaluate, vocab, parts, config, ratios["test"])
+
+
+def cross_entropy(model: LanguageModel, ids: Tensor, batch_size: int, bptt: int) -> float:
+    """Mean next-token cross-entropy (nats) over a stream, read as ``batch_size`` columns in
+    chunks of ``bptt`` with the state carried (every token but each column's first is scored)."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    columns = batchify(ids, min(batch_size, max(1, len(ids) // 2))).to(device)  # (N, B)
+    total, count, state = 0.0, 0, None
+    with torch.no_grad():
+        for start in range(0, columns.shape[0] - 1, bptt):
+            x = columns[start : start + bptt]
+            y = columns[start + 1 : start + 1 + bptt]
+            logits, state = model(x[: len(y)], state)
+            total += F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum").item()
+            count += y.numel()
+            state = detach_state(state)
+    model.train(was_training)
+    return total / max(count, 1)
+
+
+def _named(part: str, nats: float, level: Level, characters_per_token: float = 1.0) -> dict[str, float]:
+    """Loss (nats per token) and perplexity; bits per character for character and BPE tokens
+    (BPE: nats per token over the block's characters per token, the text being exact)."""
+    scores = {f"{part}_loss": nats, f"{part}_ppl": math.exp(min(nats, 50.0))}
+    if level in ("char", "bpe"):
+        scores[f"{part}_bpc"] = nats / characters_per_token / math.log(2)
+    return scores
+
+
+def filter_logits(logits: Tensor, top_k: int = 0, top_p: float = 1.0) -> Tensor:
+    """Keep the ``top_k`` most likely tokens and the smallest set whose probability reaches
+    ``top_p`` (nucleus sampling, Holtzman et al. 2020); the rest get ``-inf``. ``logits`` ``(B, V)``."""
+    if top_k > 0:
+        kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, -1:]  # (B, 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        ordered, order = logits.sort(dim=-1, descending=True)
+        cumulative = ordered.softmax(-1).cumsum(-1)
+        drop = cumulative - ordered.softmax(-1) >= top_p  # the mass before a token already reaches top_p
+        logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
+    return logits
+
+
+def generate(model: LanguageModel, vocab: Vocabulary, prompt: str, length: int, temperature: float = 1.0,
+             top_k: int = 0, top_p: float = 1.0, seed: int | None = None) -> str:
+    """``length`` tokens after ``prompt``: one pass over the prompt, then one step per token."""
+    if length < 0 or temperature <= 0 or not 0 < top_p <= 1 or top_k < 0:
+        raise ValueError(f"generate: expected length >= 0, temperature > 0, 0 < top_p <= 1, top_k >= 0; got "
+                         f"{length}, {temperature}, {top_p}, {top_k}")
+    ids = vocab.encode(prompt)
+    if not ids:
+        raise ValueError("generate: expected a prompt of at least one token")
+    device = next(model.parameters()).device
+    generator = torch.Generator(device=device)
+    if seed is None:
+        generator.seed()  # a fresh random seed, for this generator only
+    else:
+        generator.manual_seed(seed)
+    was_training = model.training
+    model.eval()
+    out: list[int] = []
+    with torch.no_grad():
+        logits, state = model(torch.tensor(ids, device=device).unsqueeze(1))  # prime: (T, 1, V)
+        last = logits[-1]  # (1, V)
+        for _ in range(length):
+            filtered = filter_logits(last / temperature, top_k, top_p)
+            token = torch.multinomial(filtered.softmax(-1), 1, generator=generator)[:, 0]  # (1,)
+            out.append(int(token))
+            last, state = model.step(token, state)
+    model.train(was_training)
+    return vocab.decode(out)
+
+
+def report(job: LanguageJob, run_dir: Path) -> dict[str, Any]:
+    """After training: test metrics, the vocabulary beside the weights, a generated sample."""
+    data = job.config.data
+    metrics = _named("test", cross_entropy(job.model, job.parts["test"], data.eval_batch_size, data.bptt),
+                     job.vocab.level, job.test_characters_per_token)
+    job.vocab.save(run_dir / "vocab.json")
+    sample = generate(job.model, job.vocab, job.config.sample_prompt, job.config.sample_length, temperature=0.8,
+                      seed=0)
+    path = run_dir / "sample.txt"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(job.config.sample_prompt + sample)
+    tmp.replace(path)
+    return {"metrics": metrics, "text": "sample (temperature 0.8):\n" + job.config.sample_prompt + sample,
+            "files": [str(run_dir / "vocab.json"), str(path)]}
+
+
+def generate_run(run_dir: str | Path, prompt: str, length: int, temperature: float = 1.0, top_k: int = 0,
+                 top_p: float = 1.0, seed: int | None = None) -> str:
+    """``rnnkit generate``: text from a trained run, with the vocabulary saved beside it."""
+    config, job = run.load_trained(run_dir, "language", "language-model")
+    vocab_path = Path(run_dir) / "vocab.json"
+    vocab = Vocabulary.load(vocab_path) if vocab_path.exists() else job.vocab
+    if len(vocab) != job.model.embedding.num_embeddings:
+        raise ValueError(f"{vocab_path}: {len(vocab)} tokens, but the model has {job.model.embedding.num_embeddings}")
+    return generate(job.model, vocab, prompt, length, temperature, top_k, top_p, seed)
+
+
+TASK = Task(LanguageConfig, build, report)

@@ -1,0 +1,258 @@
+"""Polyphonic music generation: a recurrent model of piano rolls, trained on Bach chorales or
+your MIDI / MusicXML files.
+
+Pieces are split whole into train / validation / test (seeded). The model reads frames
+``0 .. T-2`` after an all-silent start frame and predicts frames ``0 .. T-1``, every pitch a
+Bernoulli variable. Metric: negative log-likelihood per frame (nats), summed over pitches and
+averaged over every frame of every piece of a part (the measure of Boulanger-Lewandowski et
+al. 2012); ``transpose: c`` moves each piece to C major / minor first, as their data was.
+``augment`` transposes training batches by a random shift of up to that many semitones.
+
+After training: the test NLL, and a sampled piece as ``sample.mid`` and ``sample.png``.
+:func:`generate` samples a roll one frame per step with the state carried (temperature,
+seeded, optionally primed with the start of a piece); :func:`generate_run` is
+``rnnkit generate RUN_DIR`` for a music run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit.config import check_one_source
+from rnnkit.data.music import HIGH, LOW, Piece, Transpose, load_chorales, read_music, write_midi
+from rnnkit.functional import mask_from_lengths
+from rnnkit.models.music import MusicModel, MusicModelConfig
+from rnnkit.tasks.core.plotting import pyplot, save_figure
+from rnnkit.tasks.core import run
+from rnnkit.tasks.core.registry import Task
+from rnnkit.training import EarlyStoppingConfig, RandomBatches, StepOutput, TrainConfig, trained_weights
+
+
+@dataclass
+class MusicDataConfig:
+    name: str | None = "chorales"  # music21's Bach chorales, or null and ``path``
+    path: str | None = None  # a MIDI / MusicXML file or a folder of them
+    step: float = 1.0  # quarter notes per frame (1: the JSB convention)
+    low: int = LOW  # the lowest and highest MIDI pitch of the roll (default: the 88 piano keys)
+    high: int = HIGH
+    transpose: Transpose = "none"  # c: every piece to C major / C minor
+    augment: int = 0  # training batches transposed by a random shift in [-augment, augment] semitones
+    validation_fraction: float = 0.1
+    test_fraction: float = 0.1
+    seed: int = 0  # the split by piece
+
+    def __post_init__(self) -> None:
+        check_one_source("data", self.name, self.path)
+        if self.name is not None and self.name != "chorales":
+            raise ValueError(f"data.name: expected 'chorales' (or null and a path), got {self.name!r}")
+        if not 0 <= self.low < self.high <= 127:
+            raise ValueError(f"data.low / data.high: expected MIDI pitches 0 <= low < high <= 127, got "
+                             f"{self.low} / {self.high}")
+        if not 0 < self.validation_fraction < 1 or not 0 < self.test_fraction < 1 \
+                or self.validation_fraction + self.test_fraction >= 1:
+            raise ValueError(f"data.validation_fraction / test_fraction: expected fractions in (0, 1) with a sum "
+                             f"below 1, got {self.validation_fraction}, {self.test_fraction}")
+        if self.augment < 0:
+            raise ValueError(f"data.augment: expected a number of semitones >= 0, got {self.augment}")
+
+
+@dataclass
+class MusicConfig:
+    task: Literal["music"] = "music"
+    run_dir: str | None = None
+    data: MusicDataConfig = field(default_factory=MusicDataConfig)
+    model: MusicModelConfig = field(default_factory=MusicModelConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        steps=2000, batch_size=16, eval_every=100,
+        early_stopping=EarlyStoppingConfig(metric="val_nll", restore_best=True)))
+    sample_length: int = 64  # frames of the report's sample
+    sample_temperature: float = 1.0
+
+
+def load_pieces(config: MusicDataConfig) -> list[Piece]:
+    if config.name == "chorales":
+        pieces = load_chorales(config.step, config.low, config.high, config.transpose)
+    else:
+        pieces = read_music(config.path, config.step, config.low, config.high, config.transpose)
+    if len(pieces) < 3:
+        raise ValueError(f"data: expected at least 3 pieces (train, validation, test), got {len(pieces)}")
+    return pieces
+
+
+def split_pieces(pieces: list[Piece], config: MusicDataConfig) -> dict[str, list[Piece]]:
+    """Whole pieces, shuffled by ``seed``, into train / val / test (at least one piece each)."""
+    order = np.random.default_rng(config.seed).permutation(len(pieces))
+    n_test = max(1, round(config.test_fraction * len(pieces)))
+    n_val = max(1, round(config.validation_fraction * len(pieces)))
+    chosen = [pieces[i] for i in order]
+    return {"test": chosen[:n_test], "val": chosen[n_test : n_test + n_val], "train": chosen[n_test + n_val :]}
+
+
+def pad_rolls(rolls: list[np.ndarray]) -> tuple[Tensor, Tensor, Tensor]:
+    """Inputs ``(T, B, P)`` (a silent frame, then frames ``0 .. T-2``), targets ``(T, B, P)``, lengths ``(B,)``."""
+    lengths = torch.tensor([len(r) for r in rolls])
+    targets = torch.zeros(int(lengths.max()), len(rolls), rolls[0].shape[1])
+    for b, roll in enumerate(rolls):
+        targets[: len(roll), b] = torch.from_numpy(roll.astype(np.float32))
+    inputs = torch.cat([torch.zeros_like(targets[:1]), targets[:-1]])
+    return inputs, targets, lengths
+
+
+def transposed(roll: np.ndarray, shift: int) -> np.ndarray:
+    """``roll`` moved by ``shift`` semitones; notes pushed out of the range are dropped."""
+    out = np.zeros_like(roll)
+    if shift >= 0:
+        out[:, shift:] = roll[:, : roll.shape[1] - shift]
+    else:
+        out[:, :shift] = roll[:, -shift:]
+    return out
+
+
+def frame_nll(logits: Tensor, targets: Tensor, lengths: Tensor) -> tuple[Tensor, int]:
+    """The summed NLL (nats) over pitches and valid frames, and the number of valid frames."""
+    valid = mask_from_lengths(lengths, targets.shape[0], targets.device)  # (T, B)
+    nll = F.binary_cross_entropy_with_logits(logits, targets, reduction="none").sum(-1)  # (T, B)
+    return (nll * valid).sum(), int(valid.sum())
+
+
+def nll_per_frame(model: MusicModel, pieces: list[Piece], batch_size: int = 32) -> float:
+    """Mean NLL per frame over every frame of ``pieces`` (each piece from its silent start)."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total, frames = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(pieces), batch_size):
+            inputs, targets, lengths = pad_rolls([p.roll for p in pieces[start : start + batch_size]])
+            logits, _ = model(inputs.to(device), lengths=lengths.to(device))
+            nll, count = frame_nll(logits, targets.to(device), lengths.to(device))
+            total, frames = total + nll.item(), frames + count
+    model.train(was_training)
+    return total / frames
+
+
+@dataclass
+class MusicJob:
+    model: MusicModel
+    step_fn: Any
+    batches: RandomBatches
+    evaluate: Any
+    parts: dict[str, list[Piece]]
+    config: MusicConfig
+
+
+def build(config: MusicConfig, rank: int = 0) -> MusicJob:
+    data = config.data
+    parts = split_pieces(load_pieces(data), data)
+    model = MusicModel(data.high - data.low + 1, config.model)
+    train, batch_size = parts["train"], config.train.batch_size
+
+    def sample(g: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
+        chosen = torch.randint(0, len(train), (batch_size,), generator=g).tolist()
+        shifts = torch.randint(-data.augment, data.augment + 1, (batch_size,), generator=g).tolist()
+        return pad_rolls([transposed(train[i].roll, s) for i, s in zip(chosen, shifts)])
+
+    def step_fn(m: nn.Module, batch: tuple[Tensor, Tensor, Tensor], carry: Any) -> StepOutput:
+        inputs, targets, lengths = batch
+        logits, _ = m(inputs, lengths=lengths)
+        nll, frames = frame_nll(logits, targets, lengths)
+        return StepOutput(nll / frames)
+
+    def evaluate(m: nn.Module) -> dict[str, float]:
+        return {"val_nll": nll_per_frame(m, parts["val"])}
+
+    batches = RandomBatches(sample, seed=config.train.seed + 1000 * rank)
+    return MusicJob(model, step_fn, batches, evaluate, parts, config)
+
+
+def generate(model: MusicModel, length: int, temperature: float = 1.0, seed: int | None = None,
+             prime: np.ndarray | None = None) -> np.ndarray:
+    """A ``(len(prime) + length, P)`` roll: ``prime`` (frames to start from, default none) read in
+    one pass, then ``length`` frames sampled one per step with the state carried, each pitch
+    drawn from ``sigmoid(logits / temperature)``."""
+    if length < 1 or temperature <= 0:
+        raise ValueError(f"generate: expected length >= 1 and temperature > 0, got {length}, {temperature}")
+    device = next(model.parameters()).device
+    pitches = model.head.out_features
+    if prime is not None and (prime.ndim != 2 or prime.shape[1] != pitches):
+        raise ValueError(f"prime: expected a roll (T, {pitches}), got shape {prime.shape}")
+    generator = torch.Generator(device=device)
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(seed)
+    was_training = model.training
+    model.eval()
+    frames = [] if prime is None else [torch.from_numpy(prime.astype(np.float32)).to(device)]
+    with torch.no_grad():
+        start = torch.zeros(1, 1, pitches, device=device)
+        inputs = start if prime is None else torch.cat([start, frames[0].unsqueeze(1)])
+        logits, state = model(inputs)  # (T, 1, P)
+        last = logits[-1]  # (1, P)
+        for _ in range(length):
+            frame = torch.bernoulli(torch.sigmoid(last / temperature), generator=generator)  # (1, P)
+            frames.append(frame)
+            last, state = model.step(frame, state)
+    model.train(was_training)
+    return torch.cat(frames).cpu().numpy().astype(np.uint8)
+
+
+def plot_roll(roll: np.ndarray, path: str | Path, low: int = LOW, step: float = 1.0, title: str = "") -> Path | None:
+    """The roll as an image: time across, pitch up, only the rows between its lowest and highest note."""
+    plt = pyplot()
+    if plt is None:
+        return None
+    used = np.flatnonzero(roll.any(0))
+    bottom, top = (used.min(), used.max()) if len(used) else (0, roll.shape[1] - 1)
+    figure, axis = plt.subplots(figsize=(min(16, 3 + roll.shape[0] * 0.12), 4))
+    axis.imshow(roll[:, bottom : top + 1].T, origin="lower", aspect="auto", cmap="Greys", interpolation="nearest",
+                extent=(0, roll.shape[0] * step, low + bottom - 0.5, low + top + 0.5))
+    axis.set_xlabel("quarter notes")
+    axis.set_ylabel("MIDI pitch")
+    axis.set_title(title)
+    return save_figure(figure, path)
+
+
+def write_sample(roll: np.ndarray, stem: Path, data: MusicDataConfig, title: str) -> list[str]:
+    midi = write_midi(roll, stem.with_suffix(".mid"), data.step, data.low)
+    png = plot_roll(roll, stem.with_suffix(".png"), data.low, data.step, title)
+    return [str(p) for p in (midi, png) if p]
+
+
+def report(job: MusicJob, run_dir: Path) -> dict[str, Any]:
+    """After training: validation and test NLL per frame, a sampled piece (MIDI + PNG)."""
+    metrics = {"val_nll": nll_per_frame(job.model, job.parts["val"]),
+               "test_nll": nll_per_frame(job.model, job.parts["test"])}
+    roll = generate(job.model, job.config.sample_length, job.config.sample_temperature, seed=0)
+    files = write_sample(roll, run_dir / "sample", job.config.data, f"sampled, temperature "
+                         f"{job.config.sample_temperature}")
+    frames = {k: sum(len(p.roll) for p in v) for k, v in job.parts.items()}
+    return {"metrics": metrics, "files": files,
+            "text": "pieces (frames): " + ", ".join(f"{k} {len(v)} ({frames[k]})" for k, v in job.parts.items())}
+
+
+def generate_run(run_dir: str | Path, length: int, temperature: float = 1.0, seed: int | None = None,
+                 out: str | Path | None = None, prime: str | Path | None = None, prime_frames: int = 8) -> list[str]:
+    """``rnnkit generate`` for a music run: a sampled piece as MIDI + PNG (``out``, default
+    ``RUN_DIR/generated.mid``), optionally continuing the first ``prime_frames`` of a file."""
+    config = run.load_finished_run(run_dir, "music", "music")
+    data = config.data
+    model = MusicModel(data.high - data.low + 1, config.model)
+    model.load_state_dict(trained_weights(run_dir))
+    start = None
+    if prime is not None:
+        start = read_music(prime, data.step, data.low, data.high, data.transpose)[0].roll[:prime_frames]
+    roll = generate(model, length, temperature, seed, start)
+    out = Path(out) if out is not None else Path(run_dir) / "generated.mid"
+    return write_sample(roll, out.with_suffix(""), data, f"{Path(run_dir).name}: temperature {temperature}, "
+                        f"seed {seed}")
+
+
+TASK = Task(MusicConfig, build, report)

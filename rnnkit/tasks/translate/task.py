@@ -1,0 +1,419 @@
+"""Sequence to sequence: grapheme-to-phoneme conversion and translation with an attentional
+encoder-decoder (:mod:`rnnkit.models.seq2seq`).
+
+Data: the CMU Pronouncing Dictionary (``name: cmudict``: letters to phonemes, split by word,
+a prediction correct when it equals any of the word's pronunciations), two Bibles aligned by
+verse (``name: bible``: English to Spanish by default, whole books held out), or your pairs: a
+TSV of ``source<TAB>target`` or two aligned files. Each side gets its own vocabulary at its own level
+(``char``, ``word`` or ``bpe``), built from the training pairs; the target side adds ``<bos>``
+and ``</s>``.
+
+Training: teacher forcing with label smoothing (``label_smoothing``) and optionally scheduled
+sampling (``sampling``), over batches of whole pairs padded to the longest, the loss over each
+target's valid tokens only. During training the validation loss and a greedy decode of
+``data.eval_size`` validation sources are scored; after training the test part is decoded
+with beam search (``beam``, ``length_penalty``).
+
+Metrics (``metric: auto`` picks by data): ``g2p`` = phoneme error rate (edit distance to the
+closest pronunciation over its length, summed over words) and word error rate (no
+pronunciation matched exactly), with jiwer's alignments; ``bleu`` = BLEU and chrF with
+sacrebleu. After training: ``predictions.tsv``, ``attention.png`` (the weights of the first
+test source), ``source_vocab.json``, ``target_vocab.json``. :func:`translate_run` is
+``rnnkit translate RUN_DIR``.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit.config import check_one_source
+from rnnkit.data.pairs import Pairs, load_bible, load_cmudict, read_pairs, split_groups
+from rnnkit.data.text import Level, Vocabulary
+from rnnkit.functional import mask_from_lengths
+from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig, beam_search, greedy_decode
+from rnnkit.tasks.core.plotting import pyplot, save_figure
+from rnnkit.tasks.core import run
+from rnnkit.tasks.core.registry import Task
+from rnnkit.training import EarlyStoppingConfig, RandomBatches, StepOutput, TrainConfig, trained_weights
+
+BOS, END = "<bos>", "</s>"
+
+
+@dataclass
+class TranslateDataConfig:
+    name: str | None = "cmudict"  # cmudict (graphemes to phonemes), bible (verses), or null and ``path``
+    path: str | None = None  # a TSV of source<TAB>target, or the sources with ``target_path``
+    target_path: str | None = None  # the targets, line by line aligned with ``path``
+    separator: str = "\t"
+    source_level: Level = "char"
+    target_level: Level = "word"
+    lowercase: bool = False  # the sources
+    min_count: int = 1
+    source_max_vocab: int | None = None
+    target_max_vocab: int | None = None
+    stress: bool = False  # cmudict: keep the stress digits of the vowels
+    source_module: str = "engKJV2006eb"  # bible: the SWORD modules (diatheke -b system -k modulelist)
+    target_module: str = "spaRV1909eb"
+    validation_fraction: float = 0.05  # of the groups (words, books; each pair its own group in your pairs)
+    test_fraction: float = 0.05
+    validation_groups: list[str] = field(default_factory=list)  # or name them (books of the Bible: "Ruth", ...)
+    test_groups: list[str] = field(default_factory=list)
+    seed: int = 0  # the split (by word for cmudict, by book for the Bible)
+    max_length: int = 200  # training pairs longer than this (tokens, either side) are left out
+    eval_size: int = 1000  # validation sources decoded at each evaluation
+
+    def __post_init__(self) -> None:
+        check_one_source("data", self.name, self.path)
+        if self.name is not None and self.name not in ("cmudict", "bible"):
+            raise ValueError(f"data.name: expected 'cmudict' or 'bible' (or null and a path), got {self.name!r}")
+        if self.target_path is not None and self.path is None:
+            raise ValueError("data.target_path: expected data.path (the sources) too")
+
+
+@dataclass
+class TranslateConfig:
+    task: Literal["translate"] = "translate"
+    run_dir: str | None = None
+    data: TranslateDataConfig = field(default_factory=TranslateDataConfig)
+    model: Seq2SeqConfig = field(default_factory=Seq2SeqConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        steps=5000, batch_size=64, eval_every=500,
+        early_stopping=EarlyStoppingConfig(metric="val_loss", restore_best=True)))
+    label_smoothing: float = 0.1
+    sampling: float = 0.0  # scheduled sampling: the probability of feeding the model's own token
+    beam: int = 5
+    length_penalty: float = 1.0
+    max_output: int = 60  # tokens at most per output (beyond the source length ratio below)
+    max_output_ratio: float = 3.0  # and at most this many per source token
+    metric: Literal["auto", "g2p", "bleu"] = "auto"
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.label_smoothing < 1 or not 0 <= self.sampling <= 1:
+            raise ValueError(f"label_smoothing / sampling: expected [0, 1) / [0, 1], got {self.label_smoothing}, "
+                             f"{self.sampling}")
+        if self.beam < 1:
+            raise ValueError(f"beam: expected a width >= 1, got {self.beam}")
+
+
+def prepare(config: TranslateConfig) -> None:
+    """Align and cache the Bible (once) on the main process, before any rank reads it."""
+    if config.data.name == "bible":
+        load_bible(config.data.source_module, config.data.target_module)
+
+
+def load_pairs(config: TranslateDataConfig) -> Pairs:
+    if config.name == "cmudict":
+        return load_cmudict(config.stress)
+    if config.name == "bible":
+        return load_bible(config.source_module, config.target_module)
+    pairs = read_pairs(config.path, config.target_path, config.separator)
+    if len(pairs) < 3:
+        raise ValueError(f"data: expected at least 3 pairs (train, validation, test), got {len(pairs)}")
+    return pairs
+
+
+def metric_of(config: TranslateConfig) -> str:
+    return config.metric if config.metric != "auto" else ("g2p" if config.data.name == "cmudict" else "bleu")
+
+
+@dataclass
+class Sides:
+    """The two vocabularies and the special target ids."""
+
+    source: Vocabulary
+    target: Vocabulary  # the target vocabulary's tokens, then <bos> and </s>
+    bos: int
+    end: int
+
+    @classmethod
+    def build(cls, pairs: Pairs, data: TranslateDataConfig) -> Sides:
+        sources = [s.lower() for s in pairs.sources] if data.lowercase else pairs.sources
+        source = Vocabulary.build("\n".join(sources), data.source_level, data.min_count, data.source_max_vocab)
+        base = Vocabulary.build("\n".join(pairs.targets), data.target_level, data.min_count, data.target_max_vocab)
+        return cls.from_target(source, base)
+
+    @classmethod
+    def from_target(cls, source: Vocabulary, base: Vocabulary) -> Sides:
+        tokens = [t for t in base.tokens if t not in (BOS, END)]
+        target = Vocabulary(tokens + [BOS, END], base.level, base.tokenizer)
+        return cls(source, target, len(tokens), len(tokens) + 1)
+
+    def encode_source(self, text: str, lowercase: bool) -> list[int]:
+        return self.source.encode(text.lower() if lowercase else text) or [0]
+
+    def decode_target(self, ids: Sequence[int]) -> str:
+        return self.target.decode([i for i in ids if i < self.bos])
+
+
+@dataclass
+class EncodedPairs:
+    sources: list[Tensor]  # (S_i,)
+    targets: list[Tensor]  # (T_i,) ending with </s>
+
+    def batch(self, index: np.ndarray, bos: int) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """source ``(S, B)``, source lengths, target inputs ``(T, B)`` (``<bos>`` first), target outputs
+        ``(T, B)``, target lengths; zero-padded."""
+        sources = [self.sources[i] for i in index]
+        targets = [self.targets[i] for i in index]
+        inputs = [torch.cat([torch.tensor([bos]), t[:-1]]) for t in targets]
+        pad = nn.utils.rnn.pad_sequence
+        return (pad(sources), torch.tensor([len(s) for s in sources]), pad(inputs), pad(targets),
+                torch.tensor([len(t) for t in targets]))
+
+
+@dataclass
+class TranslateJob:
+    model: Seq2Seq
+    step_fn: Any
+    batches: RandomBatches
+    evaluate: Any
+    sides: Sides
+    parts: dict[str, Pairs]
+    encoded: dict[str, EncodedPairs]
+    config: TranslateConfig
+
+
+def sequence_loss(logits: Tensor, targets: Tensor, lengths: Tensor, label_smoothing: float = 0.0) -> Tensor:
+    """Mean cross-entropy over the valid target tokens; ``logits (T, B, V)``, ``targets (T, B)``."""
+    mask = mask_from_lengths(lengths, targets.shape[0], targets.device)
+    losses = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none",
+                             label_smoothing=label_smoothing).view_as(targets)
+    return (losses * mask).sum() / mask.sum()
+
+
+def build(config: TranslateConfig, rank: int = 0) -> TranslateJob:
+    data = config.data
+    parts = split_groups(load_pairs(data), data.validation_fraction, data.test_fraction, data.seed,
+                         data.validation_groups, data.test_groups)
+    if min(len(p) for p in parts.values()) == 0:
+        raise ValueError(f"data: a part is empty ({ {k: len(v) for k, v in parts.items()} }); expected more pairs "
+                         f"or larger fractions")
+    sides = Sides.build(parts["train"], data)
+
+    def encode(part: Pairs) -> EncodedPairs:
+        return EncodedPairs([torch.tensor(sides.encode_source(s, data.lowercase)) for s in part.sources],
+                            [torch.tensor(sides.target.encode(t) + [sides.end]) for t in part.targets])
+
+    encoded = {name: encode(part) for name, part in parts.items()}
+    train = encoded["train"]
+    keep = np.array([i for i in range(len(train.sources))
+                     if len(train.sources[i]) <= data.max_length and len(train.targets[i]) <= data.max_length])
+    if len(keep) == 0:
+        raise ValueError(f"data.max_length: every training pair is longer than {data.max_length} tokens")
+    model = Seq2Seq(len(sides.source), len(sides.target), config.model)
+    generator = torch.Generator().manual_seed(config.train.seed + 7 + 1000 * rank)
+
+    def step_fn(m: nn.Module, batch: tuple[Tensor, ...], carry: Any) -> StepOutput:
+        source, source_lengths, inputs, targets, target_lengths = batch
+        logits = m(source, source_lengths, inputs, sampling=config.sampling,
+                   generator=generator if source.device.type == "cpu" else None)
+        return StepOutput(sequence_loss(logits, targets, target_lengths, config.label_smoothing))
+
+    def evaluate(m: nn.Module) -> dict[str, float]:
+        part = parts["val"]
+        index = np.arange(len(part))
+        scores = {"val_loss": teacher_forced_loss(m, encoded["val"], sides.bos)}
+        subset = part.subset(index[: data.eval_size])
+        hypotheses = decode(m, sides, subset.sources, config, beam=1)
+        scores.update({f"val_{k}": v for k, v in score(metric_of(config), subset, hypotheses).items()})
+        return scores
+
+    batch_size = config.train.batch_size
+    batches = RandomBatches(
+        lambda g: train.batch(keep[torch.randint(0, len(keep), (batch_size,), generator=g).numpy()], sides.bos),
+        seed=config.train.seed + 1000 * rank)
+    return TranslateJob(model, step_fn, batches, evaluate, sides, parts, encoded, config)
+
+
+def teacher_forced_loss(model: Seq2Seq, part: EncodedPairs, bos: int, batch_size: int = 256) -> float:
+    """Mean cross-entropy per target token (no label smoothing) over a part."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(part.sources), batch_size):
+            source, lengths, inputs, targets, target_lengths = (
+                t.to(device) for t in part.batch(np.arange(start, min(start + batch_size, len(part.sources))), bos))
+            logits = model(source, lengths, inputs)
+            tokens = int(target_lengths.sum())
+            total += sequence_loss(logits, targets, target_lengths).item() * tokens
+            count += tokens
+    model.train(was_training)
+    return total / count
+
+
+def decode(model: Seq2Seq, sides: Sides, texts: Sequence[str], config: TranslateConfig, beam: int | None = None,
+           batch_size: int = 128) -> list[str]:
+    """Outputs for ``texts``: greedy (``beam`` 1) or beam search, in batches, eval mode."""
+    beam = config.beam if beam is None else beam
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    outputs: list[str] = []
+    for start in range(0, len(texts), batch_size):
+        ids = [torch.tensor(sides.encode_source(t, config.data.lowercase)) for t in texts[start : start + batch_size]]
+        source = nn.utils.rnn.pad_sequence(ids).to(device)
+        lengths = torch.tensor([len(i) for i in ids])
+        limit = min(config.max_output, int(config.max_output_ratio * int(lengths.max())) + 1)
+        if beam == 1:
+            tokens, _ = greedy_decode(model, source, lengths, sides.bos, sides.end, limit)
+        else:
+            tokens = beam_search(model, source, lengths, sides.bos, sides.end, limit, beam, config.length_penalty)
+        outputs += [sides.decode_target(t) for t in tokens]
+    model.train(was_training)
+    return outputs
+
+
+def g2p_scores(sources: Sequence[str], references: Sequence[str], hypotheses: Sequence[str]) -> dict[str, float]:
+    """PER and WER by word: a word's hypothesis is scored against the closest of its pronunciations
+    (``sources`` repeat a word once per pronunciation; ``hypotheses`` align with ``sources``)."""
+    import jiwer
+
+    by_word: dict[str, tuple[list[str], str]] = {}
+    for source, reference, hypothesis in zip(sources, references, hypotheses):
+        by_word.setdefault(source, ([], hypothesis))[0].append(reference)
+    errors = phonemes = wrong = 0
+    for refs, hypothesis in by_word.values():
+        best = None
+        for ref in refs:
+            if not hypothesis.strip():
+                distance = len(ref.split())
+            else:
+                result = jiwer.process_words(ref, hypothesis)
+                distance = result.substitutions + result.deletions + result.insertions
+            if best is None or distance / len(ref.split()) < best[0] / best[1]:
+                best = (distance, len(ref.split()))
+        errors, phonemes, wrong = errors + best[0], phonemes + best[1], wrong + (best[0] > 0)
+    return {"per": errors / phonemes, "wer": wrong / len(by_word)}
+
+
+def bleu_scores(references: Sequence[str], hypotheses: Sequence[str]) -> dict[str, float]:
+    import sacrebleu
+
+    return {"bleu": sacrebleu.corpus_bleu(list(hypotheses), [list(references)]).score,
+            "chrf": sacrebleu.corpus_chrf(list(hypotheses), [list(references)]).score}
+
+
+LENGTH_BUCKETS = ((0, 10), (10, 20), (20, 30), (30, 40), (40, 50), (50, 1000))  # source words: [low, high)
+
+
+def bleu_by_length(sources: Sequence[str], references: Sequence[str], hypotheses: Sequence[str],
+                   buckets: Sequence[tuple[int, int]] = LENGTH_BUCKETS) -> list[dict[str, Any]]:
+    """Corpus BLEU of the pairs whose source has a length in words in each bucket ``[low, high)``:
+    ``{"low", "high", "count", "bleu"}`` per bucket (BLEU 0 for an empty bucket)."""
+    out = []
+    for low, high in buckets:
+        chosen = [i for i, source in enumerate(sources) if low <= len(source.split()) < high]
+        bleu = bleu_scores([references[i] for i in chosen], [hypotheses[i] for i in chosen])["bleu"] if chosen else 0.0
+        out.append({"low": low, "high": high, "count": len(chosen), "bleu": bleu})
+    return out
+
+
+def score(metric: str, part: Pairs, hypotheses: Sequence[str]) -> dict[str, float]:
+    if metric == "g2p":
+        return g2p_scores(part.sources, part.targets, hypotheses)
+    return bleu_scores(part.targets, hypotheses)
+
+
+def plot_attention(weights: np.ndarray, source: Sequence[str], output: Sequence[str], path: str | Path
+                   ) -> Path | None:
+    """A heat map of attention weights ``(T, S)``: output tokens down, source tokens across."""
+    plt = pyplot()
+    if plt is None:
+        return None
+    figure, axis = plt.subplots(figsize=(1.5 + 0.35 * len(source), 1.2 + 0.3 * len(output)))
+    axis.imshow(weights, cmap="Greys", vmin=0, vmax=1, aspect="auto")
+    axis.set_xticks(range(len(source)), source, rotation=90)
+    axis.set_yticks(range(len(output)), output)
+    axis.set_xlabel("source")
+    axis.set_ylabel("output")
+    return save_figure(figure, path)
+
+
+def attention_map(model: Seq2Seq, sides: Sides, text: str, config: TranslateConfig) -> tuple[
+        np.ndarray, list[str], list[str]]:
+    """The greedy output of one source with its attention weights ``(T, S)`` and both sides' tokens."""
+    if model.attention is None:
+        raise ValueError("attention: this model has none (model.attention: none)")
+    device = next(model.parameters()).device
+    ids = sides.encode_source(text, config.data.lowercase)
+    source = torch.tensor(ids, device=device).unsqueeze(1)
+    was_training = model.training
+    model.eval()
+    tokens, weights = greedy_decode(model, source, torch.tensor([len(ids)]), sides.bos, sides.end,
+                                    min(config.max_output, int(config.max_output_ratio * len(ids)) + 1))
+    model.train(was_training)
+    output = (token_labels(sides.target, tokens[0]) + [END])[: weights.shape[0]]  # no END if cut at the limit
+    return weights[: len(output), :, 0].cpu().numpy(), token_labels(sides.source, ids), output
+
+
+def token_labels(vocabulary: Vocabulary, ids: Sequence[int]) -> list[str]:
+    """Each token as text for a plot's axis: BPE pieces decoded from their bytes, a space shown as ␣."""
+    return [vocabulary.decode([i]).strip() or "␣" if vocabulary.level != "word" else vocabulary.tokens[i]
+            for i in ids]
+
+
+def report(job: TranslateJob, run_dir: Path) -> dict[str, Any]:
+    """After training: beam-search test metrics, predictions.tsv, attention.png, the vocabularies."""
+    config, test = job.config, job.parts["test"]
+    hypotheses = decode(job.model, job.sides, test.sources, config)
+    metrics = {f"test_{k}": v for k, v in score(metric_of(config), test, hypotheses).items()}
+    path = run_dir / "predictions.tsv"
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, delimiter="\t")
+        writer.writerow(["source", "reference", "output"])
+        writer.writerows(zip(test.sources, test.targets, hypotheses))
+    tmp.replace(path)
+    job.sides.source.save(run_dir / "source_vocab.json")
+    job.sides.target.save(run_dir / "target_vocab.json")
+    files = [str(path), str(run_dir / "source_vocab.json"), str(run_dir / "target_vocab.json")]
+    if job.model.attention is not None:
+        weights, source, output = attention_map(job.model, job.sides, test.sources[0], config)
+        png = plot_attention(weights, source, output, run_dir / "attention.png")
+        files += [str(png)] if png else []
+    examples = "\n".join(f"{s}  ->  {h}   (reference: {r})"
+                         for s, r, h in list(zip(test.sources, test.targets, hypotheses))[:5])
+    return {"metrics": metrics, "files": files, "text": examples}
+
+
+def load_translator(run_dir: str | Path) -> tuple[Seq2Seq, Sides, TranslateConfig]:
+    """A trained run's model with its two vocabularies (no training data needed)."""
+    names = ("source_vocab.json", "target_vocab.json")
+    config = run.load_finished_run(run_dir, "translate", "translate (sequence to sequence)", names)
+    source, target = (Vocabulary.load(Path(run_dir) / name) for name in names)
+    sides = Sides(source, target, len(target) - 2, len(target) - 1)
+    model = Seq2Seq(len(sides.source), len(sides.target), config.model)
+    model.load_state_dict(trained_weights(run_dir))
+    model.eval()
+    return model, sides, config
+
+
+def translate_texts(model: Seq2Seq, sides: Sides, config: TranslateConfig, texts: Sequence[str],
+                    beam: int | None = None, attention_png: str | Path | None = None) -> list[str]:
+    """Outputs for ``texts`` (beam search, the config's width unless ``beam``); with ``attention_png``,
+    the attention heat map of the first text."""
+    outputs = decode(model, sides, texts, config, beam)
+    if attention_png is not None:
+        weights, source, output = attention_map(model, sides, texts[0], config)
+        plot_attention(weights, source, output, attention_png)
+    return outputs
+
+
+def translate_run(run_dir: str | Path, texts: Sequence[str], beam: int | None = None,
+                  attention_png: str | Path | None = None) -> list[str]:
+    """``rnnkit translate``: :func:`translate_texts` with the model of a trained run."""
+    return translate_texts(*load_translator(run_dir), texts, beam, attention_png)
+
+
+TASK = Task(TranslateConfig, build, report, prepare=prepare)

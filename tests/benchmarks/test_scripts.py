@@ -1,0 +1,42 @@
+"""The benchmark scripts: each explains itself, and the long-term one runs end to end in quick mode.
+
+They live outside the package (``benchmarks/``) and import it; they are run here as a user
+runs them, ``python benchmarks/<name>.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+SCRIPTS = sorted(p for p in BENCHMARKS.glob("*.py") if p.stem not in ("common", "seq2seq", "keras_speed"))
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
+def test_every_script_explains_itself(script, monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    monkeypatch.setattr(sys, "argv", [str(script), "--help"])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(str(script), run_name="__main__")
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert text.startswith("usage:") and len(text) > 200
+
+
+@pytest.mark.slow
+def test_long_term_benchmark_quick(tmp_path):
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "long_term.py"), "--quick", "--tasks", "adding",
+                           "--cells", "rnn", "lstm", "--out", str(tmp_path)], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "long_term.md").read_text()
+    assert "| adding | 20 | tanh RNN |" in text and "| adding | 20 | LSTM |" in text
+    assert (tmp_path / "long_term_gradient_flow.png").stat().st_size > 0
+    rows = json.loads((tmp_path / "long_term.json").read_text())["rows"]
+    assert len(rows[0]["flow_init"]) == 20

@@ -1,0 +1,160 @@
+"""Anomaly detection: streaming == whole-series scores, hand-checked metrics and segments, the
+baselines, and the task end to end on a generated series with injected anomalies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from rnnkit.cli.main import main as cli
+from rnnkit.config import from_dict
+from rnnkit.models.autoencoder import SequenceAutoencoder
+from rnnkit.models.sequence import RecurrentConfig
+from rnnkit.tasks import anomaly
+from rnnkit.tasks.core import run
+from rnnkit.tasks.anomaly.baselines import isolation_forest, rolling_zscore
+from rnnkit.tasks.core.metrics import detection_scores, f1_at
+
+
+def detector(kind, horizon=1, smooth=1, channels=2, cell="lstm", adapt=0):
+    torch.manual_seed(0)
+    config = anomaly.DetectorConfig(kind=kind, cell=cell, hidden_size=8, window=6, horizon=horizon, smooth=smooth,
+                                    adapt=adapt)
+    model = anomaly.build_detector_model(channels, config).double()
+    rng = np.random.default_rng(1)
+    return anomaly.Detector(model, config, loc=rng.normal(size=channels), scale=rng.uniform(0.5, 2, channels),
+                            error_scale=rng.uniform(0.5, 2, channels * (horizon if kind == "forecaster" else 6)))
+
+
+@pytest.mark.parametrize("kind,horizon,smooth,adapt,cell", [
+    ("forecaster", 1, 1, 0, "lstm"), ("forecaster", 3, 1, 0, "gru"), ("forecaster", 3, 5, 0, "lstm"),
+    ("forecaster", 1, 1, 7, "gru"), ("forecaster", 2, 3, 7, "lstm"),
+    ("autoencoder", 1, 1, 0, "gru"), ("autoencoder", 1, 4, 0, "lstm"), ("autoencoder", 1, 1, 5, "lstm"),
+])
+def test_streaming_scores_equal_whole_series_scores(kind, horizon, smooth, adapt, cell):
+    det = detector(kind, horizon, smooth, cell=cell, adapt=adapt)
+    det.model.float()  # the model in float32, as trained; both paths run the same arithmetic
+    values = np.random.default_rng(2).normal(size=(40, 2))
+    whole = det.score(values)
+    det.reset()
+    streamed = np.array([det.update(x) for x in values])
+    np.testing.assert_array_equal(np.isnan(whole), np.isnan(streamed))
+    np.testing.assert_allclose(streamed[~np.isnan(streamed)], whole[~np.isnan(whole)], rtol=1e-4, atol=1e-5)
+    first = 1 if kind == "forecaster" else 5
+    assert np.isnan(whole[:first]).all() and not np.isnan(whole[first:]).any()
+
+
+def test_forecaster_errors_are_predictions_made_j_steps_earlier():
+    det = detector("forecaster", horizon=2, channels=1)
+    det.model.float()
+    values = np.random.default_rng(3).normal(size=(8, 1))
+    errors = det.errors(values)  # (T, 2)
+    x = torch.tensor((values - det.loc) / det.scale, dtype=torch.float32)
+    with torch.no_grad():
+        predictions = det.model(x[:-1].unsqueeze(1))[:, 0].view(7, 2, 1)  # [s, j-1] predicts x_{s+j}
+    assert errors[5, 0] == pytest.approx(float(x[5, 0] - predictions[4, 0, 0]), abs=1e-6)
+    assert errors[5, 1] == pytest.approx(float(x[5, 0] - predictions[3, 1, 0]), abs=1e-6)
+    assert np.isnan(errors[1, 1]) and not np.isnan(errors[1, 0])
+
+
+def test_autoencoder_reconstructs_in_time_order():
+    torch.manual_seed(0)
+    model = SequenceAutoencoder(3, RecurrentConfig(cell="gru", hidden_size=5))
+    x = torch.randn(7, 2, 3)
+    assert model(x).shape == (7, 2, 3)
+    # batch independence: the second window alone reconstructs the same
+    torch.testing.assert_close(model(x[:, 1:2]), model(x)[:, 1:2])
+    with pytest.raises(ValueError, match="bidirectional"):
+        SequenceAutoencoder(3, RecurrentConfig(bidirectional=True))
+
+
+def test_adapt_and_smooth_by_hand():
+    det = detector("forecaster", channels=1, adapt=3, smooth=3)  # both spans 3: alpha = 0.5
+    state = det._fresh_state()
+    assert np.isnan(det._post(float("nan"), state))
+    assert det._post(2.0, state) == pytest.approx(2.0)  # 2 / sqrt(1); level -> (4 + 1) / 2; running -> 4
+    # 3 / sqrt(2.5) = 1.897..., squared 3.6; running -> (3.6 + 4) / 2
+    assert det._post(3.0, state) == pytest.approx(np.sqrt((9 / 2.5 + 4) / 2))
+
+
+def test_segments_merge_close_flags():
+    flagged = np.array([0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 1], dtype=bool)
+    scores = np.arange(11.0)
+    found = anomaly.segments(flagged, scores, merge_gap=3)
+    assert [(s["start"], s["end"], s["length"], s["peak_score"]) for s in found] == [(1, 5, 5, 5.0), (10, 10, 1, 10.0)]
+
+
+def test_detection_metrics_by_hand():
+    labels = np.array([0, 0, 1, 1, 0])
+    scores = np.array([0.1, 0.2, 0.8, 0.9, np.nan])  # the NaN (no score yet) is left out
+    result = detection_scores(labels, scores)
+    assert result["roc_auc"] == 1.0 and result["pr_auc"] == 1.0 and result["best_f1"] == 1.0
+    assert result["best_f1_threshold"] == pytest.approx(0.8)
+    assert f1_at(np.array([1, 1, 0, 0]), np.array([1, 0, 1, 0]))["f1"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="both normal"):
+        detection_scores(np.zeros(3), np.ones(3))
+
+
+def test_rolling_zscore_by_hand_and_isolation_forest_shape():
+    values = np.array([[1.0], [2.0], [3.0], [10.0]])
+    z = rolling_zscore(values, 3)
+    assert np.isnan(z[:3]).all()
+    assert z[3] == pytest.approx(abs(10 - 2) / 1.0)  # mean 2, sample std 1 of (1, 2, 3)
+    series = np.sin(np.arange(300) / 5.0)[:, None]
+    series[250] += 5
+    scores = isolation_forest(series, 10, 200, seed=0)
+    assert np.isnan(scores[:9]).all() and np.nanargmax(scores) in range(250, 260)
+
+
+def write_sensor_csv(path, n=1200, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    a = np.sin(2 * np.pi * t / 25) + 0.05 * rng.standard_normal(n)
+    b = np.cos(2 * np.pi * t / 25) + 0.05 * rng.standard_normal(n)
+    label = np.zeros(n, dtype=int)
+    for start in (800, 1000):  # two bursts the normal pattern never shows
+        a[start : start + 8] += 2.5
+        label[start : start + 8] = 1
+    pd.DataFrame({"a": a, "b": b, "label": label}).to_csv(path, index=False)
+    return path
+
+
+def tiny_config(path, kind="forecaster"):
+    return from_dict(anomaly.AnomalyConfig, {
+        "task": "anomaly",
+        "data": {"name": None, "path": str(path), "label_column": "label", "train_fraction": 0.5},
+        "model": {"kind": kind, "cell": "gru", "hidden_size": 16, "window": 25, "threshold": "contamination",
+                  "contamination": 0.02},
+        "train": {"steps": 150, "batch_size": 16, "eval_every": 50, "progress": False,
+                  "optimizer": {"name": "adam", "lr": 0.01},
+                  "early_stopping": {"metric": "val_loss", "patience": 10, "restore_best": True}},
+    })
+
+
+@pytest.mark.parametrize("kind", ["forecaster", "autoencoder"])
+def test_anomaly_task_end_to_end(tmp_path, kind, capsys):
+    path = write_sensor_csv(tmp_path / "sensors.csv")
+    run_dir, result = run.train(tiny_config(path, kind), tmp_path / "run")
+    report = result.report
+    assert report["metrics"]["roc_auc"] > 0.9  # the bursts stand far out of the learned pattern
+    for name in ("scores.csv", "anomalies.csv", "anomalies.png"):
+        assert (run_dir / name).exists()
+    scores = pd.read_csv(run_dir / "scores.csv")
+    assert scores.columns.tolist() == ["t", "a", "b", "score", "flagged", "label"]
+    assert scores["flagged"].mean() == pytest.approx(0.02, abs=0.005)  # the contamination rate
+    segments = pd.read_csv(run_dir / "anomalies.csv")
+    assert ((segments["start"] <= 1007) & (segments["end"] >= 1000)).any()  # the second burst is reported
+    assert cli(["evaluate", str(run_dir)]) == 0
+    assert "val_loss" in capsys.readouterr().out
+
+
+def test_anomaly_split_errors(tmp_path):
+    path = write_sensor_csv(tmp_path / "s.csv", n=100)
+    config = tiny_config(path)
+    config.model.window = 40
+    with pytest.raises(ValueError, match="expected more than window"):
+        anomaly.build(config)
+    with pytest.raises(ValueError, match="model.smooth"):
+        anomaly.DetectorConfig(smooth=0)

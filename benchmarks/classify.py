@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS), help="which data sets")
     parser.add_argument("--config", default=CONFIG, help="a preset name or YAML file: preset every set trains with")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override the preset, e.g. --set model.cell=lstm")
+                        help="override the preset, e.g. --set model.recurrent.cell=lstm")
 
 
 def one_nn_dtw(name: str) -> dict[str, Any]:
@@ -130,7 +130,8 @@ def main(args: argparse.Namespace) -> None:
     results, info, seconds = run_cases(args.sets, lambda case: run_set(case, args), args.threads)
     config = run.resolve_config(load_source(args.config), list(args.set))
     m = config.model
-    model = (f"{'bidirectional ' if m.bidirectional else ''}{m.cell.upper()} {m.hidden_size}, {m.pooling} pooling"
+    r = m.recurrent
+    model = (f"{'bidirectional ' if r.bidirectional else ''}{r.cell.upper()} {r.hidden_size}, {m.pooling} pooling"
              + (f", conv front end {m.conv_channels}x{m.conv_kernel} pool {m.conv_pool}" if m.conv_channels else "")
              + f", {config.train.steps} steps")
     markdown = render(results, info, seconds, args, model)

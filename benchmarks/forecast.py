@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_quality_arguments(parser, "forecast")
     parser.add_argument("--series", nargs="+", choices=FORECAST_SETS, default=list(FORECAST_SETS), help="which series")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override every preset, e.g. --set model.cell=gru")
+                        help="override every preset, e.g. --set model.recurrent.cell=gru")
 
 
 def baseline_fns(frame: Any, data: forecast.ForecastDataConfig) -> dict[str, forecast.ForecastFn]:
@@ -61,11 +61,11 @@ def run_series(name: str, args: argparse.Namespace) -> dict[str, Any]:
         started = time.perf_counter()
         run_dir, result = run.train(config, args.out / "runs" / f"forecast-{name}-seed{seed}")
         seconds = time.perf_counter() - started
-        _, job = run.load_trained(run_dir)
-        metrics, *outputs = forecast.backtest(frame, origins, data.horizon, data.season,
-                                              lambda o: forecast.predict(job.model, job.prepared, o))
+        metrics = {k.removeprefix("test_"): v for k, v in result.report["metrics"].items()}  # the report's one read
+        saved = forecast.read_backtest_csv(run_dir / "backtest.csv")
+        assert saved.origins == origins
         rnn_runs.append({"seed": seed, "seconds": round(seconds, 1), "steps": result.step, **metrics})
-        seed_forecasts.append(outputs)
+        seed_forecasts.append((saved.point, saved.lower, saved.upper))
         print(f"  {name} rnnkit seed {seed}: MASE {metrics['mase']:.3f} ({seconds:.0f}s, {result.step} steps)",
               flush=True)
     rows["rnnkit"] = _mean_over(rnn_runs)
@@ -85,7 +85,7 @@ def run_series(name: str, args: argparse.Namespace) -> dict[str, Any]:
                            args.out / f"{args.name}_{name}.png")
     return {"series": name, "points": len(frame), "horizon": data.horizon, "season": data.season,
             "origins": len(origins), "window": data.window, "transform": data.transform,
-            "model": f"{config.model.cell} {config.model.hidden_size}, {config.model.head} head, "
+            "model": f"{config.model.recurrent.cell} {config.model.recurrent.hidden_size}, {config.model.head} head, "
                      f"{config.model.distribution} output",
             "best_baseline": best, "rnn_runs": rnn_runs, "methods": rows}
 

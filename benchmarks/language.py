@@ -47,29 +47,30 @@ def run_corpus(name: str, args: argparse.Namespace) -> dict[str, Any]:
     _, job = run.load_trained(run_dir)
     data = config.data
     full_validation = language.cross_entropy(job.model, job.parts["val"], data.eval_batch_size, data.bptt)
-    rows["rnnkit " + config.model.cell.upper()] = {
+    cell = config.model.recurrent.cell.upper()
+    rows["rnnkit " + cell] = {
         "val_bpc": full_validation / math.log(2), "test_bpc": result.report["metrics"]["test_bpc"],
         "seconds": round(seconds, 1), "steps": result.step,
         "parameters": sum(p.numel() for p in job.model.parameters()),
     }
-    print(f"  rnnkit: test {rows['rnnkit ' + config.model.cell.upper()]['test_bpc']:.3f} bpc ({seconds:.0f}s)",
-          flush=True)
-    for order in ORDERS:
+    print(f"  rnnkit: test {rows['rnnkit ' + cell]['test_bpc']:.3f} bpc ({seconds:.0f}s)", flush=True)
+    blocks = {"train": job.parts["train"], "val": job.parts["val"], "test": job.split.test.open().ids}  # after the report
+    for order in ORDERS:  # fit on training, scored on validation and test, like the RNN
         started = time.perf_counter()
-        model = KneserNey(order, len(job.vocab)).fit(job.parts["train"].numpy())
-        scores = {part: float(-model.log_probs(job.parts[part].numpy()).mean() / math.log(2))
-                  for part in ("val", "test")}
+        model = KneserNey(order, len(job.vocab)).fit(blocks["train"].numpy())
+        scores = {part: float(-model.log_probs(blocks[part].numpy()).mean() / math.log(2)) for part in ("val", "test")}
         rows[f"{order}-gram Kneser-Ney"] = {"val_bpc": scores["val"], "test_bpc": scores["test"],
                                             "seconds": round(time.perf_counter() - started, 1)}
         print(f"  {order}-gram: test {scores['test']:.3f} bpc", flush=True)
-    sizes = {part: len(job.parts[part]) for part in ("train", "val", "test")}
+    sizes = {part: len(ids) for part, ids in blocks.items()}
     return {"corpus": name, "characters": sizes, "vocabulary": len(job.vocab), "model": _describe(config),
             "methods": rows, "sample": result.report["text"]}
 
 
 def _describe(config: Any) -> str:
     m, t = config.model, config.train
-    return (f"{m.num_layers}-layer {m.cell.upper()} {m.hidden_size}, embedding {m.embedding_size}, dropout "
+    r = m.recurrent
+    return (f"{r.num_layers}-layer {r.cell.upper()} {r.hidden_size}, embedding {m.embedding_size}, dropout "
             f"in/out {m.input_dropout}/{m.output_dropout}, batch {t.batch_size} x {config.data.bptt} steps, Adam "
             f"lr {t.optimizer.lr} ({t.schedule.name}), budget {t.steps} steps or {t.max_seconds} s")
 

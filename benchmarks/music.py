@@ -1,7 +1,7 @@
 """The music benchmark: test negative log-likelihood per frame of the tanh RNN, the LSTM and the
 GRU on Bach chorales, beside the published JSB Chorales numbers.
 
-Each cell trains with the one preset the preset ``music-chorales`` (only ``model.cell``
+Each cell trains with the one preset the preset ``music-chorales`` (only ``model.recurrent.cell``
 changes) for several seeds on the same split by piece; the test NLL (nats per frame, summed
 over the 88 pitches) is of the weights with the best validation NLL. The published anchors
 are on the JSB Chorales set of Boulanger-Lewandowski et al. (2012): 382 chorales split
@@ -38,11 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cells", nargs="+", choices=list(CELLS), default=list(CELLS), help="which cells")
     parser.add_argument("--config", default=CONFIG, help="a preset name or YAML file: preset every cell trains with")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override the preset, e.g. --set model.hidden_size=128")
+                        help="override the preset, e.g. --set model.recurrent.hidden_size=128")
 
 
 def run_cell(cell: str, args: argparse.Namespace) -> dict[str, Any]:
-    overrides = ["train.progress=false", f"model.cell={cell}"] + list(args.set)
+    overrides = ["train.progress=false", f"model.recurrent.cell={cell}"] + list(args.set)
     if args.quick:
         overrides += ["train.steps=20", "train.eval_every=10"]
     runs = []
@@ -50,7 +50,7 @@ def run_cell(cell: str, args: argparse.Namespace) -> dict[str, Any]:
         config = run.resolve_config(load_source(args.config), overrides + [f"train.seed={seed}"])
         started = time.perf_counter()
         run_dir, result = run.train(config, args.out / "runs" / f"music-{cell}-seed{seed}")
-        metrics = result.report["metrics"]
+        metrics = {**(result.best or result.last_eval), **result.report["metrics"]}  # the kept weights' validation
         runs.append({"seed": seed, "test_nll": metrics["test_nll"], "val_nll": metrics["val_nll"],
                      "steps": result.step, "seconds": round(time.perf_counter() - started, 1),
                      "run_dir": str(run_dir)})
@@ -72,7 +72,7 @@ def render(results: list[dict[str, Any]], parts: dict[str, Any], info: dict[str,
         f"Total time {seconds / 60:.1f} min. music21's {sum(p['pieces'] for p in parts.values())} chorales, one "
         f"frame per quarter note, 88 pitches, moved to C major / minor, split by piece (seeded): "
         + ", ".join(f"{k} {v['pieces']} pieces / {v['frames']} frames" for k, v in parts.items())
-        + f". One preset for all cells ({model}; `{Path(args.config).stem}` with only model.cell changed); "
+        + f". One preset for all cells ({model}; `{Path(args.config).stem}` with only model.recurrent.cell changed); "
         + (f"mean (sd) over {args.seeds} seeds" if args.seeds > 1 else "one seed")
         + ", test NLL of the best-validation weights, in nats per frame summed over pitches.",
         "",
@@ -95,7 +95,7 @@ def main(args: argparse.Namespace) -> None:
     job = music.build(config)
     parts = {k: {"pieces": len(v), "frames": sum(len(p.roll) for p in v)} for k, v in job.parts.items()}
     m = config.model
-    model = (f"{m.num_layers} layer x {m.hidden_size} units, input dropout {m.input_dropout}, output dropout "
+    model = (f"{m.recurrent.num_layers} layer x {m.recurrent.hidden_size} units, input dropout {m.input_dropout}, output dropout "
              f"{m.output_dropout}, up to {config.train.steps} steps")
     markdown = render(results, parts, info, seconds, args, model)
     payload = {"machine": info, "seconds": round(seconds, 1), "seeds": args.seeds, "model": model, "parts": parts,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import multiprocessing
 import shutil
 import statistics
@@ -125,7 +126,6 @@ def run_case(name: str, case: tuple[str, int], args: argparse.Namespace) -> dict
     import torch
 
     from rnnkit.config import load_source
-    from rnnkit.tasks import translate
     from rnnkit.tasks.core import run
 
     torch.set_num_threads(args.threads)
@@ -138,9 +138,8 @@ def run_case(name: str, case: tuple[str, int], args: argparse.Namespace) -> dict
     run_dir, result = run.train(config, args.out / "runs" / f"{name}-{attention}-seed{seed}")
     seconds = time.perf_counter() - started
     metrics = result.report["metrics"]
-    job_parts = {k: len(v) for k, v in translate.split_groups(
-        translate.load_pairs(config.data), config.data.validation_fraction, config.data.test_fraction,
-        config.data.seed, config.data.validation_groups, config.data.test_groups).items()}
+    split = json.loads((run_dir / "split.json").read_text())  # the parts as the run saved them
+    job_parts = {"train": split["train"]["pairs"], "val": split["validation"]["pairs"], "test": split["test"]["pairs"]}
     record = {"attention": attention, "seed": seed, "steps": result.step, "seconds": round(seconds, 1),
               "run_dir": str(run_dir), "pairs": job_parts, "beam": config.beam,
               **{k: v for k, v in metrics.items() if k.startswith("test_")}}

@@ -35,14 +35,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default="speech", help="file name stem (default: speech)")
     parser.add_argument("--config", default=CONFIG, help="a preset name or YAML file: preset to train")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override the preset, e.g. --set model.cell=gru")
+                        help="override the preset, e.g. --set model.recurrent.cell=gru")
     parser.add_argument("--run-dir", type=Path, help="evaluate this trained run instead of training one")
     parser.add_argument("--beam", type=int, default=8, help="prefix beam width (default: 8)")
 
 
-def decode_all(job: speech.SpeechJob, beam: int) -> tuple[list[str], float]:
+def decode_all(job: speech.SpeechJob, features: list[torch.Tensor], beam: int) -> tuple[list[str], float]:
     started = time.perf_counter()
-    texts = speech.transcribe_features(job.model, job.labels, job.utterances["test"].features, beam)
+    texts = speech.transcribe_features(job.model, job.labels, features, beam)
     return texts, time.perf_counter() - started
 
 
@@ -63,13 +63,11 @@ def main(args: argparse.Namespace) -> None:
         config = run.load_run_config(run_dir)
         steps = None
     train_seconds = time.perf_counter() - started
-    job = speech.build(config)
-    from rnnkit.training import trained_weights
-
-    job.model.load_state_dict(trained_weights(run_dir))
-    test = job.parts["test"]
+    _, job = run.load_trained(run_dir)
+    test, utterances = job.split.test.open()  # a trained run: both decoders are compared, neither chosen, on test
     conditions = sorted(set(test.conditions or ["all"]), key=speech.condition_order)
-    decodes = {"greedy": decode_all(job, 1), f"beam {args.beam}": decode_all(job, args.beam)}
+    decodes = {"greedy": decode_all(job, utterances.features, 1),
+               f"beam {args.beam}": decode_all(job, utterances.features, args.beam)}
     rows = []
     for condition in conditions:
         chosen = [i for i in range(len(test)) if test.conditions is None or test.conditions[i] == condition]
@@ -81,11 +79,11 @@ def main(args: argparse.Namespace) -> None:
         rows.append(row)
     seconds = time.perf_counter() - started
     parameters = sum(p.numel() for p in job.model.parameters())
-    markdown = render(rows, decodes, config, info, seconds, train_seconds, steps, parameters, args, job)
+    markdown = render(rows, decodes, config, info, seconds, train_seconds, steps, parameters, args, job, test)
     payload = {"machine": info, "seconds": round(seconds, 1), "train_seconds": round(train_seconds, 1), "steps": steps,
-               "parameters": parameters, "config": args.config.name, "overrides": args.set, "run_dir": str(run_dir),
+               "parameters": parameters, "config": Path(args.config).stem, "overrides": args.set, "run_dir": str(run_dir),
                "decode_seconds": {k: round(v[1], 1) for k, v in decodes.items()}, "results": rows, "goal_wer": GOAL,
-               "parts": {k: len(v) for k, v in job.parts.items()},
+               "parts": {**{k: len(v) for k, v in job.parts.items()}, "test": len(test)},
                "test_speakers": sorted(set(test.speakers or []))}
     md, js = write_results(args.name, markdown, payload, args.out)
     if (Path(run_dir) / "posteriors.png").exists():
@@ -96,20 +94,20 @@ def main(args: argparse.Namespace) -> None:
 
 def render(rows: list[dict[str, Any]], decodes: dict[str, Any], config: Any, info: dict[str, Any], seconds: float,
            train_seconds: float, steps: int | None, parameters: int, args: argparse.Namespace,
-           job: speech.SpeechJob) -> str:
+           job: speech.SpeechJob, test: Any) -> str:
     m, f = config.model, config.features
     names = list(decodes)
-    speakers = sorted(set(job.parts["test"].speakers or []))
+    speakers = sorted(set(test.speakers or []))
     lines = [
         "# Speech recognition with CTC: spoken digits, unseen voices", "", header(info), "",
         f"Total time {seconds / 60:.1f} min" + (f" (training {train_seconds / 60:.1f} min, {steps} steps)"
                                                  if steps is not None else f" (evaluating {args.run_dir})")
         + f". Preset `{Path(args.config).stem}`" + (f" with {', '.join(args.set)}" if args.set else "")
         + f": {f.n_mels} log-mels every {f.hop_ms:g} ms, {m.subsample} frames stacked per step, "
-        f"{m.num_layers} x {m.hidden_size} bidirectional {m.cell.upper()}, {parameters:,} parameters, "
+        f"{m.recurrent.num_layers} x {m.recurrent.hidden_size} bidirectional {m.recurrent.cell.upper()}, {parameters:,} parameters, "
         f"{len(job.labels) - 2} {config.data.level}s + <unk> + blank as labels. Utterances: "
         f"{len(job.parts['train'])} train / "
-        f"{len(job.parts['val'])} validation / {len(job.parts['test'])} test; the {len(speakers)} test voice "
+        f"{len(job.parts['val'])} validation / {len(test)} test; the {len(speakers)} test voice "
         f"variants ({', '.join(speakers)}) are never heard in training (each in 7 accents).", "",
         "| condition | utterances | words | " + " | ".join(f"WER {n}" for n in names) + " | "
         + " | ".join(f"SER {n}" for n in names) + " |",
@@ -123,7 +121,7 @@ def render(rows: list[dict[str, Any]], decodes: dict[str, Any], config: Any, inf
     met = [r["condition"] for r in rows if r["condition"] in ("clean", "20") and r[names[-1]]["wer"] < GOAL]
     lines += ["", f"Goal: below {100 * GOAL:.0f}% WER on unseen voices, clean and at 20 dB: "
               + ("met" if len(met) == 2 else f"not met ({', '.join(met) or 'neither'} below)")
-              + f" with {names[-1]}. Decoding the {len(job.parts['test'])} test utterances took "
+              + f" with {names[-1]}. Decoding the {len(test)} test utterances took "
               + ", ".join(f"{decodes[n][1]:.1f} s ({n})" for n in names) + "."]
     return "\n".join(lines)
 

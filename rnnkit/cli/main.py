@@ -66,8 +66,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     from rnnkit.tasks.core import run
 
     metrics = run.evaluate(args.run_dir)
+    print("validation metrics of the trained weights (recomputed):")
     for name, value in metrics.items():
-        print(f"{name}: {value:.6g}")
+        print(f"  {name}: {value:.6g}")
+    reported = run.reported(args.run_dir) or {}
+    if reported.get("metrics"):
+        print(f"test metrics from the report at the end of training ({reported.get('weights', 'weights not said')}; "
+              f"test data is read once, so they are not recomputed):")
+        for name, value in reported["metrics"].items():
+            print(f"  {name}: {value:.6g}")
     return 0
 
 
@@ -157,12 +164,13 @@ def _report(run_dir: Path, result) -> None:  # noqa: ANN001
     state = "stopped early" if result.stopped_early else "finished"
     print(f"{state} at step {result.step} after {result.seconds:.1f}s; run folder: {run_dir}")
     if result.last_eval:
-        print("last evaluation: " + ", ".join(f"{k} {v:.4g}" for k, v in result.last_eval.items()))
+        print("last validation: " + ", ".join(f"{k} {v:.4g}" for k, v in result.last_eval.items()))
     if result.curves:
         print(f"curves: {result.curves}")
     report = result.report or {}
     if report.get("metrics"):
-        print("test: " + ", ".join(f"{k} {v:.4g}" for k, v in report["metrics"].items()))
+        print(f"test (read once, {report.get('weights', '')}): "
+              + ", ".join(f"{k} {v:.4g}" for k, v in report["metrics"].items()))
     if report.get("text"):
         print(report["text"])
     for path in report.get("files", []):

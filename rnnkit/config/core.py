@@ -93,7 +93,13 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
 
 
 def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
-    """Build dataclass ``cls`` from ``data``; every key must be a field, every value must fit."""
+    """Build dataclass ``cls`` from ``data``; every key must be a field, every value must fit.
+
+    A section given in part starts from its owner's default for it: with
+    ``train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=2000))``,
+    ``{"train": {"batch_size": 8}}`` keeps ``steps=2000`` (and every other default of that
+    owner), not ``TrainConfig``'s own.
+    """
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where or cls.__name__}: expected a mapping, got {data!r}")
     hints = typing.get_type_hints(cls)
@@ -104,6 +110,9 @@ def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
         raise ConfigError(f"{prefix}{unknown[0]}: unknown key; expected one of {sorted(fields)}")
     values = {}
     for name, value in data.items():
+        default = _default_of(fields[name])
+        if isinstance(value, Mapping) and dataclasses.is_dataclass(default):
+            value = _merged(to_dict(default), value)
         values[name] = _convert(value, hints[name], f"{where}.{name}" if where else name)
     try:
         return cls(**values)
@@ -111,6 +120,22 @@ def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
         if isinstance(error, ConfigError):
             raise
         raise ConfigError(f"{where or cls.__name__}: {error}") from error
+
+
+def _default_of(field: dataclasses.Field) -> Any:
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None if field.default is dataclasses.MISSING else field.default
+
+
+def _merged(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """``update`` laid over ``base``, section by section (a key of ``update`` not in ``base`` is kept,
+    so that :func:`from_dict` can reject it by name)."""
+    out = dict(base)
+    for key, value in update.items():
+        out[key] = _merged(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) \
+            else value
+    return out
 
 
 def check_one_source(section: str, name: Any, path: Any) -> None:

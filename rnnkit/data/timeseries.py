@@ -63,6 +63,12 @@ class SeriesFrame:
     def __len__(self) -> int:
         return self.values.shape[0]
 
+    def head(self, n: int) -> SeriesFrame:
+        """The first ``n`` rows (times, values, covariates and labels), as a new frame."""
+        labels = None if self.labels is None else self.labels[:n]
+        return replace(self, time=self.time[:n], values=self.values[:n], covariates=self.covariates[:n],
+                                   labels=labels)
+
     @property
     def num_series(self) -> int:
         return self.values.shape[1]

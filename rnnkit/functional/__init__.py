@@ -25,6 +25,7 @@ from rnnkit.functional.regularizers import (
 )
 from rnnkit.functional.sequence import (
     last_valid,
+    sequence_summary,
     mask_from_lengths,
     reverse_padded,
     select_state,
@@ -48,6 +49,7 @@ __all__ = [
     "gru_recurrence",
     "gru_step",
     "last_valid",
+    "sequence_summary",
     "lstm_recurrence",
     "lstm_step",
     "mask_from_lengths",

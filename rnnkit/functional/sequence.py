@@ -45,6 +45,18 @@ def last_valid(x: Tensor, lengths: Tensor | None) -> Tensor:
     return x.gather(0, index.expand(1, *x.shape[1:])).squeeze(0)
 
 
+def sequence_summary(output: Tensor, lengths: Tensor | None, bidirectional: bool) -> Tensor:
+    """What a (bi)directional layer read of each whole sequence: ``(T, B, D*H) -> (B, D*H)``.
+
+    The forward direction's output at each sequence's last valid step; with two directions,
+    joined by the backward direction's output at step 0 (where the backward pass ends).
+    """
+    if not bidirectional:
+        return last_valid(output, lengths)
+    width = output.shape[-1] // 2
+    return torch.cat([last_valid(output[..., :width], lengths), output[0, :, width:]], dim=-1)
+
+
 def tree_map(fn: Callable[..., Tensor], *trees: Any) -> Any:
     """Apply ``fn`` leaf-wise over matching tensors, tuples and lists (a recurrent state)."""
     first = trees[0]

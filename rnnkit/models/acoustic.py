@@ -16,7 +16,7 @@ blank between repeated labels), so k is bounded by how fast the labels come.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
@@ -26,10 +26,11 @@ from rnnkit.models.sequence import RecurrentConfig, build_recurrent
 
 
 @dataclass
-class AcousticConfig(RecurrentConfig):
-    hidden_size: int = 128
-    num_layers: int = 2
-    bidirectional: bool = True
+class AcousticConfig:
+    """The recurrent stack (bidirectional: it reads whole utterances), frame stacking, dropout, SpecAugment."""
+
+    recurrent: RecurrentConfig = field(default_factory=lambda: RecurrentConfig(
+        hidden_size=128, num_layers=2, bidirectional=True))
     subsample: int = 2  # frames stacked per recurrent step
     input_dropout: float = 0.0
     output_dropout: float = 0.0
@@ -67,7 +68,7 @@ class AcousticModel(nn.Module):
         self.augment = SpecAugment(config.freq_masks, config.freq_width, config.time_masks,
                                    config.time_width) if config.spec_augment else None
         self.input_dropout = LockedDropout(config.input_dropout)
-        self.recurrent = build_recurrent(config, config.subsample * num_features)
+        self.recurrent = build_recurrent(config.recurrent, config.subsample * num_features)
         self.output_dropout = LockedDropout(config.output_dropout)
         width = self.recurrent.output_size * self.recurrent.num_directions
         self.head = nn.Linear(width, num_labels)

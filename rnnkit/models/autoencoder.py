@@ -23,8 +23,8 @@ class SequenceAutoencoder(nn.Module):
     def __init__(self, channels: int, config: RecurrentConfig) -> None:
         super().__init__()
         if config.bidirectional:
-            raise ValueError("model.bidirectional: the autoencoder's decoder continues the encoder's state; "
-                             "expected bidirectional: false")
+            raise ValueError("model.recurrent.bidirectional: the autoencoder's decoder continues the encoder's "
+                             "state; expected false")
         self.encoder = build_recurrent(config, channels)
         self.decoder = build_recurrent(config, 1)
         self.head = nn.Linear(self.decoder.output_size, channels)

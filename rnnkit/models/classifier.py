@@ -9,21 +9,21 @@ sequence at its length; pooling reads valid steps only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from rnnkit.functional import last_valid, mask_from_lengths
+from rnnkit.functional import mask_from_lengths, sequence_summary
 from rnnkit.models.sequence import RecurrentConfig, build_recurrent
 
 Pooling = Literal["last", "mean", "max", "attention"]
 
 
 @dataclass
-class ClassifierConfig(RecurrentConfig):
-    """The recurrent stack (every :class:`RecurrentConfig` field), its front end and pooling.
+class ClassifierConfig:
+    """The recurrent stack, its front end and pooling.
 
     ``pooling``: ``last`` (each direction's final valid state), ``mean`` / ``max`` over valid
     steps, or ``attention`` (a learned score per step, softmax over valid steps).
@@ -31,8 +31,7 @@ class ClassifierConfig(RecurrentConfig):
     padding) + ReLU, then max-pooling over ``conv_pool`` steps, before the recurrent stack.
     """
 
-    hidden_size: int = 64
-    bidirectional: bool = True
+    recurrent: RecurrentConfig = field(default_factory=lambda: RecurrentConfig(hidden_size=64, bidirectional=True))
     pooling: Pooling = "mean"
     conv_channels: int = 0
     conv_kernel: int = 5
@@ -83,7 +82,7 @@ class SequenceClassifier(nn.Module):
         self.config = config
         self.front = ConvFrontEnd(channels, config) if config.conv_channels else None
         inputs = config.conv_channels or channels
-        self.recurrent = build_recurrent(config, inputs)
+        self.recurrent = build_recurrent(config.recurrent, inputs)
         width = self.recurrent.output_size * self.recurrent.num_directions
         self.attention = nn.Linear(width, 1) if config.pooling == "attention" else None
         self.dropout = nn.Dropout(config.head_dropout)
@@ -94,10 +93,7 @@ class SequenceClassifier(nn.Module):
         kind = self.config.pooling
         valid = mask_from_lengths(lengths, output.shape[0], output.device).unsqueeze(-1)  # (T, B, 1)
         if kind == "last":
-            if self.recurrent.bidirectional:
-                width = output.shape[-1] // 2
-                return torch.cat([last_valid(output[..., :width], lengths), output[0, :, width:]], dim=-1)
-            return last_valid(output, lengths)
+            return sequence_summary(output, lengths, self.recurrent.bidirectional)
         if kind == "mean":
             return (output * valid).sum(0) / lengths.to(output.dtype).unsqueeze(-1)
         if kind == "max":

@@ -27,16 +27,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.functional import sequence_summary
 from rnnkit.models.sequence import RecurrentConfig, build_recurrent
 
 Distribution = Literal["point", "gaussian", "quantile"]
 
 
 @dataclass
-class ForecasterConfig(RecurrentConfig):
-    """The recurrent encoder (every :class:`RecurrentConfig` field) plus the head and its loss."""
+class ForecasterConfig:
+    """The recurrent encoder (and the seq2seq decoder: the same cell and size) and the head with its loss."""
 
-    hidden_size: int = 64
+    recurrent: RecurrentConfig = field(default_factory=lambda: RecurrentConfig(hidden_size=64))
     head: Literal["direct", "seq2seq"] = "direct"
     distribution: Distribution = "point"
     point_loss: Literal["mae", "mse"] = "mae"
@@ -47,9 +48,20 @@ class ForecasterConfig(RecurrentConfig):
             q = self.quantiles
             if not q or any(not 0 < v < 1 for v in q) or sorted(set(q)) != list(q):
                 raise ValueError(f"model.quantiles: expected increasing levels in (0, 1), got {q}")
-        if self.head == "seq2seq" and self.bidirectional:
-            raise ValueError("model.bidirectional: the seq2seq head continues the encoder's state forward in "
+        if self.head == "seq2seq" and self.recurrent.bidirectional:
+            raise ValueError("model.recurrent.bidirectional: the seq2seq head continues the encoder's state forward in "
                              "time; expected bidirectional: false (or head: direct)")
+
+    def check_interval(self, level: float, where: str = "interval") -> None:
+        """A quantile model gives the central ``level`` interval only between the quantiles it
+        learns: its bounds ``0.5 -/+ level / 2`` must lie within them (reading between two
+        learned quantiles interpolates; reading past the outermost would be a guess)."""
+        low, high = 0.5 - level / 2, 0.5 + level / 2
+        q = self.quantiles
+        if low < q[0] - 1e-9 or high > q[-1] + 1e-9:
+            raise ValueError(f"{where}: a {level:.0%} interval needs the quantiles {low:.4g} and {high:.4g}, outside "
+                             f"the learned model.quantiles {q}; add them to model.quantiles or ask for at most "
+                             f"a {q[-1] - q[0]:.0%} interval (with symmetric quantiles)")
 
     @property
     def outputs_per_value(self) -> int:
@@ -70,20 +82,17 @@ class Forecaster(nn.Module):
         self.config, self.S, self.C, self.K = config, num_series, num_covariates, horizon
         self.P = config.outputs_per_value
         inputs = num_series * (2 if observed_flags else 1) + num_covariates
-        self.encoder = build_recurrent(config, inputs)
+        self.encoder = build_recurrent(config.recurrent, inputs)
         width = self.encoder.output_size * self.encoder.num_directions
         if config.head == "direct":
             self.head = nn.Linear(width + horizon * num_covariates, horizon * num_series * self.P)
         else:
-            self.decoder = build_recurrent(config, num_series + num_covariates)
+            self.decoder = build_recurrent(config.recurrent, num_series + num_covariates)
             self.head = nn.Linear(self.decoder.output_size, num_series * self.P)
 
     def _encode(self, history: Tensor) -> tuple[Tensor, object]:
         output, state = self.encoder(history)  # (W, B, D*H)
-        if self.encoder.bidirectional:
-            width = output.shape[-1] // 2
-            return torch.cat([output[-1, :, :width], output[0, :, width:]], dim=-1), state
-        return output[-1], state
+        return sequence_summary(output, None, self.encoder.bidirectional), state
 
     def forward(self, history: Tensor, future_covariates: Tensor, last_value: Tensor,
                 targets: Tensor | None = None, horizon: int | None = None, anchor: Tensor | None = None) -> Tensor:
@@ -140,15 +149,27 @@ class Forecaster(nn.Module):
     def interval(self, params: Tensor, level: float) -> tuple[Tensor, Tensor] | None:
         """``(lower, upper)`` of the central ``level`` interval, or None for point forecasts.
 
-        Gaussian: mean -/+ z * std; quantile: the outermost quantiles (levels as trained)."""
+        Gaussian: mean -/+ z * std. Quantile: the quantiles ``0.5 -/+ level / 2`` of the learned
+        ones, read linearly between the two learned levels around each (an error outside them,
+        see :meth:`ForecasterConfig.check_interval`)."""
         if self.config.distribution == "gaussian":
             z = float(torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(0.5 + level / 2)))
             mean, std = params[..., 0], self.std(params)
             return mean - z * std, mean + z * std
         if self.config.distribution == "quantile":
+            self.config.check_interval(level)
             ordered = params.sort(dim=-1).values  # guard against crossing quantiles
-            return ordered[..., 0], ordered[..., -1]
+            return self._quantile_at(ordered, 0.5 - level / 2), self._quantile_at(ordered, 0.5 + level / 2)
         return None
+
+    def _quantile_at(self, ordered: Tensor, level: float) -> Tensor:
+        """The quantile ``level`` from the sorted learned quantiles ``(..., Q)``, linear between them."""
+        q = self.config.quantiles
+        if len(q) == 1:
+            return ordered[..., 0]
+        i = next((j for j in range(len(q) - 2) if level <= q[j + 1]), len(q) - 2)  # q[i] <= level <= q[i + 1]
+        weight = min(max((level - q[i]) / (q[i + 1] - q[i]), 0.0), 1.0)
+        return ordered[..., i] + weight * (ordered[..., i + 1] - ordered[..., i])
 
     def loss(self, params: Tensor, target: Tensor, observed: Tensor) -> Tensor:
         """Mean loss over observed targets; ``params`` ``(K, B, S, P)``, ``target``/``observed`` ``(K, B, S)``."""

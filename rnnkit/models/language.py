@@ -13,7 +13,7 @@ chunks and generation streams one token at a time (:meth:`LanguageModel.step`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from torch import Tensor, nn
@@ -23,11 +23,10 @@ from rnnkit.models.sequence import RecurrentConfig, build_recurrent
 
 
 @dataclass
-class LanguageModelConfig(RecurrentConfig):
-    """The recurrent stack (every :class:`RecurrentConfig` field) plus the embedding and decoder."""
+class LanguageModelConfig:
+    """The recurrent stack (forward in time), the embedding, the decoder and their regularizers."""
 
-    hidden_size: int = 256
-    num_layers: int = 2
+    recurrent: RecurrentConfig = field(default_factory=lambda: RecurrentConfig(hidden_size=256, num_layers=2))
     embedding_size: int = 128
     embedding_dropout: float = 0.0  # drop whole vocabulary rows (the same for every use of a token)
     input_dropout: float = 0.0  # locked: one mask per sequence over the embeddings
@@ -40,8 +39,8 @@ class LanguageModelConfig(RecurrentConfig):
         for name in ("embedding_dropout", "input_dropout", "output_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"model.{name}: expected a rate in [0, 1), got {getattr(self, name)}")
-        if self.bidirectional:
-            raise ValueError("model.bidirectional: a language model predicts from the past; expected false")
+        if self.recurrent.bidirectional:
+            raise ValueError("model.recurrent.bidirectional: a language model predicts from the past; expected false")
 
 
 class LanguageModel(nn.Module):
@@ -53,7 +52,7 @@ class LanguageModel(nn.Module):
         self.embedding = nn.Embedding(vocab_size, config.embedding_size)
         self.embed = EmbeddingDropout(self.embedding, config.embedding_dropout)
         self.input_dropout = LockedDropout(config.input_dropout)
-        self.recurrent = build_recurrent(config, config.embedding_size)
+        self.recurrent = build_recurrent(config.recurrent, config.embedding_size)
         self.output_dropout = LockedDropout(config.output_dropout)
         width = self.recurrent.output_size
         self.project = None

@@ -12,7 +12,7 @@ cross-entropy summed over pitches, and sampling draws every pitch independently.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from torch import Tensor, nn
@@ -22,10 +22,10 @@ from rnnkit.models.sequence import RecurrentConfig, build_recurrent
 
 
 @dataclass
-class MusicModelConfig(RecurrentConfig):
-    """The recurrent stack (every :class:`RecurrentConfig` field) plus dropout on its input and output."""
+class MusicModelConfig:
+    """The recurrent stack (forward in time) and dropout on its input and output."""
 
-    hidden_size: int = 128
+    recurrent: RecurrentConfig = field(default_factory=lambda: RecurrentConfig(hidden_size=128))
     input_dropout: float = 0.0  # on the input notes (each note of each frame on its own)
     output_dropout: float = 0.0  # locked: one mask per piece over the top layer's outputs
 
@@ -33,8 +33,8 @@ class MusicModelConfig(RecurrentConfig):
         for name in ("input_dropout", "output_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"model.{name}: expected a rate in [0, 1), got {getattr(self, name)}")
-        if self.bidirectional:
-            raise ValueError("model.bidirectional: the model predicts from the past; expected false")
+        if self.recurrent.bidirectional:
+            raise ValueError("model.recurrent.bidirectional: the model predicts from the past; expected false")
 
 
 class MusicModel(nn.Module):
@@ -44,7 +44,7 @@ class MusicModel(nn.Module):
         super().__init__()
         self.config = config
         self.input_dropout = nn.Dropout(config.input_dropout)
-        self.recurrent = build_recurrent(config, pitches)
+        self.recurrent = build_recurrent(config.recurrent, pitches)
         self.output_dropout = LockedDropout(config.output_dropout)
         self.head = nn.Linear(self.recurrent.output_size, pitches)
 

@@ -17,7 +17,8 @@ or ``dot`` (Luong: ``h_t^T m_s``, needs ``D*H == H``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
@@ -30,13 +31,12 @@ Attention = Literal["none", "additive", "general", "dot"]
 
 
 @dataclass
-class Seq2SeqConfig(RecurrentConfig):
-    """Encoder stack (every :class:`RecurrentConfig` field; the decoder has the same cell, size
-    and layers, one direction), embeddings, attention, input feeding."""
+class Seq2SeqConfig:
+    """The encoder stack (the decoder has the same cell, size, layers and regularizers, one
+    direction), embeddings, attention, input feeding."""
 
-    hidden_size: int = 256
-    num_layers: int = 2
-    bidirectional: bool = True
+    recurrent: RecurrentConfig = field(default_factory=lambda: RecurrentConfig(
+        hidden_size=256, num_layers=2, bidirectional=True))
     embedding_size: int = 128
     attention: Attention = "additive"
     input_feeding: bool = True  # feed the last attentional vector into the next step (Luong)
@@ -45,12 +45,12 @@ class Seq2SeqConfig(RecurrentConfig):
     def __post_init__(self) -> None:
         if not 0 <= self.output_dropout < 1:
             raise ValueError(f"model.output_dropout: expected a rate in [0, 1), got {self.output_dropout}")
-        if self.attention == "dot" and self.bidirectional:
+        if self.attention == "dot" and self.recurrent.bidirectional:
             raise ValueError("model.attention: 'dot' needs equal encoder and decoder widths; expected "
-                             "bidirectional false, or 'general' / 'additive'")
-        if self.cell in ("mingru", "minlstm"):
-            raise ValueError(f"model.cell: the decoder steps one token at a time; expected rnn, rnn_relu, lstm or "
-                             f"gru, got {self.cell!r}")
+                             "model.recurrent.bidirectional false, or 'general' / 'additive'")
+        if self.recurrent.cell in ("mingru", "minlstm"):
+            raise ValueError(f"model.recurrent.cell: the decoder steps one token at a time; expected rnn, rnn_relu, "
+                             f"lstm or gru, got {self.recurrent.cell!r}")
 
 
 class AttentionScore(nn.Module):
@@ -97,15 +97,14 @@ class Seq2Seq(nn.Module):
     def __init__(self, source_vocab: int, target_vocab: int, config: Seq2SeqConfig) -> None:
         super().__init__()
         self.config = config
-        H = config.hidden_size
+        H = config.recurrent.hidden_size
         self.source_embedding = nn.Embedding(source_vocab, config.embedding_size)
         self.target_embedding = nn.Embedding(target_vocab, config.embedding_size)
-        self.encoder = build_recurrent(config, config.embedding_size)
+        self.encoder = build_recurrent(config.recurrent, config.embedding_size)
         directions = self.encoder.num_directions
         memory_size = directions * H
         self.bridge = nn.Linear(directions * H, H)
-        decoder_config = RecurrentConfig(**{**{f: getattr(config, f) for f in RecurrentConfig.__dataclass_fields__},
-                                            "bidirectional": False})
+        decoder_config = dataclasses.replace(config.recurrent, bidirectional=False)
         feed = H if config.input_feeding else 0
         self.decoder = build_recurrent(decoder_config, config.embedding_size + feed)
         self.attention = None if config.attention == "none" else AttentionScore(config.attention, H, memory_size)
@@ -124,7 +123,7 @@ class Seq2Seq(nn.Module):
     def _bridge(self, final: Any) -> Any:
         """Encoder final states ``(L*D, B, H)`` -> decoder states ``(L, B, H)``: both directions' states
         of each layer, joined and projected."""
-        L, D = self.config.num_layers, self.encoder.num_directions
+        L, D = self.config.recurrent.num_layers, self.encoder.num_directions
 
         def one(state: Tensor) -> Tensor:
             per_layer = state.view(L, D, *state.shape[1:]).permute(0, 2, 1, 3).flatten(2)  # (L, B, D*H)
@@ -135,7 +134,7 @@ class Seq2Seq(nn.Module):
     def initial_feed(self, batch_size: int, like: Tensor) -> Tensor | None:
         if not self.config.input_feeding:
             return None
-        return like.new_zeros(batch_size, self.config.hidden_size)
+        return like.new_zeros(batch_size, self.config.recurrent.hidden_size)
 
     def step(self, token: Tensor, state: Any, feed: Tensor | None, memory: Memory
              ) -> tuple[Tensor, Any, Tensor, Tensor | None]:

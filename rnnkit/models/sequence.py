@@ -5,15 +5,14 @@ Shape legend: B batch, T time, I input features, O outputs, H hidden units, D di
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
-import torch
 from torch import Tensor, nn
 
 import rnnkit.layers as L
 from rnnkit.cells import Init
-from rnnkit.functional import last_valid
+from rnnkit.functional import sequence_summary
 
 Cell = Literal["rnn", "rnn_relu", "lstm", "gru", "mingru", "minlstm"]
 
@@ -41,6 +40,13 @@ class RecurrentConfig:
     impl: Literal["auto", "torch", "rnnkit", "loop"] = "auto"
 
 
+@dataclass
+class SequenceModelConfig:
+    """A recurrent stack and a linear read-out (:class:`SequenceModel`)."""
+
+    recurrent: RecurrentConfig = field(default_factory=RecurrentConfig)
+
+
 def _init_for(config: RecurrentConfig) -> str | Init:
     if config.init == "chrono" or (config.init == "recommended" and config.cell in ("lstm", "gru")):
         return Init.chrono(config.chrono_max_length)
@@ -56,7 +62,8 @@ def build_recurrent(config: RecurrentConfig, input_size: int) -> nn.Module:
                                               ("zoneout", 0.0), ("weight_drop", 0.0), ("layer_norm", False))
                        if getattr(config, name) != off]
         if unsupported:
-            raise ValueError(f"model.cell={config.cell!r}: expected none of {unsupported} (not defined for it)")
+            raise ValueError(f"model.recurrent.cell={config.cell!r}: expected none of {unsupported} (not defined "
+                             f"for it)")
         layer = L.MinGRU if config.cell == "mingru" else L.MinLSTM
         return layer(input_size, config.hidden_size, num_layers=config.num_layers,
                      impl="loop" if config.impl == "loop" else "scan")
@@ -67,7 +74,7 @@ def build_recurrent(config: RecurrentConfig, input_size: int) -> nn.Module:
     )
     if config.cell in ("rnn", "rnn_relu"):
         if config.layer_norm:
-            raise ValueError("model.layer_norm: expected an LSTM or GRU cell, got the Elman RNN")
+            raise ValueError("model.recurrent.layer_norm: expected an LSTM or GRU cell, got the Elman RNN")
         nonlinearity = "relu" if config.cell == "rnn_relu" else "tanh"
         return L.RNN(input_size, config.hidden_size, nonlinearity=nonlinearity, **common)
     if config.cell == "lstm":
@@ -97,12 +104,7 @@ class SequenceModel(nn.Module):
     def head_of(self, hidden: Tensor, lengths: Tensor | None = None) -> Tensor:
         if self.readout == "all":
             return self.head(hidden)
-        if self.recurrent.bidirectional:
-            width = hidden.shape[-1] // 2
-            forward_end = last_valid(hidden[..., :width], lengths)  # (B, H)
-            backward_end = hidden[0, :, width:]  # the backward direction ends at t = 0
-            return self.head(torch.cat([forward_end, backward_end], dim=-1))
-        return self.head(last_valid(hidden, lengths))
+        return self.head(sequence_summary(hidden, lengths, self.recurrent.bidirectional))
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         return self.head_of(self.hidden(x, lengths), lengths)

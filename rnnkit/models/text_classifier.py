@@ -22,29 +22,31 @@ same choice.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 
 from rnnkit.layers import EmbeddingDropout, LockedDropout
 from rnnkit.models.classifier import ClassifierConfig, Pooling, SequenceClassifier
+from rnnkit.models.sequence import RecurrentConfig
 
 
 @dataclass
-class TextClassifierConfig(ClassifierConfig):
-    """The sequence classifier (every :class:`ClassifierConfig` field) plus the embedding."""
+class TextClassifierConfig:
+    """The embedding, then the sequence classifier's stack, pooling and head (no front end: tokens
+    are already features)."""
 
-    hidden_size: int = 128
+    recurrent: RecurrentConfig = field(default_factory=lambda: RecurrentConfig(hidden_size=128, bidirectional=True))
     pooling: Pooling = "max"
+    head_dropout: float = 0.0
     embedding_size: int = 128
     embedding_dropout: float = 0.0  # drop whole vocabulary rows
     input_dropout: float = 0.0  # locked: one mask per text over the embeddings
     freeze_embedding: bool = False  # keep the (pre-trained) embedding as it is: fewer weights to fit
 
     def __post_init__(self) -> None:
-        super().__post_init__()
-        for name in ("embedding_dropout", "input_dropout"):
+        for name in ("embedding_dropout", "input_dropout", "head_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"model.{name}: expected a rate in [0, 1), got {getattr(self, name)}")
 
@@ -59,7 +61,8 @@ class TextClassifier(nn.Module):
         self.embedding.weight.requires_grad_(not config.freeze_embedding)
         self.embed = EmbeddingDropout(self.embedding, config.embedding_dropout)
         self.input_dropout = LockedDropout(config.input_dropout)
-        self.body = SequenceClassifier(config.embedding_size, num_classes, config)
+        body = ClassifierConfig(recurrent=config.recurrent, pooling=config.pooling, head_dropout=config.head_dropout)
+        self.body = SequenceClassifier(config.embedding_size, num_classes, body)
 
     def forward(self, ids: Tensor, lengths: Tensor | None = None) -> Tensor:
         return self.body(self.input_dropout(self.embed(ids)), lengths)

@@ -140,5 +140,18 @@ def load_checkpoint(run_dir: str | Path, map_location: str | torch.device = "cpu
 def trained_weights(run_dir: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """The model weights a trained run stands for: the best evaluation's (``restore_best``),
     else NT-ASGD's average, else the newest checkpoint's."""
-    _, state = load_checkpoint(run_dir, map_location)
-    return state.get("best_model", state.get("eval_model", state["model"]))
+    return trained_weights_and_origin(run_dir, map_location)[0]
+
+
+def trained_weights_and_origin(run_dir: str | Path, map_location: str | torch.device = "cpu"
+                               ) -> tuple[dict[str, Any], str]:
+    """:func:`trained_weights` and which they are, in words (for reports)."""
+    step, state = load_checkpoint(run_dir, map_location)
+    loop = state.get("loop") or {}
+    if "best_model" in state:
+        metric, best = loop.get("best_metric"), loop.get("best")
+        chosen = f"{metric} {best:.6g}" if metric and best is not None else "the early-stopping metric"
+        return state["best_model"], f"the best validation evaluation's weights (step {loop.get('best_step')}, {chosen})"
+    if "eval_model" in state:
+        return state["eval_model"], f"NT-ASGD's averaged weights at step {step}"
+    return state["model"], f"the weights of the last step (step {step})"

@@ -27,18 +27,40 @@ from rnnkit.training.bptt import detach_state
 from rnnkit.training.checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 from rnnkit.training.distributed import DistInfo, resolve_device
 from rnnkit.training.logger import RunLogger
-from rnnkit.training.optim import NTASGD, OptimizerConfig, ScheduleConfig, build_optimizer, build_scheduler, trainable
+from rnnkit.training.optim import (
+    OptimizerConfig,
+    ScheduleConfig,
+    build_optimizer,
+    build_schedule,
+    trainable,
+    weight_averaging,
+)
 
 
 @dataclass
 class EarlyStoppingConfig:
-    """Stop when ``metric`` (a key of ``evaluate``'s result) stops improving or reaches ``target``."""
+    """Stop when ``metric`` (a key of ``evaluate``'s result) stops improving or reaches ``target``.
+
+    The metric must be a validation metric: validation chooses, test is read once. A name that
+    starts with ``test`` is refused.
+    """
 
     metric: str = ""  # empty: no early stopping, and the best checkpoint is the last
     mode: Literal["min", "max"] = "min"
     patience: int = 0  # evaluations without improvement before stopping; 0: never stop for that
     target: float | None = None  # stop as soon as the metric is at least this good
     restore_best: bool = False  # end with the weights of the best evaluation (kept in checkpoints too)
+
+    def __post_init__(self) -> None:
+        check_not_test("early_stopping.metric", self.metric)
+
+
+def check_not_test(where: str, metric: str) -> None:
+    """Refuse a test metric where a choice is made (early stopping, kept weights, selection)."""
+    if metric.lower().startswith("test"):
+        raise ValueError(f"{where}: {metric!r} is a test metric; choices are made on validation data and test data "
+                         f"is read once, in the final report: expected a validation metric such as "
+                         f"{'val' + metric[4:]!r}")
 
 
 @dataclass
@@ -113,12 +135,57 @@ def to_device(batch: Any, device: torch.device) -> Any:
     return batch
 
 
-def _improved(value: float, best: float | None, mode: str) -> bool:
-    return best is None or (value < best if mode == "min" else value > best)
+class EarlyStopping:
+    """The best evaluation so far and whether to stop, for one :class:`EarlyStoppingConfig`.
 
+    :meth:`update` takes each evaluation's metrics; with ``restore_best`` it keeps a copy of the
+    weights of the best one (``weights()`` is called only when the metric improves).
+    """
 
-def _reached(value: float, target: float | None, mode: str) -> bool:
-    return target is not None and (value <= target if mode == "min" else value >= target)
+    def __init__(self, config: EarlyStoppingConfig) -> None:
+        self.config = config
+        self.best: float | None = None
+        self.best_metrics: dict[str, float] | None = None
+        self.best_step: int | None = None
+        self.best_weights: dict[str, Tensor] | None = None
+        self.bad_evals = 0
+
+    @property
+    def active(self) -> bool:
+        return bool(self.config.metric)
+
+    def value(self, metrics: dict[str, float]) -> float:
+        """The watched metric, as a loss (lower is better)."""
+        if self.config.metric not in metrics:
+            raise KeyError(f"early_stopping.metric: {self.config.metric!r} is not among {sorted(metrics)}")
+        value = metrics[self.config.metric]
+        return value if self.config.mode == "min" else -value
+
+    def update(self, step: int, metrics: dict[str, float], weights: Callable[[], dict[str, Tensor]]) -> bool:
+        """Record an evaluation; True when training should stop."""
+        value = self.value(metrics)
+        if self.best is None or value < self._as_loss(self.best):
+            self.best, self.best_metrics, self.best_step, self.bad_evals = metrics[self.config.metric], \
+                dict(metrics), step, 0
+            if self.config.restore_best:
+                self.best_weights = weights()
+        else:
+            self.bad_evals += 1
+        target = self.config.target
+        reached = target is not None and value <= self._as_loss(target)
+        return reached or 0 < self.config.patience <= self.bad_evals
+
+    def _as_loss(self, value: float) -> float:
+        return value if self.config.mode == "min" else -value
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_metrics": self.best_metrics, "best_step": self.best_step,
+                "best_metric": self.config.metric, "bad_evals": self.bad_evals}
+
+    def load_state_dict(self, state: dict[str, Any], best_weights: dict[str, Tensor] | None) -> None:
+        self.best, self.best_metrics, self.bad_evals = state["best"], state["best_metrics"], state["bad_evals"]
+        self.best_step = state.get("best_step")
+        self.best_weights = best_weights
 
 
 def _rng_state(device: torch.device) -> dict[str, Any]:
@@ -133,6 +200,27 @@ def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
     random.setstate((3, tuple(int(v) for v in state["python"]), None))
     if "cuda" in state and device.type == "cuda":
         torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def _restore_rank(per_rank: list[dict[str, Any]], batches: BatchSource, dist_info: DistInfo,
+                  device: torch.device) -> None:
+    """Each rank continues its own data stream and random draws (rank 0's alone without DDP)."""
+    mine = per_rank[dist_info.rank] if dist_info.rank < len(per_rank) else per_rank[0]
+    batches.load_state_dict(mine["batches"])
+    _set_rng_state(mine["rng"], device)
+
+
+def _snapshot(model: nn.Module) -> dict[str, Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _validation_only(metrics: dict[str, Any]) -> dict[str, float]:
+    """``evaluate``'s result as floats; a test metric there is an error (evaluations read validation only)."""
+    tested = sorted(k for k in metrics if k.lower().startswith("test"))
+    if tested:
+        raise ValueError(f"evaluate returned {tested}: evaluations during training read validation data only "
+                         f"(test data is read once, in the final report)")
+    return {k: float(v) for k, v in metrics.items()}
 
 
 def fit(
@@ -150,7 +238,8 @@ def fit(
     With ``run_dir``, writes ``train.csv``, ``eval.csv``, ``curves.png`` and checkpoints
     there; ``resume=True`` continues from its newest checkpoint. Under ``torchrun`` pass the
     :class:`DistInfo` from :func:`~rnnkit.training.distributed.init_distributed`: the model
-    is wrapped in DDP, and only rank 0 logs and checkpoints.
+    is wrapped in DDP, and only rank 0 logs and checkpoints. ``evaluate`` reads validation data
+    only: a metric whose name starts with ``test`` is an error.
     """
     run_dir = Path(run_dir) if run_dir is not None else None
     device = resolve_device(config.device, dist_info)
@@ -161,32 +250,23 @@ def fit(
         train_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
     parameters = trainable(model)
     optimizer = build_optimizer(parameters, config.optimizer)
-    scheduler = build_scheduler(optimizer, config.schedule, config.steps)
-    per_step_schedule = scheduler is not None and not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
-    stopping = config.early_stopping
-    autocast = (
-        torch.autocast(device.type, dtype=torch.bfloat16) if config.precision == "bf16" else nullcontext()
-    )
+    schedule = build_schedule(optimizer, config.schedule, config.steps)
+    averaging = weight_averaging(optimizer)  # NT-ASGD evaluates (and keeps) its averaged weights
+    stopping = EarlyStopping(config.early_stopping)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if config.precision == "bf16" else nullcontext()
 
-    start_step, carry, best, best_metrics, bad_evals, last_eval = 0, None, None, None, 0, None
-    best_weights: dict[str, Tensor] | None = None  # with restore_best: the evaluated weights at the best metric
+    start_step, carry, last_eval = 0, None, None
     if resume:
         if run_dir is None or not has_checkpoint(run_dir):
             raise FileNotFoundError(f"resume: no checkpoint in {run_dir}")
         start_step, state = load_checkpoint(run_dir)  # on the CPU: generator states must stay there
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state["scheduler"] is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        # Each rank continues its own data stream and random draws (rank 0's alone without DDP).
-        per_rank = state["per_rank"]
-        mine = per_rank[dist_info.rank] if dist_info.rank < len(per_rank) else per_rank[0]
-        batches.load_state_dict(mine["batches"])
-        _set_rng_state(mine["rng"], device)
+        schedule.load_state_dict(state["scheduler"])
+        _restore_rank(state["per_rank"], batches, dist_info, device)
         carry = to_device(state["carry"], device)
-        best_weights = state.get("best_model")
-        loop = state["loop"]
-        best, best_metrics, bad_evals, last_eval = loop["best"], loop["best_metrics"], loop["bad_evals"], loop["last_eval"]
+        stopping.load_state_dict(state["loop"], state.get("best_model"))
+        last_eval = state["loop"]["last_eval"]
 
     def checkpoint(step: int) -> None:
         if run_dir is None:
@@ -198,27 +278,21 @@ def fit(
             per_rank = gathered
         if not dist_info.is_main:
             return
-        state = {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict() if scheduler is not None else None,
-            "per_rank": per_rank,
-            "carry": carry,
-            "loop": {"best": best, "best_metrics": best_metrics, "bad_evals": bad_evals, "last_eval": last_eval},
-        }
-        if isinstance(optimizer, NTASGD) and optimizer.is_averaging:
-            with optimizer.averaged():  # the weights that evaluation uses
-                state["eval_model"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        if best_weights is not None:
-            state["best_model"] = best_weights  # what `rnnkit evaluate` and the task's tools load first
+        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(),
+                 "per_rank": per_rank, "carry": carry, "loop": {**stopping.state_dict(), "last_eval": last_eval}}
+        if averaging.is_averaging:
+            with averaging.averaged():  # the weights that evaluation uses
+                state["eval_model"] = _snapshot(model)
+        if stopping.best_weights is not None:
+            state["best_model"] = stopping.best_weights  # what `rnnkit evaluate` and the reports load first
         save_checkpoint(run_dir, step, state)
 
     logger = RunLogger(run_dir, config.steps, start_step, config.progress, active=dist_info.is_main)
     losses: list[float] = []
     stopped_early = False
     started = time.perf_counter()
-    step = start_step
-    pending_bar = 0
+    step, pending_bar = start_step, 0
+    max_norm = config.clip_grad_norm if config.clip_grad_norm is not None else math.inf
     for step in range(start_step + 1, config.steps + 1):
         train_model.train()
         batch = to_device(batches.next(), device)
@@ -229,17 +303,16 @@ def fit(
             raise FloatingPointError(f"step {step}: the loss is {loss.item()}; lower the learning rate or clip gradients")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        max_norm = config.clip_grad_norm if config.clip_grad_norm is not None else math.inf
         grad_norm = float(nn.utils.clip_grad_norm_(parameters, max_norm))
         optimizer.step()
-        if per_step_schedule:
-            scheduler.step()
+        schedule.after_step()
         carry = detach_state(output.carry)  # truncated BPTT: the next batch continues from here
         losses.append(loss.item())
         pending_bar += 1
         if step % config.log_every == 0 or step == config.steps:
-            logger.train_row(step, losses[-1], optimizer.param_groups[0]["lr"], grad_norm, time.perf_counter() - started)
-            logger.progress(pending_bar, losses[-1], optimizer.param_groups[0]["lr"])
+            lr = optimizer.param_groups[0]["lr"]
+            logger.train_row(step, losses[-1], lr, grad_norm, time.perf_counter() - started)
+            logger.progress(pending_bar, losses[-1], lr)
             pending_bar = 0
 
         out_of_time = config.max_seconds is not None and time.perf_counter() - started >= config.max_seconds
@@ -249,32 +322,25 @@ def fit(
             out_of_time = bool(flag.item())
         if evaluate is not None and (step % config.eval_every == 0 or step == config.steps or out_of_time):
             model.eval()
-            averaged = optimizer.averaged() if isinstance(optimizer, NTASGD) else nullcontext()
-            with torch.no_grad(), averaged:
-                last_eval = {k: float(v) for k, v in evaluate(model).items()}
+            with torch.no_grad(), averaging.averaged():
+                last_eval = _validation_only(evaluate(model))
             logger.eval_row(step, last_eval)
-            if stopping.metric:
-                if stopping.metric not in last_eval:
-                    raise KeyError(f"early_stopping.metric: {stopping.metric!r} is not among {sorted(last_eval)}")
-                value = last_eval[stopping.metric]
-                if isinstance(optimizer, NTASGD):
-                    optimizer.observe(value if stopping.mode == "min" else -value)
-                if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                    scheduler.step(value if stopping.mode == "min" else -value)
-                if _improved(value, best, stopping.mode):
-                    best, best_metrics, bad_evals = value, dict(last_eval), 0
-                    if stopping.restore_best:
-                        with optimizer.averaged() if isinstance(optimizer, NTASGD) else nullcontext():
-                            best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                else:
-                    bad_evals += 1
-                if _reached(value, stopping.target, stopping.mode) or (0 < stopping.patience <= bad_evals):
-                    stopped_early = True
+            if stopping.active:
+                value = stopping.value(last_eval)
+                averaging.observe(value)
+                schedule.after_evaluation(value)
+
+                def weights() -> dict[str, Tensor]:
+                    with averaging.averaged():
+                        return _snapshot(model)
+
+                stopped_early = stopping.update(step, last_eval, weights)
         if step % config.checkpoint_every == 0 or step == config.steps or stopped_early or out_of_time:
             checkpoint(step)
         if stopped_early or out_of_time:
             break
     curves = logger.close()
-    if stopping.restore_best and best_weights is not None:
-        model.load_state_dict(best_weights)
-    return FitResult(step, stopped_early, best_metrics, last_eval, time.perf_counter() - started, losses, curves)
+    if stopping.config.restore_best and stopping.best_weights is not None:
+        model.load_state_dict(stopping.best_weights)
+    return FitResult(step, stopped_early, stopping.best_metrics, last_eval, time.perf_counter() - started, losses,
+                     curves)

@@ -3,14 +3,20 @@
 The one optimizer written here is NT-ASGD (Merity et al. 2017), which torch does not have:
 plain SGD until the validation metric stops improving for ``nonmono`` evaluations, then SGD
 that also keeps a running average of the weights, which is what gets evaluated and saved.
+
+The training loop knows no particular optimizer or schedule. It asks two small questions:
+:func:`weight_averaging` (does this optimizer keep averaged weights to evaluate, and does it
+want to see each validation value?) and :class:`Schedule` (step the rate every step, or after
+each evaluation, as ``ReduceLROnPlateau`` does?).
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -107,6 +113,63 @@ def build_scheduler(
     if name == "onecycle":
         return lr_scheduler.OneCycleLR(optimizer, max_lr=base_lr, total_steps=total_steps)
     raise ValueError(f"schedule.name: expected one of {list(ScheduleName.__args__)}, got {name!r}")
+
+
+class Schedule:
+    """A learning-rate schedule as the loop sees it: :meth:`after_step` once per optimizer step,
+    :meth:`after_evaluation` with each validation value (lower is better). A per-step schedule
+    uses the first, ``ReduceLROnPlateau`` the second; no schedule, neither."""
+
+    def __init__(self, scheduler: lr_scheduler.LRScheduler | lr_scheduler.ReduceLROnPlateau | None) -> None:
+        self.scheduler = scheduler
+        self.on_plateau = isinstance(scheduler, lr_scheduler.ReduceLROnPlateau)
+
+    def after_step(self) -> None:
+        if self.scheduler is not None and not self.on_plateau:
+            self.scheduler.step()
+
+    def after_evaluation(self, value: float) -> None:
+        if self.on_plateau:
+            self.scheduler.step(value)
+
+    def state_dict(self) -> dict[str, Any] | None:
+        return self.scheduler.state_dict() if self.scheduler is not None else None
+
+    def load_state_dict(self, state: dict[str, Any] | None) -> None:
+        if self.scheduler is not None and state is not None:
+            self.scheduler.load_state_dict(state)
+
+
+def build_schedule(optimizer: torch.optim.Optimizer, config: ScheduleConfig, total_steps: int) -> Schedule:
+    """:func:`build_scheduler` wrapped as the loop uses it."""
+    return Schedule(build_scheduler(optimizer, config, total_steps))
+
+
+@runtime_checkable
+class WeightAveraging(Protocol):
+    """An optimizer that keeps averaged weights for evaluation (NT-ASGD does)."""
+
+    @property
+    def is_averaging(self) -> bool: ...
+
+    def observe(self, validation_loss: float) -> bool: ...
+
+    def averaged(self) -> AbstractContextManager[None]: ...
+
+
+class _NoAveraging:
+    is_averaging = False
+
+    def observe(self, validation_loss: float) -> bool:
+        return False
+
+    def averaged(self) -> AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+
+def weight_averaging(optimizer: torch.optim.Optimizer) -> WeightAveraging:
+    """The optimizer itself if it averages weights for evaluation, else one that does nothing."""
+    return optimizer if isinstance(optimizer, WeightAveraging) else _NoAveraging()
 
 
 class NTASGD(torch.optim.SGD):

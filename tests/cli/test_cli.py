@@ -80,7 +80,7 @@ def test_forecast_needs_a_forecasting_run(tmp_path, capsys):
     from rnnkit.tasks.long_term import LongTermConfig
 
     config = from_dict(LongTermConfig, {"task": "adding", "data": {"length": 5, "test_size": 8},
-                                        "model": {"hidden_size": 4}, "train": {"steps": 2, "progress": False}})
+                                        "model": {"recurrent": {"hidden_size": 4}}, "train": {"steps": 2, "progress": False}})
     run_dir, _ = run.train(config, tmp_path / "adding")
     assert main(["forecast", str(run_dir), "--horizon", "3"]) == 2
     assert "expected a forecasting run, got task 'adding'" in capsys.readouterr().err

@@ -18,7 +18,7 @@ from rnnkit.training.logger import read_csv
 CONFIG = {
     "task": "adding",
     "data": {"length": 30, "test_size": 64},
-    "model": {"cell": "gru", "hidden_size": 16},
+    "model": {"recurrent": {"cell": "gru", "hidden_size": 16}},
     "train": {"steps": 600, "batch_size": 16, "log_every": 1, "eval_every": 200, "checkpoint_every": 50,
               "progress": False, "optimizer": {"lr": 0.01}},
 }
@@ -39,9 +39,12 @@ def test_train_resume_evaluate(tmp_path, capsys):
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert saved["train"]["steps"] == 40 and saved["train"]["optimizer"]["name"] == "adam"  # resolved, defaults in
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["step"] == 40 and "mse" in summary["last_eval"]
+    assert summary["step"] == 40 and "val_mse" in summary["last_eval"]
+    assert "test_mse" in summary["report"]["metrics"] and "step 40" in summary["report"]["weights"]
     assert main(["evaluate", str(run_dir)]) == 0
-    assert f"mse: {summary['last_eval']['mse']:.6g}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"val_mse: {summary['last_eval']['val_mse']:.6g}" in out  # recomputed on validation
+    assert f"test_mse: {summary['report']['metrics']['test_mse']:.6g}" in out  # the report's, not recomputed
 
 
 def test_config_errors_are_reported(tmp_path, capsys):
@@ -84,4 +87,4 @@ def test_a_killed_run_resumes_to_the_same_curve(tmp_path):
     assert [r["loss"] for r in got] == pytest.approx([r["loss"] for r in expected], rel=1e-6)
     expected_eval, got_eval = read_csv(full / "eval.csv"), read_csv(cut / "eval.csv")
     assert [r["step"] for r in got_eval] == [r["step"] for r in expected_eval] == [200, 400, 600]
-    assert [r["mse"] for r in got_eval] == pytest.approx([r["mse"] for r in expected_eval], rel=1e-6)
+    assert [r["val_mse"] for r in got_eval] == pytest.approx([r["val_mse"] for r in expected_eval], rel=1e-6)

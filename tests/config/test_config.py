@@ -23,7 +23,21 @@ from rnnkit.training import TrainConfig
 def test_defaults_and_nesting():
     config = from_dict(LongTermConfig, {"task": "copy", "train": {"optimizer": {"lr": 0.01}}})
     assert config.task == "copy" and config.train.optimizer.lr == 0.01
-    assert config.train.optimizer.name == "adam" and config.model.cell == "lstm"
+    assert config.train.optimizer.name == "adam" and config.model.recurrent.cell == "lstm"
+
+
+def test_a_section_given_in_part_keeps_its_owners_defaults():
+    from rnnkit.tasks.forecast import ForecastConfig
+
+    config = from_dict(ForecastConfig, {"train": {"steps": 10}, "model": {"recurrent": {"cell": "gru"}}})
+    assert config.train.steps == 10
+    assert config.train.batch_size == 64 and config.train.early_stopping.metric == "val_mase"  # the task's, not TrainConfig's
+    assert config.model.recurrent.cell == "gru" and config.model.recurrent.hidden_size == 64  # the forecaster's 64
+
+
+def test_a_test_metric_cannot_choose():
+    with pytest.raises(ConfigError, match="'test_mse' is a test metric.*expected a validation metric such as 'val_mse'"):
+        from_dict(LongTermConfig, {"train": {"early_stopping": {"metric": "test_mse"}}})
 
 
 def test_unknown_key_names_the_choices():
@@ -32,8 +46,8 @@ def test_unknown_key_names_the_choices():
 
 
 def test_bad_values_name_the_key_and_what_was_expected():
-    with pytest.raises(ConfigError, match=r"model.cell: expected one of 'rnn', 'rnn_relu', 'lstm', 'gru', 'mingru', 'minlstm', got 'transformer'"):
-        from_dict(LongTermConfig, {"model": {"cell": "transformer"}})
+    with pytest.raises(ConfigError, match=r"model.recurrent.cell: expected one of 'rnn', 'rnn_relu', 'lstm', 'gru', 'mingru', 'minlstm', got 'transformer'"):
+        from_dict(LongTermConfig, {"model": {"recurrent": {"cell": "transformer"}}})
     with pytest.raises(ConfigError, match="train.steps: expected an integer, got 'many'"):
         from_dict(LongTermConfig, {"train": {"steps": "many"}})
     with pytest.raises(ConfigError, match="train.progress: expected true or false, got 1"):
@@ -46,9 +60,9 @@ def test_bad_values_name_the_key_and_what_was_expected():
 
 def test_overrides_by_dotted_path():
     data = {"task": "adding", "train": {"steps": 10}}
-    updated = apply_overrides(LongTermConfig, data, ["train.optimizer.lr=3e-4", "model.cell=gru", "train.clip_grad_norm=null"])
+    updated = apply_overrides(LongTermConfig, data, ["train.optimizer.lr=3e-4", "model.recurrent.cell=gru", "train.clip_grad_norm=null"])
     config = from_dict(LongTermConfig, updated)
-    assert config.train.optimizer.lr == 3e-4 and config.model.cell == "gru" and config.train.clip_grad_norm is None
+    assert config.train.optimizer.lr == 3e-4 and config.model.recurrent.cell == "gru" and config.train.clip_grad_norm is None
     assert data == {"task": "adding", "train": {"steps": 10}}  # the input is not modified
     with pytest.raises(ConfigError, match=r"--set train.stepz: unknown key; expected one of \[.*'steps'"):
         apply_overrides(LongTermConfig, data, ["train.stepz=5"])

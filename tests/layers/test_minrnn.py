@@ -100,13 +100,13 @@ def test_min_cells_train_on_the_adding_task():
     from rnnkit.training import fit
 
     config = from_dict(LongTermConfig, {
-        "task": "adding", "data": {"length": 12, "test_size": 64}, "model": {"cell": "mingru", "hidden_size": 16},
+        "task": "adding", "data": {"length": 12, "test_size": 64}, "model": {"recurrent": {"cell": "mingru", "hidden_size": 16}},
         "train": {"steps": 30, "batch_size": 16, "eval_every": 30, "progress": False, "optimizer": {"lr": 0.01}},
     })
     torch.manual_seed(0)
     job = build(config)
     assert isinstance(job.model.recurrent, rk.MinGRU)
     result = fit(job.model, job.step_fn, job.batches, config.train, evaluate=job.evaluate)
-    assert math.isfinite(result.last_eval["mse"]) and probe(job).shape == (12,)
-    with pytest.raises(ValueError, match="model.cell='minlstm': expected none of \\['bidirectional'\\]"):
-        build(from_dict(LongTermConfig, {"model": {"cell": "minlstm", "bidirectional": True}}))
+    assert math.isfinite(result.last_eval["val_mse"]) and probe(job).shape == (12,)
+    with pytest.raises(ValueError, match="model.recurrent.cell='minlstm': expected none of \\['bidirectional'\\]"):
+        build(from_dict(LongTermConfig, {"model": {"recurrent": {"cell": "minlstm", "bidirectional": True}}}))

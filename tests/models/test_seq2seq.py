@@ -8,6 +8,7 @@ import itertools
 import pytest
 import torch
 
+from rnnkit.models import RecurrentConfig
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig, beam_search, greedy_decode
 
 BOS, EOS = 1, 2
@@ -16,8 +17,8 @@ VARIANTS = [("none", "lstm", True), ("additive", "lstm", True), ("general", "gru
 
 
 def model_for(attention: str, cell: str, bidirectional: bool, target_vocab: int = 9) -> Seq2Seq:
-    config = Seq2SeqConfig(cell=cell, hidden_size=8, num_layers=2, embedding_size=6, attention=attention,
-                           bidirectional=bidirectional)
+    config = Seq2SeqConfig(RecurrentConfig(cell=cell, hidden_size=8, num_layers=2, bidirectional=bidirectional),
+                           embedding_size=6, attention=attention)
     return Seq2Seq(11, target_vocab, config).double().eval()
 
 
@@ -102,6 +103,6 @@ def test_scheduled_sampling_feeds_the_models_own_tokens() -> None:
 
 def test_config_errors() -> None:
     with pytest.raises(ValueError, match="'dot' needs equal encoder and decoder widths"):
-        Seq2SeqConfig(attention="dot", bidirectional=True)
+        Seq2SeqConfig(RecurrentConfig(bidirectional=True), attention="dot")
     with pytest.raises(ValueError, match="steps one token at a time"):
-        Seq2SeqConfig(cell="mingru", bidirectional=False)
+        Seq2SeqConfig(RecurrentConfig(cell="mingru"))

@@ -16,7 +16,7 @@ from rnnkit.training import fit, init_distributed
 def main(out: Path) -> None:
     config = from_dict(LongTermConfig, {
         "task": "adding", "data": {"length": 8, "test_size": 16},
-        "model": {"cell": "lstm", "hidden_size": 8},
+        "model": {"recurrent": {"cell": "lstm", "hidden_size": 8}},
         "train": {"steps": 15, "batch_size": 8, "progress": False, "device": "cpu", "checkpoint_every": 5,
                   "max_seconds": 600.0, "optimizer": {"lr": 0.01}},
     })

@@ -30,7 +30,7 @@ def tiny_adding(**train):
             "progress": False, "optimizer": {"lr": 0.01}}
     base.update(train)
     config = from_dict(LongTermConfig, {"task": "adding", "data": {"length": 10, "test_size": 64},
-                                        "model": {"cell": "gru", "hidden_size": 8}, "train": base})
+                                        "model": {"recurrent": {"cell": "gru", "hidden_size": 8}}, "train": base})
     torch.manual_seed(0)  # the same initial weights every time, as `rnnkit train` seeds before building
     return config, build(config)
 
@@ -41,14 +41,14 @@ def test_fit_trains_logs_and_plots(tmp_path):
     assert result.step == 120 and sum(result.losses[-20:]) < sum(result.losses[:20])
     train_rows, eval_rows = read_csv(tmp_path / "train.csv"), read_csv(tmp_path / "eval.csv")
     assert [r["step"] for r in train_rows] == list(range(1, 121))
-    assert [r["step"] for r in eval_rows] == [10 * k for k in range(1, 13)] and "mse" in eval_rows[0]
+    assert [r["step"] for r in eval_rows] == [10 * k for k in range(1, 13)] and "val_mse" in eval_rows[0]
     assert (tmp_path / "curves.png").stat().st_size > 0
 
 
 def test_early_stopping_on_target_and_patience():
-    config, job = tiny_adding(steps=500, early_stopping={"metric": "mse", "target": 10.0})
+    config, job = tiny_adding(steps=500, early_stopping={"metric": "val_mse", "target": 10.0})
     assert fit(job.model, job.step_fn, job.batches, config.train, evaluate=job.evaluate).step == 10
-    config, job = tiny_adding(steps=500, optimizer={"lr": 1e-9}, early_stopping={"metric": "mse", "patience": 2})
+    config, job = tiny_adding(steps=500, optimizer={"lr": 1e-9}, early_stopping={"metric": "val_mse", "patience": 2})
     result = fit(job.model, job.step_fn, job.batches, config.train, evaluate=job.evaluate)
     assert result.stopped_early and result.step < 500
 
@@ -106,14 +106,14 @@ def test_lstm_and_gru_solve_adding_at_t50():
     for cell in ("lstm", "gru"):
         config = from_dict(LongTermConfig, {
             "task": "adding", "data": {"length": 50, "test_size": 500},
-            "model": {"cell": cell, "hidden_size": 32, "init": "recommended", "chrono_max_length": 50},
+            "model": {"recurrent": {"cell": cell, "hidden_size": 32, "init": "recommended", "chrono_max_length": 50}},
             "train": {"steps": 1500, "batch_size": 32, "eval_every": 50, "progress": False,
-                      "optimizer": {"lr": 0.01}, "early_stopping": {"metric": "mse", "target": 0.05}},
+                      "optimizer": {"lr": 0.01}, "early_stopping": {"metric": "val_mse", "target": 0.05}},
         })
         torch.manual_seed(0)
         job = build(config)
         result = fit(job.model, job.step_fn, job.batches, config.train, evaluate=job.evaluate)
-        assert result.last_eval["mse"] < 0.05, (cell, result.last_eval, result.step)
+        assert result.last_eval["val_mse"] < 0.05, (cell, result.last_eval, result.step)
 
 
 def _train_stream_model(carry_state: bool) -> tuple[list[float], list]:

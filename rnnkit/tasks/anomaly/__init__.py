@@ -1,25 +1,44 @@
-"""Anomaly detection in sensor data: score each point by how badly an RNN trained on (mostly)
-normal data predicts or reconstructs it.
+"""Anomaly detection in sensor data: an RNN forecaster or autoencoder, scores, thresholds, segments.
 
-See :mod:`rnnkit.tasks.anomaly.task`."""
+    rnnkit train anomaly-yahoo          # a preset; rnnkit presets lists the others
 
+See :mod:`rnnkit.tasks.anomaly.task` for the parts and the protocol, :mod:`.detector` for
+scoring and streaming, :mod:`.baselines` for the rolling z-score and the isolation forest.
+"""
+
+from rnnkit.tasks.anomaly.config import AnomalyConfig, AnomalyDataConfig, DetectionConfig, DetectorModelConfig
+from rnnkit.tasks.anomaly.detector import Detector, build_detector_model, calibrate, choose_threshold, segments
 from rnnkit.tasks.anomaly.task import (
     TASK,
-    AnomalyConfig,
-    AnomalyDataConfig,
     AnomalyJob,
-    Detector,
-    DetectorConfig,
     build,
-    build_detector_model,
-    calibrate,
+    calibrate_on_validation,
     detect,
     load_frame,
     plot_detection,
     report,
-    segments,
     split_points,
     write_scores,
 )
 
-__all__ = ['TASK', 'AnomalyConfig', 'AnomalyDataConfig', 'AnomalyJob', 'Detector', 'DetectorConfig', 'build', 'build_detector_model', 'calibrate', 'detect', 'load_frame', 'plot_detection', 'report', 'segments', 'split_points', 'write_scores']
+__all__ = [
+    "TASK",
+    "AnomalyConfig",
+    "AnomalyDataConfig",
+    "AnomalyJob",
+    "DetectionConfig",
+    "Detector",
+    "DetectorModelConfig",
+    "build",
+    "build_detector_model",
+    "calibrate",
+    "calibrate_on_validation",
+    "choose_threshold",
+    "detect",
+    "load_frame",
+    "plot_detection",
+    "report",
+    "segments",
+    "split_points",
+    "write_scores",
+]

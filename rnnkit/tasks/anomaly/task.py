@@ -3,8 +3,8 @@ normal data predicts or reconstructs it.
 
 The series (T points, C sensor channels) is split by time::
 
-    | fit ........................ | validation | test (scored against labels) .......... |
-    0                  train_fraction * (1 - validation_fraction)   train_fraction * T     T
+    | fit ..................... | validation ........ | test (reported once) ............ |
+    0               fit_fraction * T      (fit + validation) * T                          T
 
 Two detectors (``model.kind``):
 
@@ -20,100 +20,45 @@ Two detectors (``model.kind``):
   root mean square of that window's standardized errors (causal: ``update`` keeps the last
   ``window`` points).
 
-With ``adapt`` > 0 each score is divided by the recent error level (the root of an
+With ``detection.adapt`` > 0 each score is divided by the recent error level (the root of an
 exponential moving average of the previous squared scores): on a drifting series whose
-errors grow everywhere, a spike still stands out against its neighbours. With ``smooth`` > 1
+errors grow everywhere, a spike still stands out against its neighbours. With ``detection.smooth`` > 1
 the squared score is averaged exponentially over time (Hundman et al. 2018 smooth their
 prediction errors so), so a stretch of moderately bad predictions outscores one isolated
 miss. Both keep one running value each in the stream.
 
-The threshold is a high quantile of the scores on the validation part (``threshold:
-validation``, normal data assumed) or the score that flags a ``contamination`` share of all
-points. Flagged points closer than ``merge_gap`` form one segment. With labels, ROC-AUC,
-PR-AUC and the best F1 over thresholds are computed on the test part.
+The protocol: the model trains on the fit part; early stopping watches the validation loss;
+the error scales come from the fit part and the threshold from the validation part: the
+score with the best F1 on its labels where it has labelled anomalies, else a high quantile of
+its scores (no labels used; normal data assumed); the report says which. The job sees the
+series only up to the test part; the whole series is sealed and opened by the report, which
+scores it once: ROC-AUC and PR-AUC (threshold-free) and precision, recall and F1 at the
+threshold chosen on validation, on the test part. Flagged points closer than ``merge_gap``
+form one segment.
 """
 
 from __future__ import annotations
 
 import csv
-import warnings
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.config import check_one_source
 from rnnkit.data.datasets import load_series
-from rnnkit.data.timeseries import Missing, SeriesFrame, read_series_csv
-from rnnkit.models.autoencoder import SequenceAutoencoder
-from rnnkit.models.sequence import RecurrentConfig, SequenceModel
-from rnnkit.tasks.core.metrics import detection_scores, f1_at
+from rnnkit.data.timeseries import SeriesFrame, read_series_csv
+from rnnkit.files import atomic_open
+from rnnkit.tasks.anomaly.config import AnomalyConfig, AnomalyDataConfig
+from rnnkit.tasks.anomaly.detector import Detector, build_detector_model, calibrate, segments
+from rnnkit.tasks.core.metrics import f1_at, ranking_scores
+from rnnkit.tasks.core.parts import Sealed, Split
 from rnnkit.tasks.core.plotting import pyplot, save_figure
 from rnnkit.tasks.core.registry import Task
-from rnnkit.training import EarlyStoppingConfig, RandomBatches, StepOutput, TrainConfig
-
-
-@dataclass
-class AnomalyDataConfig:
-    name: str | None = "mitdb"  # mitdb | yahoo, or null and ``path``
-    path: str | None = None  # your CSV: sensor columns and optionally a 0/1 label column
-    time_column: str | None = None
-    value_columns: list[str] | None = None  # null: every numeric column but the label
-    label_column: str | None = None  # for evaluation only; the named sets have theirs
-    missing: Missing = "interpolate"
-    train_fraction: float = 0.5  # the first part, assumed (mostly) normal, trains the model
-    validation_fraction: float = 0.2  # the end of the training part: early stopping and threshold
-
-    def __post_init__(self) -> None:
-        check_one_source("data", self.name, self.path)
-        for key in ("train_fraction", "validation_fraction"):
-            if not 0 < getattr(self, key) < 1:
-                raise ValueError(f"data.{key}: expected a fraction in (0, 1), got {getattr(self, key)}")
-
-
-@dataclass
-class DetectorConfig(RecurrentConfig):
-    """The recurrent model (every :class:`RecurrentConfig` field) and how scores become flags."""
-
-    hidden_size: int = 32
-    kind: Literal["forecaster", "autoencoder"] = "forecaster"
-    window: int = 64  # training window (forecaster); reconstruction window (autoencoder)
-    horizon: int = 1  # forecaster: how many steps ahead each point predicts
-    smooth: int = 1  # span of an exponential moving average of the squared scores (1: none)
-    adapt: int = 0  # measure each score against the recent error level, averaged over this span (0: no)
-    threshold: Literal["validation", "contamination"] = "validation"
-    quantile: float = 0.999  # threshold: validation -> this quantile of the validation scores
-    contamination: float = 0.01  # threshold: contamination -> flag this share of all points
-    merge_gap: int = 10  # flagged points closer than this many steps are one segment
-
-    def __post_init__(self) -> None:
-        if self.window < 2:
-            raise ValueError(f"model.window: expected at least 2, got {self.window}")
-        if self.adapt < 0:
-            raise ValueError(f"model.adapt: expected a span >= 1, or 0 for none, got {self.adapt}")
-        if self.smooth < 1:
-            raise ValueError(f"model.smooth: expected a span >= 1, got {self.smooth}")
-        if self.horizon < 1:
-            raise ValueError(f"model.horizon: expected a positive integer, got {self.horizon}")
-        if not 0 < self.quantile < 1 or not 0 < self.contamination < 1:
-            raise ValueError(f"model.quantile and model.contamination: expected fractions in (0, 1), "
-                             f"got {self.quantile}, {self.contamination}")
-
-
-@dataclass
-class AnomalyConfig:
-    task: Literal["anomaly"] = "anomaly"
-    run_dir: str | None = None
-    data: AnomalyDataConfig = field(default_factory=AnomalyDataConfig)
-    model: DetectorConfig = field(default_factory=DetectorConfig)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        steps=1000, batch_size=32, eval_every=100,
-        early_stopping=EarlyStoppingConfig(metric="val_loss", patience=4, restore_best=True)))
+from rnnkit.training import RandomBatches, StepOutput
 
 
 def load_frame(config: AnomalyDataConfig) -> SeriesFrame:
@@ -124,214 +69,55 @@ def load_frame(config: AnomalyDataConfig) -> SeriesFrame:
 
 
 def split_points(n: int, config: AnomalyDataConfig) -> tuple[int, int]:
-    """``(fit_end, test_start)``: the fit part is ``[0, fit_end)``, validation ``[fit_end, test_start)``."""
-    test_start = int(round(n * config.train_fraction))
-    fit_end = int(round(test_start * (1 - config.validation_fraction)))
-    return fit_end, test_start
+    """``(fit_end, test_start)``: fit ``[0, fit_end)``, validation ``[fit_end, test_start)``, test the rest."""
+    fit_end = round(n * config.fit_fraction)
+    return fit_end, round(n * (config.fit_fraction + config.validation_fraction))
 
 
-def build_detector_model(channels: int, config: DetectorConfig) -> nn.Module:
-    if config.kind == "autoencoder":
-        return SequenceAutoencoder(channels, config)
-    if config.bidirectional:
-        raise ValueError("model.bidirectional: the forecaster predicts from the past only; expected false")
-    return SequenceModel(channels, channels * config.horizon, config, readout="all")
-
-
-class Detector:
-    """Scores points with a trained model: all at once (:meth:`score`) or one by one (:meth:`update`).
-
-    ``values`` are in the sensor's units ``(T, C)``; ``loc``/``scale`` ``(C,)`` standardize
-    them as in training, ``error_scale`` ``(E,)`` standardizes the errors (see :meth:`errors`;
-    :func:`calibrate` sets it from the fit part). Both ways give the
-    same scores (NaN where there is no score yet: the first point, or the first
-    ``window - 1`` for the autoencoder).
-    """
-
-    def __init__(self, model: nn.Module, config: DetectorConfig, loc: np.ndarray, scale: np.ndarray,
-                 error_scale: np.ndarray | None = None, threshold: float | None = None) -> None:
-        self.model, self.config = model.eval(), config
-        self.loc, self.scale = np.asarray(loc, dtype=np.float64), np.asarray(scale, dtype=np.float64)
-        self.error_scale = np.float64(1.0) if error_scale is None else np.asarray(error_scale, dtype=np.float64)
-        self.threshold = threshold
-        self.reset()
-
-    def _device(self) -> torch.device:
-        return next(self.model.parameters()).device
-
-    def _scaled(self, values: np.ndarray) -> Tensor:
-        values = np.asarray(values, dtype=np.float64)
-        if values.ndim == 1:
-            values = values[:, None] if len(self.loc) == 1 else values[None, :]
-        if values.shape[-1] != len(self.loc):
-            raise ValueError(f"expected {len(self.loc)} channel(s), got values of shape {values.shape}")
-        return torch.tensor((values - self.loc) / self.scale, dtype=torch.float32, device=self._device())
-
-    def errors(self, values: np.ndarray) -> np.ndarray:
-        """The model's standardized-unit errors behind each point's score, ``(T, E)`` (NaN: none).
-
-        Forecaster: ``E = horizon * C``, column ``(j - 1) * C + c`` is ``x_tc`` minus its
-        prediction made ``j`` steps earlier. Autoencoder: ``E = window * C``, the errors of the
-        whole window ending at ``t``.
-        """
-        x = self._scaled(values)  # (T, C)
-        T, C = x.shape
-        config = self.config
-        with torch.no_grad():
-            if config.kind == "forecaster":
-                L = config.horizon
-                out = torch.full((T, L, C), float("nan"), dtype=torch.float64)
-                if T > 1:
-                    predicted = self.model(x[:-1].unsqueeze(1))[:, 0].view(T - 1, L, C)  # [s, j-1]: x_{s+j}
-                    for j in range(1, min(L, T - 1) + 1):
-                        out[j:, j - 1] = (x[j:] - predicted[: T - j, j - 1]).double().cpu()
-                return out.view(T, L * C).numpy()
-            W = config.window
-            out = torch.full((T, W, C), float("nan"), dtype=torch.float64)
-            windows = x.unfold(0, W, 1).permute(2, 0, 1) if T >= W else x.new_zeros(W, 0, C)  # (W, N, C)
-            for start in range(0, windows.shape[1], 1024):
-                chunk = windows[:, start : start + 1024]
-                error = (chunk - self.model(chunk)).transpose(0, 1)  # (N, W, C)
-                out[W - 1 + start : W - 1 + start + chunk.shape[1]] = error.double().cpu()
-            return out.view(T, W * C).numpy()
-
-    def combine(self, errors: np.ndarray) -> np.ndarray:
-        """``(T, E)`` errors -> ``(T,)`` scores: the root mean square of the standardized errors."""
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: no score yet
-            return np.sqrt(np.nanmean((errors / self.error_scale) ** 2, axis=-1))
-
-    def score(self, values: np.ndarray) -> np.ndarray:
-        """Scores ``(T,)`` of a whole series (see the class docstring)."""
-        raw = self.combine(self.errors(values))
-        if self.config.smooth == 1 and not self.config.adapt:
-            return raw
-        out, state = np.full_like(raw, np.nan), self._fresh_state()
-        for t, value in enumerate(raw):
-            out[t] = self._post(value, state)
-        return out
-
-    def _fresh_state(self) -> dict[str, float | None]:
-        return {"level": 1.0, "running": None}  # scores are in units of the fit part's spread: level 1
-
-    def _post(self, score: float, state: dict[str, float | None]) -> float:
-        """The steps after the model's error, shared by :meth:`score` and :meth:`update`:
-
-        1. ``adapt``: divide by the root of an exponential moving average (span ``adapt``) of
-           the previous squared scores, so a score is measured against the recent error level;
-        2. ``smooth``: an exponential moving average (span ``smooth``) of the squared scores.
-        NaN (no score yet) passes through and leaves both averages as they were.
-        """
-        if np.isnan(score):
-            return float("nan") if state["running"] is None else float(np.sqrt(state["running"]))
-        if self.config.adapt:
-            level = state["level"]
-            alpha = 2.0 / (self.config.adapt + 1)
-            state["level"] = alpha * score**2 + (1 - alpha) * level
-            score = score / np.sqrt(level)
-        if self.config.smooth == 1:
-            return float(score)
-        alpha = 2.0 / (self.config.smooth + 1)
-        running = state["running"]
-        state["running"] = score**2 if running is None else alpha * score**2 + (1 - alpha) * running
-        return float(np.sqrt(state["running"]))
-
-    # -- streaming ----------------------------------------------------------------------------
-    def reset(self) -> None:
-        """Forget the stream: the next :meth:`update` starts a new series."""
-        self._state: Any = None
-        self._predictions: deque[Tensor] = deque(maxlen=self.config.horizon)  # the forecaster's last ones
-        self._recent: deque[Tensor] = deque(maxlen=self.config.window)  # the autoencoder's window
-        self._post_state = self._fresh_state()  # adapt's error level, smooth's running value
-
-    def update(self, x_t: np.ndarray | float) -> float:
-        """Score one new point ``(C,)`` (NaN while there is no score yet), then take it in."""
-        x = self._scaled(np.atleast_1d(np.asarray(x_t, dtype=np.float64)))  # (1, C)
-        C = x.shape[1]
-        with torch.no_grad():
-            if self.config.kind == "forecaster":
-                L = self.config.horizon
-                error = torch.full((L, C), float("nan"), dtype=torch.float64)
-                for j, made in enumerate(reversed(self._predictions), start=1):  # made j steps ago
-                    error[j - 1] = (x[0] - made[j - 1]).double().cpu()
-                model: SequenceModel = self.model  # type: ignore[assignment]
-                output, self._state = model.recurrent.step(x, self._state)
-                self._predictions.append(model.head(output).view(L, C))  # all NaN errors at first: no score
-            else:
-                self._recent.append(x[0])
-                if len(self._recent) < self.config.window:
-                    return float("nan")
-                window = torch.stack(list(self._recent)).unsqueeze(1)  # (W, 1, C)
-                error = (window - self.model(window))[:, 0].double().cpu()  # (W, C)
-        return self._post(float(self.combine(error.reshape(1, -1).numpy())[0]), self._post_state)
-
-    # -- decisions ------------------------------------------------------------------------------
-    def flag(self, scores: np.ndarray) -> np.ndarray:
-        if self.threshold is None:
-            raise ValueError("Detector.flag: no threshold set (see calibrate)")
-        return np.nan_to_num(scores, nan=-np.inf) > self.threshold
-
-
-def calibrate(detector: Detector, frame: SeriesFrame, config: AnomalyConfig) -> np.ndarray:
-    """Set ``error_scale`` from the fit part and the threshold as configured; return all scores."""
-    fit_end, test_start = split_points(len(frame), config.data)
-    errors = detector.errors(frame.values)
-    detector.error_scale = np.maximum(np.sqrt(np.nanmean(errors[:fit_end] ** 2, axis=0)), 1e-8)
-    scores = detector.score(frame.values)
-    if config.model.threshold == "validation":
-        detector.threshold = float(np.nanquantile(scores[fit_end:test_start], config.model.quantile))
-    else:
-        detector.threshold = float(np.nanquantile(scores, 1 - config.model.contamination))
-    return scores
-
-
-def segments(flagged: np.ndarray, scores: np.ndarray, merge_gap: int) -> list[dict[str, Any]]:
-    """Runs of flagged points (gaps shorter than ``merge_gap`` bridged): start, end (inclusive), peak."""
-    found: list[dict[str, Any]] = []
-    for t in np.flatnonzero(flagged):
-        if found and t - found[-1]["end"] <= merge_gap:
-            found[-1]["end"] = int(t)
-        else:
-            found.append({"start": int(t), "end": int(t)})
-    for seg in found:
-        seg["length"] = seg["end"] - seg["start"] + 1
-        seg["peak_score"] = float(np.nanmax(scores[seg["start"] : seg["end"] + 1]))
-    return found
+def _labelled(labels: np.ndarray | None) -> bool:
+    return labels is not None and 0 < int(labels.sum()) < len(labels)
 
 
 @dataclass
 class AnomalyJob:
+    """The model and training pieces, the series before its test part (``seen``), and the whole
+    series sealed in ``split.test``."""
+
     model: nn.Module
     step_fn: Any
     batches: RandomBatches
     evaluate: Any
-    frame: SeriesFrame
+    split: Split
+    seen: SeriesFrame
+    fit_end: int
     loc: np.ndarray
     scale: np.ndarray
     config: AnomalyConfig
 
     def detector(self) -> Detector:
-        return Detector(self.model, self.config.model, self.loc, self.scale)
+        """A detector of the job's model, not yet calibrated (see :func:`calibrate_on_validation`)."""
+        return Detector(self.model, self.config.model, self.config.detection, self.loc, self.scale)
 
 
 def build(config: AnomalyConfig, rank: int = 0) -> AnomalyJob:
-    frame = load_frame(config.data)
-    n, W = len(frame), config.model.window
+    series = load_frame(config.data)
+    n, W = len(series), config.model.window
     fit_end, test_start = split_points(n, config.data)
     if fit_end < W + 2 or test_start - fit_end < W + 2 or n - test_start < 2:
         raise ValueError(f"data: {n} points split into fit {fit_end}, validation {test_start - fit_end}, test "
                          f"{n - test_start}; expected more than window + 1 = {W + 1} in fit and validation")
-    fit = frame.values[:fit_end]
+    seen = series.head(test_start)
+    fit = seen.values[:fit_end]
     loc, scale = fit.mean(axis=0), np.maximum(fit.std(axis=0), 1e-8)
-    series = torch.tensor((frame.values - loc) / scale, dtype=torch.float32)  # (T, C)
-    model = build_detector_model(frame.num_series, config.model)
+    scaled = torch.tensor((seen.values - loc) / scale, dtype=torch.float32)  # (T_seen, C)
+    model = build_detector_model(series.num_series, config.model)
     L = config.model.horizon
     length = W + L if config.model.kind == "forecaster" else W
     batch_size = config.train.batch_size
 
     def windows(starts: Tensor) -> Tensor:
         index = starts[:, None] + torch.arange(length)[None, :]  # (B, L)
-        return series[index].transpose(0, 1)  # (L, B, C)
+        return scaled[index].transpose(0, 1)  # (L, B, C)
 
     def loss(m: nn.Module, w: Tensor) -> Tensor:
         if config.model.kind == "forecaster":  # after reading w[:s+1], predict w[s+1 .. s+L]
@@ -343,44 +129,57 @@ def build(config: AnomalyConfig, rank: int = 0) -> AnomalyJob:
         return StepOutput(loss(m, batch))
 
     validation = windows(torch.arange(fit_end, test_start - length + 1, max(1, length // 2)))
+    validation_labels = None if seen.labels is None else seen.labels[fit_end:]
 
     def evaluate(m: nn.Module) -> dict[str, float]:
         scores = {"val_loss": loss(m, validation.to(next(m.parameters()).device)).item()}
-        if frame.labels is not None and 0 < frame.labels[test_start:].sum() < n - test_start:
-            detector = Detector(m, config.model, loc, scale)
-            test_scores = detector.score(frame.values)[test_start:]
-            scores.update({f"test_{k}": v for k, v in detection_scores(frame.labels[test_start:], test_scores).items()
-                           if k != "best_f1_threshold"})
+        if _labelled(validation_labels):  # how well the validation anomalies stand out, whatever the threshold
+            detector = Detector(m, config.model, config.detection, loc, scale)
+            val_scores, _ = calibrate(detector, seen.values, fit_end, seen.labels)
+            scores.update({f"val_{k}": v for k, v in ranking_scores(validation_labels, val_scores[fit_end:]).items()})
         return scores
 
+    labels = series.labels
+    split = Split({"points": n, "fit": {"points": [0, fit_end]},
+                   "validation": {"points": [fit_end, test_start],
+                                  "anomalies": None if labels is None else int(labels[fit_end:test_start].sum())},
+                   "test": {"points": [test_start, n]}},
+                  Sealed.of(series))
     batches = RandomBatches(lambda g: windows(torch.randint(0, fit_end - length + 1, (batch_size,), generator=g)),
                             seed=config.train.seed + 1000 * rank)
-    return AnomalyJob(model, step_fn, batches, evaluate, frame, loc, scale, config)
+    return AnomalyJob(model, step_fn, batches, evaluate, split, seen, fit_end, loc, scale, config)
+
+
+def calibrate_on_validation(job: AnomalyJob) -> tuple[Detector, str]:
+    """A detector of the job's model with its error scales set on the fit part and its threshold
+    on the validation part (no test data read); and how the threshold was chosen."""
+    detector = job.detector()
+    _, how = calibrate(detector, job.seen.values, job.fit_end, job.seen.labels)
+    return detector, how
 
 
 def detect(job: AnomalyJob) -> dict[str, Any]:
-    """Calibrate a detector on the job's series and flag it: scores, flags, segments, metrics."""
-    detector = job.detector()
-    scores = calibrate(detector, job.frame, job.config)
+    """Calibrate on fit and validation, then score and flag the whole series (it opens the test
+    part): scores, flags, segments, and the test part's metrics where it has labels."""
+    detector, how = calibrate_on_validation(job)
+    series = job.split.test.open()
+    scores = detector.score(series.values)
     flagged = detector.flag(scores)
-    _, test_start = split_points(len(job.frame), job.config.data)
-    result: dict[str, Any] = {"detector": detector, "scores": scores, "flagged": flagged, "test_start": test_start,
-                              "segments": segments(flagged, scores, job.config.model.merge_gap), "metrics": {}}
-    labels = job.frame.labels
-    if labels is not None and 0 < labels[test_start:].sum() < len(labels) - test_start:
+    test_start = len(job.seen)
+    result: dict[str, Any] = {"detector": detector, "threshold_rule": how, "scores": scores, "flagged": flagged,
+                              "test_start": test_start, "series": series,
+                              "segments": segments(flagged, scores, job.config.detection.merge_gap), "metrics": {}}
+    labels = series.labels
+    if _labelled(None if labels is None else labels[test_start:]):
         test = slice(test_start, None)
-        result["metrics"] = {**detection_scores(labels[test], scores[test]),
-                             **{f"threshold_{k}": v for k, v in f1_at(labels[test], flagged[test]).items()}}
+        result["metrics"] = {**ranking_scores(labels[test], scores[test]), **f1_at(labels[test], flagged[test])}
     return result
 
 
 def write_scores(frame: SeriesFrame, result: dict[str, Any], folder: Path) -> list[Path]:
     """``scores.csv`` (every point) and ``anomalies.csv`` (one row per flagged segment)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
     scores_path, segments_path = folder / "scores.csv", folder / "anomalies.csv"
-    tmp = scores_path.with_name(scores_path.name + ".tmp")
-    with open(tmp, "w", newline="") as handle:
+    with atomic_open(scores_path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["t"] + frame.names + ["score", "flagged"] + (["label"] if frame.labels is not None else []))
         for t in range(len(frame)):
@@ -389,18 +188,13 @@ def write_scores(frame: SeriesFrame, result: dict[str, Any], folder: Path) -> li
             if frame.labels is not None:
                 row.append(int(frame.labels[t]))
             writer.writerow(row)
-    tmp.replace(scores_path)
-    paths.append(scores_path)
-    tmp = segments_path.with_name(segments_path.name + ".tmp")
-    with open(tmp, "w", newline="") as handle:
+    with atomic_open(segments_path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["start", "end", "start_time", "end_time", "length", "peak_score"])
         for seg in result["segments"]:
             writer.writerow([seg["start"], seg["end"], _time(frame, seg["start"]), _time(frame, seg["end"]),
                              seg["length"], f"{seg['peak_score']:.6g}"])
-    tmp.replace(segments_path)
-    paths.append(segments_path)
-    return paths
+    return [scores_path, segments_path]
 
 
 def _time(frame: SeriesFrame, t: int) -> str:
@@ -436,12 +230,16 @@ def plot_detection(frame: SeriesFrame, result: dict[str, Any], path: str | Path,
 
 
 def report(job: AnomalyJob, run_dir: Path) -> dict[str, Any]:
-    """After training: calibrate, flag, write scores/anomalies CSVs and the plot."""
+    """After training: calibrate on validation, score the whole series (the one read of the
+    test part), write scores/anomalies CSVs and the plot."""
     result = detect(job)
-    files = write_scores(job.frame, result, run_dir)
-    files.append(plot_detection(job.frame, result, run_dir / "anomalies.png"))
-    return {"metrics": result["metrics"], "threshold": result["detector"].threshold,
+    series = result["series"]
+    files = write_scores(series, result, run_dir)
+    files.append(plot_detection(series, result, run_dir / "anomalies.png"))
+    return {"metrics": {f"test_{k}": v for k, v in result["metrics"].items()},
+            "threshold": result["detector"].threshold, "threshold_rule": result["threshold_rule"],
             "segments": len(result["segments"]), "flagged_points": int(result["flagged"].sum()),
+            "text": f"threshold {result['detector'].threshold:.4g}: {result['threshold_rule']}",
             "files": [str(f) for f in files if f]}
 
 

@@ -1,16 +1,11 @@
 """Sequence classification: actions from sensors, speakers, gestures, shapes.
 
-See :mod:`rnnkit.tasks.classify.task`."""
+    rnnkit train classify-basicmotions      # a preset; rnnkit presets lists the others
 
-from rnnkit.tasks.classify.task import (
-    TASK,
-    ClassifyConfig,
-    ClassifyDataConfig,
-    ClassifyJob,
-    Encoded,
-    build,
-    load_splits,
-    report,
-)
+See :mod:`rnnkit.tasks.classify.task` for the parts and the protocol, :mod:`.baselines` for 1-NN DTW.
+"""
 
-__all__ = ['TASK', 'ClassifyConfig', 'ClassifyDataConfig', 'ClassifyJob', 'Encoded', 'build', 'load_splits', 'report', 'test_report']
+from rnnkit.tasks.classify.config import ClassifyConfig, ClassifyDataConfig
+from rnnkit.tasks.classify.task import TASK, ClassifyJob, Encoded, build, load_parts, report
+
+__all__ = ["TASK", "ClassifyConfig", "ClassifyDataConfig", "ClassifyJob", "Encoded", "build", "load_parts", "report"]

@@ -2,7 +2,8 @@
 
 Forecasting (numpy, formulas in each docstring); classification and detection are
 scikit-learn's functions (accuracy, macro F1, confusion matrix, ROC-AUC, average
-precision), gathered here with the one derived number they lack (the best F1 over thresholds).
+precision), gathered here with the one derived number they lack (the best F1 over thresholds,
+for choosing a threshold on validation data).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from rnnkit.extras import require
 
 
 def mase_scale(history: np.ndarray, season: int) -> np.ndarray:
@@ -57,40 +60,49 @@ def forecast_errors(actual: np.ndarray, point: np.ndarray, scale: np.ndarray,
 
 def classification_scores(true: Sequence[Any], predicted: Sequence[Any], classes: Sequence[Any]) -> dict[str, Any]:
     """Accuracy, macro F1 and the confusion matrix (rows: true class, columns: predicted)."""
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
-
+    sklearn_metrics = require("sklearn.metrics", "classification metrics")
     return {
-        "accuracy": float(accuracy_score(true, predicted)),
-        "macro_f1": float(f1_score(true, predicted, labels=list(classes), average="macro", zero_division=0)),
-        "confusion": confusion_matrix(true, predicted, labels=list(classes)).tolist(),
+        "accuracy": float(sklearn_metrics.accuracy_score(true, predicted)),
+        "macro_f1": float(sklearn_metrics.f1_score(true, predicted, labels=list(classes), average="macro",
+                                                   zero_division=0)),
+        "confusion": sklearn_metrics.confusion_matrix(true, predicted, labels=list(classes)).tolist(),
     }
 
 
-def detection_scores(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-    """ROC-AUC, PR-AUC (average precision) and the best F1 over all thresholds, with that threshold.
+def _scored(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The points that have a score (NaN: none yet), checked to hold both kinds of label."""
+    keep = ~np.isnan(np.asarray(scores, dtype=np.float64))
+    labels, scores = np.asarray(labels)[keep], np.asarray(scores, dtype=np.float64)[keep]
+    if len(labels) == 0 or labels.min() == labels.max():
+        raise ValueError("detection scores: expected both normal (0) and anomalous (1) labels among scored points")
+    return labels, scores
 
-    ``labels`` 0/1 and ``scores`` (higher = more anomalous), NaN scores (no score yet) left out.
-    """
-    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
-    keep = ~np.isnan(scores)
-    labels, scores = np.asarray(labels)[keep], np.asarray(scores)[keep]
-    if labels.min() == labels.max():
-        raise ValueError("detection_scores: expected both normal (0) and anomalous (1) labels among scored points")
-    precision, recall, thresholds = precision_recall_curve(labels, scores)
+def ranking_scores(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """How well ``scores`` (higher = more anomalous) rank the anomalies (``labels`` 1) above the
+    normal points, whatever the threshold: ROC-AUC and PR-AUC (average precision). NaN scores
+    (no score yet) are left out."""
+    sklearn_metrics = require("sklearn.metrics", "anomaly metrics")
+    labels, scores = _scored(labels, scores)
+    return {"roc_auc": float(sklearn_metrics.roc_auc_score(labels, scores)),
+            "pr_auc": float(sklearn_metrics.average_precision_score(labels, scores))}
+
+
+def best_f1_threshold(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
+    """The threshold (flag ``score >= threshold``) with the best F1 on these labels, and that F1.
+
+    Choosing it needs labels: do it on validation data, never on the data you report."""
+    sklearn_metrics = require("sklearn.metrics", "anomaly metrics")
+    labels, scores = _scored(labels, scores)
+    precision, recall, thresholds = sklearn_metrics.precision_recall_curve(labels, scores)
     f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
-    best = int(np.argmax(f1[:-1])) if len(thresholds) else 0
-    return {
-        "roc_auc": float(roc_auc_score(labels, scores)),
-        "pr_auc": float(average_precision_score(labels, scores)),
-        "best_f1": float(f1[best]),
-        "best_f1_threshold": float(thresholds[best]) if len(thresholds) else float("nan"),
-    }
+    best = int(np.argmax(f1[:-1]))
+    return float(thresholds[best]), float(f1[best])
 
 
 def f1_at(labels: np.ndarray, flagged: np.ndarray) -> dict[str, float]:
     """Precision, recall and F1 of a fixed set of flagged points."""
-    from sklearn.metrics import precision_recall_fscore_support
-
-    precision, recall, f1, _ = precision_recall_fscore_support(labels, flagged, average="binary", zero_division=0)
+    sklearn_metrics = require("sklearn.metrics", "anomaly metrics")
+    precision, recall, f1, _ = sklearn_metrics.precision_recall_fscore_support(labels, flagged, average="binary",
+                                                                               zero_division=0)
     return {"precision": float(precision), "recall": float(recall), "f1": float(f1)}

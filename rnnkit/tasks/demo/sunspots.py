@@ -1,8 +1,9 @@
 """The quick tour: an LSTM and a tanh RNN learn the yearly sunspot cycle (1700-2008).
 
 Each model reads the series one year at a time and predicts the next year. Training uses
-random windows of the first 80% of the years; the test is one-step-ahead prediction over the
-last 20%, with the state warmed up on everything before. The yardstick is the forecast a
+random windows of the first 70% of the years; the next 10% are the validation years, on which
+each evaluation during training is scored; the test is one-step-ahead prediction over the last
+20%, with the state warmed up on everything before, read once after training. The yardstick is the forecast a
 user gets for free: "next year = this year" (persistence).
 
 Library use::
@@ -101,10 +102,12 @@ def train_one(
     progress: bool,
     run_dir: Path | None = None,
 ) -> ModelResult:
-    """Train one next-step model with :func:`rnnkit.training.fit` on random 40-year windows."""
+    """Train one next-step model with :func:`rnnkit.training.fit` on random 40-year windows of the
+    training years; evaluations score the validation years ``[validation_start, split)``."""
     torch.manual_seed(seed)
     model = NextStepModel(layer)
-    train = scaled[:split]
+    validation_start = int(split * 7 / 8)  # 70% / 10% of the whole
+    train = scaled[:validation_start]
     config = TrainConfig(
         steps=steps, batch_size=32, log_every=10, eval_every=max(1, steps // 4), checkpoint_every=steps,
         clip_grad_norm=1.0, seed=seed, device="cpu", progress=progress,
@@ -115,9 +118,10 @@ def train_one(
         x, y = batch
         return StepOutput(nn.functional.mse_loss(m(x), y))
 
-    def evaluate(m: nn.Module) -> dict[str, float]:
-        predictions = m(scaled[:-1].view(1, -1, 1)).view(-1)
-        return {"test_mse_scaled": float(nn.functional.mse_loss(predictions[split - 1 :], scaled[split:]))}
+    def evaluate(m: nn.Module) -> dict[str, float]:  # the years before the test part only
+        predictions = m(scaled[: split - 1].view(1, -1, 1)).view(-1)  # predictions[i] is for year i + 1
+        target = scaled[validation_start:split]
+        return {"val_mse_scaled": float(nn.functional.mse_loss(predictions[validation_start - 1 :], target))}
 
     batches = RandomBatches(lambda g: _windows(train, 40, 32, g), seed=seed)
     result = fit(model, step_fn, batches, config, run_dir=run_dir, evaluate=evaluate)

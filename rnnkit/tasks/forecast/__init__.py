@@ -1,28 +1,57 @@
 """Forecasting: train an RNN forecaster on a series, backtest it, forecast past the end.
 
-See :mod:`rnnkit.tasks.forecast.task`."""
+    rnnkit train forecast-airline                 # a preset; rnnkit presets lists the others
+    rnnkit forecast runs/forecast-... --horizon 24
 
+See :mod:`rnnkit.tasks.forecast.task` for the split and the protocol, :mod:`.config` for the
+settings, :mod:`.baselines` for naive, seasonal naive, ETS and ARIMA.
+"""
+
+from rnnkit.tasks.forecast.config import ForecastConfig, ForecastDataConfig
+from rnnkit.tasks.forecast.data import Prepared, WindowBatch, backtest_origins, load_frame
+from rnnkit.tasks.forecast.plots import plot_backtest, plot_forecast
 from rnnkit.tasks.forecast.task import (
     TASK,
-    ForecastConfig,
-    ForecastDataConfig,
+    Backtest,
     ForecastFn,
     ForecastJob,
-    Prepared,
-    WindowBatch,
     backtest,
-    backtest_origins,
     build,
     forecast_future,
     forecast_run,
     format_forecast,
-    load_frame,
-    plot_backtest,
-    plot_forecast,
     predict,
+    read_backtest_csv,
     report,
+    test_backtest,
     train_pandas,
+    write_backtest_csv,
     write_forecast_csv,
 )
 
-__all__ = ['TASK', 'ForecastConfig', 'ForecastDataConfig', 'ForecastFn', 'ForecastJob', 'Prepared', 'WindowBatch', 'backtest', 'backtest_origins', 'build', 'forecast_future', 'forecast_run', 'format_forecast', 'load_frame', 'plot_backtest', 'plot_forecast', 'predict', 'report', 'train_pandas', 'write_forecast_csv']
+__all__ = [
+    "TASK",
+    "Backtest",
+    "ForecastConfig",
+    "ForecastDataConfig",
+    "ForecastFn",
+    "ForecastJob",
+    "Prepared",
+    "WindowBatch",
+    "backtest",
+    "backtest_origins",
+    "build",
+    "forecast_future",
+    "forecast_run",
+    "format_forecast",
+    "load_frame",
+    "plot_backtest",
+    "plot_forecast",
+    "predict",
+    "read_backtest_csv",
+    "report",
+    "test_backtest",
+    "train_pandas",
+    "write_backtest_csv",
+    "write_forecast_csv",
+]

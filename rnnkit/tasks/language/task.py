@@ -1,7 +1,9 @@
 """Language modelling and text generation.
 
 The text (Shakespeare's complete works by default, or your files) is tokenized at the
-character or word level and split into three contiguous blocks (train | validation | test).
+character, word or subword level and split into three contiguous blocks (train | validation |
+test); the vocabulary is built from the training block. Every evaluation during training
+reads the validation block; the test block is sealed and scored once, by the report.
 Training runs truncated BPTT over the training stream laid out as ``batch_size`` columns
 (:func:`~rnnkit.training.bptt.batchify`), carrying the state from chunk to chunk. Metrics:
 cross-entropy (nats per token), perplexity, and bits per character for character models.
@@ -18,52 +20,23 @@ Library use::
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.config import check_one_source
 from rnnkit.data.text import Level, Vocabulary, load_shakespeare, read_text, split_contiguous
-from rnnkit.models.language import LanguageModel, LanguageModelConfig
+from rnnkit.files import write_text
+from rnnkit.functional import activation_regularization, temporal_activation_regularization
+from rnnkit.models.language import LanguageModel
 from rnnkit.tasks.core import run
+from rnnkit.tasks.core.parts import Sealed, Split, fingerprint
 from rnnkit.tasks.core.registry import Task
-from rnnkit.training import StepOutput, StreamBatches, TrainConfig, batchify, detach_state
-
-
-@dataclass
-class LanguageDataConfig:
-    name: str | None = "shakespeare"  # the named corpus, or null and ``path``
-    path: str | None = None  # a text file or a folder of .txt files
-    level: Level = "char"
-    min_count: int = 1  # rarer tokens of the training block become <unk>
-    max_vocab: int | None = None
-    vocabulary: str | None = None  # a saved vocab.json to use instead of building one (e.g. shared by two models)
-    validation_fraction: float = 0.05
-    test_fraction: float = 0.05
-    bptt: int = 100  # truncated BPTT chunk length
-    random_length: bool = False  # AWD-LSTM's random chunk lengths
-    eval_batch_size: int = 16
-    eval_tokens: int | None = None  # evaluate on at most this many validation tokens during training
-
-    def __post_init__(self) -> None:
-        check_one_source("data", self.name, self.path)
-        if self.name is not None and self.name != "shakespeare":
-            raise ValueError(f"data.name: expected 'shakespeare' (or null and a path), got {self.name!r}")
-
-
-@dataclass
-class LanguageConfig:
-    task: Literal["language"] = "language"
-    run_dir: str | None = None
-    data: LanguageDataConfig = field(default_factory=LanguageDataConfig)
-    model: LanguageModelConfig = field(default_factory=LanguageModelConfig)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=2000, batch_size=32, eval_every=500))
-    sample_prompt: str = "\n"  # the report's sample starts here
-    sample_length: int = 500
+from rnnkit.tasks.language.config import LanguageConfig, LanguageDataConfig
+from rnnkit.training import StepOutput, StreamBatches, batchify, detach_state
 
 
 def load_corpus(config: LanguageDataConfig) -> str:
@@ -74,15 +47,21 @@ def load_corpus(config: LanguageDataConfig) -> str:
 
 
 @dataclass
+class TestBlock:
+    ids: Tensor  # (N,) token ids
+    characters_per_token: float  # for bits per character
+
+
+@dataclass
 class LanguageJob:
     model: LanguageModel
     step_fn: Any
     batches: StreamBatches
     evaluate: Any
+    split: Split  # the test block, sealed: a TestBlock
     vocab: Vocabulary
-    parts: dict[str, Tensor]  # token ids of each block
+    parts: dict[str, Tensor]  # token ids of the training and validation blocks
     config: LanguageConfig
-    test_characters_per_token: float = 1.0
 
 
 def build(config: LanguageConfig, rank: int = 0, vocab: Vocabulary | None = None) -> LanguageJob:
@@ -98,9 +77,17 @@ def build(config: LanguageConfig, rank: int = 0, vocab: Vocabulary | None = None
     if vocab is None:
         vocab = Vocabulary.build(text[train_part], data.level, data.min_count, data.max_vocab)
     parts = {name: torch.tensor(vocab.encode(text[part]), dtype=torch.long)
-             for name, part in (("train", train_part), ("val", validation_part), ("test", test_part))}
-    ratios = {name: (part.stop - part.start) / max(len(parts[name]), 1)  # characters per token
-              for name, part in (("val", validation_part), ("test", test_part))}
+             for name, part in (("train", train_part), ("val", validation_part))}
+    characters_per_token = (validation_part.stop - validation_part.start) / max(len(parts["val"]), 1)
+
+    def test_block() -> TestBlock:
+        ids = vocab.encode(text[test_part])
+        return TestBlock(torch.tensor(ids, dtype=torch.long), (test_part.stop - test_part.start) / max(len(ids), 1))
+
+    split = Split({"characters": len(text), "text": fingerprint([text]), "vocabulary": len(vocab),
+                   **{name: {"characters": [part.start, part.stop]} for name, part in
+                      (("train", train_part), ("validation", validation_part), ("test", test_part))}},
+                  Sealed(test_block))
     model = LanguageModel(len(vocab), config.model)
     batches = StreamBatches(batchify(parts["train"], config.train.batch_size), data.bptt, data.random_length,
                             seed=config.train.seed + 1000 * rank)
@@ -111,16 +98,16 @@ def build(config: LanguageConfig, rank: int = 0, vocab: Vocabulary | None = None
         hidden, state = language_model.hidden(batch.x, None if batch.reset else carry)
         loss = F.cross_entropy(language_model.logits(hidden).flatten(0, 1), batch.y.flatten())
         if alpha:
-            loss = loss + alpha * hidden.pow(2).mean()
+            loss = loss + activation_regularization(hidden, alpha)
         if beta:
-            loss = loss + beta * (hidden[1:] - hidden[:-1]).pow(2).mean()
+            loss = loss + temporal_activation_regularization(hidden, beta)
         return StepOutput(loss, state)
 
     def evaluate(m: nn.Module) -> dict[str, float]:
         ids = parts["val"] if data.eval_tokens is None else parts["val"][: data.eval_tokens]
-        return _named("val", cross_entropy(m, ids, data.eval_batch_size, data.bptt), vocab.level, ratios["val"])
+        return _named("val", cross_entropy(m, ids, data.eval_batch_size, data.bptt), vocab.level, characters_per_token)
 
-    return LanguageJob(model, step_fn, batches, evaluate, vocab, parts, config, ratios["test"])
+    return LanguageJob(model, step_fn, batches, evaluate, split, vocab, parts, config)
 
 
 def cross_entropy(model: LanguageModel, ids: Tensor, batch_size: int, bptt: int) -> float:
@@ -197,17 +184,16 @@ def generate(model: LanguageModel, vocab: Vocabulary, prompt: str, length: int, 
 
 
 def report(job: LanguageJob, run_dir: Path) -> dict[str, Any]:
-    """After training: test metrics, the vocabulary beside the weights, a generated sample."""
+    """After training: the test block's metrics (its one read), the vocabulary beside the weights,
+    a generated sample."""
     data = job.config.data
-    metrics = _named("test", cross_entropy(job.model, job.parts["test"], data.eval_batch_size, data.bptt),
-                     job.vocab.level, job.test_characters_per_token)
+    test = job.split.test.open()
+    metrics = _named("test", cross_entropy(job.model, test.ids, data.eval_batch_size, data.bptt), job.vocab.level,
+                     test.characters_per_token)
     job.vocab.save(run_dir / "vocab.json")
     sample = generate(job.model, job.vocab, job.config.sample_prompt, job.config.sample_length, temperature=0.8,
                       seed=0)
-    path = run_dir / "sample.txt"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(job.config.sample_prompt + sample)
-    tmp.replace(path)
+    path = write_text(run_dir / "sample.txt", job.config.sample_prompt + sample)
     return {"metrics": metrics, "text": "sample (temperature 0.8):\n" + job.config.sample_prompt + sample,
             "files": [str(run_dir / "vocab.json"), str(path)]}
 

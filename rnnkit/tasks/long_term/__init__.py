@@ -1,17 +1,33 @@
-"""Long-term dependencies: the adding problem and the copy-memory task.
+"""Long-term dependencies: the adding problem and the copy-memory task (tasks ``adding`` and ``copy``).
 
-See :mod:`rnnkit.tasks.long_term.task`."""
+    rnnkit train adding --set data.length=200 --set model.recurrent.cell=gru
+"""
 
+from rnnkit.tasks.long_term.config import LongTermConfig, LongTermDataConfig
 from rnnkit.tasks.long_term.task import (
+    SOLVED,
     TASK,
     CopyModel,
     Job,
-    LongTermConfig,
-    LongTermDataConfig,
     adding_batch,
     build,
     copy_batch,
     probe,
+    report,
+    solved,
 )
 
-__all__ = ['TASK', 'CopyModel', 'Job', 'LongTermConfig', 'LongTermDataConfig', 'adding_batch', 'build', 'copy_batch', 'probe']
+__all__ = [
+    "SOLVED",
+    "TASK",
+    "CopyModel",
+    "Job",
+    "LongTermConfig",
+    "LongTermDataConfig",
+    "adding_batch",
+    "build",
+    "copy_batch",
+    "probe",
+    "report",
+    "solved",
+]

@@ -1,12 +1,12 @@
-"""Polyphonic music generation: a recurrent model of piano rolls, trained on Bach chorales or
-your MIDI / MusicXML files.
+"""Polyphonic music: a recurrent model of piano rolls (Bach chorales or your MIDI / MusicXML), sampled frame by frame.
 
-See :mod:`rnnkit.tasks.music.task`."""
+    rnnkit train music-chorales
+    rnnkit generate runs/music-... --length 64 --seed 1 --out chorale.mid
+"""
 
+from rnnkit.tasks.music.config import MusicConfig, MusicDataConfig
 from rnnkit.tasks.music.task import (
     TASK,
-    MusicConfig,
-    MusicDataConfig,
     MusicJob,
     build,
     frame_nll,
@@ -22,4 +22,21 @@ from rnnkit.tasks.music.task import (
     write_sample,
 )
 
-__all__ = ['TASK', 'MusicConfig', 'MusicDataConfig', 'MusicJob', 'build', 'frame_nll', 'generate', 'generate_run', 'load_pieces', 'nll_per_frame', 'pad_rolls', 'plot_roll', 'report', 'split_pieces', 'transposed', 'write_sample']
+__all__ = [
+    "TASK",
+    "MusicConfig",
+    "MusicDataConfig",
+    "MusicJob",
+    "build",
+    "frame_nll",
+    "generate",
+    "generate_run",
+    "load_pieces",
+    "nll_per_frame",
+    "pad_rolls",
+    "plot_roll",
+    "report",
+    "split_pieces",
+    "transposed",
+    "write_sample",
+]

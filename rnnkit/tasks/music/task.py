@@ -1,7 +1,9 @@
 """Polyphonic music generation: a recurrent model of piano rolls, trained on Bach chorales or
 your MIDI / MusicXML files.
 
-Pieces are split whole into train / validation / test (seeded). The model reads frames
+Pieces are split whole into train / validation / test (seeded). Every evaluation during
+training reads the validation pieces (early stopping and the kept weights are chosen there);
+the test pieces are sealed and scored once, by the report. The model reads frames
 ``0 .. T-2`` after an all-silent start frame and predicts frames ``0 .. T-1``, every pitch a
 Bernoulli variable. Metric: negative log-likelihood per frame (nats), summed over pitches and
 averaged over every frame of every piece of a part (the measure of Boulanger-Lewandowski et
@@ -16,64 +18,24 @@ seeded, optionally primed with the start of a piece); :func:`generate_run` is
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.config import check_one_source
-from rnnkit.data.music import HIGH, LOW, Piece, Transpose, load_chorales, read_music, write_midi
+from rnnkit.data.music import LOW, Piece, load_chorales, read_music, write_midi
 from rnnkit.functional import mask_from_lengths
-from rnnkit.models.music import MusicModel, MusicModelConfig
-from rnnkit.tasks.core.plotting import pyplot, save_figure
+from rnnkit.models.music import MusicModel
 from rnnkit.tasks.core import run
+from rnnkit.tasks.core.parts import Sealed, Split, describe
+from rnnkit.tasks.core.plotting import pyplot, save_figure
 from rnnkit.tasks.core.registry import Task
-from rnnkit.training import EarlyStoppingConfig, RandomBatches, StepOutput, TrainConfig, trained_weights
-
-
-@dataclass
-class MusicDataConfig:
-    name: str | None = "chorales"  # music21's Bach chorales, or null and ``path``
-    path: str | None = None  # a MIDI / MusicXML file or a folder of them
-    step: float = 1.0  # quarter notes per frame (1: the JSB convention)
-    low: int = LOW  # the lowest and highest MIDI pitch of the roll (default: the 88 piano keys)
-    high: int = HIGH
-    transpose: Transpose = "none"  # c: every piece to C major / C minor
-    augment: int = 0  # training batches transposed by a random shift in [-augment, augment] semitones
-    validation_fraction: float = 0.1
-    test_fraction: float = 0.1
-    seed: int = 0  # the split by piece
-
-    def __post_init__(self) -> None:
-        check_one_source("data", self.name, self.path)
-        if self.name is not None and self.name != "chorales":
-            raise ValueError(f"data.name: expected 'chorales' (or null and a path), got {self.name!r}")
-        if not 0 <= self.low < self.high <= 127:
-            raise ValueError(f"data.low / data.high: expected MIDI pitches 0 <= low < high <= 127, got "
-                             f"{self.low} / {self.high}")
-        if not 0 < self.validation_fraction < 1 or not 0 < self.test_fraction < 1 \
-                or self.validation_fraction + self.test_fraction >= 1:
-            raise ValueError(f"data.validation_fraction / test_fraction: expected fractions in (0, 1) with a sum "
-                             f"below 1, got {self.validation_fraction}, {self.test_fraction}")
-        if self.augment < 0:
-            raise ValueError(f"data.augment: expected a number of semitones >= 0, got {self.augment}")
-
-
-@dataclass
-class MusicConfig:
-    task: Literal["music"] = "music"
-    run_dir: str | None = None
-    data: MusicDataConfig = field(default_factory=MusicDataConfig)
-    model: MusicModelConfig = field(default_factory=MusicModelConfig)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        steps=2000, batch_size=16, eval_every=100,
-        early_stopping=EarlyStoppingConfig(metric="val_nll", restore_best=True)))
-    sample_length: int = 64  # frames of the report's sample
-    sample_temperature: float = 1.0
+from rnnkit.tasks.music.config import MusicConfig, MusicDataConfig
+from rnnkit.training import RandomBatches, StepOutput, trained_weights
 
 
 def load_pieces(config: MusicDataConfig) -> list[Piece]:
@@ -144,13 +106,18 @@ class MusicJob:
     step_fn: Any
     batches: RandomBatches
     evaluate: Any
-    parts: dict[str, list[Piece]]
+    split: Split  # the test pieces, sealed
+    parts: dict[str, list[Piece]]  # train and val
     config: MusicConfig
 
 
 def build(config: MusicConfig, rank: int = 0) -> MusicJob:
     data = config.data
     parts = split_pieces(load_pieces(data), data)
+    test = parts.pop("test")
+    split = Split({name: describe([p.name for p in pieces], frames=sum(len(p.roll) for p in pieces))
+                   for name, pieces in (("train", parts["train"]), ("validation", parts["val"]), ("test", test))},
+                  Sealed.of(test))
     model = MusicModel(data.high - data.low + 1, config.model)
     train, batch_size = parts["train"], config.train.batch_size
 
@@ -169,7 +136,7 @@ def build(config: MusicConfig, rank: int = 0) -> MusicJob:
         return {"val_nll": nll_per_frame(m, parts["val"])}
 
     batches = RandomBatches(sample, seed=config.train.seed + 1000 * rank)
-    return MusicJob(model, step_fn, batches, evaluate, parts, config)
+    return MusicJob(model, step_fn, batches, evaluate, split, parts, config)
 
 
 def generate(model: MusicModel, length: int, temperature: float = 1.0, seed: int | None = None,
@@ -227,15 +194,16 @@ def write_sample(roll: np.ndarray, stem: Path, data: MusicDataConfig, title: str
 
 
 def report(job: MusicJob, run_dir: Path) -> dict[str, Any]:
-    """After training: validation and test NLL per frame, a sampled piece (MIDI + PNG)."""
-    metrics = {"val_nll": nll_per_frame(job.model, job.parts["val"]),
-               "test_nll": nll_per_frame(job.model, job.parts["test"])}
+    """After training: the test pieces' NLL per frame (their one read), a sampled piece (MIDI + PNG)."""
+    test = job.split.test.open()
+    metrics = {"test_nll": nll_per_frame(job.model, test)}
     roll = generate(job.model, job.config.sample_length, job.config.sample_temperature, seed=0)
     files = write_sample(roll, run_dir / "sample", job.config.data, f"sampled, temperature "
                          f"{job.config.sample_temperature}")
-    frames = {k: sum(len(p.roll) for p in v) for k, v in job.parts.items()}
+    parts = {**job.parts, "test": test}
+    frames = {k: sum(len(p.roll) for p in v) for k, v in parts.items()}
     return {"metrics": metrics, "files": files,
-            "text": "pieces (frames): " + ", ".join(f"{k} {len(v)} ({frames[k]})" for k, v in job.parts.items())}
+            "text": "pieces (frames): " + ", ".join(f"{k} {len(v)} ({frames[k]})" for k, v in parts.items())}
 
 
 def generate_run(run_dir: str | Path, length: int, temperature: float = 1.0, seed: int | None = None,

@@ -2,6 +2,7 @@
 
 See :mod:`rnnkit.tasks.speech.task`."""
 
+from rnnkit.tasks.speech.config import SpeechConfig, SpeechDataConfig
 from rnnkit.tasks.speech.task import (
     TASK,
     Labels,

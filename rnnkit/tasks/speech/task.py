@@ -13,8 +13,9 @@ CTC blank; loss ``torch.nn.functional.ctc_loss``. Labels are words (``level: wor
 choice) or characters of the training transcripts; a label unseen in training is ``<unk>``.
 
 During training: validation CTC loss and the greedy decode's word error rate on up to
-``data.eval_size`` validation utterances (early stopping watches ``val_wer``). After training:
-the test part decoded with prefix beam search (``beam``; 1 is greedy), word and sentence error
+``data.eval_size`` validation utterances (early stopping watches ``val_wer``). The test part is
+sealed (its features are not even computed before the report). After training: the test part
+decoded once with prefix beam search (``beam``; 1 is greedy), word and sentence error
 rates with jiwer's alignments, overall and per condition, ``predictions.csv``, ``labels.json``
 and ``posteriors.png`` (a test utterance's log-mels above its label posteriors).
 :func:`transcribe_files` is ``rnnkit transcribe RUN_DIR a.wav``.
@@ -25,69 +26,28 @@ from __future__ import annotations
 import csv
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.config import check_one_source
 from rnnkit.data.audio import FeatureConfig, Transcripts, features_of, mel_filterbank, read_transcripts, read_wav
-from rnnkit.data.digits import DigitsConfig, synthesize_digits
+from rnnkit.data.digits import synthesize_digits
 from rnnkit.data.pairs import group_split
 from rnnkit.data.text import Vocabulary
+from rnnkit.files import atomic_open
 from rnnkit.functional.ctc import ctc_beam_decode, ctc_greedy
-from rnnkit.models.acoustic import AcousticConfig, AcousticModel
-from rnnkit.tasks.core.plotting import pyplot, save_figure
+from rnnkit.models.acoustic import AcousticModel
 from rnnkit.tasks.core import run
+from rnnkit.tasks.core.parts import Sealed, Split, describe
+from rnnkit.tasks.core.plotting import pyplot, save_figure
 from rnnkit.tasks.core.registry import Task
-from rnnkit.training import EarlyStoppingConfig, RandomBatches, StepOutput, TrainConfig, trained_weights
-
-
-@dataclass
-class SpeechDataConfig:
-    name: str | None = "digits"  # spoken digits (espeak-ng + sox), or null and ``path``
-    path: str | None = None  # a folder holding transcripts.csv, or the CSV
-    path_column: str = "path"
-    text_column: str = "text"
-    speaker_column: str = "speaker"
-    condition_column: str = "condition"
-    part_column: str = "part"
-    level: Literal["word", "char"] = "word"
-    lowercase: bool = True
-    validation_fraction: float = 0.1  # of the speakers (of the utterances when there are none)
-    test_fraction: float = 0.1
-    seed: int = 0
-    eval_size: int = 500  # validation utterances decoded at each evaluation
-    digits: DigitsConfig = field(default_factory=DigitsConfig)
-
-    def __post_init__(self) -> None:
-        check_one_source("data", self.name, self.path)
-        if self.name is not None and self.name != "digits":
-            raise ValueError(f"data.name: expected 'digits' (or null and a path), got {self.name!r}")
-
-
-@dataclass
-class SpeechConfig:
-    task: Literal["speech"] = "speech"
-    run_dir: str | None = None
-    data: SpeechDataConfig = field(default_factory=SpeechDataConfig)
-    features: FeatureConfig = field(default_factory=FeatureConfig)
-    model: AcousticConfig = field(default_factory=AcousticConfig)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        steps=3000, batch_size=32, eval_every=500,
-        early_stopping=EarlyStoppingConfig(metric="val_wer", mode="min", restore_best=True)))
-    beam: int = 8  # prefix beam search width for the test part and `rnnkit transcribe`; 1: greedy
-
-    def __post_init__(self) -> None:
-        if self.beam < 1:
-            raise ValueError(f"beam: expected a width >= 1, got {self.beam}")
-        if self.data.digits.sample_rate != self.features.sample_rate and self.data.name == "digits":
-            raise ValueError(f"data.digits.sample_rate {self.data.digits.sample_rate} differs from "
-                             f"features.sample_rate {self.features.sample_rate}: expected the same")
+from rnnkit.tasks.speech.config import SpeechConfig, SpeechDataConfig
+from rnnkit.training import RandomBatches, StepOutput, trained_weights
 
 
 def prepare(config: SpeechConfig) -> None:
@@ -161,9 +121,10 @@ class SpeechJob:
     step_fn: Any
     batches: RandomBatches
     evaluate: Any
+    split: Split  # the test part, sealed: (Transcripts, Utterances)
     labels: Labels
-    parts: dict[str, Transcripts]
-    utterances: dict[str, Utterances]
+    parts: dict[str, Transcripts]  # train and val
+    utterances: dict[str, Utterances]  # train and val
     config: SpeechConfig
 
 
@@ -177,12 +138,19 @@ def ctc_loss(model: nn.Module, batch: tuple[Tensor, ...]) -> Tensor:
 def build(config: SpeechConfig, rank: int = 0) -> SpeechJob:
     data = config.data
     parts = split(load_transcripts(data), data)
+    test = parts.pop("test")
     texts = [t.lower() if data.lowercase else t for t in parts["train"].texts]
     labels = Labels(Vocabulary.build(" ".join(texts), data.level), data.lowercase)
     progress = config.train.progress and rank == 0
-    utterances = {name: Utterances(compute_features(part.paths, config.features, progress),
-                                   [torch.tensor(labels.encode(t), dtype=torch.long) for t in part.texts])
-                  for name, part in parts.items()}
+
+    def utterances_of(part: Transcripts, show: bool) -> Utterances:
+        return Utterances(compute_features(part.paths, config.features, show),
+                          [torch.tensor(labels.encode(t), dtype=torch.long) for t in part.texts])
+
+    utterances = {name: utterances_of(part, progress) for name, part in parts.items()}
+    record = {name: describe([str(p) for p in part.paths], speakers=len(set(part.speakers or [])))
+              for name, part in (("train", parts["train"]), ("validation", parts["val"]), ("test", test))}
+    sealed = Sealed(lambda: (test, utterances_of(test, False)))
     train = utterances["train"]
     k = config.model.subsample
     fits = np.array([i for i, (f, y) in enumerate(zip(train.features, train.labels))
@@ -210,7 +178,7 @@ def build(config: SpeechConfig, rank: int = 0) -> SpeechJob:
     batches = RandomBatches(lambda g: train.batch(fits[torch.randint(0, len(fits), (batch_size,), generator=g)
                                                        .numpy()].tolist()),
                             seed=config.train.seed + 1000 * rank)
-    return SpeechJob(model, step_fn, batches, evaluate, labels, parts, utterances, config)
+    return SpeechJob(model, step_fn, batches, evaluate, Split(record, sealed), labels, parts, utterances, config)
 
 
 def mean_ctc_loss(model: nn.Module, utterances: Utterances, index: Sequence[int], batch_size: int = 64) -> float:
@@ -303,8 +271,9 @@ def plot_posteriors(features: Tensor, log_probs: Tensor, labels: Labels, path: s
 def report(job: SpeechJob, run_dir: Path) -> dict[str, Any]:
     """After training: beam-search test error rates (overall and per condition), predictions.csv,
     labels.json, posteriors.png."""
-    config, test, data = job.config, job.parts["test"], job.config.data
-    hypotheses = transcribe_features(job.model, job.labels, job.utterances["test"].features, config.beam)
+    config, data = job.config, job.config.data
+    test, test_utterances = job.split.test.open()
+    hypotheses = transcribe_features(job.model, job.labels, test_utterances.features, config.beam)
     metrics = {f"test_{k}": v for k, v in error_rates(test.texts, hypotheses, data.lowercase).items()}
     if test.conditions is not None:
         for condition in sorted(set(test.conditions), key=condition_order):
@@ -312,17 +281,15 @@ def report(job: SpeechJob, run_dir: Path) -> dict[str, Any]:
             scores = error_rates([test.texts[i] for i in chosen], [hypotheses[i] for i in chosen], data.lowercase)
             metrics.update({f"test_{k}_{condition}": v for k, v in scores.items()})
     path = run_dir / "predictions.csv"
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+    with atomic_open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["path", "speaker", "condition", "reference", "output"])
         for i, (file, reference, output) in enumerate(zip(test.paths, test.texts, hypotheses)):
             writer.writerow([str(file), test.speakers[i] if test.speakers else "",
                              test.conditions[i] if test.conditions else "", reference, output])
-    tmp.replace(path)
     job.labels.vocabulary.save(run_dir / "labels.json")
     files = [str(path), str(run_dir / "labels.json")]
-    features = job.utterances["test"].features[0]
+    features = test_utterances.features[0]
     device = next(job.model.parameters()).device
     job.model.eval()
     with torch.no_grad():

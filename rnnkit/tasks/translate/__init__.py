@@ -3,6 +3,7 @@ encoder-decoder (:mod:`rnnkit.models.seq2seq`).
 
 See :mod:`rnnkit.tasks.translate.task`."""
 
+from rnnkit.tasks.translate.config import TranslateConfig, TranslateDataConfig
 from rnnkit.tasks.translate.task import (
     TASK,
     EncodedPairs,

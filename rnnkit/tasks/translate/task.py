@@ -11,8 +11,9 @@ and ``</s>``.
 Training: teacher forcing with label smoothing (``label_smoothing``) and optionally scheduled
 sampling (``sampling``), over batches of whole pairs padded to the longest, the loss over each
 target's valid tokens only. During training the validation loss and a greedy decode of
-``data.eval_size`` validation sources are scored; after training the test part is decoded
-with beam search (``beam``, ``length_penalty``).
+``data.eval_size`` validation sources are scored (early stopping and the kept weights are chosen
+there); the test pairs are sealed, and after training the report decodes them once with beam
+search (``beam``, ``length_penalty``).
 
 Metrics (``metric: auto`` picks by data): ``g2p`` = phoneme error rate (edit distance to the
 closest pronunciation over its length, summed over words) and word error rate (no
@@ -26,82 +27,28 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.config import check_one_source
-from rnnkit.data.pairs import Pairs, load_bible, load_cmudict, read_pairs, split_groups
-from rnnkit.data.text import Level, Vocabulary
+from rnnkit.data.pairs import Pairs, group_split, load_bible, load_cmudict, read_pairs
+from rnnkit.data.text import Vocabulary
+from rnnkit.files import atomic_open
 from rnnkit.functional import mask_from_lengths
-from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig, beam_search, greedy_decode
-from rnnkit.tasks.core.plotting import pyplot, save_figure
+from rnnkit.models.seq2seq import Seq2Seq, beam_search, greedy_decode
 from rnnkit.tasks.core import run
+from rnnkit.tasks.core.parts import Sealed, Split, describe
+from rnnkit.tasks.core.plotting import pyplot, save_figure
 from rnnkit.tasks.core.registry import Task
-from rnnkit.training import EarlyStoppingConfig, RandomBatches, StepOutput, TrainConfig, trained_weights
+from rnnkit.tasks.translate.config import TranslateConfig, TranslateDataConfig
+from rnnkit.training import RandomBatches, StepOutput, trained_weights
 
 BOS, END = "<bos>", "</s>"
-
-
-@dataclass
-class TranslateDataConfig:
-    name: str | None = "cmudict"  # cmudict (graphemes to phonemes), bible (verses), or null and ``path``
-    path: str | None = None  # a TSV of source<TAB>target, or the sources with ``target_path``
-    target_path: str | None = None  # the targets, line by line aligned with ``path``
-    separator: str = "\t"
-    source_level: Level = "char"
-    target_level: Level = "word"
-    lowercase: bool = False  # the sources
-    min_count: int = 1
-    source_max_vocab: int | None = None
-    target_max_vocab: int | None = None
-    stress: bool = False  # cmudict: keep the stress digits of the vowels
-    source_module: str = "engKJV2006eb"  # bible: the SWORD modules (diatheke -b system -k modulelist)
-    target_module: str = "spaRV1909eb"
-    validation_fraction: float = 0.05  # of the groups (words, books; each pair its own group in your pairs)
-    test_fraction: float = 0.05
-    validation_groups: list[str] = field(default_factory=list)  # or name them (books of the Bible: "Ruth", ...)
-    test_groups: list[str] = field(default_factory=list)
-    seed: int = 0  # the split (by word for cmudict, by book for the Bible)
-    max_length: int = 200  # training pairs longer than this (tokens, either side) are left out
-    eval_size: int = 1000  # validation sources decoded at each evaluation
-
-    def __post_init__(self) -> None:
-        check_one_source("data", self.name, self.path)
-        if self.name is not None and self.name not in ("cmudict", "bible"):
-            raise ValueError(f"data.name: expected 'cmudict' or 'bible' (or null and a path), got {self.name!r}")
-        if self.target_path is not None and self.path is None:
-            raise ValueError("data.target_path: expected data.path (the sources) too")
-
-
-@dataclass
-class TranslateConfig:
-    task: Literal["translate"] = "translate"
-    run_dir: str | None = None
-    data: TranslateDataConfig = field(default_factory=TranslateDataConfig)
-    model: Seq2SeqConfig = field(default_factory=Seq2SeqConfig)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        steps=5000, batch_size=64, eval_every=500,
-        early_stopping=EarlyStoppingConfig(metric="val_loss", restore_best=True)))
-    label_smoothing: float = 0.1
-    sampling: float = 0.0  # scheduled sampling: the probability of feeding the model's own token
-    beam: int = 5
-    length_penalty: float = 1.0
-    max_output: int = 60  # tokens at most per output (beyond the source length ratio below)
-    max_output_ratio: float = 3.0  # and at most this many per source token
-    metric: Literal["auto", "g2p", "bleu"] = "auto"
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.label_smoothing < 1 or not 0 <= self.sampling <= 1:
-            raise ValueError(f"label_smoothing / sampling: expected [0, 1) / [0, 1], got {self.label_smoothing}, "
-                             f"{self.sampling}")
-        if self.beam < 1:
-            raise ValueError(f"beam: expected a width >= 1, got {self.beam}")
 
 
 def prepare(config: TranslateConfig) -> None:
@@ -176,8 +123,9 @@ class TranslateJob:
     step_fn: Any
     batches: RandomBatches
     evaluate: Any
+    split: Split  # the test pairs, sealed
     sides: Sides
-    parts: dict[str, Pairs]
+    parts: dict[str, Pairs]  # train and val
     encoded: dict[str, EncodedPairs]
     config: TranslateConfig
 
@@ -192,11 +140,17 @@ def sequence_loss(logits: Tensor, targets: Tensor, lengths: Tensor, label_smooth
 
 def build(config: TranslateConfig, rank: int = 0) -> TranslateJob:
     data = config.data
-    parts = split_groups(load_pairs(data), data.validation_fraction, data.test_fraction, data.seed,
-                         data.validation_groups, data.test_groups)
-    if min(len(p) for p in parts.values()) == 0:
-        raise ValueError(f"data: a part is empty ({ {k: len(v) for k, v in parts.items()} }); expected more pairs "
+    pairs = load_pairs(data)
+    keys = pairs.groups if pairs.groups is not None else [str(i) for i in range(len(pairs))]
+    rows = group_split(keys, data.validation_fraction, data.test_fraction, data.seed, data.validation_groups,
+                       data.test_groups)
+    if min(len(r) for r in rows.values()) == 0:
+        raise ValueError(f"data: a part is empty ({ {k: len(v) for k, v in rows.items()} }); expected more pairs "
                          f"or larger fractions")
+    parts = {name: pairs.subset(rows[name]) for name in ("train", "val")}
+    split = Split({name: describe(sorted({keys[i] for i in rows[part]}), pairs=len(rows[part]))
+                   for name, part in (("train", "train"), ("validation", "val"), ("test", "test"))},
+                  Sealed(lambda: pairs.subset(rows["test"])))
     sides = Sides.build(parts["train"], data)
 
     def encode(part: Pairs) -> EncodedPairs:
@@ -231,7 +185,7 @@ def build(config: TranslateConfig, rank: int = 0) -> TranslateJob:
     batches = RandomBatches(
         lambda g: train.batch(keep[torch.randint(0, len(keep), (batch_size,), generator=g).numpy()], sides.bos),
         seed=config.train.seed + 1000 * rank)
-    return TranslateJob(model, step_fn, batches, evaluate, sides, parts, encoded, config)
+    return TranslateJob(model, step_fn, batches, evaluate, split, sides, parts, encoded, config)
 
 
 def teacher_forced_loss(model: Seq2Seq, part: EncodedPairs, bos: int, batch_size: int = 256) -> float:
@@ -364,17 +318,16 @@ def token_labels(vocabulary: Vocabulary, ids: Sequence[int]) -> list[str]:
 
 
 def report(job: TranslateJob, run_dir: Path) -> dict[str, Any]:
-    """After training: beam-search test metrics, predictions.tsv, attention.png, the vocabularies."""
-    config, test = job.config, job.parts["test"]
+    """After training: beam-search test metrics (the test pairs' one read), predictions.tsv,
+    attention.png, the vocabularies."""
+    config, test = job.config, job.split.test.open()
     hypotheses = decode(job.model, job.sides, test.sources, config)
     metrics = {f"test_{k}": v for k, v in score(metric_of(config), test, hypotheses).items()}
     path = run_dir / "predictions.tsv"
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+    with atomic_open(path, "w", newline="") as handle:
         writer = csv.writer(handle, delimiter="\t")
         writer.writerow(["source", "reference", "output"])
         writer.writerows(zip(test.sources, test.targets, hypotheses))
-    tmp.replace(path)
     job.sides.source.save(run_dir / "source_vocab.json")
     job.sides.target.save(run_dir / "target_vocab.json")
     files = [str(path), str(run_dir / "source_vocab.json"), str(run_dir / "target_vocab.json")]

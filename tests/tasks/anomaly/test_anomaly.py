@@ -13,18 +13,19 @@ from rnnkit.config import from_dict
 from rnnkit.models.autoencoder import SequenceAutoencoder
 from rnnkit.models.sequence import RecurrentConfig
 from rnnkit.tasks import anomaly
-from rnnkit.tasks.core import run
 from rnnkit.tasks.anomaly.baselines import isolation_forest, rolling_zscore
-from rnnkit.tasks.core.metrics import detection_scores, f1_at
+from rnnkit.tasks.core import run
+from rnnkit.tasks.core.metrics import best_f1_threshold, f1_at, ranking_scores
 
 
 def detector(kind, horizon=1, smooth=1, channels=2, cell="lstm", adapt=0):
     torch.manual_seed(0)
-    config = anomaly.DetectorConfig(kind=kind, cell=cell, hidden_size=8, window=6, horizon=horizon, smooth=smooth,
-                                    adapt=adapt)
+    config = anomaly.DetectorModelConfig(kind=kind, window=6, horizon=horizon,
+                                         recurrent=RecurrentConfig(cell=cell, hidden_size=8))
     model = anomaly.build_detector_model(channels, config).double()
     rng = np.random.default_rng(1)
-    return anomaly.Detector(model, config, loc=rng.normal(size=channels), scale=rng.uniform(0.5, 2, channels),
+    return anomaly.Detector(model, config, anomaly.DetectionConfig(smooth=smooth, adapt=adapt),
+                            loc=rng.normal(size=channels), scale=rng.uniform(0.5, 2, channels),
                             error_scale=rng.uniform(0.5, 2, channels * (horizon if kind == "forecaster" else 6)))
 
 
@@ -89,12 +90,25 @@ def test_segments_merge_close_flags():
 def test_detection_metrics_by_hand():
     labels = np.array([0, 0, 1, 1, 0])
     scores = np.array([0.1, 0.2, 0.8, 0.9, np.nan])  # the NaN (no score yet) is left out
-    result = detection_scores(labels, scores)
-    assert result["roc_auc"] == 1.0 and result["pr_auc"] == 1.0 and result["best_f1"] == 1.0
-    assert result["best_f1_threshold"] == pytest.approx(0.8)
+    assert ranking_scores(labels, scores) == {"roc_auc": 1.0, "pr_auc": 1.0}
+    threshold, f1 = best_f1_threshold(labels, scores)
+    assert threshold == pytest.approx(0.8) and f1 == 1.0
     assert f1_at(np.array([1, 1, 0, 0]), np.array([1, 0, 1, 0]))["f1"] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="both normal"):
-        detection_scores(np.zeros(3), np.ones(3))
+        ranking_scores(np.zeros(3), np.ones(3))
+
+
+def test_threshold_from_validation_labels_or_without_them():
+    detection = anomaly.DetectionConfig(quantile=0.75)
+    scores = np.array([0.1, 0.2, 0.3, 0.9, 0.4, 0.8])
+    threshold, how = anomaly.choose_threshold(scores, np.array([0, 0, 0, 1, 0, 1]), detection)
+    assert threshold == pytest.approx(0.8) and "maximizes F1 on the validation labels" in how
+    threshold, how = anomaly.choose_threshold(scores, np.zeros(6, dtype=int), detection)
+    assert threshold == pytest.approx(np.quantile(scores, 0.75)) and "no labelled anomaly" in how
+    threshold, how = anomaly.choose_threshold(scores, None, detection)
+    assert "set without labels" in how
+    with pytest.raises(ValueError, match="detection.threshold=labels: the validation part holds no labelled"):
+        anomaly.choose_threshold(scores, None, anomaly.DetectionConfig(threshold="labels"))
 
 
 def test_rolling_zscore_by_hand_and_isolation_forest_shape():
@@ -108,13 +122,15 @@ def test_rolling_zscore_by_hand_and_isolation_forest_shape():
     assert np.isnan(scores[:9]).all() and np.nanargmax(scores) in range(250, 260)
 
 
-def write_sensor_csv(path, n=1200, seed=0):
+def write_sensor_csv(path, n=1200, seed=0, bursts=(600, 800, 1000)):
+    """Two sensors of a clean cycle with bursts the normal pattern never shows: with the tiny
+    config's split (fit 480, validation 300), one burst in validation and two in test."""
     rng = np.random.default_rng(seed)
     t = np.arange(n)
     a = np.sin(2 * np.pi * t / 25) + 0.05 * rng.standard_normal(n)
     b = np.cos(2 * np.pi * t / 25) + 0.05 * rng.standard_normal(n)
     label = np.zeros(n, dtype=int)
-    for start in (800, 1000):  # two bursts the normal pattern never shows
+    for start in bursts:
         a[start : start + 8] += 2.5
         label[start : start + 8] = 1
     pd.DataFrame({"a": a, "b": b, "label": label}).to_csv(path, index=False)
@@ -124,9 +140,10 @@ def write_sensor_csv(path, n=1200, seed=0):
 def tiny_config(path, kind="forecaster"):
     return from_dict(anomaly.AnomalyConfig, {
         "task": "anomaly",
-        "data": {"name": None, "path": str(path), "label_column": "label", "train_fraction": 0.5},
-        "model": {"kind": kind, "cell": "gru", "hidden_size": 16, "window": 25, "threshold": "contamination",
-                  "contamination": 0.02},
+        "data": {"name": None, "path": str(path), "label_column": "label", "fit_fraction": 0.4,
+                 "validation_fraction": 0.25},
+        "model": {"kind": kind, "window": 25, "recurrent": {"cell": "gru", "hidden_size": 16}},
+        "detection": {"quantile": 0.99},
         "train": {"steps": 150, "batch_size": 16, "eval_every": 50, "progress": False,
                   "optimizer": {"name": "adam", "lr": 0.01},
                   "early_stopping": {"metric": "val_loss", "patience": 10, "restore_best": True}},
@@ -138,12 +155,17 @@ def test_anomaly_task_end_to_end(tmp_path, kind, capsys):
     path = write_sensor_csv(tmp_path / "sensors.csv")
     run_dir, result = run.train(tiny_config(path, kind), tmp_path / "run")
     report = result.report
-    assert report["metrics"]["roc_auc"] > 0.9  # the bursts stand far out of the learned pattern
-    for name in ("scores.csv", "anomalies.csv", "anomalies.png"):
+    assert report["metrics"]["test_roc_auc"] > 0.9  # the bursts stand far out of the learned pattern
+    assert {"test_pr_auc", "test_precision", "test_recall", "test_f1"} <= set(report["metrics"])
+    assert "validation labels" in report["threshold_rule"]  # the validation burst set the threshold
+    written = pd.read_csv(run_dir / "scores.csv")
+    clear = (written["score"] - report["threshold"]).abs() > 1e-5 * report["threshold"]  # away from the 6-digit rounding
+    assert (written["flagged"] == (written["score"].fillna(-np.inf) >= report["threshold"]))[clear].all()
+    assert "val_roc_auc" in result.last_eval and not any(k.startswith("test") for k in result.last_eval)
+    for name in ("scores.csv", "anomalies.csv", "anomalies.png", "split.json"):
         assert (run_dir / name).exists()
     scores = pd.read_csv(run_dir / "scores.csv")
     assert scores.columns.tolist() == ["t", "a", "b", "score", "flagged", "label"]
-    assert scores["flagged"].mean() == pytest.approx(0.02, abs=0.005)  # the contamination rate
     segments = pd.read_csv(run_dir / "anomalies.csv")
     assert ((segments["start"] <= 1007) & (segments["end"] >= 1000)).any()  # the second burst is reported
     assert cli(["evaluate", str(run_dir)]) == 0
@@ -156,5 +178,15 @@ def test_anomaly_split_errors(tmp_path):
     config.model.window = 40
     with pytest.raises(ValueError, match="expected more than window"):
         anomaly.build(config)
-    with pytest.raises(ValueError, match="model.smooth"):
-        anomaly.DetectorConfig(smooth=0)
+    with pytest.raises(ValueError, match="detection.smooth"):
+        anomaly.DetectionConfig(smooth=0)
+    with pytest.raises(ValueError, match="fit_fraction \\+ data.validation_fraction: expected below 1"):
+        anomaly.AnomalyDataConfig(fit_fraction=0.6, validation_fraction=0.4)
+
+
+def test_without_validation_labels_the_threshold_is_set_without_labels(tmp_path):
+    path = write_sensor_csv(tmp_path / "sensors.csv", bursts=(800, 1000))  # none in validation
+    config = tiny_config(path)
+    config.train.steps = 30
+    _, result = run.train(config, tmp_path / "run")
+    assert "no labelled anomaly" in result.report["threshold_rule"] and "val_roc_auc" not in result.last_eval

@@ -11,6 +11,7 @@ import torch
 from rnnkit.cli.main import main as cli
 from rnnkit.config import from_dict
 from rnnkit.data.sequences import SequenceSet, save_npz
+from rnnkit.models import RecurrentConfig
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.tasks import classify
 from rnnkit.tasks.core import run
@@ -23,8 +24,9 @@ from rnnkit.tasks.core.metrics import classification_scores
 def test_each_sequence_is_classified_as_if_alone(pooling, bidirectional, conv):
     """Padding and batch neighbours change nothing: the batch's logits == each sequence alone."""
     torch.manual_seed(0)
-    config = ClassifierConfig(cell="gru", hidden_size=5, bidirectional=bidirectional, pooling=pooling,
-                              conv_channels=conv, conv_kernel=3, conv_layers=2, conv_pool=2 if conv else 1)
+    config = ClassifierConfig(RecurrentConfig(cell="gru", hidden_size=5, bidirectional=bidirectional),
+                              pooling=pooling, conv_channels=conv, conv_kernel=3, conv_layers=2,
+                              conv_pool=2 if conv else 1)
     model = SequenceClassifier(3, 4, config).double().eval()
     lengths = torch.tensor([7, 3, 5])
     x = torch.randn(7, 3, 3, dtype=torch.float64)
@@ -36,7 +38,7 @@ def test_each_sequence_is_classified_as_if_alone(pooling, bidirectional, conv):
 
 def test_mean_pooling_by_hand():
     torch.manual_seed(0)
-    model = SequenceClassifier(2, 3, ClassifierConfig(cell="lstm", hidden_size=4, bidirectional=False)).double()
+    model = SequenceClassifier(2, 3, ClassifierConfig(RecurrentConfig(cell="lstm", hidden_size=4))).double()
     x, lengths = torch.randn(5, 2, 2, dtype=torch.float64), torch.tensor([5, 2])
     output, _ = model.recurrent(x, lengths=lengths)
     expected = torch.stack([output[:5, 0].mean(0), output[:2, 1].mean(0)])
@@ -75,12 +77,12 @@ def make_sequences(n, seed):
     return SequenceSet(sequences, np.array(labels))
 
 
-def tiny_config(path, test_path=None, **model):
+def tiny_config(path, test_path=None, bidirectional=True, **model):
     return from_dict(classify.ClassifyConfig, {
         "task": "classify",
         "data": {"name": None, "path": str(path), "test_path": None if test_path is None else str(test_path),
                  "validation_fraction": 0.2, "class_weights": True},
-        "model": {"cell": "gru", "hidden_size": 16, **model},
+        "model": {"recurrent": {"cell": "gru", "hidden_size": 16, "bidirectional": bidirectional}, **model},
         "train": {"steps": 120, "batch_size": 16, "eval_every": 40, "progress": False,
                   "optimizer": {"name": "adam", "lr": 0.01},
                   "early_stopping": {"metric": "val_loss", "patience": 10, "restore_best": True}},
@@ -100,7 +102,8 @@ def test_classify_task_end_to_end_from_npz(tmp_path, capsys):
     assert len(predictions) == 45 and set(predictions["true"]) == {"up", "wave"}
     assert (run_dir / "confusion.png").exists()
     assert cli(["evaluate", str(run_dir)]) == 0
-    assert "test_accuracy" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "val_accuracy" in out and "test_accuracy" in out  # recomputed on validation; the report's test
 
 
 def test_classify_task_from_long_csv_with_a_held_out_fraction(tmp_path):
@@ -111,7 +114,8 @@ def test_classify_task_from_long_csv_with_a_held_out_fraction(tmp_path):
     config = tiny_config(tmp_path / "long.csv", pooling="last", bidirectional=True)
     config.train.steps = 30
     job = classify.build(config)
-    assert len(job.parts["test"].targets) == 15 and len(job.parts["val"].targets) == 9
+    assert "test" not in job.parts and job.split.test.reads == 0  # sealed until the report
+    assert len(job.test_part().targets) == 15 and len(job.parts["val"].targets) == 9
     assert job.model.recurrent.bidirectional
 
 
@@ -120,5 +124,6 @@ def test_unknown_test_labels_are_refused(tmp_path):
     test = SequenceSet(train.sequences[:2], np.array(["up", "sideways"]))
     save_npz(train, tmp_path / "train.npz")
     save_npz(test, tmp_path / "test.npz")
+    job = classify.build(tiny_config(tmp_path / "train.npz", tmp_path / "test.npz"))  # the test file is unread
     with pytest.raises(ValueError, match=r"test labels \['sideways'\] never occur"):
-        classify.build(tiny_config(tmp_path / "train.npz", tmp_path / "test.npz"))
+        job.test_part()

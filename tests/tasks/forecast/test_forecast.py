@@ -13,11 +13,12 @@ import torch
 from rnnkit.cli.main import main as cli
 from rnnkit.config import ConfigError, from_dict
 from rnnkit.data.timeseries import from_pandas
+from rnnkit.models import RecurrentConfig
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig, pinball_loss
 from rnnkit.tasks import forecast
 from rnnkit.tasks.core import run
-from rnnkit.tasks.forecast import baselines as forecast_baselines
 from rnnkit.tasks.core.metrics import forecast_errors, mase_scale
+from rnnkit.tasks.forecast import baselines as forecast_baselines
 
 
 # -- metrics ---------------------------------------------------------------------------------
@@ -58,7 +59,7 @@ def test_pinball_loss_by_hand():
 # -- the model -------------------------------------------------------------------------------
 def make_model(head="direct", distribution="point", cell="lstm", horizon=4, covariates=2):
     torch.manual_seed(0)
-    config = ForecasterConfig(cell=cell, hidden_size=8, head=head, distribution=distribution)
+    config = ForecasterConfig(RecurrentConfig(cell=cell, hidden_size=8), head=head, distribution=distribution)
     return Forecaster(2, covariates, horizon, config)
 
 
@@ -110,8 +111,23 @@ def test_direct_head_horizon_and_config_errors():
         model(torch.randn(6, 3, 4), torch.randn(6, 3, 2), torch.randn(3, 2), horizon=6)
     with pytest.raises(ValueError, match="increasing levels"):
         ForecasterConfig(distribution="quantile", quantiles=[0.9, 0.1])
-    with pytest.raises(ValueError, match="expected bidirectional: false"):
-        ForecasterConfig(head="seq2seq", bidirectional=True)
+    with pytest.raises(ValueError, match="model.recurrent.bidirectional: .*expected bidirectional: false"):
+        ForecasterConfig(RecurrentConfig(bidirectional=True), head="seq2seq")
+
+
+def test_quantile_intervals_at_the_level_asked_for():
+    """The interval is read between the learned quantiles at the requested level, not the
+    outermost quantiles whatever the level; a level past them is an error."""
+    model = Forecaster(1, 0, 2, ForecasterConfig(distribution="quantile", quantiles=[0.1, 0.5, 0.9]))
+    params = torch.tensor([[[[1.0, 3.0, 9.0]]], [[[0.0, 0.0, 4.0]]]])  # (K=2, B=1, S=1, Q=3)
+    lower, upper = model.interval(params, 0.8)  # exactly the 0.1 and 0.9 quantiles
+    assert lower.flatten().tolist() == [1.0, 0.0] and upper.flatten().tolist() == [9.0, 4.0]
+    lower, upper = model.interval(params, 0.4)  # 0.3 and 0.7: halfway between 0.1/0.5 and 0.5/0.9
+    assert lower.flatten().tolist() == pytest.approx([2.0, 0.0]) and upper.flatten().tolist() == pytest.approx([6.0, 2.0])
+    with pytest.raises(ValueError, match="a 95% interval needs the quantiles 0.025 and 0.975, outside"):
+        model.interval(params, 0.95)
+    with pytest.raises(ConfigError, match="data.interval: a 95% interval needs the quantiles"):
+        run.resolve_config({"task": "forecast", "data": {"interval": 0.95}, "model": {"distribution": "quantile"}})
 
 
 # -- data preparation and the backtest ---------------------------------------------------------
@@ -144,7 +160,7 @@ def test_a_zero_network_forecasts_its_anchor():
     frame = from_pandas(seasonal_series())
     config = forecast.ForecastDataConfig(name=None, path="unused.csv", window=24, horizon=6, transform="log")
     prepared = forecast.Prepared(frame, config, 200)
-    model = Forecaster(1, 0, 6, ForecasterConfig(hidden_size=4))
+    model = Forecaster(1, 0, 6, ForecasterConfig(RecurrentConfig(hidden_size=4)))
     torch.nn.init.zeros_(model.head.weight)
     torch.nn.init.zeros_(model.head.bias)
     point, _, _ = forecast.predict(model, prepared, [50, 120])
@@ -198,7 +214,7 @@ def tiny_config(path, **data):
         "task": "forecast",
         "data": {"name": None, "path": str(path), "time_column": "month", "season": 12, "window": 24, "horizon": 6,
                  "test_size": 24, "validation_size": 12, "stride": 6, "calendar": ["month"], **data},
-        "model": {"cell": "gru", "hidden_size": 16, "distribution": "quantile"},
+        "model": {"recurrent": {"cell": "gru", "hidden_size": 16}, "distribution": "quantile"},
         "train": {"steps": 150, "batch_size": 32, "eval_every": 50, "progress": False,
                   "optimizer": {"name": "adam", "lr": 0.01},
                   "early_stopping": {"metric": "val_mase", "patience": 10, "restore_best": True}},
@@ -210,10 +226,13 @@ def test_forecast_task_end_to_end(tmp_path, capsys):
     run_dir, result = run.train(tiny_config(path), tmp_path / "run")
     metrics = result.report["metrics"]
     assert {"test_mae", "test_rmse", "test_smape", "test_mase", "test_coverage"} <= set(metrics)
-    for name in ("backtest.png", "forecast.png", "forecast.csv", "curves.png"):
+    for name in ("backtest.png", "backtest.csv", "forecast.png", "forecast.csv", "curves.png", "split.json"):
         assert (run_dir / name).exists()
-    # learned: far better than the naive forecast on a seasonal series
+    saved = forecast.read_backtest_csv(run_dir / "backtest.csv")  # the report's forecasts, read back
     frame = forecast.load_frame(tiny_config(path).data)
+    again, *_ = forecast.backtest(frame, saved.origins, 6, 12, lambda o: (saved.point, saved.lower, saved.upper))
+    assert again["mase"] == pytest.approx(metrics["test_mase"], rel=1e-4)
+    # learned: far better than the naive forecast on a seasonal series
     origins = forecast.backtest_origins(len(frame), tiny_config(path).data, "test")
     naive, *_ = forecast.backtest(frame, origins, 6, 12, forecast_baselines.make_naive(frame, 6))
     assert metrics["test_mase"] < 0.5 * naive["mase"]
@@ -280,7 +299,7 @@ def test_two_series_with_a_user_covariate_seq2seq_gaussian(tmp_path):
         "data": {"name": None, "path": str(tmp_path / "stores.csv"), "time_column": "day",
                  "covariate_columns": ["promo"], "season": 7, "window": 21, "horizon": 7, "test_size": 21,
                  "validation_size": 14, "stride": 7},
-        "model": {"cell": "lstm", "hidden_size": 16, "head": "seq2seq", "distribution": "gaussian"},
+        "model": {"recurrent": {"cell": "lstm", "hidden_size": 16}, "head": "seq2seq", "distribution": "gaussian"},
         "train": {"steps": 60, "batch_size": 16, "eval_every": 30, "progress": False,
                   "optimizer": {"name": "adam", "lr": 0.01}},
     })

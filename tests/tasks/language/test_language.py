@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from rnnkit.models import RecurrentConfig
 from rnnkit.cli.main import main as cli
 from rnnkit.config import from_dict
 from rnnkit.data.text import UNK, Vocabulary, read_text, split_contiguous, tokenize
@@ -47,7 +48,7 @@ def test_contiguous_split_and_reading_folders(tmp_path):
 @pytest.mark.parametrize("cell,tie", [("lstm", True), ("gru", False), ("rnn", True)])
 def test_streaming_steps_equal_the_forward_pass(cell, tie):
     torch.manual_seed(0)
-    config = LanguageModelConfig(cell=cell, hidden_size=12, num_layers=2, embedding_size=8, tie_weights=tie)
+    config = LanguageModelConfig(RecurrentConfig(cell=cell, hidden_size=12, num_layers=2), embedding_size=8, tie_weights=tie)
     model = LanguageModel(11, config).double().eval()
     ids = torch.randint(0, 11, (9, 3))
     logits, final = model(ids)
@@ -83,7 +84,8 @@ def tiny_config(path, level="char"):
         "task": "language",
         "data": {"name": None, "path": str(path), "level": level, "bptt": 20, "eval_batch_size": 4,
                  "validation_fraction": 0.1, "test_fraction": 0.1},
-        "model": {"cell": "lstm", "hidden_size": 32, "num_layers": 1, "embedding_size": 32, "tie_weights": True,
+        "model": {"recurrent": {"cell": "lstm", "hidden_size": 32, "num_layers": 1}, "embedding_size": 32,
+                  "tie_weights": True,
                   "input_dropout": 0.1, "activation_regularization": 1e-3,
                   "temporal_activation_regularization": 1e-3},
         "train": {"steps": 150, "batch_size": 8, "eval_every": 50, "progress": False,
@@ -147,10 +149,10 @@ def test_bpe_vocabulary_round_trips_and_runs(tmp_path):
 
 def test_generate_checks_its_arguments(tmp_path):
     vocab = Vocabulary.build("abc", "char")
-    model = LanguageModel(len(vocab), LanguageModelConfig(hidden_size=4, num_layers=1, embedding_size=4))
+    model = LanguageModel(len(vocab), LanguageModelConfig(RecurrentConfig(hidden_size=4), embedding_size=4))
     with pytest.raises(ValueError, match="temperature > 0"):
         language.generate(model, vocab, "a", 5, temperature=0)
     with pytest.raises(ValueError, match="at least one token"):
         language.generate(model, vocab, "", 5)
     with pytest.raises(ValueError, match="bidirectional"):
-        LanguageModelConfig(bidirectional=True)
+        LanguageModelConfig(RecurrentConfig(bidirectional=True))

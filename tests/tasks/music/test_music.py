@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from rnnkit.models import RecurrentConfig
 from rnnkit.cli.main import main
 from rnnkit.data.music import piano_roll, read_music, runs_of, shift_to_c, write_midi
 from rnnkit.models.music import MusicModel, MusicModelConfig
@@ -72,7 +73,7 @@ def test_inputs_are_targets_shifted_by_one_frame() -> None:
 def test_stepping_equals_the_sequence(cell: str) -> None:
     """Generation streams one frame at a time: its per-step logits equal the whole-sequence pass."""
     torch.manual_seed(0)
-    model = MusicModel(10, MusicModelConfig(cell=cell, hidden_size=12, num_layers=2)).double().eval()
+    model = MusicModel(10, MusicModelConfig(RecurrentConfig(cell=cell, hidden_size=12, num_layers=2))).double().eval()
     frames = torch.bernoulli(torch.full((7, 3, 10), 0.3, dtype=torch.float64))
     whole, _ = model(frames)
     state, steps = None, []
@@ -90,7 +91,7 @@ def test_stepping_equals_the_sequence(cell: str) -> None:
 
 def test_generate_is_seeded_and_primed() -> None:
     torch.manual_seed(0)
-    model = MusicModel(16, MusicModelConfig(hidden_size=8))
+    model = MusicModel(16, MusicModelConfig(RecurrentConfig(hidden_size=8)))
     a = music.generate(model, 20, seed=3)
     assert a.shape == (20, 16) and set(np.unique(a)) <= {0, 1}
     np.testing.assert_array_equal(a, music.generate(model, 20, seed=3))
@@ -123,7 +124,7 @@ def test_music_task_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         "task": "music",
         "data": {"name": None, "path": str(tmp_path / "midi"), "low": 36, "high": 83, "validation_fraction": 0.15,
                  "test_fraction": 0.15, "augment": 0},
-        "model": {"cell": "gru", "hidden_size": 32},
+        "model": {"recurrent": {"cell": "gru", "hidden_size": 32}},
         "train": {"steps": 150, "batch_size": 8, "eval_every": 50, "progress": False,
                   "optimizer": {"name": "adam", "lr": 0.01},
                   "early_stopping": {"metric": "val_nll", "restore_best": True}},

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from rnnkit.models import RecurrentConfig
 from rnnkit.cli.main import main
 from rnnkit.config import ConfigError
 from rnnkit.data.text import LabeledTexts, Vocabulary, read_labeled_texts
@@ -94,8 +95,8 @@ def test_encoding_and_padding_leave_each_text_alone() -> None:
     ids = sentiment.encode_texts(["a b c", "", "f e d c b a zz"], vocab)
     assert ids[1].tolist() == [0] and ids[2][-1].item() == 0  # an empty text is one <unk>; zz is unknown
     for pooling in ("last", "mean", "max", "attention"):
-        model = TextClassifier(len(vocab), 3, TextClassifierConfig(hidden_size=8, embedding_size=6, num_layers=2,
-                                                                    pooling=pooling)).double().eval()
+        model = TextClassifier(len(vocab), 3, TextClassifierConfig(
+            RecurrentConfig(hidden_size=8, num_layers=2, bidirectional=True), embedding_size=6, pooling=pooling)).double().eval()
         batch = sentiment.EncodedTexts(ids, np.zeros(3, dtype=np.int64))
         x, lengths, _ = batch.batch(np.arange(3))
         together = model(x, lengths)
@@ -108,10 +109,10 @@ def test_encoding_and_padding_leave_each_text_alone() -> None:
 def test_transfer_makes_the_forward_direction_the_language_model(num_layers: int) -> None:
     torch.manual_seed(0)
     vocab_size, E, H = 30, 12, 10
-    lm = LanguageModel(vocab_size, LanguageModelConfig(hidden_size=H, num_layers=num_layers, embedding_size=E,
-                                                       tie_weights=False)).double().eval()
-    classifier = TextClassifier(vocab_size, 2, TextClassifierConfig(hidden_size=H, num_layers=num_layers,
-                                                                     embedding_size=E, bidirectional=True))
+    lm = LanguageModel(vocab_size, LanguageModelConfig(RecurrentConfig(hidden_size=H, num_layers=num_layers),
+                                                       embedding_size=E, tie_weights=False)).double().eval()
+    classifier = TextClassifier(vocab_size, 2, TextClassifierConfig(
+        RecurrentConfig(hidden_size=H, num_layers=num_layers, bidirectional=True), embedding_size=E))
     classifier = classifier.double().eval()
     backward_before = {k: v.clone() for k, v in classifier.state_dict().items() if k.endswith("_reverse")}
     names = transfer_language_model(classifier, lm.state_dict())
@@ -123,11 +124,12 @@ def test_transfer_makes_the_forward_direction_the_language_model(num_layers: int
     for k, v in backward_before.items():  # the backward direction keeps its own initialisation
         assert torch.equal(classifier.state_dict()[k], v)
     with pytest.raises(ValueError, match="expected the same vocabulary"):
-        transfer_language_model(TextClassifier(vocab_size + 1, 2, TextClassifierConfig(hidden_size=H,
-                                embedding_size=E)), lm.state_dict())
+        transfer_language_model(TextClassifier(vocab_size + 1, 2, TextClassifierConfig(
+            RecurrentConfig(hidden_size=H, bidirectional=True), embedding_size=E)), lm.state_dict())
     with pytest.raises(ValueError, match="expected the same hidden size"):
         transfer_language_model(TextClassifier(vocab_size, 2, TextClassifierConfig(
-            hidden_size=H + 1, embedding_size=E, num_layers=num_layers)), lm.state_dict())
+            RecurrentConfig(hidden_size=H + 1, num_layers=num_layers, bidirectional=True), embedding_size=E)),
+            lm.state_dict())
 
 
 def sentiment_config(tmp_path: Path, data_path: Path, pretrain: dict | None = None) -> object:
@@ -135,7 +137,7 @@ def sentiment_config(tmp_path: Path, data_path: Path, pretrain: dict | None = No
         "task": "sentiment",
         "data": {"name": None, "path": str(data_path), "text_column": "review", "label_column": "stars",
                  "seed": 1},
-        "model": {"cell": "gru", "hidden_size": 16, "embedding_size": 16, "pooling": "max"},
+        "model": {"recurrent": {"cell": "gru", "hidden_size": 16}, "embedding_size": 16, "pooling": "max"},
         "train": {"steps": 150, "batch_size": 16, "eval_every": 50, "checkpoint_every": 50, "progress": False,
                   "optimizer": {"name": "adam", "lr": 0.01},
                   "early_stopping": {"metric": "val_loss", "restore_best": True}},
@@ -191,7 +193,7 @@ def test_sentiment_end_to_end_with_pretraining_and_predict(tmp_path: Path, monke
     run.train(second, tmp_path / "run2")
     assert not (tmp_path / "run2" / "pretrain").exists()
     other = sentiment_config(tmp_path, data_path, {**pretrain, "run_dir": str(run_dir / "pretrain")})
-    other.model.hidden_size = 8
+    other.model.recurrent.hidden_size = 8
     with pytest.raises(ConfigError, match="other settings"):
         run.train(other, tmp_path / "run3")
     other = sentiment_config(tmp_path, data_path, {**pretrain, "run_dir": str(run_dir / "pretrain"),
@@ -209,8 +211,8 @@ def test_user_parts_and_predict_errors(tmp_path: Path, monkeypatch: pytest.Monke
     config.data.part_column = "part"
     config.train.steps = 20
     job = sentiment.build(config)
-    assert [len(job.texts[k]) for k in ("train", "val", "test")] == [180, 30, 30]
-    assert job.texts["test"].texts == texts[210:]
+    assert [len(job.parts[k].targets) for k in ("train", "val")] == [180, 30] and job.split.test.reads == 0
+    assert job.split.test.open().texts == texts[210:]
     run_dir, _ = run.train(config, tmp_path / "run")
     assert json.loads((run_dir / "classes.json").read_text()) == ["negative", "neutral", "positive"]
     monkeypatch.setattr(sys, "stdin", io.StringIO("\n"))
@@ -223,7 +225,8 @@ def test_user_parts_and_predict_errors(tmp_path: Path, monkeypatch: pytest.Monke
 def test_freeze_embedding_keeps_it_out_of_training() -> None:
     from rnnkit.training.optim import trainable
 
-    model = TextClassifier(20, 2, TextClassifierConfig(hidden_size=4, embedding_size=3, freeze_embedding=True))
+    model = TextClassifier(20, 2, TextClassifierConfig(RecurrentConfig(hidden_size=4, bidirectional=True), embedding_size=3,
+                                                       freeze_embedding=True))
     assert not model.embedding.weight.requires_grad
     assert all(p is not model.embedding.weight for p in trainable(model))
     before = model.embedding.weight.clone()

@@ -47,7 +47,7 @@ def config_for(folder: Path, **train) -> object:
     return run.resolve_config({
         "task": "speech", "data": data,
         "features": {"sample_rate": 8000, "n_mels": 16, "frame_ms": 25, "hop_ms": 10},
-        "model": {"cell": "gru", "hidden_size": 32, "num_layers": 1, "bidirectional": True, "subsample": 2,
+        "model": {"recurrent": {"cell": "gru", "hidden_size": 32, "num_layers": 1, "bidirectional": True}, "subsample": 2,
                   "spec_augment": True, "freq_masks": 1, "freq_width": 2, "time_masks": 1, "time_width": 0.05},
         "train": {"steps": 250, "batch_size": 16, "eval_every": 125, "progress": False, "seed": 0,
                   "optimizer": {"name": "adam", "lr": 0.01}, **train},
@@ -119,8 +119,8 @@ def test_spoken_digits_preset_path(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     from rnnkit.config import load_source
 
     tiny = ["data.digits.train=8", "data.digits.validation=2", "data.digits.test=3", "train.steps=3",
-            "train.eval_every=3", "train.progress=false", "model.hidden_size=16", "model.num_layers=1",
-            "model.dropout=0"]
+            "train.eval_every=3", "train.progress=false", "model.recurrent.hidden_size=16",
+            "model.recurrent.num_layers=1", "model.recurrent.dropout=0"]
     config = run.resolve_config(load_source("speech-digits"), tiny)
     _, result = run.train(config, tmp_path / "run")  # synthesizes the set first (the task's prepare)
     metrics = result.report["metrics"]

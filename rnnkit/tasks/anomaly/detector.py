@@ -1,0 +1,207 @@
+"""Scoring points with a trained model: the :class:`Detector`, its calibration, segments.
+
+A detector turns the model's errors into one score per point (see :mod:`rnnkit.tasks.anomaly.task`
+for the two kinds of model) and scores into flags with a threshold set on the validation part.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import deque
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from rnnkit.models.autoencoder import SequenceAutoencoder
+from rnnkit.models.sequence import SequenceModel
+from rnnkit.tasks.anomaly.config import DetectionConfig, DetectorModelConfig
+from rnnkit.tasks.core.metrics import best_f1_threshold
+
+
+def build_detector_model(channels: int, config: DetectorModelConfig) -> nn.Module:
+    if config.kind == "autoencoder":
+        return SequenceAutoencoder(channels, config.recurrent)
+    return SequenceModel(channels, channels * config.horizon, config.recurrent, readout="all")
+
+
+
+class Detector:
+    """Scores points with a trained model: all at once (:meth:`score`) or one by one (:meth:`update`).
+
+    ``values`` are in the sensor's units ``(T, C)``; ``loc``/``scale`` ``(C,)`` standardize
+    them as in training, ``error_scale`` ``(E,)`` standardizes the errors (see :meth:`errors`;
+    :func:`calibrate` sets it from the fit part). Both ways give the
+    same scores (NaN where there is no score yet: the first point, or the first
+    ``window - 1`` for the autoencoder).
+    """
+
+    def __init__(self, model: nn.Module, config: DetectorModelConfig, detection: DetectionConfig, loc: np.ndarray,
+                 scale: np.ndarray, error_scale: np.ndarray | None = None, threshold: float | None = None) -> None:
+        self.model, self.config, self.detection = model.eval(), config, detection
+        self.loc, self.scale = np.asarray(loc, dtype=np.float64), np.asarray(scale, dtype=np.float64)
+        self.error_scale = np.float64(1.0) if error_scale is None else np.asarray(error_scale, dtype=np.float64)
+        self.threshold = threshold
+        self.reset()
+
+    def _device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def _scaled(self, values: np.ndarray) -> Tensor:
+        values = np.asarray(values, dtype=np.float64)
+        if values.ndim == 1:
+            values = values[:, None] if len(self.loc) == 1 else values[None, :]
+        if values.shape[-1] != len(self.loc):
+            raise ValueError(f"expected {len(self.loc)} channel(s), got values of shape {values.shape}")
+        return torch.tensor((values - self.loc) / self.scale, dtype=torch.float32, device=self._device())
+
+    def errors(self, values: np.ndarray) -> np.ndarray:
+        """The model's standardized-unit errors behind each point's score, ``(T, E)`` (NaN: none).
+
+        Forecaster: ``E = horizon * C``, column ``(j - 1) * C + c`` is ``x_tc`` minus its
+        prediction made ``j`` steps earlier. Autoencoder: ``E = window * C``, the errors of the
+        whole window ending at ``t``.
+        """
+        x = self._scaled(values)  # (T, C)
+        T, C = x.shape
+        config = self.config
+        with torch.no_grad():
+            if config.kind == "forecaster":
+                L = config.horizon
+                out = torch.full((T, L, C), float("nan"), dtype=torch.float64)
+                if T > 1:
+                    predicted = self.model(x[:-1].unsqueeze(1))[:, 0].view(T - 1, L, C)  # [s, j-1]: x_{s+j}
+                    for j in range(1, min(L, T - 1) + 1):
+                        out[j:, j - 1] = (x[j:] - predicted[: T - j, j - 1]).double().cpu()
+                return out.view(T, L * C).numpy()
+            W = config.window
+            out = torch.full((T, W, C), float("nan"), dtype=torch.float64)
+            windows = x.unfold(0, W, 1).permute(2, 0, 1) if T >= W else x.new_zeros(W, 0, C)  # (W, N, C)
+            for start in range(0, windows.shape[1], 1024):
+                chunk = windows[:, start : start + 1024]
+                error = (chunk - self.model(chunk)).transpose(0, 1)  # (N, W, C)
+                out[W - 1 + start : W - 1 + start + chunk.shape[1]] = error.double().cpu()
+            return out.view(T, W * C).numpy()
+
+    def combine(self, errors: np.ndarray) -> np.ndarray:
+        """``(T, E)`` errors -> ``(T,)`` scores: the root mean square of the standardized errors."""
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: no score yet
+            return np.sqrt(np.nanmean((errors / self.error_scale) ** 2, axis=-1))
+
+    def score(self, values: np.ndarray) -> np.ndarray:
+        """Scores ``(T,)`` of a whole series (see the class docstring)."""
+        raw = self.combine(self.errors(values))
+        if self.detection.smooth == 1 and not self.detection.adapt:
+            return raw
+        out, state = np.full_like(raw, np.nan), self._fresh_state()
+        for t, value in enumerate(raw):
+            out[t] = self._post(value, state)
+        return out
+
+    def _fresh_state(self) -> dict[str, float | None]:
+        return {"level": 1.0, "running": None}  # scores are in units of the fit part's spread: level 1
+
+    def _post(self, score: float, state: dict[str, float | None]) -> float:
+        """The steps after the model's error, shared by :meth:`score` and :meth:`update`:
+
+        1. ``adapt``: divide by the root of an exponential moving average (span ``adapt``) of
+           the previous squared scores, so a score is measured against the recent error level;
+        2. ``smooth``: an exponential moving average (span ``smooth``) of the squared scores.
+        NaN (no score yet) passes through and leaves both averages as they were.
+        """
+        if np.isnan(score):
+            return float("nan") if state["running"] is None else float(np.sqrt(state["running"]))
+        if self.detection.adapt:
+            level = state["level"]
+            alpha = 2.0 / (self.detection.adapt + 1)
+            state["level"] = alpha * score**2 + (1 - alpha) * level
+            score = score / np.sqrt(level)
+        if self.detection.smooth == 1:
+            return float(score)
+        alpha = 2.0 / (self.detection.smooth + 1)
+        running = state["running"]
+        state["running"] = score**2 if running is None else alpha * score**2 + (1 - alpha) * running
+        return float(np.sqrt(state["running"]))
+
+    # -- streaming ----------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget the stream: the next :meth:`update` starts a new series."""
+        self._state: Any = None
+        self._predictions: deque[Tensor] = deque(maxlen=self.config.horizon)  # the forecaster's last ones
+        self._recent: deque[Tensor] = deque(maxlen=self.config.window)  # the autoencoder's window
+        self._post_state = self._fresh_state()  # adapt's error level, smooth's running value
+
+    def update(self, x_t: np.ndarray | float) -> float:
+        """Score one new point ``(C,)`` (NaN while there is no score yet), then take it in."""
+        x = self._scaled(np.atleast_1d(np.asarray(x_t, dtype=np.float64)))  # (1, C)
+        C = x.shape[1]
+        with torch.no_grad():
+            if self.config.kind == "forecaster":
+                L = self.config.horizon
+                error = torch.full((L, C), float("nan"), dtype=torch.float64)
+                for j, made in enumerate(reversed(self._predictions), start=1):  # made j steps ago
+                    error[j - 1] = (x[0] - made[j - 1]).double().cpu()
+                model: SequenceModel = self.model  # type: ignore[assignment]
+                output, self._state = model.recurrent.step(x, self._state)
+                self._predictions.append(model.head(output).view(L, C))  # all NaN errors at first: no score
+            else:
+                self._recent.append(x[0])
+                if len(self._recent) < self.config.window:
+                    return float("nan")
+                window = torch.stack(list(self._recent)).unsqueeze(1)  # (W, 1, C)
+                error = (window - self.model(window))[:, 0].double().cpu()  # (W, C)
+        return self._post(float(self.combine(error.reshape(1, -1).numpy())[0]), self._post_state)
+
+    # -- decisions ------------------------------------------------------------------------------
+    def flag(self, scores: np.ndarray) -> np.ndarray:
+        """``score >= threshold`` (the convention of :func:`~rnnkit.tasks.core.metrics.best_f1_threshold`);
+        no score yet (NaN) is never flagged."""
+        if self.threshold is None:
+            raise ValueError("Detector.flag: no threshold set (see calibrate)")
+        return np.nan_to_num(scores, nan=-np.inf) >= self.threshold
+
+
+def choose_threshold(scores: np.ndarray, labels: np.ndarray | None, detection: DetectionConfig) -> tuple[float, str]:
+    """The threshold from the validation part's ``scores`` (and ``labels``, 0/1, when there are
+    any), by ``detection.threshold``; and how it was chosen, in words, for the report."""
+    labelled = labels is not None and 0 < int(np.sum(labels)) < len(labels)
+    rule = detection.threshold if detection.threshold != "auto" else ("labels" if labelled else "quantile")
+    if rule == "labels":
+        if not labelled:
+            raise ValueError("detection.threshold=labels: the validation part holds no labelled anomaly (or only "
+                             "anomalies); expected labels of both kinds there, or detection.threshold: quantile")
+        threshold, f1 = best_f1_threshold(labels, scores)
+        return threshold, (f"the score that maximizes F1 on the validation labels ({int(np.sum(labels))} anomalous of "
+                           f"{len(labels)} points; validation F1 {f1:.3f})")
+    threshold = float(np.nanquantile(scores, detection.quantile))
+    why = "the validation part holds no labelled anomaly" if not labelled else "detection.threshold: quantile"
+    return threshold, f"the {detection.quantile:.1%} quantile of the validation scores, set without labels ({why})"
+
+
+def calibrate(detector: Detector, values: np.ndarray, fit_end: int, labels: np.ndarray | None = None
+              ) -> tuple[np.ndarray, str]:
+    """Set the detector's error scales from the fit part ``values[:fit_end]`` and its threshold
+    from the validation part ``values[fit_end:]`` (with its ``labels`` if any). ``values`` must
+    end before the test part. Returns the scores of ``values`` and how the threshold was chosen."""
+    errors = detector.errors(values)
+    detector.error_scale = np.maximum(np.sqrt(np.nanmean(errors[:fit_end] ** 2, axis=0)), 1e-8)
+    scores = detector.score(values)
+    validation_labels = None if labels is None else labels[fit_end:]
+    detector.threshold, how = choose_threshold(scores[fit_end:], validation_labels, detector.detection)
+    return scores, how
+
+
+def segments(flagged: np.ndarray, scores: np.ndarray, merge_gap: int) -> list[dict[str, Any]]:
+    """Runs of flagged points (gaps shorter than ``merge_gap`` bridged): start, end (inclusive), peak."""
+    found: list[dict[str, Any]] = []
+    for t in np.flatnonzero(flagged):
+        if found and t - found[-1]["end"] <= merge_gap:
+            found[-1]["end"] = int(t)
+        else:
+            found.append({"start": int(t), "end": int(t)})
+    for seg in found:
+        seg["length"] = seg["end"] - seg["start"] + 1
+        seg["peak_score"] = float(np.nanmax(scores[seg["start"] : seg["end"] + 1]))
+    return found

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import rnnkit
+from rnnkit.extras import MissingDependency
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -349,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return args.handler(args)
-    except (ValueError, RuntimeError, FileNotFoundError, KeyError) as error:
+    except (ValueError, RuntimeError, FileNotFoundError, KeyError, MissingDependency) as error:
         print(f"rnnkit {args.command}: error: {error}", file=sys.stderr)
         return 2
 

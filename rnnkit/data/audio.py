@@ -25,6 +25,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from rnnkit.extras import require
+from rnnkit.files import atomic_open
+
 
 def read_wav(path: str | Path, sample_rate: int | None = None) -> np.ndarray:
     """The samples of a PCM WAV file as float32 in [-1, 1] (channels averaged), resampled to
@@ -51,12 +54,8 @@ def read_wav(path: str | Path, sample_rate: int | None = None) -> np.ndarray:
         raise ValueError(f"{path}: expected 8-, 16-, 24- or 32-bit PCM samples, got {8 * width}-bit")
     samples = samples.reshape(-1, channels).mean(axis=1)
     if sample_rate is not None and rate != sample_rate:
-        try:
-            from scipy.signal import resample_poly
-        except ImportError:
-            raise RuntimeError(f"{path}: sampled at {rate} Hz, expected {sample_rate} Hz; resampling needs scipy "
-                               f"(pip install scipy) or convert the file (sox in.wav -r {sample_rate} out.wav)"
-                               ) from None
+        resample_poly = require("scipy.signal", f"{path}: sampled at {rate} Hz, expected {sample_rate} Hz; "
+                                f"resampling (or convert the file: sox in.wav -r {sample_rate} out.wav)").resample_poly
         divisor = math.gcd(rate, sample_rate)
         samples = resample_poly(samples, sample_rate // divisor, rate // divisor).astype(np.float32)
     return samples
@@ -65,14 +64,12 @@ def read_wav(path: str | Path, sample_rate: int | None = None) -> np.ndarray:
 def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int) -> Path:
     """16-bit PCM mono, clipped to [-1, 1]; written to a temporary name and renamed."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
     pcm = (np.clip(samples, -1, 1) * 32767).round().astype("<i2")
-    with wave.open(str(tmp), "wb") as handle:
+    with atomic_open(path, "wb") as file, wave.open(file, "wb") as handle:
         handle.setnchannels(1)
         handle.setsampwidth(2)
         handle.setframerate(sample_rate)
         handle.writeframes(pcm.tobytes())
-    tmp.replace(path)
     return path
 
 
@@ -240,10 +237,8 @@ def read_transcripts(path: str | Path, path_column: str = "path", text_column: s
 
 
 def write_transcripts(path: Path, rows: Sequence[dict[str, object]]) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+    with atomic_open(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    tmp.replace(path)
     return path

@@ -15,12 +15,12 @@ segment), ``yahoo`` (Yahoo S5, 1000 points, 7 labelled points). Classification
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import numpy as np
 
 from rnnkit.data.sequences import SequenceSet
 from rnnkit.data.timeseries import Missing, SeriesFrame, from_pandas
+from rnnkit.extras import require
 
 FORECAST_SETS = ("airline", "sunspots", "taylor", "heartrate", "msft")
 EXTRA_SERIES = ("co2",)  # loadable by name, not in the benchmark
@@ -30,33 +30,23 @@ CLASSIFICATION_SETS = (
 )
 
 
-def _need(module: str, what: str) -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise RuntimeError(f"{what} comes from the {module.split('.')[0]} package: "
-                           f"pip install 'rnnkit[timeseries]'") from None
-
-
 def load_series(name: str, calendar: tuple[str, ...] = (), missing: Missing = "interpolate") -> SeriesFrame:
     """A named series as a :class:`SeriesFrame` (names in the module docstring)."""
-    import pandas as pd
+    pd = require("pandas", "the named series")
 
     if name in ANOMALY_SETS:
-        datasets = _need("sktime.datasets", f"the {name} series")
+        datasets = require("sktime.datasets", f"the {name} series")
         path = os.path.join(os.path.dirname(datasets.__file__), "data", name, f"{name}.csv")
         frame = pd.read_csv(path)
         frame.index = pd.RangeIndex(len(frame))
         return from_pandas(frame, ["data"], label_column="label", missing=missing, where=name)
     if name == "co2":
-        statsmodels = _need("statsmodels.api", "the co2 series")
+        statsmodels = require("statsmodels.api", "the co2 series")
         return from_pandas(statsmodels.datasets.co2.load_pandas().data["co2"], calendar=calendar, missing=missing,
                            where=name)
     if name not in FORECAST_SETS:
         raise ValueError(f"data.name: expected one of {FORECAST_SETS + EXTRA_SERIES + ANOMALY_SETS}, got {name!r}")
-    pm = _need("pmdarima.datasets", f"the {name} series")
+    pm = require("pmdarima.datasets", f"the {name} series")
     if name == "airline":
         series = pm.load_airpassengers(as_series=True)
         series.index = pd.date_range("1949-01-01", periods=len(series), freq="MS")
@@ -87,7 +77,7 @@ def load_classification(name: str, split: str) -> SequenceSet:
         raise ValueError(f"data.name: expected one of {CLASSIFICATION_SETS}, got {name!r}")
     if split not in ("train", "test"):
         raise ValueError(f"split: expected 'train' or 'test', got {split!r}")
-    datasets = _need("sktime.datasets", f"the {name} data set")
+    datasets = require("sktime.datasets", f"the {name} data set")
     loader = getattr(datasets, "load_" + _snake(name))
     if name == "JapaneseVowels":  # variable length: a nested DataFrame, cell (i, d) a Series
         X, y = loader(split=split, return_X_y=True)

@@ -24,6 +24,8 @@ from typing import Any, Literal
 import numpy as np
 
 from rnnkit.data.text import cache_dir, find_files
+from rnnkit.extras import require
+from rnnkit.files import atomic_open, write_text
 
 LOW, HIGH = 21, 108  # the piano's keys, A0 to C8
 SUFFIXES = (".mid", ".midi", ".xml", ".musicxml", ".mxl", ".krn", ".abc")
@@ -37,11 +39,7 @@ class Piece:
 
 
 def _music21() -> Any:
-    try:
-        import music21
-    except ImportError:
-        raise RuntimeError("reading and writing music needs music21: pip install 'rnnkit[music]'") from None
-    return music21
+    return require("music21", "reading MusicXML and the chorales")
 
 
 Note = tuple[float, float, int]  # (start, stop) in quarter notes, MIDI pitch
@@ -60,7 +58,7 @@ def score_notes(score: Any) -> list[Note]:
 def midi_notes(path: str | Path) -> list[Note]:
     """The notes of a MIDI file, read with mido (all tracks; the drum channel 10 left out).
     music21's MIDI reader re-voices overlapping notes and can move them, so it is not used."""
-    import mido
+    mido = require("mido", "reading MIDI")
 
     midi = mido.MidiFile(str(path))
     notes: list[Note] = []
@@ -124,13 +122,10 @@ def _cached(key: dict[str, Any], make: Any) -> list[Piece]:
         return [Piece(n, r) for n, r in zip(names, np.split(frames, splits))]
     pieces = make()
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f"{digest}.tmp.npz"
-    np.savez_compressed(tmp, frames=np.concatenate([p.roll for p in pieces]),
-                        lengths=np.array([len(p.roll) for p in pieces]))
-    tmp.replace(rolls_path)
-    tmp = folder / f"{digest}.json.tmp"
-    tmp.write_text(json.dumps({"key": key, "names": [p.name for p in pieces]}))
-    tmp.replace(names_path)
+    with atomic_open(rolls_path, "wb") as handle:
+        np.savez_compressed(handle, frames=np.concatenate([p.roll for p in pieces]),
+                            lengths=np.array([len(p.roll) for p in pieces]))
+    write_text(names_path, json.dumps({"key": key, "names": [p.name for p in pieces]}))
     return pieces
 
 
@@ -196,10 +191,7 @@ def write_midi(roll: np.ndarray, path: str | Path, step: float = 1.0, low: int =
     """A piano roll ``(T, P)`` as a one-track MIDI file (with mido): each run of frames holding a
     pitch is one note (a roll cannot tell a held note from a repeated one); ``tempo`` in quarter
     notes per minute. Written to a temporary name, then renamed."""
-    try:
-        import mido
-    except ImportError:
-        raise RuntimeError("writing MIDI needs mido: pip install 'rnnkit[music]'") from None
+    mido = require("mido", "writing MIDI")
     ticks = 480  # per quarter note
     events = []  # (tick, order, message): note-offs before note-ons at the same tick
     for p in range(roll.shape[1]):
@@ -213,7 +205,6 @@ def write_midi(roll: np.ndarray, path: str | Path, step: float = 1.0, low: int =
         now = tick
     track.append(mido.MetaMessage("end_of_track", time=0))
     path = Path(path)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    mido.MidiFile(tracks=[track], ticks_per_beat=ticks).save(str(tmp))
-    tmp.replace(path)
+    with atomic_open(path, "wb") as handle:
+        mido.MidiFile(tracks=[track], ticks_per_beat=ticks).save(file=handle)
     return path

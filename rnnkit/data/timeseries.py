@@ -25,6 +25,8 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
+from rnnkit.extras import require
+
 Missing = Literal["interpolate", "ffill", "mask", "error"]
 Spacing = Literal["infer", "rows"]
 CALENDAR_FEATURES = ("hour", "dayofweek", "dayofyear", "month")
@@ -81,7 +83,7 @@ class SeriesFrame:
     def future_time(self, horizon: int) -> np.ndarray:
         """The ``horizon`` timestamps after the last one, on the same grid."""
         if np.issubdtype(np.asarray(self.time).dtype, np.datetime64):
-            import pandas as pd
+            pd = require("pandas", "time series")
 
             return pd.date_range(self.time[-1], periods=horizon + 1, freq=self.step)[1:].to_numpy()
         return np.asarray(self.time[-1], dtype=float) + self.step * np.arange(1, horizon + 1)
@@ -113,7 +115,7 @@ class SeriesFrame:
 
 def calendar_features(time: np.ndarray, names: Sequence[str]) -> np.ndarray:
     """``(T, 2 * len(names))``: sin and cos of each calendar position (hour of day, ...)."""
-    import pandas as pd
+    pd = require("pandas", "time series")
 
     index = pd.DatetimeIndex(time)
     columns = []
@@ -130,7 +132,7 @@ def calendar_features(time: np.ndarray, names: Sequence[str]) -> np.ndarray:
 
 def _grid(time: np.ndarray, spacing: Spacing, where: str) -> tuple[np.ndarray, Any]:
     """Check that ``time`` is sorted and regular; return it (as datetime64 or float) and the step."""
-    import pandas as pd
+    pd = require("pandas", "time series")
 
     if spacing == "rows":
         return np.arange(len(time), dtype=np.float64), 1.0
@@ -203,7 +205,7 @@ def from_pandas(
 
     ``value_columns`` default to every column that is not a covariate or the label.
     """
-    import pandas as pd
+    pd = require("pandas", "time series")
 
     frame = data.to_frame(name=data.name if data.name is not None else "value") if isinstance(data, pd.Series) else data
     if not isinstance(frame, pd.DataFrame):
@@ -238,7 +240,7 @@ def from_pandas(
 
 
 def _numeric(frame: Any, columns: list[str], where: str) -> np.ndarray:
-    import pandas as pd
+    pd = require("pandas", "time series")
 
     out = np.empty((len(frame), len(columns)))
     for j, column in enumerate(columns):
@@ -267,7 +269,7 @@ def read_series_csv(
     Without ``time_column`` the rows are equally spaced steps. Other arguments as in
     :func:`from_pandas`.
     """
-    import pandas as pd
+    pd = require("pandas", "time series")
 
     path = Path(path)
     if not path.exists():

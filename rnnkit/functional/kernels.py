@@ -105,8 +105,14 @@ def _notice(reason: str) -> None:
 
 
 def available() -> bool:
-    """Whether the compiled kernels are loaded (building them on the first call)."""
+    """Whether the compiled kernels are loaded (building them on the first call).
+
+    With ``RNNKIT_REQUIRE_KERNEL=1`` (CI sets it) a kernel that cannot be built or loaded is an
+    error instead of a fallback to the loop, so a broken build cannot pass unnoticed.
+    """
     reason = _load()
+    if reason is not None and os.environ.get("RNNKIT_REQUIRE_KERNEL"):
+        raise RuntimeError(f"rnnkit: fused recurrence kernels unavailable ({reason}) and RNNKIT_REQUIRE_KERNEL is set")
     if reason is not None and not os.environ.get("RNNKIT_NO_EXTENSION"):
         _notice(reason)
     return reason is None

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
+
+from rnnkit.files import atomic_path, write_text
 
 FORMAT = 1
 INDEX = "checkpoint.json"
@@ -81,14 +82,6 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_atomic(path: Path, write) -> None:  # noqa: ANN001
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    tmp.replace(path)
-
-
 def save_checkpoint(run_dir: str | Path, step: int, state: dict[str, Any]) -> Path:
     """Write ``state`` as the run's newest checkpoint; returns the index file's path."""
     run_dir = Path(run_dir)
@@ -96,10 +89,11 @@ def save_checkpoint(run_dir: str | Path, step: int, state: dict[str, Any]) -> Pa
     tensors: dict[str, Tensor] = {}
     structure = _split(state, "state", tensors)
     tensor_file = run_dir / f"checkpoint-{step:08d}.safetensors"
-    _write_atomic(tensor_file, lambda tmp: save_file(tensors, str(tmp)))
+    with atomic_path(tensor_file) as tmp:
+        save_file(tensors, str(tmp))
     index = {"format": FORMAT, "step": step, "tensors": tensor_file.name, "sha256": _sha256(tensor_file),
              "state": structure}
-    _write_atomic(run_dir / INDEX, lambda tmp: tmp.write_text(json.dumps(index)))
+    write_text(run_dir / INDEX, json.dumps(index))
     for old in sorted(run_dir.glob("checkpoint-*.safetensors"))[:-KEEP]:
         old.unlink()
     return run_dir / INDEX

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import csv
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
+
+from rnnkit.extras import MissingDependency, require
+from rnnkit.files import atomic_open
 
 
 def _truncate_csv(path: Path, last_step: int) -> None:
@@ -21,10 +25,8 @@ def _truncate_csv(path: Path, last_step: int) -> None:
     if not rows:
         return
     kept = [rows[0]] + [r for r in rows[1:] if r and int(float(r[0])) <= last_step]
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as handle:
+    with atomic_open(path, "w", newline="") as handle:
         csv.writer(handle).writerows(kept)
-    tmp.replace(path)
 
 
 def read_csv(path: str | Path) -> list[dict[str, float]]:
@@ -115,12 +117,13 @@ def plot_curves(run_dir: Path) -> Path | None:
     if not train_path.exists():
         return None
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+        matplotlib = require("matplotlib", "curves.png")
+    except MissingDependency as error:
+        warnings.warn(f"{error}; skipping the plot", stacklevel=2)
         return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     train = read_csv(train_path)
     evals = read_csv(run_dir / "eval.csv") if (run_dir / "eval.csv").exists() else []
     metrics = sorted({k for row in evals for k in row if k != "step"})
@@ -138,8 +141,7 @@ def plot_curves(run_dir: Path) -> Path | None:
         axis.set_xlabel("step")
     figure.tight_layout()
     path = run_dir / "curves.png"
-    tmp = run_dir / "curves.tmp.png"
-    figure.savefig(tmp, dpi=100)
+    with atomic_open(path, "wb") as handle:
+        figure.savefig(handle, format="png", dpi=100)
     plt.close(figure)
-    tmp.replace(path)
     return path

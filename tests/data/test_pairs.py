@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnkit.data.pairs import Pairs, load_bible, load_cmudict, read_diatheke, read_pairs, split_groups
+from rnnkit.data.pairs import Pairs, installed_bibles, load_bible, load_cmudict, read_diatheke, read_pairs, split_groups
 
 
 def test_tsv_and_aligned_files(tmp_path: Path) -> None:
@@ -86,14 +86,25 @@ def test_read_diatheke_output() -> None:
 
 
 def test_bible_pairs_when_installed(tmp_path: Path) -> None:
-    import shutil
-
-    if shutil.which("diatheke") is None:
-        pytest.skip("diatheke and the SWORD modules are not installed (apt-get install diatheke sword-text-kjv "
-                    "sword-text-sparv)")
+    missing = sorted({"engKJV2006eb", "spaRV1909eb"} - installed_bibles())
+    if missing:  # diatheke may be there with only some of the modules
+        pytest.skip(f"the SWORD modules {missing} are not installed (apt-get install diatheke sword-text-kjv "
+                    f"sword-text-sparv)")
     pairs = load_bible(folder=tmp_path)
     assert len(pairs) == 31_084 and len(set(pairs.groups)) == 66  # the DATA.md count
     first = pairs.sources.index("In the beginning God created the heaven and the earth.")
     assert pairs.targets[first] == "EN el principio crió Dios los cielos y la tierra." and pairs.groups[first] == "Genesis"
     assert not any("<" in t for t in pairs.targets)
     assert load_bible(folder=tmp_path).sources == pairs.sources  # from the cached TSV
+
+
+def test_a_machine_with_only_some_bibles_is_told_which_are_missing(tmp_path: Path, monkeypatch) -> None:
+    fake = tmp_path / "bin" / "diatheke"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\nprintf 'Biblical Texts:\\nengKJV2006eb : King James Version\\nCommentaries:\\n"
+                    "KJVcomm : notes\\n'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{__import__('os').environ['PATH']}")
+    assert installed_bibles() == {"engKJV2006eb"}  # a commentary is not a Bible
+    with pytest.raises(RuntimeError, match=r"SWORD modules \['spaRV1909eb'\]"):
+        load_bible(folder=tmp_path / "cache")

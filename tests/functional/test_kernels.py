@@ -241,3 +241,4 @@ def test_double_backward_is_refused_clearly_and_the_loop_has_it() -> None:
     (g,) = torch.autograd.grad(loop(x)[0].pow(2).sum(), x, create_graph=True)
     g.sum().backward()  # a gradient penalty works on the loop
     assert loop.weight_hh_l0.grad is not None
+

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
+from rnnkit.extras import MissingDependency, require
+from rnnkit.files import atomic_open
+
 
 def pyplot() -> Any:
-    """``matplotlib.pyplot`` on the Agg backend, or None when matplotlib is not installed."""
+    """``matplotlib.pyplot`` on the Agg backend, or None when matplotlib is not installed (then
+    the plots are skipped, with one warning that says how to get them)."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+        matplotlib = require("matplotlib", "plots")
+    except MissingDependency as error:
+        warnings.warn(f"{error}; skipping the plots", stacklevel=2)
         return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     return plt
 
 
@@ -23,10 +29,8 @@ def save_figure(figure: Any, path: str | Path, dpi: int = 100) -> Path:
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     figure.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    figure.savefig(tmp, dpi=dpi)
+    with atomic_open(path, "wb") as handle:
+        figure.savefig(handle, format=path.suffix.lstrip(".") or "png", dpi=dpi)
     plt.close(figure)
-    tmp.replace(path)
     return path

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from rnnkit.extras import require
 import rnnkit as rk
 from rnnkit.tasks.core.plotting import pyplot, save_figure
 from rnnkit.training import OptimizerConfig, RandomBatches, ScheduleConfig, StepOutput, TrainConfig, fit
@@ -29,10 +30,7 @@ from rnnkit.training import OptimizerConfig, RandomBatches, ScheduleConfig, Step
 
 def load_sunspots() -> tuple[list[float], list[float]]:
     """Yearly mean sunspot numbers 1700-2008 (309 values) from statsmodels' bundled data."""
-    try:
-        import statsmodels.api as sm
-    except ImportError as error:
-        raise RuntimeError("the sunspots demo needs statsmodels: pip install 'rnnkit[demo]'") from error
+    sm = require("statsmodels.api", "the sunspots demo", extra="demo")
     frame = sm.datasets.sunspots.load_pandas().data
     return frame["YEAR"].astype(float).tolist(), frame["SUNACTIVITY"].astype(float).tolist()
 

@@ -21,6 +21,7 @@ from typing import Literal
 import numpy as np
 
 from rnnkit.data.timeseries import SeriesFrame
+from rnnkit.extras import require
 
 Transform = Literal["none", "log"]
 
@@ -67,7 +68,7 @@ def make_ets(frame: SeriesFrame, horizon: int, season: int, transform: Transform
     """statsmodels' ETS (``ETSModel``), the form chosen by AIC at the first origin among:
     additive errors; no trend, additive trend, damped additive trend; no season, additive or
     (for positive data) multiplicative season of period ``season``."""
-    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+    ETSModel = require("statsmodels.tsa.exponential_smoothing.ets", "the ETS baseline").ETSModel
 
     values = _forward(_filled(frame), transform)
     chosen: dict[int, dict] = {}
@@ -106,7 +107,7 @@ def make_arima(frame: SeriesFrame, horizon: int, season: int, transform: Transfo
     longer seasons are too slow for a seasonal search), fit once, then updated per origin.
 
     ``max_history``: fit on at most that many points before the first origin."""
-    import pmdarima
+    pmdarima = require("pmdarima", "the ARIMA baseline")
 
     values = _forward(_filled(frame), transform)
     seasonal = 1 < season <= max_seasonal_period

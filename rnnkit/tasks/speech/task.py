@@ -39,6 +39,7 @@ from rnnkit.data.audio import FeatureConfig, Transcripts, features_of, mel_filte
 from rnnkit.data.digits import synthesize_digits
 from rnnkit.data.pairs import group_split
 from rnnkit.data.text import Vocabulary
+from rnnkit.extras import require
 from rnnkit.files import atomic_open
 from rnnkit.functional.ctc import ctc_beam_decode, ctc_greedy
 from rnnkit.models.acoustic import AcousticModel
@@ -219,7 +220,7 @@ def transcribe_features(model: AcousticModel, labels: Labels, features: Sequence
 def error_rates(references: Sequence[str], hypotheses: Sequence[str], lowercase: bool = True) -> dict[str, float]:
     """Word error rate (substitutions + deletions + insertions over the reference words, summed
     over utterances, with jiwer's alignment) and sentence error rate (utterances not exactly right)."""
-    import jiwer
+    jiwer = require("jiwer", "word error rates", extra="speech")
 
     errors = words = wrong = 0
     for reference, hypothesis in zip(references, hypotheses):

@@ -1,17 +1,18 @@
-"""Sequence to sequence: grapheme-to-phoneme conversion and translation with an attentional
-encoder-decoder (:mod:`rnnkit.models.seq2seq`).
+"""Sequence to sequence with attention: graphemes to phonemes, translation.
 
-See :mod:`rnnkit.tasks.translate.task`."""
+    rnnkit train g2p-cmudict
+    echo "rnnkit" | rnnkit translate runs/translate-... --attention rnnkit.png
+"""
 
 from rnnkit.tasks.translate.config import TranslateConfig, TranslateDataConfig
 from rnnkit.tasks.translate.task import (
+    LENGTH_BUCKETS,
     TASK,
     EncodedPairs,
     Sides,
-    TranslateConfig,
-    TranslateDataConfig,
     TranslateJob,
     attention_map,
+    bleu_by_length,
     bleu_scores,
     build,
     decode,
@@ -23,8 +24,6 @@ from rnnkit.tasks.translate.task import (
     prepare,
     report,
     score,
-    LENGTH_BUCKETS,
-    bleu_by_length,
     sequence_loss,
     teacher_forced_loss,
     token_labels,
@@ -32,4 +31,30 @@ from rnnkit.tasks.translate.task import (
     translate_texts,
 )
 
-__all__ = ['LENGTH_BUCKETS', 'TASK', 'bleu_by_length', 'EncodedPairs', 'Sides', 'TranslateConfig', 'TranslateDataConfig', 'TranslateJob', 'attention_map', 'bleu_scores', 'build', 'decode', 'g2p_scores', 'load_pairs', 'load_translator', 'metric_of', 'plot_attention', 'prepare', 'report', 'score', 'sequence_loss', 'teacher_forced_loss', 'token_labels', 'translate_run', 'translate_texts']
+__all__ = [
+    "LENGTH_BUCKETS",
+    "TASK",
+    "EncodedPairs",
+    "Sides",
+    "TranslateConfig",
+    "TranslateDataConfig",
+    "TranslateJob",
+    "attention_map",
+    "bleu_by_length",
+    "bleu_scores",
+    "build",
+    "decode",
+    "g2p_scores",
+    "load_pairs",
+    "load_translator",
+    "metric_of",
+    "plot_attention",
+    "prepare",
+    "report",
+    "score",
+    "sequence_loss",
+    "teacher_forced_loss",
+    "token_labels",
+    "translate_run",
+    "translate_texts",
+]

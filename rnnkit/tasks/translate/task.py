@@ -38,6 +38,7 @@ from torch import Tensor, nn
 
 from rnnkit.data.pairs import Pairs, group_split, load_bible, load_cmudict, read_pairs
 from rnnkit.data.text import Vocabulary
+from rnnkit.extras import require
 from rnnkit.files import atomic_open
 from rnnkit.functional import mask_from_lengths
 from rnnkit.models.seq2seq import Seq2Seq, beam_search, greedy_decode
@@ -231,7 +232,7 @@ def decode(model: Seq2Seq, sides: Sides, texts: Sequence[str], config: Translate
 def g2p_scores(sources: Sequence[str], references: Sequence[str], hypotheses: Sequence[str]) -> dict[str, float]:
     """PER and WER by word: a word's hypothesis is scored against the closest of its pronunciations
     (``sources`` repeat a word once per pronunciation; ``hypotheses`` align with ``sources``)."""
-    import jiwer
+    jiwer = require("jiwer", "phoneme and word error rates")
 
     by_word: dict[str, tuple[list[str], str]] = {}
     for source, reference, hypothesis in zip(sources, references, hypotheses):
@@ -252,7 +253,7 @@ def g2p_scores(sources: Sequence[str], references: Sequence[str], hypotheses: Se
 
 
 def bleu_scores(references: Sequence[str], hypotheses: Sequence[str]) -> dict[str, float]:
-    import sacrebleu
+    sacrebleu = require("sacrebleu", "BLEU and chrF")
 
     return {"bleu": sacrebleu.corpus_bleu(list(hypotheses), [list(references)]).score,
             "chrf": sacrebleu.corpus_chrf(list(hypotheses), [list(references)]).score}

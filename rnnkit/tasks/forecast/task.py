@@ -235,6 +235,10 @@ def forecast_future(job: ForecastJob, horizon: int, frame: SeriesFrame | None = 
     steps = horizon
     if job.config.model.head == "direct" and horizon < job.model.K:  # it forecasts K steps: keep the first ones
         steps = job.model.K
+        if future_covariates is not None and len(future_covariates) < steps:
+            raise ValueError(f"future covariates: the direct head reads the covariates of all {steps} steps it "
+                             f"forecasts at once (even to give {horizon}): expected {steps} rows, got "
+                             f"{len(future_covariates)}")
     covariates = frame.future_covariates(steps, future_covariates)
     point, lower, upper = predict(job.model, prepared, [len(frame)], steps, covariates)
     return {"time": frame.future_time(horizon), "names": frame.names, "level": job.config.data.interval,

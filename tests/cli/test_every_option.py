@@ -1,0 +1,146 @@
+"""Every command of the CLI with each of its options, run on small trained runs of each task.
+
+:data:`CALLS` is the table of command lines; one test runs each, and one checks that the
+table uses every option that the parser defines, so a new option without a test fails here.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rnnkit.cli.main import build_parser, main
+from rnnkit.tasks.core import run
+from tests.tiny import CONFIGS
+
+TRAIN = {"steps": 6, "batch_size": 4, "eval_every": 3, "progress": False, "device": "cpu"}
+
+# (name, argv): {placeholders} are filled from the runs and files the fixture makes
+CALLS = [
+    ("demo", ["demo", "--csv", "{sine_csv}", "--column", "value", "--steps", "4", "--hidden-size", "4", "--seed", "3",
+              "--out", "{tmp}/demo"]),
+    ("presets", ["presets"]),
+    ("train", ["train", "adding", "--set", "train.steps=2", "--set", "train.progress=false", "--set",
+               "model.recurrent.hidden_size=4", "--run-dir", "{tmp}/adding"]),
+    ("resume", ["resume", "{adding}"]),
+    ("evaluate", ["evaluate", "{adding}"]),
+    ("forecast --csv", ["forecast", "{forecast}", "--horizon", "3", "--csv", "{newer_csv}", "--out", "{tmp}/newer"]),
+    ("forecast --future", ["forecast", "{forecast_covariate}", "--horizon", "3", "--future", "{future_csv}"]),
+    ("generate text", ["generate", "{language}", "--prompt", "the\\n", "--escapes", "--length", "6", "--temperature",
+                       "0.7", "--top-k", "3", "--top-p", "0.9", "--seed", "1"]),
+    ("generate music", ["generate", "{music}", "--length", "4", "--temperature", "0.9", "--seed", "1", "--out",
+                        "{tmp}/sample.mid", "--prime", "{prime_mid}", "--prime-frames", "2"]),
+    ("predict FILE", ["predict", "{sentiment}", "{texts_file}"]),
+    ("predict --text", ["predict", "{sentiment}", "--text", "a good fine film", "--text", "bad"]),
+    ("predict stdin", ["predict", "{sentiment}"]),
+    ("translate FILE", ["translate", "{translate}", "{sources_file}", "--beam", "2", "--attention", "{tmp}/att.png"]),
+    ("translate --text", ["translate", "{translate}", "--text", "ah"]),
+    ("transcribe", ["transcribe", "{speech}", "{wav}", "--beam", "2"]),
+]
+
+
+def train_tiny(task: str, folder: Path, **extra: object) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    data = {"task": task, **CONFIGS[task](folder), "train": TRAIN, **extra}
+    run_dir, _ = run.train(run.resolve_config(data), folder / "run")
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    tmp = tmp_path_factory.mktemp("cli")
+    t = np.arange(60)
+    pd.DataFrame({"t": t, "value": np.sin(t / 3)}).to_csv(tmp / "sine.csv", index=False)
+    forecast = train_tiny("forecast", tmp / "forecast")
+    pd.DataFrame({"y": 10 + np.sin(2 * np.pi * np.arange(130) / 12)}).to_csv(tmp / "newer.csv", index=False)
+    covariate = tmp / "covariate"
+    covariate.mkdir()
+    pd.DataFrame({"y": 10 + np.sin(t / 2) + (t % 5 == 0), "promo": (t % 5 == 0).astype(float)}).to_csv(
+        covariate / "series.csv", index=False)
+    run_dir, _ = run.train(run.resolve_config({
+        "task": "forecast", "train": TRAIN, "model": {"recurrent": {"hidden_size": 8}},
+        "data": {"name": None, "path": str(covariate / "series.csv"), "covariate_columns": ["promo"], "window": 12,
+                 "horizon": 3, "test_size": 9, "validation_size": 6, "stride": 3}}), covariate / "run")
+    pd.DataFrame({"promo": [1.0, 0.0, 0.0]}).to_csv(tmp / "future.csv", index=False)
+    music = train_tiny("music", tmp / "music")
+    (tmp / "texts.txt").write_text("a good film\nbad awful\n")
+    (tmp / "sources.txt").write_text("ag\nbh\n")
+    speech = train_tiny("speech", tmp / "speech")
+    return {"tmp": str(tmp), "sine_csv": str(tmp / "sine.csv"), "adding": str(tmp / "adding"),
+            "forecast": str(forecast), "newer_csv": str(tmp / "newer.csv"), "forecast_covariate": str(run_dir),
+            "future_csv": str(tmp / "future.csv"), "language": str(train_tiny("language", tmp / "language")),
+            "music": str(music), "prime_mid": str(tmp / "music" / "midi" / "p0.mid"),
+            "sentiment": str(train_tiny("sentiment", tmp / "sentiment")), "texts_file": str(tmp / "texts.txt"),
+            "translate": str(train_tiny("translate", tmp / "translate")), "sources_file": str(tmp / "sources.txt"),
+            "speech": str(speech), "wav": str(tmp / "speech" / "s0u0.wav")}
+
+
+@pytest.mark.slow
+def test_every_call_runs(places, capsys, monkeypatch):
+    """In table order: ``train`` makes the run that ``resume`` and ``evaluate`` use."""
+    for name, argv in CALLS:
+        if name == "predict stdin":
+            monkeypatch.setattr(sys, "stdin", io.StringIO("a good film\n\nawful\n"))
+        filled = [a.format(**places) for a in argv]
+        code = main(filled)
+        out, err = capsys.readouterr()
+        assert code == 0, (name, err)
+        check_output(name, out, places)
+    # the direct head reads all its horizon's covariates, even to give fewer steps: say so
+    short = Path(places["tmp"]) / "short.csv"
+    pd.DataFrame({"promo": [1.0, 0.0]}).to_csv(short, index=False)
+    assert main(["forecast", places["forecast_covariate"], "--horizon", "2", "--future", str(short)]) == 2
+    assert "reads the covariates of all 3 steps it forecasts at once (even to give 2): expected 3 rows, got 2" in \
+        capsys.readouterr().err
+
+
+def check_output(name: str, out: str, places: dict[str, str]) -> None:
+    tmp = Path(places["tmp"])
+    if name == "demo":
+        assert "persistence" in out and (tmp / "demo" / "demo.png").exists()
+    elif name == "presets":
+        assert out.splitlines()[0].startswith("adding ") and "forecast-airline" in out
+    elif name == "train":
+        assert "finished at step 2" in out and (tmp / "adding" / "split.json").exists()
+    elif name == "evaluate":
+        assert "val_mse:" in out and "test_mse:" in out
+    elif name == "forecast --csv":  # newer data: the forecast starts after its 130 rows
+        table = pd.read_csv(tmp / "newer" / "forecast.csv")
+        assert len(table) == 3 and float(table["time"].iloc[0]) == 130.0
+    elif name == "forecast --future":
+        assert "forecast.csv" in out
+    elif name == "generate text":
+        assert out.startswith("the\n") and len(out) >= len("the\n") + 1
+    elif name == "generate music":
+        assert (tmp / "sample.mid").exists() and (tmp / "sample.png").exists()
+    elif name.startswith("predict"):
+        lines = out.strip().splitlines()
+        assert lines[0].startswith("predicted\t") and len(lines) == 3
+        assert all(math.isclose(sum(float(p) for p in line.split("\t")[1:-1]), 1.0, abs_tol=1e-3) for line in lines[1:])
+    elif name == "translate FILE":
+        assert [line.split("\t")[0] for line in out.strip().splitlines()] == ["ag", "bh"] and (tmp / "att.png").exists()
+    elif name == "translate --text":
+        assert out.startswith("ah\t")
+    elif name == "transcribe":
+        assert out.startswith(places["wav"] + "\t")
+
+
+def test_the_table_uses_every_option_of_every_command():
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    used: dict[str, set[str]] = {}
+    for _, argv in CALLS:
+        used.setdefault(argv[0], set()).update(a for a in argv if a.startswith("--"))
+    missing = []
+    for verb, sub in commands.items():
+        options = {s for action in sub._actions for s in action.option_strings if s.startswith("--") and s != "--help"}
+        missing += [f"{verb} {option}" for option in sorted(options - used.get(verb, set()))]
+        if verb not in used:
+            missing.append(verb)
+    assert not missing, f"commands or options no test runs: {missing}"

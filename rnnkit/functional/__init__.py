@@ -4,11 +4,8 @@ from rnnkit.functional.recurrences import (
     gate_layer_norm,
     gate_projection,
     gru_recurrence,
-    gru_step,
     lstm_recurrence,
-    lstm_step,
     rnn_recurrence,
-    rnn_step,
 )
 from rnnkit.functional.regularizers import (
     activation_regularization,
@@ -47,15 +44,12 @@ __all__ = [
     "gate_layer_norm",
     "gate_projection",
     "gru_recurrence",
-    "gru_step",
     "last_valid",
     "sequence_summary",
     "lstm_recurrence",
-    "lstm_step",
     "mask_from_lengths",
     "reverse_padded",
     "rnn_recurrence",
-    "rnn_step",
     "select_state",
     "tree_map",
 ]

@@ -9,7 +9,8 @@ against. Each recurrence is split in two, the way the layers run it:
 * ``*_recurrence(xg_t, state, weight_hh, ...)`` -- everything that depends on the previous
   state, given one step ``xg_t`` of that projection.
 
-``*_step(x_t, state, ...)`` composes the two and is what a cell's ``step`` calls.
+A cell (:mod:`rnnkit.cells`) composes the two in its ``step``; a layer projects the whole
+sequence once and runs the recurrence step by step.
 
 Shape legend: B batch, I input features, H hidden units, P projection size, G gates
 (Elman 1, GRU 3, LSTM 4). Gate blocks are stacked along the first weight dimension in
@@ -202,62 +203,3 @@ def gru_recurrence(
     h = (1 - z) * n + z * h_prev
     return h, h
 
-
-def rnn_step(
-    x: Tensor,
-    h_prev: Tensor,
-    weight_ih: Tensor,
-    weight_hh: Tensor,
-    bias_ih: Tensor | None = None,
-    bias_hh: Tensor | None = None,
-    *,
-    nonlinearity: str = "tanh",
-) -> tuple[Tensor, Tensor]:
-    """One Elman step from the raw input ``x``: ``(B, I)``. See :func:`rnn_recurrence`."""
-    xg = gate_projection(x, weight_ih, bias_ih, num_gates=1)
-    return rnn_recurrence(xg, h_prev, weight_hh, bias_hh, nonlinearity=nonlinearity)
-
-
-def lstm_step(
-    x: Tensor,
-    state: LSTMState,
-    weight_ih: Tensor,
-    weight_hh: Tensor,
-    bias_ih: Tensor | None = None,
-    bias_hh: Tensor | None = None,
-    weight_hr: Tensor | None = None,
-    weight_ch: Tensor | None = None,
-    ln_ih_weight: Tensor | None = None,
-    ln_ih_bias: Tensor | None = None,
-    ln_hh_weight: Tensor | None = None,
-    ln_hh_bias: Tensor | None = None,
-    ln_c_weight: Tensor | None = None,
-    ln_c_bias: Tensor | None = None,
-) -> tuple[Tensor, LSTMState]:
-    """One LSTM step from the raw input ``x``: ``(B, I)``. See :func:`lstm_recurrence`."""
-    xg = gate_projection(x, weight_ih, bias_ih, ln_ih_weight, ln_ih_bias, num_gates=4)
-    return lstm_recurrence(
-        xg, state, weight_hh, bias_hh, weight_hr, weight_ch,
-        ln_hh_weight, ln_hh_bias, ln_c_weight, ln_c_bias,
-    )
-
-
-def gru_step(
-    x: Tensor,
-    h_prev: Tensor,
-    weight_ih: Tensor,
-    weight_hh: Tensor,
-    bias_ih: Tensor | None = None,
-    bias_hh: Tensor | None = None,
-    ln_ih_weight: Tensor | None = None,
-    ln_ih_bias: Tensor | None = None,
-    ln_hh_weight: Tensor | None = None,
-    ln_hh_bias: Tensor | None = None,
-    *,
-    reset_after: bool = True,
-) -> tuple[Tensor, Tensor]:
-    """One GRU step from the raw input ``x``: ``(B, I)``. See :func:`gru_recurrence`."""
-    xg = gate_projection(x, weight_ih, bias_ih, ln_ih_weight, ln_ih_bias, num_gates=3)
-    return gru_recurrence(
-        xg, h_prev, weight_hh, bias_hh, ln_hh_weight, ln_hh_bias, reset_after=reset_after
-    )

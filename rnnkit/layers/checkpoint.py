@@ -78,7 +78,7 @@ def time_chunk_for_budget(layer: Any, batch_size: int, steps: int, budget_bytes:
     ``steps`` is the sequence length T. Returns ``steps`` when no checkpointing is needed;
     raises ``ValueError`` when even a chunk of one step does not fit (the outputs alone, which
     every layer keeps, may exceed a small budget). The estimate is an upper bound for rnnkit's
-    own paths; ``benchmarks/long_sequence.py`` measures it against the real peak.
+    own paths; ``benchmarks/speed.py`` measures it against the real peak (its T = 10,000 table).
     """
     kept, per_step = activation_bytes_per_step(layer, batch_size)
     room = budget_bytes - kept * steps

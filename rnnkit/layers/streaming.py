@@ -17,11 +17,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from rnnkit.layers.base import RecurrentLayer
-from rnnkit.layers.torch_layers import _CELL_KERNELS, TorchCompatibleLayer
+from rnnkit.layers.torch_layers import TorchCompatibleLayer
 
 
 class Stream:
@@ -40,47 +39,32 @@ class Stream:
             raise ValueError(f"Stream: expected batch_size an int >= 1, got {batch_size!r}")
         self.layer = layer
         self.batch_size = batch_size
-        self._fast = self._fast_weights(layer)
+        fast = isinstance(layer, TorchCompatibleLayer) and layer.step_path() == "cell_op"
+        self._weights = layer.cell_op_weights() if fast else None  # the parameters themselves, looked up once
+        self._op = layer.cell_op() if fast else None
         self.reset(state)
-
-    @staticmethod
-    def _fast_weights(layer: RecurrentLayer) -> list[list[Tensor]] | None:
-        """Per layer, the arguments of torch's fused cell op; ``None`` where it does not apply."""
-        if not isinstance(layer, TorchCompatibleLayer) or layer.impl == "loop" or not layer._torch_computes:
-            return None
-        if getattr(layer.specs[0], "proj_size", 0):
-            return None
-        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if layer.bias else ("weight_ih", "weight_hh")
-        return [[getattr(layer, f"{name}_l{k}") for name in names] for k in range(layer.num_layers)]
 
     def reset(self, state: Any = None) -> None:
         """Start again from ``state`` (``None``: zeros)."""
         layer, B = self.layer, self.batch_size
         if state is None:
             state = layer.initial_state(B)
-        if self._fast is None:
+        if self._weights is None:
             self._state = state
             return
-        like = layer._param_like()
-        parts = layer._validate_hx(state, B, like)
-        self._cells = [tuple(p[k] for p in parts) for k in range(layer.num_layers)]
-        self._lstm = len(parts) == 2
-        self._kernel = _CELL_KERNELS[layer._kernel_mode()]
+        self._cells = layer.split_state(state, B)  # per layer: (h,) or (h, c)
+        like = layer.weight_ih_l0
         self._input_size, self._dtype, self._device = layer.input_size, like.dtype, like.device
 
     @property
     def state(self) -> Any:
         """The current state, in the form ``layer.forward`` returns as ``h_n``."""
-        if self._fast is None:
-            return self._state
-        parts = zip(*self._cells)
-        stacked = [torch.stack(p) for p in parts]
-        return tuple(stacked) if self._lstm else stacked[0]
+        return self._state if self._weights is None else self.layer.join_state(self._cells)
 
     def __call__(self, x: Tensor) -> Tensor:
         """One step: ``x`` ``(B, I)`` -> the top layer's output ``(B, H_out)``."""
         layer = self.layer
-        if self._fast is None or (layer.training and (layer.weight_drop > 0 or layer.dropout > 0)):
+        if self._weights is None or (layer.training and (layer.weight_drop > 0 or layer.dropout > 0)):
             out, state = layer.step(x, self.state)  # regularizers draw per step: the layer's step does that
             self.reset(state)
             return out
@@ -93,16 +77,15 @@ class Stream:
                 f"{self._device}, got " + (f"{tuple(x.shape)}, {x.dtype} on {x.device}" if isinstance(x, Tensor)
                                            else type(x).__name__)
             )
-        kernel, cells = self._kernel, self._cells
-        for k, weights in enumerate(self._fast):
-            if self._lstm:
-                cells[k] = kernel(x, cells[k], *weights)
+        op, cells = self._op, self._cells
+        for k, weights in enumerate(self._weights):
+            if len(cells[k]) == 2:
+                cells[k] = op(x, cells[k], *weights)
                 x = cells[k][0]
             else:
-                x = kernel(x, cells[k][0], *weights)
+                x = op(x, cells[k][0], *weights)
                 cells[k] = (x,)
         return x
 
     def __repr__(self) -> str:
-        return f"Stream({type(self.layer).__name__}, batch_size={self.batch_size}, fast={self._fast is not None})"
-
+        return f"Stream({type(self.layer).__name__}, batch_size={self.batch_size}, fast={self._weights is not None})"

@@ -48,21 +48,17 @@ from torch import Tensor, nn
 from rnnkit.cells import GRUSpec, Init, LSTMSpec, RNNSpec
 from rnnkit.cells.base import CellSpec, Weights
 from rnnkit.cells.init import resolve_init
-from rnnkit.functional import dropout_mask, kernels, weight_drop, zoneout_blend, zoneout_keep
+from rnnkit.functional import dropout_mask, weight_drop, zoneout_blend, zoneout_keep
+from rnnkit.layers import dispatch
 from rnnkit.layers.base import RecurrentLayer
-from rnnkit.layers.loop import run_direction
-from rnnkit.layers.checks import check_state
 from rnnkit.layers.checkpoint import chunked
+from rnnkit.layers.checks import check_state
+from rnnkit.layers.dispatch import PathChoice
 from rnnkit.layers.fused import fused_forward, run_direction_torch
 from rnnkit.layers.kernel import kernel_supports, run_direction_kernel
+from rnnkit.layers.loop import run_direction
 
 IMPLEMENTATIONS = ("auto", "torch", "rnnkit", "loop")
-_CELL_KERNELS = {
-    "lstm": torch.lstm_cell,
-    "gru": torch.gru_cell,
-    "rnn_tanh": torch.rnn_tanh_cell,
-    "rnn_relu": torch.rnn_relu_cell,
-}
 
 
 class BoundCell:
@@ -148,7 +144,7 @@ class TorchCompatibleLayer(RecurrentLayer):
         self.weight_drop = _probability("weight_drop", weight_drop)
         self.zoneout = _zoneout_rates(zoneout, isinstance(specs[0], LSTMSpec))
         self.specs = specs
-        if impl == "torch" and not self._torch_computes:
+        if impl == "torch" and not dispatch.torch_computes(self):
             raise ValueError(
                 f"impl='torch': torch's kernel cannot compute this configuration ({specs[0]}, "
                 f"recurrent_dropout={recurrent_dropout}, zoneout={zoneout}); use impl='auto', 'rnnkit' or 'loop'"
@@ -183,30 +179,19 @@ class TorchCompatibleLayer(RecurrentLayer):
             for direction in range(self.num_directions):
                 spec.initialize(self.cell_weights(layer, direction), self.init)
 
-    @property
-    def _torch_computes(self) -> bool:
-        """Whether torch's fused kernel computes this configuration (no variant, no per-step regularizer)."""
-        return self.specs[0].fusable and self.recurrent_dropout == 0 and not any(self.zoneout)
-
-    def forward_path(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> str:
+    def forward_path(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                     lengths: bool = False, chunked: bool = False) -> PathChoice:
         """Which implementation ``forward`` runs for inputs on ``device``/``dtype`` (default: the
-        parameters'): ``"torch"``, ``"rnnkit"`` or ``"loop"``; see the module docstring."""
+        parameters'): ``"torch"``, ``"rnnkit"`` or ``"loop"``, with ``.reason`` saying why; see
+        :func:`rnnkit.layers.dispatch.forward_path` (``lengths``, ``chunked``: that pass's)."""
         like = self.weight_ih_l0
         device = torch.device(device) if device is not None else like.device
-        dtype = dtype or like.dtype
-        if self.impl in ("torch", "loop"):
-            return self.impl
-        kernel_runs = kernel_supports(self.specs[0]) and kernels.supports(device, dtype)
-        if self.impl == "rnnkit":
-            if not kernel_runs:
-                raise ValueError(f"impl='rnnkit': rnnkit's kernel runs on CPU in float32/float64, got {device} {dtype}")
-            if not kernels.available():
-                raise RuntimeError("impl='rnnkit': the fused kernels could not be built; use impl='auto' or 'loop'")
-            return "rnnkit"
-        prefer_kernel = not self._torch_computes or self._kernel_mode() != "lstm"  # oneDNN serves the plain LSTM
-        if kernel_runs and prefer_kernel and kernels.available():
-            return "rnnkit"
-        return "torch" if self._torch_computes else "loop"
+        return dispatch.forward_path(self, device, dtype or like.dtype, lengths, chunked)
+
+    def step_path(self) -> PathChoice:
+        """Which implementation :meth:`step` (and :class:`~rnnkit.layers.streaming.Stream`) runs:
+        ``"cell_op"`` or ``"loop"``, with ``.reason``."""
+        return dispatch.step_path(self)
 
     @property
     def output_size(self) -> int:
@@ -268,7 +253,8 @@ class TorchCompatibleLayer(RecurrentLayer):
         return tuple(torch.stack(parts) for parts in zip(*states))
 
     # -- the fused path ----------------------------------------------------------------------
-    def _kernel_mode(self) -> str:
+    def kernel_mode(self) -> str:
+        """The name of torch's kernel for this cell: ``lstm``, ``gru``, ``rnn_tanh`` or ``rnn_relu``."""
         raise NotImplementedError
 
     def _flat_weights(self, for_forward: bool = False) -> list[Tensor]:
@@ -283,16 +269,11 @@ class TorchCompatibleLayer(RecurrentLayer):
         return flat
 
     def _forward_time_major(self, x: Tensor, hx: Any, lengths: Tensor | None) -> tuple[Tensor, Any]:
-        path = self.forward_path(x.device, x.dtype)
         chunk = self.time_chunk if torch.is_grad_enabled() and 0 < self.time_chunk < x.shape[0] else 0
+        path = self.forward_path(x.device, x.dtype, lengths is not None, chunk > 0)
         if path != "torch" or chunk:
             states = self._initial_cell_states(hx, x)
             run = {"rnnkit": run_direction_kernel, "loop": run_direction, "torch": run_direction_torch}[path]
-            if path == "torch" and lengths is not None:  # chunks of padded sequences: ours, or the loop
-                kernel_runs = (
-                    kernel_supports(self.specs[0]) and kernels.supports(x.device, x.dtype) and kernels.available()
-                )
-                run = run_direction_kernel if kernel_runs else run_direction
             if chunk:
                 run = chunked(run, chunk)
             output, finals = self._run_loop(x, states, lengths, run)
@@ -306,42 +287,61 @@ class TorchCompatibleLayer(RecurrentLayer):
         # (gradients of a trained model, say) runs that forward too, without dropout.
         needs_grad = torch.is_grad_enabled() and (x.requires_grad or self.weight_ih_l0.requires_grad)
         return fused_forward(
-            self._kernel_mode(), x, hx, self._flat_weights(for_forward=True), self.bias, self.num_layers,
+            self.kernel_mode(), x, hx, self._flat_weights(for_forward=True), self.bias, self.num_layers,
             self.dropout if self.training else 0.0, self.training or needs_grad, self.bidirectional, lengths,
         )
 
     # -- streaming: torch's fused cell ops for the configurations they compute ------------------
+    def cell_op(self) -> Any:
+        """torch's fused one-step op for this layer's cell (``torch.lstm_cell``, ...)."""
+        return dispatch.CELL_OPS[self.kernel_mode()]
+
+    def cell_op_weights(self, for_forward: bool = False) -> list[list[Tensor]]:
+        """Per layer, the cell op's weight arguments ``[w_ih, w_hh(, b_ih, b_hh)]``: the
+        parameters themselves (``for_forward``: this pass's, with weight drop in training)."""
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if self.bias else ("weight_ih", "weight_hh")
+        out = []
+        for layer in range(self.num_layers):
+            weights = [getattr(self, f"{name}_l{layer}") for name in names]
+            if for_forward and self.weight_drop > 0 and self.training:
+                weights[1] = weight_drop(weights[1], self.weight_drop, True)
+            out.append(weights)
+        return out
+
+    def split_state(self, hx: Any, batch_size: int) -> list[tuple[Tensor, ...]]:
+        """A state in ``forward``'s form (checked) -> per layer, its ``(h,)`` or ``(h, c)``
+        (views); :meth:`join_state` is the inverse."""
+        parts = self._validate_hx(hx, batch_size, self.weight_ih_l0)
+        return [tuple(p.select(0, layer) for p in parts) for layer in range(self.num_layers * self.num_directions)]
+
+    def join_state(self, per_layer: list[tuple[Tensor, ...]]) -> Any:
+        """Per-layer ``(h,)`` / ``(h, c)`` -> the state in ``forward``'s form."""
+        stacked = [torch.stack(p) for p in zip(*per_layer)]
+        return stacked[0] if len(stacked) == 1 else tuple(stacked)
+
     def step(self, x: Tensor, hx: Any = None) -> tuple[Tensor, Any]:
         """One time step through the stack; see :meth:`RecurrentLayer.step`.
 
-        Where torch has a fused cell op for this exact configuration (no projection, no
-        variant, no per-step regularizer), each layer is one call of it; otherwise the loop.
+        Where torch has a fused cell op for this exact configuration (:meth:`step_path`),
+        each layer is one call of it; otherwise the loop's step.
         """
-        projected = getattr(self.specs[0], "proj_size", 0)
-        if self.impl == "loop" or not self._torch_computes or projected or self.bidirectional:
+        if self.bidirectional or self.step_path() == "loop":
             return super().step(x, hx)
         x = self._check_step_input(x)
         if hx is None:
             hx = self.initial_state(x.shape[0])
-        parts = self._validate_hx(hx, x.shape[0], x)
-        kernel = _CELL_KERNELS[self._kernel_mode()]
-        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if self.bias else ("weight_ih", "weight_hh")
-        drop = self.weight_drop > 0 and self.training
+        states = self.split_state(hx, x.shape[0])
+        op, lstm = self.cell_op(), len(states[0]) == 2
         finals = []
-        for layer in range(self.num_layers):
-            w = [getattr(self, f"{name}_l{layer}") for name in names]
-            if drop:
-                w[1] = weight_drop(w[1], self.weight_drop, True)
-            state = tuple(p.select(0, layer) for p in parts) if len(parts) == 2 else parts[0].select(0, layer)
-            result = kernel(x, state, *w)
-            finals.append(result)
-            x = result[0] if len(parts) == 2 else result
+        for layer, weights in enumerate(self.cell_op_weights(for_forward=True)):
+            result = op(x, states[layer] if lstm else states[layer][0], *weights)
+            finals.append(result if lstm else (result,))
+            x = result[0] if lstm else result
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 x = torch.nn.functional.dropout(x, self.dropout, training=True)
         if self.num_layers == 1:  # views, not copies: this path runs once per streamed step
-            last = finals[0]
-            return x, ((last[0].unsqueeze(0), last[1].unsqueeze(0)) if len(parts) == 2 else last.unsqueeze(0))
-        return x, self._from_cell_states(finals)
+            return x, tuple(s.unsqueeze(0) for s in finals[0]) if lstm else finals[0][0].unsqueeze(0)
+        return x, self.join_state(finals)
 
     def flatten_parameters(self) -> None:
         """Lay the fused kernel's weights out in one cuDNN buffer (a no-op off CUDA).
@@ -375,7 +375,7 @@ class TorchCompatibleLayer(RecurrentLayer):
         return result
 
     def _cudnn_mode(self) -> str:
-        return self._kernel_mode().upper()
+        return self.kernel_mode().upper()
 
     def extra_repr(self) -> str:
         spec = self.specs[0]
@@ -462,7 +462,7 @@ class RNN(TorchCompatibleLayer):
         )
         self.nonlinearity = nonlinearity
 
-    def _kernel_mode(self) -> str:
+    def kernel_mode(self) -> str:
         return f"rnn_{self.specs[0].nonlinearity}"
 
 
@@ -514,7 +514,7 @@ class LSTM(TorchCompatibleLayer):
         LD = self.num_layers * self.num_directions
         return [(LD, batch_size, self.output_size), (LD, batch_size, self.hidden_size)]
 
-    def _kernel_mode(self) -> str:
+    def kernel_mode(self) -> str:
         return "lstm"
 
 
@@ -558,7 +558,7 @@ class GRU(TorchCompatibleLayer):
             recurrent_dropout, zoneout, weight_drop, time_chunk,
         )
 
-    def _kernel_mode(self) -> str:
+    def kernel_mode(self) -> str:
         return "gru"
 
 

@@ -1,4 +1,5 @@
-"""Golden values: tiny cases computed by hand and a numpy transcription of each cell.
+"""Golden values: tiny cases computed by hand and a numpy transcription of every cell variant
+(rnnkit.testing.VARIANTS).
 
 The numpy code below is written independently of rnnkit.functional, from the papers'
 equations, with fixed weights, so a gate-order or sign mistake in either shows up.
@@ -13,6 +14,7 @@ import pytest
 import torch
 
 import rnnkit as rk
+from rnnkit.testing import VARIANTS
 
 I, H, P, B = 3, 4, 2, 2
 
@@ -120,35 +122,38 @@ def numpy_gru(x, h, v, reset_after=True, ln=False):
     return (1 - z) * n + z * h
 
 
-LSTM_VARIANTS = {
-    "plain": {}, "peephole": {"peephole": True}, "proj": {"proj_size": P}, "layer_norm": {"layer_norm": True},
-    "all": {"peephole": True, "proj_size": P, "layer_norm": True},
-}
+def numpy_rnn(x, h, v, nonlinearity="tanh"):
+    pre = x @ v["weight_ih"].T + v["bias_ih"] + h @ v["weight_hh"].T + v["bias_hh"]
+    return np.tanh(pre) if nonlinearity == "tanh" else np.maximum(pre, 0)
 
 
-@pytest.mark.parametrize("variant", list(LSTM_VARIANTS))
-def test_lstm_matches_numpy(variant):
-    kw = LSTM_VARIANTS[variant]
-    cell = rk.LSTMCell(I, H, dtype=torch.float64, **kw)
+KNOWN_OPTIONS = {"rnn": {"nonlinearity"}, "lstm": {"peephole", "proj_size", "layer_norm"},
+                 "gru": {"reset_after", "layer_norm"}}
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_every_variant_matches_its_numpy_transcription(name):
+    variant = VARIANTS[name]
+    options = variant.kwargs
+    unknown = set(options) - KNOWN_OPTIONS[variant.family]
+    assert not unknown, f"{name}: no numpy transcription reads {sorted(unknown)}; add it above"
+    cell = variant.cell(I, H, dtype=torch.float64)
     v = values_for(cell)
     load(cell, v)
-    x, h, c = fixed((B, I), 7.0), fixed((B, cell.output_size), 8.0), fixed((B, H), 9.0)
-    h_exp, c_exp = numpy_lstm(x, h, c, v, kw.get("peephole", False), bool(kw.get("proj_size")), kw.get("layer_norm", False))
-    h_got, (_, c_got) = cell.step(torch.from_numpy(x), (torch.from_numpy(h), torch.from_numpy(c)))
+    x, h = fixed((B, I), 7.0), fixed((B, cell.output_size), 8.0)
+    if variant.family == "lstm":
+        c = fixed((B, H), 9.0)
+        h_exp, c_exp = numpy_lstm(x, h, c, v, options.get("peephole", False), bool(options.get("proj_size")),
+                                  options.get("layer_norm", False))
+        h_got, (_, c_got) = cell.step(torch.from_numpy(x), (torch.from_numpy(h), torch.from_numpy(c)))
+        np.testing.assert_allclose(c_got.detach().numpy(), c_exp, atol=1e-12)
+    elif variant.family == "gru":
+        h_exp = numpy_gru(x, h, v, options.get("reset_after", True), options.get("layer_norm", False))
+        h_got, _ = cell.step(torch.from_numpy(x), torch.from_numpy(h))
+    else:
+        h_exp = numpy_rnn(x, h, v, options.get("nonlinearity", "tanh"))
+        h_got, _ = cell.step(torch.from_numpy(x), torch.from_numpy(h))
     np.testing.assert_allclose(h_got.detach().numpy(), h_exp, atol=1e-12)
-    np.testing.assert_allclose(c_got.detach().numpy(), c_exp, atol=1e-12)
-
-
-@pytest.mark.parametrize("reset_after", [True, False])
-@pytest.mark.parametrize("ln", [False, True])
-def test_gru_matches_numpy(reset_after, ln):
-    cell = rk.GRUCell(I, H, reset_after=reset_after, layer_norm=ln, dtype=torch.float64)
-    v = values_for(cell)
-    load(cell, v)
-    x, h = fixed((B, I), 7.0), fixed((B, H), 8.0)
-    expected = numpy_gru(x, h, v, reset_after, ln)
-    got, _ = cell.step(torch.from_numpy(x), torch.from_numpy(h))
-    np.testing.assert_allclose(got.detach().numpy(), expected, atol=1e-12)
 
 
 def test_reset_before_differs_from_reset_after():
@@ -158,14 +163,3 @@ def test_reset_before_differs_from_reset_after():
     b.load_state_dict(a.state_dict())
     x, h = torch.randn(B, I, dtype=torch.float64), torch.randn(B, H, dtype=torch.float64)
     assert (a.step(x, h)[0] - b.step(x, h)[0]).abs().max() > 1e-3
-
-
-@pytest.mark.parametrize("nonlinearity,act", [("tanh", np.tanh), ("relu", lambda v: np.maximum(v, 0))])
-def test_rnn_matches_numpy(nonlinearity, act):
-    cell = rk.RNNCell(I, H, nonlinearity=nonlinearity, dtype=torch.float64)
-    v = values_for(cell)
-    load(cell, v)
-    x, h = fixed((B, I), 7.0), fixed((B, H), 8.0)
-    expected = act(x @ v["weight_ih"].T + v["bias_ih"] + h @ v["weight_hh"].T + v["bias_hh"])
-    got, _ = cell.step(torch.from_numpy(x), torch.from_numpy(h))
-    np.testing.assert_allclose(got.detach().numpy(), expected, atol=1e-12)

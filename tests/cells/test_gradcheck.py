@@ -1,4 +1,4 @@
-"""float64 finite differences (torch.autograd.gradcheck) for every cell and variant."""
+"""float64 finite differences (torch.autograd.gradcheck) for every cell variant (rnnkit.testing.VARIANTS)."""
 
 from __future__ import annotations
 
@@ -6,22 +6,11 @@ import pytest
 import torch
 
 import rnnkit as rk
+from rnnkit.testing import VARIANTS
 
 B, I, H = 3, 4, 5
-CELLS = {
-    "rnn_tanh": lambda: rk.RNNCell(I, H, nonlinearity="tanh", dtype=torch.float64),
-    "rnn_relu": lambda: rk.RNNCell(I, H, nonlinearity="relu", dtype=torch.float64),
-    "lstm": lambda: rk.LSTMCell(I, H, dtype=torch.float64),
-    "lstm_no_bias": lambda: rk.LSTMCell(I, H, bias=False, dtype=torch.float64),
-    "lstm_peephole": lambda: rk.LSTMCell(I, H, peephole=True, dtype=torch.float64),
-    "lstm_proj": lambda: rk.LSTMCell(I, H, proj_size=2, dtype=torch.float64),
-    "lstm_layer_norm": lambda: rk.LSTMCell(I, H, layer_norm=True, dtype=torch.float64),
-    "lstm_all": lambda: rk.LSTMCell(I, H, proj_size=3, peephole=True, layer_norm=True, dtype=torch.float64),
-    "gru": lambda: rk.GRUCell(I, H, dtype=torch.float64),
-    "gru_reset_before": lambda: rk.GRUCell(I, H, reset_after=False, dtype=torch.float64),
-    "gru_layer_norm": lambda: rk.GRUCell(I, H, layer_norm=True, dtype=torch.float64),
-    "gru_reset_before_layer_norm": lambda: rk.GRUCell(I, H, reset_after=False, layer_norm=True, dtype=torch.float64),
-}
+CELLS = {name: lambda v=v: v.cell(I, H, dtype=torch.float64) for name, v in VARIANTS.items()}
+CELLS["lstm_no_bias"] = lambda: rk.LSTMCell(I, H, bias=False, dtype=torch.float64)
 
 
 def _random_state(cell):

@@ -11,20 +11,17 @@ import pytest
 import torch
 
 import rnnkit as rk
+from rnnkit.testing import VARIANTS
 
 T, B, I, H = 5, 3, 4, 6
 BAD = 7
 
 
-@pytest.fixture(params=["lstm", "gru", "rnn", "lstm_ln", "generic"])
+@pytest.fixture(params=[*VARIANTS, "generic"])
 def layer(request):
-    return {
-        "lstm": lambda: rk.LSTM(I, H, 2),
-        "gru": lambda: rk.GRU(I, H),
-        "rnn": lambda: rk.RNN(I, H),
-        "lstm_ln": lambda: rk.LSTM(I, H, layer_norm=True),
-        "generic": lambda: rk.Recurrent(lambda n: rk.GRUCell(n, H), I),
-    }[request.param]()
+    if request.param == "generic":
+        return rk.Recurrent(lambda n: rk.GRUCell(n, H), I)
+    return VARIANTS[request.param].layer(I, H, 2)
 
 
 def raises(exc, *fragments):

@@ -1,4 +1,4 @@
-"""Properties of the recurrence, for fused and loop paths and every variant.
+"""Properties of the recurrence, for fused and loop paths and every variant (rnnkit.testing.VARIANTS).
 
 One example alone == the same example in a batch; no state == zero state; final state ==
 output at length - 1; step-by-step streaming == forward; padding has no effect on anything;
@@ -12,26 +12,27 @@ import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import rnnkit as rk
+from rnnkit.testing import VARIANTS
 from tests.helpers import tolerance
 
 T, B, I, H = 6, 4, 3, 5
 LENGTHS = torch.tensor([6, 3, 1, 5])
 F64 = {"dtype": torch.float64}
 
-CONFIGS = {
-    "rnn_fused": lambda: rk.RNN(I, H, 2, **F64),
-    "rnn_relu_loop": lambda: rk.RNN(I, H, 2, nonlinearity="relu", impl="loop", **F64),
-    "lstm_fused": lambda: rk.LSTM(I, H, 2, **F64),
-    "lstm_loop": lambda: rk.LSTM(I, H, 2, impl="loop", **F64),
-    "lstm_bi_proj_fused": lambda: rk.LSTM(I, H, 2, bidirectional=True, proj_size=2, **F64),
-    "lstm_bi_proj_loop": lambda: rk.LSTM(I, H, 2, bidirectional=True, proj_size=2, impl="loop", **F64),
-    "lstm_peephole_ln": lambda: rk.LSTM(I, H, 2, peephole=True, layer_norm=True, **F64),
-    "lstm_bi_peephole_ln": lambda: rk.LSTM(I, H, 1, bidirectional=True, peephole=True, layer_norm=True, **F64),
-    "gru_fused": lambda: rk.GRU(I, H, 2, **F64),
-    "gru_bi_loop": lambda: rk.GRU(I, H, 2, bidirectional=True, impl="loop", **F64),
-    "gru_cho_ln": lambda: rk.GRU(I, H, 2, reset_after=False, layer_norm=True, **F64),
-    "generic_ln_lstm_bi": lambda: rk.Recurrent(lambda n: rk.LSTMCell(n, H, layer_norm=True, **F64), I, 2, bidirectional=True),
-}
+def _configs() -> dict:
+    """Every variant of rnnkit.testing.VARIANTS as a 2-layer stack on its default path, on the
+    readable loop, and bidirectional; and a generic layer around a user-built cell."""
+    configs = {}
+    for name, variant in VARIANTS.items():
+        configs[name] = lambda v=variant: v.layer(I, H, 2, **F64)
+        configs[f"{name}_loop"] = lambda v=variant: v.layer(I, H, 2, impl="loop", **F64)
+        configs[f"{name}_bi"] = lambda v=variant: v.layer(I, H, 2, bidirectional=True, **F64)
+    configs["generic_ln_lstm_bi"] = lambda: rk.Recurrent(lambda n: rk.LSTMCell(n, H, layer_norm=True, **F64), I, 2,
+                                                         bidirectional=True)
+    return configs
+
+
+CONFIGS = _configs()
 UNIDIRECTIONAL = [k for k in CONFIGS if "_bi" not in k]
 
 

@@ -1,0 +1,105 @@
+"""Which implementation runs a layer, and why: decided here and nowhere else.
+
+Three implementations compute a pass over a sequence (see :mod:`rnnkit.layers.torch_layers`):
+``"torch"`` (torch's fused kernel: oneDNN or native on CPU, cuDNN on GPU), ``"rnnkit"`` (rnnkit's
+fused kernel with hand-written BPTT, CPU) and ``"loop"`` (the readable time loop, the reference).
+One step of streaming runs either torch's fused cell op (``"cell_op"``) or the loop's step.
+
+:func:`forward_path` and :func:`step_path` return a :class:`PathChoice`: the path's name (a
+``str``, so ``layer.forward_path() == "rnnkit"`` reads as before) with ``.reason``, the why.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from rnnkit.functional import kernels
+from rnnkit.layers.kernel import kernel_supports
+
+# torch's fused one-step ops, by kernel mode
+CELL_OPS = {
+    "lstm": torch.lstm_cell,
+    "gru": torch.gru_cell,
+    "rnn_tanh": torch.rnn_tanh_cell,
+    "rnn_relu": torch.rnn_relu_cell,
+}
+
+
+class PathChoice(str):
+    """A path's name (``"torch"``, ``"rnnkit"``, ``"loop"``, ``"cell_op"``) and, in ``reason``, why."""
+
+    reason: str
+
+    def __new__(cls, name: str, reason: str) -> PathChoice:
+        choice = super().__new__(cls, name)
+        choice.reason = reason
+        return choice
+
+    def __repr__(self) -> str:
+        return f"PathChoice({str(self)!r}, reason={self.reason!r})"
+
+
+def torch_computes(layer: Any) -> bool:
+    """Whether torch's fused kernel computes the layer's configuration exactly: no variant
+    (peepholes, layer norm, the reset-before GRU) and no per-step regularizer."""
+    return layer.specs[0].fusable and layer.recurrent_dropout == 0 and not any(layer.zoneout)
+
+
+def kernel_runs(layer: Any, device: torch.device, dtype: torch.dtype) -> bool:
+    """Whether rnnkit's kernel computes the configuration on ``device``/``dtype`` and is built."""
+    return kernel_supports(layer.specs[0]) and kernels.supports(device, dtype) and kernels.available()
+
+
+def forward_path(layer: Any, device: torch.device, dtype: torch.dtype, lengths: bool = False,
+                 chunked: bool = False) -> PathChoice:
+    """The path ``layer.forward`` runs for inputs on ``device``/``dtype``; ``lengths``: the
+    sequences have different lengths; ``chunked``: the pass is checkpointed in chunks of time.
+
+    ``impl="auto"``: rnnkit's kernel wherever it computes the configuration, except the plain
+    LSTM (oneDNN is as fast or faster there); else torch's kernel where it applies; else the
+    loop. Checkpointed chunks of padded sequences cannot go through torch's kernel (its
+    per-direction call takes no lengths): rnnkit's kernel or the loop run them.
+    """
+    impl, spec = layer.impl, layer.specs[0]
+    if impl == "loop":
+        return PathChoice("loop", "impl='loop': the readable loop")
+    if impl == "rnnkit":
+        if not (kernel_supports(spec) and kernels.supports(device, dtype)):
+            raise ValueError(f"impl='rnnkit': rnnkit's kernel runs on CPU in float32/float64, got {device} {dtype}")
+        if not kernels.available():
+            raise RuntimeError("impl='rnnkit': the fused kernels could not be built; use impl='auto' or 'loop'")
+        return PathChoice("rnnkit", "impl='rnnkit': rnnkit's fused kernel")
+    fits_torch = torch_computes(layer)
+    if impl == "torch":
+        choice = PathChoice("torch", "impl='torch': torch's fused kernel")
+    elif kernel_runs(layer, device, dtype) and (not fits_torch or layer.kernel_mode() != "lstm"):
+        why = "torch's kernel cannot compute this configuration" if not fits_torch else \
+            "torch has no oneDNN kernel for it on CPU"
+        choice = PathChoice("rnnkit", f"rnnkit's fused kernel ({why})")
+    elif fits_torch:
+        where = "cuDNN" if torch.device(device).type == "cuda" else "oneDNN or native"
+        choice = PathChoice("torch", f"torch's fused kernel ({where})")
+    else:
+        missing = "it is not built" if kernel_supports(spec) and kernels.supports(device, dtype) else \
+            f"it does not cover this configuration on {device} {dtype}"
+        return PathChoice("loop", f"the readable loop: torch's kernel cannot compute this configuration and "
+                                  f"rnnkit's cannot run ({missing})")
+    if choice == "torch" and chunked and lengths:
+        if kernel_runs(layer, device, dtype):
+            return PathChoice("rnnkit", "rnnkit's fused kernel: checkpointed chunks of padded sequences")
+        return PathChoice("loop", "the readable loop: checkpointed chunks of padded sequences")
+    return choice
+
+
+def step_path(layer: Any) -> PathChoice:
+    """The path one streaming step runs: torch's fused cell op for the configurations it
+    computes (no projection, no variant, no per-step regularizer), else the loop's step."""
+    if layer.impl == "loop":
+        return PathChoice("loop", "impl='loop': the readable loop's step")
+    if not torch_computes(layer):
+        return PathChoice("loop", "the loop's step: torch's cell op cannot compute this configuration")
+    if getattr(layer.specs[0], "proj_size", 0):
+        return PathChoice("loop", "the loop's step: torch has no cell op with a projection")
+    return PathChoice("cell_op", f"torch's fused cell op ({layer.kernel_mode()}_cell)")

@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.rnnkit-installed
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo test parity bench-speed keras-venv install system-deps clean
+.PHONY: demo test wheel-check parity bench-speed keras-venv install system-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,20 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2
+
+# The wheel as a user gets it: built with pip, installed (with torch, pinned) in a fresh virtualenv,
+# run from an empty folder: the presets and the kernels' source must travel inside it. CI runs this once.
+WHEEL_DIR := build/wheel-check
+wheel-check: $(STAMP)
+	rm -rf $(WHEEL_DIR) && mkdir -p $(WHEEL_DIR)/empty
+	$(BIN)/python -m pip wheel --quiet --disable-pip-version-check --no-deps -w $(WHEEL_DIR) .
+	$(PYTHON) -m venv $(WHEEL_DIR)/venv
+	$(WHEEL_DIR)/venv/bin/python -m pip install --quiet --disable-pip-version-check $(TORCH)
+	$(WHEEL_DIR)/venv/bin/python -m pip install --quiet --disable-pip-version-check $(WHEEL_DIR)/rnnkit-*.whl
+	cd $(WHEEL_DIR)/empty && ../venv/bin/rnnkit presets
+	cd $(WHEEL_DIR)/empty && ../venv/bin/rnnkit train adding --set train.steps=20 --set train.progress=false
+	cd $(WHEEL_DIR)/empty && ../venv/bin/python -c "from rnnkit.functional import kernels; print('kernel source in the wheel:', kernels.SOURCE.exists())"
+	rm -rf $(WHEEL_DIR)
 
 # Debian packages of the real data sets that no Python package carries: espeak-ng and sox (the
 # spoken digits of configs/speech-digits.yaml), diatheke and two SWORD Bibles (translate-bible).

@@ -201,8 +201,8 @@ def render(results: list[dict[str, Any]], info: dict[str, Any], seconds: float, 
             cells = " | ".join(f"{row[k]:.3f}" + (f" ({row[k + '_sd']:.3f})" if k + "_sd" in row else "")
                                for k in METRICS)
             lines.append(f"| {method} | {cells} | {row['seconds']:.0f} |")
-        rules = dict.fromkeys(row["threshold_rule"] for row in r["methods"].values())
-        lines += ["", "Thresholds: " + "; ".join(rules) + ".", ""]
+        rules = {row["threshold_rule"].split(" (")[0] for row in r["methods"].values()}
+        lines += ["", "Every method's threshold: " + "; ".join(sorted(rules)) + ".", ""]
     return "\n".join(lines)
 
 

@@ -24,6 +24,7 @@ def test_console_script_runs():
     assert result.returncode == 0 and result.stdout.startswith("rnnkit ")
 
 
+@pytest.mark.slow
 def test_demo_on_a_users_csv(tmp_path, capsys):
     csv_path = tmp_path / "series.csv"
     rows = [f"{t},{math.sin(t / 3) + 0.1 * math.cos(t):.6f}" for t in range(120)]
@@ -37,6 +38,7 @@ def test_demo_on_a_users_csv(tmp_path, capsys):
     assert (tmp_path / "out" / "rnn" / "train.csv").exists()
 
 
+@pytest.mark.slow
 def test_demo_learns_a_sine_better_than_persistence():
     times = [float(t) for t in range(200)]
     series = (times, [math.sin(t / 4) for t in times])
@@ -54,6 +56,7 @@ def test_demo_errors_name_the_problem(tmp_path, capsys):
     assert "expected a column 'missing'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_demo_on_sunspots_runs():
     pytest.importorskip("statsmodels")
     years, values = demo.load_sunspots()

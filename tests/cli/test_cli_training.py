@@ -29,6 +29,7 @@ def rnnkit(*args, **kwargs):
     return subprocess.Popen([sys.executable, "-m", "rnnkit.cli.main", *args], env=env, **kwargs)
 
 
+@pytest.mark.slow
 def test_train_resume_evaluate(tmp_path, capsys):
     config = tmp_path / "adding.yaml"
     config.write_text(yaml.safe_dump(CONFIG))
@@ -63,6 +64,7 @@ def test_config_errors_are_reported(tmp_path, capsys):
     assert "not a run folder" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_to_the_same_curve(tmp_path):
     config = tmp_path / "adding.yaml"
     config.write_text(yaml.safe_dump(CONFIG))

@@ -85,6 +85,7 @@ def test_read_diatheke_output() -> None:
     }
 
 
+@pytest.mark.slow
 def test_bible_pairs_when_installed(tmp_path: Path) -> None:
     missing = sorted({"engKJV2006eb", "spaRV1909eb"} - installed_bibles())
     if missing:  # diatheke may be there with only some of the modules

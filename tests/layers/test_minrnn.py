@@ -94,6 +94,7 @@ def test_min_rnn_errors():
         rk.MinGRU(I, H)(torch.randn(T, B, I), torch.zeros(1, B, 7))
 
 
+@pytest.mark.slow
 def test_min_cells_train_on_the_adding_task():
     from rnnkit.config import from_dict
     from rnnkit.tasks.long_term import LongTermConfig, build, probe

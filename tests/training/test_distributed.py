@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import os
 import subprocess
@@ -12,6 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 
+@pytest.mark.slow
 def test_two_processes_stay_identical(tmp_path):
     worker = Path(__file__).parent / "ddp_worker.py"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(sys.path))

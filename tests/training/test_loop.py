@@ -102,6 +102,7 @@ def test_nan_loss_is_a_clear_error():
         fit(model, step_fn, batches, TrainConfig(steps=3, progress=False))
 
 
+@pytest.mark.slow
 def test_lstm_and_gru_solve_adding_at_t50():
     for cell in ("lstm", "gru"):
         config = from_dict(LongTermConfig, {

@@ -55,7 +55,7 @@ from rnnkit.files import atomic_open
 from rnnkit.tasks.anomaly.config import AnomalyConfig, AnomalyDataConfig
 from rnnkit.tasks.anomaly.detector import Detector, build_detector_model, calibrate, segments
 from rnnkit.tasks.core.metrics import f1_at, ranking_scores
-from rnnkit.tasks.core.parts import Sealed, Split
+from rnnkit.tasks.core.parts import Sealed, Split, fingerprint_bytes
 from rnnkit.tasks.core.plotting import pyplot, save_figure
 from rnnkit.tasks.core.registry import Task
 from rnnkit.training import RandomBatches, StepOutput
@@ -140,7 +140,8 @@ def build(config: AnomalyConfig, rank: int = 0) -> AnomalyJob:
         return scores
 
     labels = series.labels
-    split = Split({"points": n, "fit": {"points": [0, fit_end]},
+    split = Split({"points": n, "values before test": fingerprint_bytes(np.ascontiguousarray(seen.values).tobytes()),
+                   "fit": {"points": [0, fit_end]},
                    "validation": {"points": [fit_end, test_start],
                                   "anomalies": None if labels is None else int(labels[fit_end:test_start].sum())},
                    "test": {"points": [test_start, n]}},

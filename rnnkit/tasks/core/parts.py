@@ -80,6 +80,11 @@ def fingerprint(members: Iterable[Any]) -> str:
     return digest.hexdigest()[:16]
 
 
+def fingerprint_bytes(data: bytes) -> str:
+    """A short SHA-256 of raw data (an array's bytes, a text's UTF-8): the same data, the same fingerprint."""
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
 def describe(members: list[Any], **extra: Any) -> dict[str, Any]:
     """A part's record: its size, its fingerprint and anything else worth saying about it."""
     return {"size": len(members), "fingerprint": fingerprint(members), **extra}

@@ -46,7 +46,7 @@ from rnnkit.files import atomic_open, atomic_path
 from rnnkit.models.forecaster import Forecaster
 from rnnkit.tasks.core import run
 from rnnkit.tasks.core.metrics import forecast_errors, mase_scale
-from rnnkit.tasks.core.parts import Sealed, Split
+from rnnkit.tasks.core.parts import Sealed, Split, fingerprint_bytes
 from rnnkit.tasks.core.registry import Task
 from rnnkit.tasks.forecast.config import ForecastConfig
 from rnnkit.tasks.forecast.data import Prepared, WindowBatch, backtest_origins, load_frame
@@ -118,7 +118,8 @@ def build(config: ForecastConfig, rank: int = 0) -> ForecastJob:
     model = Forecaster(series.num_series, series.covariates.shape[1], K, config.model, observed_flags=prepared.flags)
     validation = backtest_origins(n, data, "validation")
     test = backtest_origins(n, data, "test")
-    split = Split({"points": n, "train": {"points": [0, train_end]},
+    split = Split({"points": n, "values before test": fingerprint_bytes(np.ascontiguousarray(seen.values).tobytes()),
+                   "train": {"points": [0, train_end]},
                    "validation": {"points": [train_end, test_start], "origins": len(validation)},
                    "test": {"points": [test_start, n], "origins": len(test)}},
                   Sealed.of(series))

@@ -33,7 +33,7 @@ from rnnkit.files import write_text
 from rnnkit.functional import activation_regularization, temporal_activation_regularization
 from rnnkit.models.language import LanguageModel
 from rnnkit.tasks.core import run
-from rnnkit.tasks.core.parts import Sealed, Split, fingerprint
+from rnnkit.tasks.core.parts import Sealed, Split, fingerprint_bytes
 from rnnkit.tasks.core.registry import Task
 from rnnkit.tasks.language.config import LanguageConfig, LanguageDataConfig
 from rnnkit.training import StepOutput, StreamBatches, batchify, detach_state
@@ -84,7 +84,8 @@ def build(config: LanguageConfig, rank: int = 0, vocab: Vocabulary | None = None
         ids = vocab.encode(text[test_part])
         return TestBlock(torch.tensor(ids, dtype=torch.long), (test_part.stop - test_part.start) / max(len(ids), 1))
 
-    split = Split({"characters": len(text), "text": fingerprint([text]), "vocabulary": len(vocab),
+    split = Split({"characters": len(text), "text before test": fingerprint_bytes(text[: test_part.start].encode()),
+                   "vocabulary": len(vocab),
                    **{name: {"characters": [part.start, part.stop]} for name, part in
                       (("train", train_part), ("validation", validation_part), ("test", test_part))}},
                   Sealed(test_block))

@@ -8,7 +8,7 @@ from typing import Literal
 
 from rnnkit.config import check_one_source
 from rnnkit.data.audio import FeatureConfig
-from rnnkit.data.digits import DigitsConfig
+from rnnkit.tasks.speech.digits import DigitsConfig
 from rnnkit.models.acoustic import AcousticConfig
 from rnnkit.training import EarlyStoppingConfig, TrainConfig
 

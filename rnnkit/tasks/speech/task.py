@@ -1,7 +1,7 @@
 """Speech recognition with CTC: audio files in, their transcripts out.
 
 Data: spoken digit strings synthesized with espeak-ng and sox (``name: digits``, see
-:mod:`rnnkit.data.digits`: unseen voices in test, each test sentence at several SNRs), or your
+:mod:`rnnkit.tasks.speech.digits`: unseen voices in test, each test sentence at several SNRs), or your
 recordings (``path``): a folder with ``transcripts.csv`` (or the CSV itself) of WAV paths and
 texts, with optional ``speaker``, ``condition`` and ``part`` columns. Without a part column the
 split is by speaker when there is one (whole speakers held out), else by utterance.
@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.data.audio import FeatureConfig, Transcripts, features_of, mel_filterbank, read_transcripts, read_wav
-from rnnkit.data.digits import synthesize_digits
+from rnnkit.tasks.speech.digits import synthesize_digits
 from rnnkit.data.pairs import group_split
 from rnnkit.data.text import Vocabulary
 from rnnkit.extras import require

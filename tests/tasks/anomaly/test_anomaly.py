@@ -150,6 +150,7 @@ def tiny_config(path, kind="forecaster"):
     })
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["forecaster", "autoencoder"])
 def test_anomaly_task_end_to_end(tmp_path, kind, capsys):
     path = write_sensor_csv(tmp_path / "sensors.csv")
@@ -184,6 +185,7 @@ def test_anomaly_split_errors(tmp_path):
         anomaly.AnomalyDataConfig(fit_fraction=0.6, validation_fraction=0.4)
 
 
+@pytest.mark.slow
 def test_without_validation_labels_the_threshold_is_set_without_labels(tmp_path):
     path = write_sensor_csv(tmp_path / "sensors.csv", bursts=(800, 1000))  # none in validation
     config = tiny_config(path)

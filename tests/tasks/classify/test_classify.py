@@ -89,6 +89,7 @@ def tiny_config(path, test_path=None, bidirectional=True, **model):
     })
 
 
+@pytest.mark.slow
 def test_classify_task_end_to_end_from_npz(tmp_path, capsys):
     save_npz(make_sequences(90, 0), tmp_path / "train.npz")
     save_npz(make_sequences(45, 1), tmp_path / "test.npz")

@@ -221,6 +221,7 @@ def tiny_config(path, **data):
     })
 
 
+@pytest.mark.slow
 def test_forecast_task_end_to_end(tmp_path, capsys):
     path = write_series(tmp_path / "sales.csv")
     run_dir, result = run.train(tiny_config(path), tmp_path / "run")
@@ -251,6 +252,7 @@ def test_forecast_task_end_to_end(tmp_path, capsys):
     assert str(result["time"][0]).startswith("2017-09-01")
 
 
+@pytest.mark.slow
 def test_masked_gaps_train_and_score(tmp_path):
     path = write_series(tmp_path / "gappy.csv", gaps=True)
     config = tiny_config(path, missing="mask")
@@ -268,6 +270,7 @@ def test_forecast_config_rejects_unknown_keys():
         run.resolve_config({"task": "forecast", "data": {"scaling": "minmax"}})
 
 
+@pytest.mark.slow
 def test_train_from_pandas_then_forecast(tmp_path):
     series = seasonal_series(150, noise=0.1)
     config = tiny_config(tmp_path / "unused.csv", calendar=[])
@@ -283,6 +286,7 @@ def test_train_from_pandas_then_forecast(tmp_path):
         forecast.train_pandas(shuffled, config, tmp_path / "bad")
 
 
+@pytest.mark.slow
 def test_two_series_with_a_user_covariate_seq2seq_gaussian(tmp_path):
     """Several value columns and a known-in-advance column of the user's: the seq2seq head
     forecasts both series, and past the end it needs the covariate's future values."""

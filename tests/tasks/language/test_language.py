@@ -95,6 +95,7 @@ def tiny_config(path, level="char"):
     })
 
 
+@pytest.mark.slow
 def test_language_task_end_to_end(tmp_path, capsys):
     path = write_corpus(tmp_path / "corpus.txt")
     run_dir, result = run.train(tiny_config(path), tmp_path / "run")
@@ -112,6 +113,7 @@ def test_language_task_end_to_end(tmp_path, capsys):
     assert capsys.readouterr().out.startswith("cy")
 
 
+@pytest.mark.slow
 def test_word_level_task_runs(tmp_path):
     config = tiny_config(write_corpus(tmp_path / "corpus.txt"), level="word")
     config.train.steps = 20
@@ -122,6 +124,7 @@ def test_word_level_task_runs(tmp_path):
     assert vocab.level == "word" and len(vocab.encode(text)) == 5  # five word tokens, newlines as <eos>
 
 
+@pytest.mark.slow
 def test_bpe_vocabulary_round_trips_and_runs(tmp_path):
     pytest.importorskip("tokenizers")
     path = write_corpus(tmp_path / "corpus.txt")

@@ -116,6 +116,7 @@ def chord_pieces(folder: Path, count: int) -> None:
         write_midi(roll, folder / f"piece{i:02d}.mid")
 
 
+@pytest.mark.slow
 def test_music_task_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "cache"))

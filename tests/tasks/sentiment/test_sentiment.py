@@ -147,6 +147,7 @@ def sentiment_config(tmp_path: Path, data_path: Path, pretrain: dict | None = No
     return run.resolve_config(data)
 
 
+@pytest.mark.slow
 def test_sentiment_end_to_end_with_pretraining_and_predict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     texts, labels = generated_texts(450)
@@ -202,6 +203,7 @@ def test_sentiment_end_to_end_with_pretraining_and_predict(tmp_path: Path, monke
         run.train(other, tmp_path / "run4")
 
 
+@pytest.mark.slow
 def test_user_parts_and_predict_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     texts, labels = generated_texts(240, seed=3)

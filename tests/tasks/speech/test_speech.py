@@ -62,6 +62,7 @@ def test_error_rates_by_hand() -> None:
     assert speech.error_rates(["One"], ["one"])["wer"] == 0  # references lowercased like the labels
 
 
+@pytest.mark.slow
 def test_speech_end_to_end_and_transcribe(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     folder = write_recordings(tmp_path / "recordings")
     config = config_for(folder)
@@ -110,6 +111,7 @@ def test_speech_errors(tmp_path: Path) -> None:
         run.resolve_config({"task": "speech", "model": {"subsample": 0}}, [])
 
 
+@pytest.mark.slow
 def test_spoken_digits_preset_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import shutil
 

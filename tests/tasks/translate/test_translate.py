@@ -49,6 +49,7 @@ def write_g2p(path: Path, n: int) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_g2p_task_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                              capsys: pytest.CaptureFixture[str]) -> None:
     config = run.resolve_config({
@@ -78,6 +79,7 @@ def test_g2p_task_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert "not a run folder" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_word_translation_with_bleu(tmp_path: Path) -> None:
     numbers = ["zero", "one", "two", "three", "four", "five"]
     spanish = ["cero", "uno", "dos", "tres", "cuatro", "cinco"]

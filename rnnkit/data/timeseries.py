@@ -18,6 +18,7 @@ an "observed" flag and leaves them out of the loss and of every metric), or ``"e
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 
 from rnnkit.extras import require
+from rnnkit.files import InputError, read_text
 
 Missing = Literal["interpolate", "ffill", "mask", "error"]
 Spacing = Literal["infer", "rows"]
@@ -165,23 +167,23 @@ def _grid(time: np.ndarray, spacing: Spacing, where: str) -> tuple[np.ndarray, A
     return stamps, pd.tseries.frequencies.to_offset(freq)
 
 
-def fill_missing(values: np.ndarray, missing: Missing, names: Sequence[str]) -> np.ndarray:
-    """Apply the ``missing`` policy to ``(T, S)`` values (see the module docstring)."""
+def fill_missing(values: np.ndarray, missing: Missing, names: Sequence[str], where: str = "data") -> np.ndarray:
+    """Apply the ``missing`` policy to ``(T, S)`` values (see the module docstring); errors name ``where``."""
     gaps = np.isnan(values)
     if not gaps.any() or missing == "mask":
         if gaps.all(axis=0).any():
-            raise ValueError(f"series {names[int(np.argmax(gaps.all(axis=0)))]!r} has no values at all")
+            raise ValueError(f"{where}: series {names[int(np.argmax(gaps.all(axis=0)))]!r} has no values at all")
         return values
     if missing == "error":
         t, s = np.argwhere(gaps)[0]
-        raise ValueError(f"series {names[s]!r} is missing {int(gaps.sum())} value(s), the first at row {t}; "
+        raise ValueError(f"{where}: series {names[s]!r} is missing {int(gaps.sum())} value(s), the first at row {t}; "
                          f"choose missing: interpolate, ffill or mask")
     filled = values.copy()
     rows = np.arange(len(values))
     for s in range(values.shape[1]):
         seen = ~gaps[:, s]
         if not seen.any():
-            raise ValueError(f"series {names[s]!r} has no values at all")
+            raise ValueError(f"{where}: series {names[s]!r} has no values at all")
         if missing == "interpolate":
             filled[:, s] = np.interp(rows, rows[seen], values[seen, s])
         else:  # ffill; a leading gap takes the first value
@@ -210,6 +212,8 @@ def from_pandas(
     frame = data.to_frame(name=data.name if data.name is not None else "value") if isinstance(data, pd.Series) else data
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"{where}: expected a pandas Series or DataFrame, got {type(data).__name__}")
+    if len(frame) == 0:
+        raise ValueError(f"{where}: no rows")
     reserved = set(covariate_columns) | ({label_column} if label_column else set())
     for name in list(covariate_columns) + ([label_column] if label_column else []) + list(value_columns or []):
         if name not in frame.columns:
@@ -223,7 +227,8 @@ def from_pandas(
         raise ValueError(f"{where}: calendar features {list(calendar)} need timestamps, got step numbers")
     values = _numeric(frame, list(value_columns), where)
     names = [str(c) for c in value_columns]
-    covariates = fill_missing(_numeric(frame, list(covariate_columns), where), "interpolate", list(covariate_columns)) \
+    covariates = fill_missing(_numeric(frame, list(covariate_columns), where), "interpolate", list(covariate_columns),
+                              where) \
         if covariate_columns else np.zeros((len(frame), 0))
     covariate_names = [str(c) for c in covariate_columns]
     if calendar:
@@ -235,11 +240,17 @@ def from_pandas(
         if np.isnan(labels).any() or not np.isin(labels, (0, 1)).all():
             raise ValueError(f"{where}: column {label_column!r}: expected labels 0 (normal) or 1 (anomaly)")
         labels = labels.astype(np.int64)
-    return SeriesFrame(time, fill_missing(values, missing, names), names, covariates, covariate_names,
+    return SeriesFrame(time, fill_missing(values, missing, names, where), names, covariates, covariate_names,
                        tuple(calendar), step, labels)
 
 
+MAX_MAGNITUDE = 1e30  # beyond this, squared errors and float32 arithmetic lose the numbers: rescale first
+
+
 def _numeric(frame: Any, columns: list[str], where: str) -> np.ndarray:
+    """The columns as float64; a cell that is not a number, is infinite or is beyond
+    :data:`MAX_MAGNITUDE` is an error naming the column and the row (0 is the first data row).
+    Empty cells and ``NaN`` are missing values (NaN here)."""
     pd = require("pandas", "time series")
 
     out = np.empty((len(frame), len(columns)))
@@ -250,8 +261,34 @@ def _numeric(frame: Any, columns: list[str], where: str) -> np.ndarray:
             row = int(np.argmax(bad.to_numpy()))
             raise ValueError(f"{where}: column {column!r} row {row}: expected a number, "
                              f"got {frame[column].iloc[row]!r}")
-        out[:, j] = converted.to_numpy(dtype=np.float64)
+        values = converted.to_numpy(dtype=np.float64)
+        extreme = np.abs(np.nan_to_num(values, nan=0.0)) > MAX_MAGNITUDE  # inf included
+        if extreme.any():
+            row = int(np.argmax(extreme))
+            kind = "an infinite value" if np.isinf(values[row]) else f"a value beyond ±{MAX_MAGNITUDE:g}"
+            raise ValueError(f"{where}: column {column!r} row {row}: {kind} ({frame[column].iloc[row]!r}); expected "
+                             f"finite numbers within ±{MAX_MAGNITUDE:g} (rescale the data, or leave the cell empty "
+                             f"for a missing value)")
+        out[:, j] = values
     return out
+
+
+def read_csv_frame(path: str | Path, what: str) -> Any:
+    """A UTF-8 CSV file as a pandas DataFrame; a folder, a device, binary data, another encoding,
+    an empty file or a malformed one is an error naming the file."""
+    pd = require("pandas", "reading CSV files")
+
+    text = read_text(path, what)
+    if not text.strip():
+        raise InputError(f"{path}: empty; expected {what} with a header row")
+    try:
+        frame = pd.read_csv(io.StringIO(text))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(f"{path}: not a well-formed CSV ({first})") from None
+    if len(frame) == 0:
+        raise InputError(f"{path}: a header row and no data; expected {what}")
+    return frame
 
 
 def read_series_csv(
@@ -272,9 +309,7 @@ def read_series_csv(
     pd = require("pandas", "time series")
 
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    frame = pd.read_csv(path)
+    frame = read_csv_frame(path, "a CSV of time series")
     if time_column is None:
         spacing = "rows"
     else:

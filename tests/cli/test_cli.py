@@ -51,7 +51,7 @@ def test_demo_errors_name_the_problem(tmp_path, capsys):
     csv_path = tmp_path / "bad.csv"
     csv_path.write_text("t,value\n1,abc\n")
     assert main(["demo", "--csv", str(csv_path), "--column", "value"]) == 2
-    assert "expected a number in column 'value', got 'abc'" in capsys.readouterr().err
+    assert "expected a finite number in column 'value', got 'abc'" in capsys.readouterr().err
     assert main(["demo", "--csv", str(csv_path), "--column", "missing"]) == 2
     assert "expected a column 'missing'" in capsys.readouterr().err
 
@@ -88,4 +88,4 @@ def test_forecast_needs_a_forecasting_run(tmp_path, capsys):
     assert main(["forecast", str(run_dir), "--horizon", "3"]) == 2
     assert "expected a forecasting run, got task 'adding'" in capsys.readouterr().err
     assert main(["forecast", str(tmp_path / "nothing"), "--horizon", "3"]) == 2
-    assert "not a run folder" in capsys.readouterr().err
+    assert "no such folder; expected a run folder" in capsys.readouterr().err

@@ -60,6 +60,6 @@ def get(name: Any) -> Task:
 
 
 def _check(name: Any) -> str:
-    if name not in TASKS:
+    if not isinstance(name, str) or name not in TASKS:
         raise ValueError(f"task: expected one of {names()}, got {name!r}")
     return name

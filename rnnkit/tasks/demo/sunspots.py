@@ -14,7 +14,6 @@ Library use::
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.extras import require
+from rnnkit.files import read_csv_records
 import rnnkit as rk
 from rnnkit.tasks.core.plotting import pyplot, save_figure
 from rnnkit.training import OptimizerConfig, RandomBatches, ScheduleConfig, StepOutput, TrainConfig, fit
@@ -37,16 +37,19 @@ def load_sunspots() -> tuple[list[float], list[float]]:
 
 def load_csv_column(path: str | Path, column: str) -> tuple[list[float], list[float]]:
     """A user's own series: one numeric ``column`` of a CSV file, in file order."""
-    with open(path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None or column not in reader.fieldnames:
-            raise ValueError(f"expected a column {column!r} in {path}, got columns {reader.fieldnames}")
-        values = []
-        for row_number, row in enumerate(reader, start=2):
-            try:
-                values.append(float(row[column]))
-            except ValueError:
-                raise ValueError(f"{path}:{row_number}: expected a number in column {column!r}, got {row[column]!r}") from None
+    fields, rows = read_csv_records(path, "a CSV file with a header row")
+    if column not in fields:
+        raise ValueError(f"expected a column {column!r} in {path}, got columns {fields}")
+    values = []
+    for row_number, row in enumerate(rows, start=2):
+        try:
+            value = float(row[column] or "")
+        except (TypeError, ValueError):
+            value = math.nan
+        if not math.isfinite(value):
+            raise ValueError(f"{path}:{row_number}: expected a finite number in column {column!r}, got "
+                             f"{row[column]!r}")
+        values.append(value)
     if len(values) < 20:
         raise ValueError(f"expected at least 20 values in {path}, got {len(values)}")
     return [float(i) for i in range(len(values))], values

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import math
 import os
 import sys
 import textwrap
+import traceback
+import warnings
 from pathlib import Path
 
 import rnnkit
 from rnnkit.extras import MissingDependency
+from rnnkit.files import decode_text, read_text
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -39,9 +44,20 @@ def _train(args: argparse.Namespace) -> int:
     from rnnkit.tasks.core import run
 
     config = run.resolve_config(load_source(args.config), args.set)
-    run_dir, result = run.train(config, args.run_dir)
+    try:
+        run_dir, result = run.train(config, args.run_dir, overwrite=args.overwrite)
+    except OSError as error:
+        raise _with_run(error, config.run_dir) from None
     _report(run_dir, result)
     return 0
+
+
+def _with_run(error: OSError, run_dir: str | None) -> OSError:
+    """A full disk while training, told with the run folder and how to continue."""
+    if error.errno == errno.ENOSPC and run_dir:
+        return OSError(errno.ENOSPC, f"no space left on the device while writing to {run_dir}; its last complete "
+                                     f"checkpoint is kept: free some space, then `rnnkit resume {run_dir}`")
+    return error
 
 
 def _presets(args: argparse.Namespace) -> int:
@@ -58,7 +74,10 @@ def _presets(args: argparse.Namespace) -> int:
 def _resume(args: argparse.Namespace) -> int:
     from rnnkit.tasks.core import run
 
-    run_dir, result = run.resume(args.run_dir)
+    try:
+        run_dir, result = run.resume(args.run_dir)
+    except OSError as error:
+        raise _with_run(error, args.run_dir) from None
     _report(run_dir, result)
     return 0
 
@@ -66,7 +85,7 @@ def _resume(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from rnnkit.tasks.core import run
 
-    metrics = run.evaluate(args.run_dir)
+    metrics = run.evaluate(args.run_dir, args.unfinished)
     print("validation metrics of the trained weights (recomputed):")
     for name, value in metrics.items():
         print(f"  {name}: {value:.6g}")
@@ -82,7 +101,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _forecast(args: argparse.Namespace) -> int:
     from rnnkit.tasks import forecast
 
-    result = forecast.forecast_run(args.run_dir, args.horizon, args.csv, args.future, args.out)
+    result = forecast.forecast_run(args.run_dir, args.horizon, args.csv, args.future, args.out, args.unfinished)
     print(forecast.format_forecast(result))
     print(f"\nwrote {result['csv']}" + (f" and {result['png']}" if result["png"] else ""))
     return 0
@@ -94,29 +113,36 @@ def _generate(args: argparse.Namespace) -> int:
 
     if load_run_config(args.run_dir).task == "music":
         files = music.generate_run(args.run_dir, args.length, args.temperature, args.seed, args.out, args.prime,
-                                   args.prime_frames)
+                                   args.prime_frames, args.unfinished)
         for path in files:
             print(f"wrote {path}")
         return 0
     prompt = args.prompt.encode().decode("unicode_escape") if args.escapes else args.prompt
     text = language.generate_run(args.run_dir, prompt, args.length, args.temperature, args.top_k, args.top_p,
-                                 args.seed)
+                                 args.seed, args.unfinished)
     print(prompt + text)
     return 0
 
 
 def _input_texts(args: argparse.Namespace) -> list[str]:
-    """The texts of ``--text`` (repeated), else the non-blank lines of FILE, else of stdin."""
+    """The texts of ``--text`` (repeated), else the non-blank lines of FILE, else of stdin (UTF-8)."""
     if args.texts:
+        empty = [i for i, text in enumerate(args.texts, 1) if not text.strip()]
+        if empty:
+            raise ValueError(f"--text: text number {empty[0]} is empty; expected a text to {args.command}")
         return list(args.texts)
     if args.file in (None, "-"):
-        texts = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+        where = "stdin"
+        stream = getattr(sys.stdin, "buffer", None)  # bytes, so that a bad encoding gets a clear error
+        text = decode_text(stream.read(), where) if stream is not None else sys.stdin.read()
     else:
-        with open(args.file, encoding="utf-8") as handle:
-            texts = [line.rstrip("\n") for line in handle if line.strip()]
+        where = args.file
+        text = read_text(args.file, "texts, one per line")
+    texts = [line.rstrip("\r") for line in text.split("\n") if line.strip()]
     if not texts:
-        raise ValueError(f"{args.command}: no texts (expected lines in the file or on stdin, or --text)")
+        raise ValueError(f"{where}: no texts (expected non-blank lines in the file or on stdin, or --text)")
     return texts
+
 
 
 def _add_text_inputs(parser: argparse.ArgumentParser, what: str) -> None:
@@ -128,7 +154,7 @@ def _add_text_inputs(parser: argparse.ArgumentParser, what: str) -> None:
 def _predict(args: argparse.Namespace) -> int:
     from rnnkit.tasks import sentiment
 
-    classifier = sentiment.load_classifier(args.run_dir)  # a wrong folder fails before stdin is read
+    classifier = sentiment.load_classifier(args.run_dir, args.unfinished)  # a wrong folder fails before stdin is read
     texts = _input_texts(args)
     probabilities = classifier(texts).tolist()
     print("\t".join(["predicted", *(f"p({c})" for c in classifier.classes), "text"]))
@@ -141,7 +167,9 @@ def _predict(args: argparse.Namespace) -> int:
 def _translate(args: argparse.Namespace) -> int:
     from rnnkit.tasks import translate
 
-    translator = translate.load_translator(args.run_dir)  # a wrong folder fails before stdin is read
+    if args.attention is not None and Path(args.attention).is_dir():
+        raise ValueError(f"--attention {args.attention}: a folder; expected the PNG file to write")
+    translator = translate.load_translator(args.run_dir, args.unfinished)  # a wrong folder fails before stdin is read
     texts = _input_texts(args)
     for text, output in zip(texts, translate.translate_texts(*translator, texts, args.beam, args.attention)):
         print(f"{text}\t{output}")
@@ -153,7 +181,7 @@ def _translate(args: argparse.Namespace) -> int:
 def _transcribe(args: argparse.Namespace) -> int:
     from rnnkit.tasks import speech
 
-    model, labels, config = speech.load_transcriber(args.run_dir)
+    model, labels, config = speech.load_transcriber(args.run_dir, args.unfinished)
     for path, text in zip(args.wavs, speech.transcribe_files(model, labels, config, args.wavs, args.beam)):
         print(f"{path}\t{text}")
     return 0
@@ -162,6 +190,8 @@ def _transcribe(args: argparse.Namespace) -> int:
 def _report(run_dir: Path, result) -> None:  # noqa: ANN001
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 speaks for all
         return
+    for note in result.notes:
+        print(f"note: {note}")
     state = "stopped early" if result.stopped_early else "finished"
     print(f"{state} at step {result.step} after {result.seconds:.1f}s; run folder: {run_dir}")
     if result.last_eval:
@@ -179,6 +209,29 @@ def _report(run_dir: Path, result) -> None:  # noqa: ANN001
 
 
 SET_HELP = "override a config value by its dotted path, e.g. --set train.optimizer.lr=3e-4 (repeatable)"
+UNFINISHED_HELP = ("use a run stopped before its report (killed, say) with the weights it has, instead of refusing "
+                   "it; 'rnnkit resume RUN_DIR' finishes such a run")
+
+
+def _number(kind: type, test: object, expected: str) -> object:
+    """An argparse ``type`` that parses ``kind`` and refuses values failing ``test`` (NaN fails
+    every test), saying what was expected and what it got."""
+    def parse(text: str) -> object:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not test(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+    parse.__name__ = expected
+    return parse
+
+
+POSITIVE_INT = _number(int, lambda v: v >= 1, "a positive integer")
+COUNT = _number(int, lambda v: v >= 0, "an integer >= 0")
+TEMPERATURE = _number(float, lambda v: 0 < v < math.inf, "a positive finite number")
+PROBABILITY = _number(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -187,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Recurrent neural networks on PyTorch. Run 'rnnkit COMMAND --help' for a command's options.",
     )
     parser.add_argument("--version", action="version", version=f"rnnkit {rnnkit.__version__}")
+    parser.add_argument("--debug", action="store_true", help="on an error, show the Python traceback too")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = commands.add_parser(
         "demo",
@@ -199,10 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--csv", help="use your own series: a CSV file (needs --column)")
     demo.add_argument("--column", help="the numeric column of --csv to model")
-    demo.add_argument("--steps", type=int, default=400, help="training steps per model (default: 400)")
-    demo.add_argument("--hidden-size", type=int, default=32, help="hidden units per model (default: 32)")
+    demo.add_argument("--steps", type=POSITIVE_INT, default=400, help="training steps per model (default: 400)")
+    demo.add_argument("--hidden-size", type=POSITIVE_INT, default=32, help="hidden units per model (default: 32)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    demo.add_argument("--out", default="runs/demo", help="folder for the plot and the two runs (default: runs/demo)")
+    demo.add_argument("--out", default="runs/demo", help="folder for the plot and the two runs (default: runs/demo; "
+                      "an earlier demo there is replaced)")
     demo.set_defaults(handler=_demo)
 
     presets = commands.add_parser(
@@ -222,7 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("config", help="a preset name (rnnkit presets lists them, e.g. forecast-airline) or a YAML file")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
-    train.add_argument("--run-dir", help="where to write the run (default: run_dir from the config, else runs/TASK-TIME)")
+    train.add_argument("--run-dir", help="where to write the run (default: run_dir from the config, else a new "
+                       "runs/TASK-TIME-XXXX); a folder that holds a run is refused unless --overwrite")
+    train.add_argument("--overwrite", action="store_true", help="if --run-dir holds a run, move it aside to "
+                       "RUN_DIR.replaced-TIME (nothing is deleted) and start afresh")
     train.set_defaults(handler=_train)
 
     resume = commands.add_parser(
@@ -243,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example: rnnkit evaluate runs/adding-20261127-101500",
     )
     evaluate.add_argument("run_dir", help="a run folder written by 'rnnkit train'")
+    evaluate.add_argument("--unfinished", action="store_true", help=UNFINISHED_HELP)
     evaluate.set_defaults(handler=_evaluate)
 
     forecast = commands.add_parser(
@@ -255,12 +314,13 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     forecast.add_argument("run_dir", help="a run folder of the forecast task")
-    forecast.add_argument("--horizon", type=int, required=True, help="steps to forecast (the direct head: at most "
+    forecast.add_argument("--horizon", type=POSITIVE_INT, required=True, help="steps to forecast (the direct head: at most "
                           "the horizon it was trained for; seq2seq: any)")
     forecast.add_argument("--csv", help="forecast from the end of this CSV instead (same columns as in training)")
     forecast.add_argument("--future", help="CSV of the covariate columns for the HORIZON future steps, if the "
                           "model uses covariates of your own (calendar features are computed)")
     forecast.add_argument("--out", help="folder for forecast.csv and forecast.png (default: RUN_DIR)")
+    forecast.add_argument("--unfinished", action="store_true", help=UNFINISHED_HELP)
     forecast.set_defaults(handler=_forecast)
 
     generate = commands.add_parser(
@@ -280,18 +340,19 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("run_dir", help="a run folder of the language or the music task")
     generate.add_argument("--prompt", default="\n", help="text to start from (default: a newline)")
     generate.add_argument("--escapes", action="store_true", help="read \\n and \\t in --prompt as newline and tab")
-    generate.add_argument("--length", type=int, default=500, help="tokens (language) or frames (music) to "
+    generate.add_argument("--length", type=POSITIVE_INT, default=500, help="tokens (language) or frames (music) to "
                           "generate (default: 500)")
-    generate.add_argument("--temperature", type=float, default=1.0, help="divide the logits by this (default: 1)")
-    generate.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest tokens (0: all)")
-    generate.add_argument("--top-p", type=float, default=1.0, help="sample among the likeliest tokens whose "
+    generate.add_argument("--temperature", type=TEMPERATURE, default=1.0, help="divide the logits by this (default: 1)")
+    generate.add_argument("--top-k", type=COUNT, default=0, help="sample among the k likeliest tokens (0: all)")
+    generate.add_argument("--top-p", type=PROBABILITY, default=1.0, help="sample among the likeliest tokens whose "
                           "probability adds up to p (default: 1, all)")
     generate.add_argument("--seed", type=int, help="seed for a repeatable sample (default: random)")
     generate.add_argument("--out", help="music: the MIDI file to write (default: RUN_DIR/generated.mid; a PNG "
                           "beside it)")
     generate.add_argument("--prime", help="music: a MIDI / MusicXML file whose first frames the sample continues")
-    generate.add_argument("--prime-frames", type=int, default=8, help="music: frames of --prime to read "
+    generate.add_argument("--prime-frames", type=POSITIVE_INT, default=8, help="music: frames of --prime to read "
                           "(default: 8)")
+    generate.add_argument("--unfinished", action="store_true", help=UNFINISHED_HELP)
     generate.set_defaults(handler=_generate)
 
     predict = commands.add_parser(
@@ -306,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("run_dir", help="a run folder of the sentiment task")
     _add_text_inputs(predict, "text")
+    predict.add_argument("--unfinished", action="store_true", help=UNFINISHED_HELP)
     predict.set_defaults(handler=_predict)
 
     translate = commands.add_parser(
@@ -320,8 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     translate.add_argument("run_dir", help="a run folder of the translate task")
     _add_text_inputs(translate, "source")
-    translate.add_argument("--beam", type=int, help="beam width (default: the run's config; 1: greedy)")
+    translate.add_argument("--beam", type=POSITIVE_INT, help="beam width (default: the run's config; 1: greedy)")
     translate.add_argument("--attention", metavar="PNG", help="write the first source's attention heat map here")
+    translate.add_argument("--unfinished", action="store_true", help=UNFINISHED_HELP)
     translate.set_defaults(handler=_translate)
 
     transcribe = commands.add_parser(
@@ -336,10 +399,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     transcribe.add_argument("run_dir", help="a run folder of the speech task")
     transcribe.add_argument("wavs", nargs="+", metavar="WAV", help="PCM WAV files")
-    transcribe.add_argument("--beam", type=int, help="prefix beam width (default: the run's; 1: greedy)")
+    transcribe.add_argument("--beam", type=POSITIVE_INT, help="prefix beam width (default: the run's; 1: greedy)")
+    transcribe.add_argument("--unfinished", action="store_true", help=UNFINISHED_HELP)
     transcribe.set_defaults(handler=_transcribe)
 
+    for command in commands.choices.values():  # also after the command: rnnkit train x --debug
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="on an error, show the Python traceback too")
     return parser
+
+
+USER_ERRORS = (ValueError, RuntimeError, OSError, KeyError, ArithmeticError, MissingDependency, RecursionError)
+
+
+def describe_error(error: BaseException) -> str:
+    """One line for the user: the message, with the file an operating-system error is about."""
+    if isinstance(error, MemoryError):
+        return f"out of memory ({error or 'an allocation failed'})"
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        other = f" -> {error.filename2}" if error.filename2 else ""
+        return f"{error.filename}{other}: {error.strerror}"
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC and not error.filename:
+        return error.strerror or "no space left on the device"
+    if isinstance(error, KeyError):
+        return f"missing key {error.args[0]!r}" if error.args else "a missing key"
+    return str(error).strip() or type(error).__name__
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> None:
+    print(f"rnnkit: warning: {message}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -348,11 +436,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    if args.debug or os.environ.get("RNNKIT_DEBUG"):
+        return args.handler(args)
+    saved, warnings.showwarning = warnings.showwarning, _show_warning
     try:
         return args.handler(args)
-    except (ValueError, RuntimeError, FileNotFoundError, KeyError, MissingDependency) as error:
-        print(f"rnnkit {args.command}: error: {error}", file=sys.stderr)
+    except USER_ERRORS + (MemoryError,) as error:
+        print(f"rnnkit {args.command}: error: {describe_error(error)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"rnnkit {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - a bug: one line here, the traceback with --debug
+        where = traceback.extract_tb(error.__traceback__)[-1]
+        print(f"rnnkit {args.command}: internal error: {type(error).__name__}: {error} (at {Path(where.filename).name}:"
+              f"{where.lineno}); this is a bug in rnnkit: please report it with the output of --debug",
+              file=sys.stderr)
+        return 1
+    finally:
+        warnings.showwarning = saved
 
 
 if __name__ == "__main__":

@@ -3,14 +3,28 @@
 A checkpoint is any nested state (state dicts of the model, optimizer and scheduler, loop
 counters, RNG states, ...). Its tensors go to ``checkpoint-<step>.safetensors``; everything
 else, with a reference to each tensor and the tensor file's SHA-256, goes to
-``checkpoint.json``. Both are written to a temporary name and renamed, the tensors first,
-so ``checkpoint.json`` always names a complete tensor file: a run killed at any moment
-resumes from its last checkpoint.
+``checkpoint.json`` (the index). Both are written to a temporary name and renamed, the
+tensors first, so ``checkpoint.json`` always names a complete tensor file: a run killed at any
+moment resumes from its last checkpoint.
+
+The index also records:
+
+- ``kept``: the tensor files it wrote and still keeps; the clean-up deletes only files from
+  this list, never another file that happens to be called ``checkpoint-*.safetensors``;
+- ``bound``: the SHA-256 of each file the weights' meaning depends on (a vocabulary, the class
+  names), so an edited or reordered file is an error when the weights are loaded, not a model
+  that silently mislabels.
+
+Loading reads with bounds: the index is at most :data:`MAX_INDEX_BYTES`; every file it names
+is a plain name inside the run folder (no path, no link out of it) and a regular file; the
+step is a non-negative integer; and tensors holding NaN or infinities are refused.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +33,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from rnnkit.files import atomic_path, sha256, write_text
+from rnnkit.files import InputError, atomic_path, decode_text, input_file, sha256, write_text
 
 FORMAT = 1
 INDEX = "checkpoint.json"
 KEEP = 2  # tensor files kept: the newest and the one before it
+MAX_INDEX_BYTES = 64 << 20  # an index holds the state's structure and small values; tensors are elsewhere
+MAX_STEP = 10**12
+TENSOR_FILE = re.compile(r"checkpoint-\d+\.safetensors")
 
 
 class CheckpointError(RuntimeError):
@@ -73,8 +90,12 @@ def _join(node: Any, tensors: dict[str, Tensor]) -> Any:
     return node
 
 
-def save_checkpoint(run_dir: str | Path, step: int, state: dict[str, Any]) -> Path:
-    """Write ``state`` as the run's newest checkpoint; returns the index file's path."""
+def save_checkpoint(run_dir: str | Path, step: int, state: dict[str, Any], bound: Iterable[str] = ()) -> Path:
+    """Write ``state`` as the run's newest checkpoint; returns the index file's path.
+
+    ``bound``: names of files in ``run_dir`` whose SHA-256 the index records (see the module
+    docstring). The tensor files this index no longer keeps are deleted; only those.
+    """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, Tensor] = {}
@@ -82,44 +103,112 @@ def save_checkpoint(run_dir: str | Path, step: int, state: dict[str, Any]) -> Pa
     tensor_file = run_dir / f"checkpoint-{step:08d}.safetensors"
     with atomic_path(tensor_file) as tmp:
         save_file(tensors, str(tmp))
+    kept = [name for name in _kept(run_dir) if name != tensor_file.name] + [tensor_file.name]
+    dropped, kept = kept[:-KEEP], kept[-KEEP:]
     index = {"format": FORMAT, "step": step, "tensors": tensor_file.name, "sha256": sha256(tensor_file),
-             "state": structure}
+             "kept": kept, "bound": {name: sha256(run_dir / name) for name in bound}, "state": structure}
     write_text(run_dir / INDEX, json.dumps(index))
-    for old in sorted(run_dir.glob("checkpoint-*.safetensors"))[:-KEEP]:
-        old.unlink()
+    for name in dropped:
+        (run_dir / name).unlink(missing_ok=True)
     return run_dir / INDEX
+
+
+def _kept(run_dir: Path) -> list[str]:
+    """The tensor files the current index wrote (an index from before ``kept``: the one it names);
+    none if there is no readable index."""
+    try:
+        index = _read_index(run_dir)
+    except CheckpointError:
+        return []
+    kept = index.get("kept", [index.get("tensors")])
+    return [n for n in kept if isinstance(n, str) and TENSOR_FILE.fullmatch(n)] if isinstance(kept, list) else []
 
 
 def has_checkpoint(run_dir: str | Path) -> bool:
     return (Path(run_dir) / INDEX).exists()
 
 
-def load_checkpoint(run_dir: str | Path, map_location: str | torch.device = "cpu") -> tuple[int, dict[str, Any]]:
-    """Read the newest checkpoint of ``run_dir``: ``(step, state)``. Never runs code."""
-    run_dir = Path(run_dir)
+def _read_index(run_dir: Path) -> dict[str, Any]:
     index_path = run_dir / INDEX
     if not index_path.exists():
         raise CheckpointError(f"{run_dir}: no checkpoint ({INDEX} is missing)")
     try:
-        index = json.loads(index_path.read_text())
-        tensor_file = run_dir / index["tensors"]
-        expected_hash, step, structure = index["sha256"], int(index["step"]), index["state"]
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        index = json.loads(decode_text(input_file(index_path, "a checkpoint index", MAX_INDEX_BYTES).read_bytes(),
+                                       str(index_path)))
+    except (InputError, json.JSONDecodeError, RecursionError) as error:
         raise CheckpointError(f"{index_path}: corrupt or truncated checkpoint index ({error})") from None
+    if not isinstance(index, dict):
+        raise CheckpointError(f"{index_path}: corrupt checkpoint index (expected a JSON object)")
     if index.get("format") != FORMAT:
         raise CheckpointError(f"{index_path}: expected checkpoint format {FORMAT}, got {index.get('format')!r}")
-    if not tensor_file.exists():
-        raise CheckpointError(f"{tensor_file}: missing (named by {index_path})")
-    if sha256(tensor_file) != expected_hash:
+    return index
+
+
+def checkpoint_step(run_dir: str | Path) -> int:
+    """The step of ``run_dir``'s newest checkpoint (from its index, checked: see :func:`load_checkpoint`)."""
+    run_dir = Path(run_dir)
+    return _step(_read_index(run_dir), run_dir / INDEX)
+
+
+def _step(index: dict[str, Any], index_path: Path) -> int:
+    step = index.get("step")
+    if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= MAX_STEP:
+        raise CheckpointError(f"{index_path}: step {step!r}; expected an integer from 0 to {MAX_STEP}")
+    return step
+
+
+def _member(run_dir: Path, name: Any, index_path: Path, what: str) -> Path:
+    """The file ``name`` of the run folder that the index names: a plain file name (no folder, no
+    ``..``), not a link, a regular file."""
+    if not isinstance(name, str) or not name or Path(name).name != name or name in (".", "..") or "\\" in name:
+        raise CheckpointError(f"{index_path}: names {what} {name!r}; expected a file name inside {run_dir} "
+                              f"(no path: the index may not point outside its run folder)")
+    path = run_dir / name
+    if path.is_symlink():
+        raise CheckpointError(f"{path}: a link (named by {index_path}); expected the file itself, inside the run "
+                              f"folder")
+    try:
+        return input_file(path, what)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: missing (named by {index_path})") from None
+    except InputError as error:
+        raise CheckpointError(f"{error} (named by {index_path})") from None
+
+
+def load_checkpoint(run_dir: str | Path, map_location: str | torch.device = "cpu") -> tuple[int, dict[str, Any]]:
+    """Read the newest checkpoint of ``run_dir``: ``(step, state)``. Never runs code; checks
+    what the module docstring lists before and after reading the tensors."""
+    run_dir = Path(run_dir)
+    index_path = run_dir / INDEX
+    index = _read_index(run_dir)
+    step = _step(index, index_path)
+    tensor_file = _member(run_dir, index.get("tensors"), index_path, "its tensor file")
+    if "state" not in index or not isinstance(index.get("sha256"), str):
+        raise CheckpointError(f"{index_path}: corrupt checkpoint index (no state or sha256)")
+    if sha256(tensor_file) != index["sha256"]:
         raise CheckpointError(f"{tensor_file}: corrupt or truncated (its SHA-256 does not match {index_path})")
+    bound = index.get("bound", {})
+    if not isinstance(bound, dict):
+        raise CheckpointError(f"{index_path}: corrupt checkpoint index (bound is not a mapping)")
+    for name, digest in bound.items():
+        path = _member(run_dir, name, index_path, "a file the weights depend on")
+        if sha256(path) != digest:
+            raise CheckpointError(f"{path}: changed since training (its SHA-256 differs from the one {index_path} "
+                                  f"recorded); the weights would be read with another {name}. Restore the file, or "
+                                  f"train again")
     try:
         tensors = load_file(str(tensor_file), device=str(map_location))
     except (SafetensorError, OSError, ValueError) as error:
         raise CheckpointError(f"{tensor_file}: unreadable ({error})") from None
+    for key, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"{tensor_file}: {key} holds NaN or infinite values; the checkpoint is corrupt "
+                                  f"(or training diverged before it was saved)")
     try:
-        return step, _join(structure, tensors)
-    except KeyError as error:
-        raise CheckpointError(f"{index_path}: names a tensor {error} that {tensor_file.name} lacks") from None
+        return step, _join(index["state"], tensors)
+    except (KeyError, TypeError, ValueError, RecursionError) as error:
+        raise CheckpointError(f"{index_path}: names a tensor {error} that {tensor_file.name} lacks, or an "
+                              f"unreadable structure") from None
 
 
 def trained_weights(run_dir: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -132,11 +221,15 @@ def trained_weights_and_origin(run_dir: str | Path, map_location: str | torch.de
                                ) -> tuple[dict[str, Any], str]:
     """:func:`trained_weights` and which they are, in words (for reports)."""
     step, state = load_checkpoint(run_dir, map_location)
-    loop = state.get("loop") or {}
-    if "best_model" in state:
+    loop = state.get("loop") if isinstance(state, dict) else None
+    loop = loop if isinstance(loop, dict) else {}
+    if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
+        raise CheckpointError(f"{Path(run_dir) / INDEX}: no model weights in the checkpoint")
+    if isinstance(state.get("best_model"), dict):
         metric, best = loop.get("best_metric"), loop.get("best")
-        chosen = f"{metric} {best:.6g}" if metric and best is not None else "the early-stopping metric"
+        chosen = f"{metric} {best:.6g}" if isinstance(metric, str) and isinstance(best, (int, float)) \
+            else "the early-stopping metric"
         return state["best_model"], f"the best validation evaluation's weights (step {loop.get('best_step')}, {chosen})"
-    if "eval_model" in state:
+    if isinstance(state.get("eval_model"), dict):
         return state["eval_model"], f"NT-ASGD's averaged weights at step {step}"
     return state["model"], f"the weights of the last step (step {step})"

@@ -8,31 +8,57 @@ back to the checkpoint's step when a killed run resumes, so nothing is counted t
 from __future__ import annotations
 
 import csv
+import io
 import sys
 import warnings
 from pathlib import Path
 from typing import Any
 
 from rnnkit.extras import MissingDependency, require
-from rnnkit.files import atomic_open
+from rnnkit.files import InputError, atomic_open, read_text
+
+
+def _rows(path: Path) -> list[list[str]]:
+    """The rows of one of the run's own CSV logs; a damaged log is an error naming it and the line."""
+    reader = csv.reader(io.StringIO(read_text(path, "a training log (CSV)"), newline=""))
+    try:
+        return list(reader)
+    except csv.Error as error:
+        raise InputError(f"{path}: line {reader.line_num}: damaged ({error}); delete the file to start its log "
+                         f"afresh") from None
 
 
 def _truncate_csv(path: Path, last_step: int) -> None:
     if not path.exists():
         return
-    with open(path, newline="") as handle:
-        rows = list(csv.reader(handle))
+    rows = _rows(path)
     if not rows:
         return
-    kept = [rows[0]] + [r for r in rows[1:] if r and int(float(r[0])) <= last_step]
+    kept = [rows[0]]
+    for line, row in enumerate(rows[1:], 2):
+        try:
+            step = float(row[0]) if row else None
+        except ValueError:
+            raise InputError(f"{path}: line {line}: expected a step number first, got {row[0][:40]!r}; delete the "
+                             f"file to start its log afresh") from None
+        if step is not None and step <= last_step:
+            kept.append(row)
     with atomic_open(path, "w", newline="") as handle:
         csv.writer(handle).writerows(kept)
 
 
 def read_csv(path: str | Path) -> list[dict[str, float]]:
     """Rows of a run's CSV as dicts of floats (empty cells skipped)."""
-    with open(path, newline="") as handle:
-        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(handle)]
+    rows = _rows(Path(path))
+    if not rows:
+        return []
+    header, out = rows[0], []
+    for line, row in enumerate(rows[1:], 2):
+        try:
+            out.append({k: float(v) for k, v in zip(header, row) if v != ""})
+        except ValueError:
+            raise InputError(f"{path}: line {line}: expected numbers, got {row}"[:300]) from None
+    return out
 
 
 class RunLogger:

@@ -18,7 +18,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Protocol
+from typing import Any, Callable, Literal, Protocol, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -87,8 +87,11 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"train.{name}: expected a positive integer, got {value!r}")
-        if self.clip_grad_norm is not None and self.clip_grad_norm <= 0:
+        if self.clip_grad_norm is not None and not 0 < self.clip_grad_norm < math.inf:
             raise ValueError(f"train.clip_grad_norm: expected a positive number or null, got {self.clip_grad_norm}")
+        if self.max_seconds is not None and not 0 < self.max_seconds < math.inf:
+            raise ValueError(f"train.max_seconds: expected a positive number of seconds or null (no limit), got "
+                             f"{self.max_seconds}")
 
 
 @dataclass
@@ -115,6 +118,7 @@ class FitResult:
     losses: list[float]
     curves: Path | None = None
     report: dict[str, Any] | None = None  # filled by the task after training (rnnkit.tasks.run.train)
+    notes: list[str] = field(default_factory=list)  # what the user should be told (an old run moved aside)
 
 
 def seed_everything(seed: int) -> None:
@@ -214,13 +218,40 @@ def _snapshot(model: nn.Module) -> dict[str, Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def _validation_only(metrics: dict[str, Any]) -> dict[str, float]:
-    """``evaluate``'s result as floats; a test metric there is an error (evaluations read validation only)."""
+def _validation_only(metrics: dict[str, Any], step: int, config: TrainConfig) -> dict[str, float]:
+    """``evaluate``'s result as floats; a test metric there is an error (evaluations read validation
+    only), and so is a metric that is not finite (nothing could be chosen by it)."""
     tested = sorted(k for k in metrics if k.lower().startswith("test"))
     if tested:
         raise ValueError(f"evaluate returned {tested}: evaluations during training read validation data only "
                          f"(test data is read once, in the final report)")
-    return {k: float(v) for k, v in metrics.items()}
+    values = {k: float(v) for k, v in metrics.items()}
+    broken = {k: v for k, v in values.items() if not math.isfinite(v)}
+    if broken:
+        name, value = next(iter(broken.items()))
+        raise FloatingPointError(f"step {step}: the validation {name} is {value}. {_likely_causes(config)}")
+    return values
+
+
+MAX_WEIGHT = 1e8  # a weight beyond this has diverged: no network that trains well holds one
+
+
+def _check_weights(parameters: list[Tensor], step: int, config: TrainConfig) -> None:
+    """Refuse weights that diverged (not finite, or beyond :data:`MAX_WEIGHT`) before they are
+    evaluated or saved: a checkpoint is always one a run can resume from."""
+    peaks = [p.detach().abs().amax().float() for p in parameters if p.numel()]
+    largest = float(torch.stack(peaks).max()) if peaks else 0.0  # one device sync for all of them
+    if not largest <= MAX_WEIGHT:  # NaN too
+        raise FloatingPointError(f"step {step}: a weight reached {largest:.3g} (beyond {MAX_WEIGHT:g}): training "
+                                 f"diverged. {_likely_causes(config)}")
+
+
+def _likely_causes(config: TrainConfig) -> str:
+    clip = f"train.clip_grad_norm is {config.clip_grad_norm}" if config.clip_grad_norm is not None else \
+        "train.clip_grad_norm is off"
+    return (f"Likely causes: a learning rate too high for this model (train.optimizer.lr is {config.optimizer.lr:g}; "
+            f"try a tenth of it), exploding gradients ({clip}), or extreme values in the data. The checkpoints "
+            f"written before this step are kept")
 
 
 def fit(
@@ -232,6 +263,7 @@ def fit(
     evaluate: Callable[[nn.Module], dict[str, float]] | None = None,
     resume: bool = False,
     dist_info: DistInfo = DistInfo(),
+    bound: Sequence[str] = (),
 ) -> FitResult:
     """Train ``model`` for ``config.steps`` optimizer steps (fewer if early stopping fires).
 
@@ -239,7 +271,9 @@ def fit(
     there; ``resume=True`` continues from its newest checkpoint. Under ``torchrun`` pass the
     :class:`DistInfo` from :func:`~rnnkit.training.distributed.init_distributed`: the model
     is wrapped in DDP, and only rank 0 logs and checkpoints. ``evaluate`` reads validation data
-    only: a metric whose name starts with ``test`` is an error.
+    only: a metric whose name starts with ``test`` is an error, and so is a metric or a loss that
+    is not finite. ``bound``: files in ``run_dir`` that the weights' meaning depends on (a
+    vocabulary), recorded by hash in every checkpoint (see :mod:`rnnkit.training.checkpoint`).
     """
     run_dir = Path(run_dir) if run_dir is not None else None
     device = resolve_device(config.device, dist_info)
@@ -285,7 +319,7 @@ def fit(
                 state["eval_model"] = _snapshot(model)
         if stopping.best_weights is not None:
             state["best_model"] = stopping.best_weights  # what `rnnkit evaluate` and the reports load first
-        save_checkpoint(run_dir, step, state)
+        save_checkpoint(run_dir, step, state, bound)
 
     logger = RunLogger(run_dir, config.steps, start_step, config.progress, active=dist_info.is_main)
     losses: list[float] = []
@@ -300,7 +334,8 @@ def fit(
             output = step_fn(train_model, batch, carry)
         loss = output.loss
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"step {step}: the loss is {loss.item()}; lower the learning rate or clip gradients")
+            last = f" (it was {losses[-1]:.4g} at step {step - 1})" if losses else ""
+            raise FloatingPointError(f"step {step}: the training loss is {loss.item()}{last}. {_likely_causes(config)}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = float(nn.utils.clip_grad_norm_(parameters, max_norm))
@@ -320,10 +355,13 @@ def fit(
             flag = torch.tensor([float(out_of_time)], device=device)
             torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
             out_of_time = bool(flag.item())
-        if evaluate is not None and (step % config.eval_every == 0 or step == config.steps or out_of_time):
+        evaluating = evaluate is not None and (step % config.eval_every == 0 or step == config.steps or out_of_time)
+        if evaluating or out_of_time or step % config.checkpoint_every == 0 or step == config.steps:
+            _check_weights(parameters, step, config)
+        if evaluating:
             model.eval()
             with torch.no_grad(), averaging.averaged():
-                last_eval = _validation_only(evaluate(model))
+                last_eval = _validation_only(evaluate(model), step, config)
             logger.eval_row(step, last_eval)
             if stopping.active:
                 value = stopping.value(last_eval)

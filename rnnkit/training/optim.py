@@ -13,6 +13,7 @@ each evaluation, as ``ReduceLROnPlateau`` does?).
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -40,8 +41,8 @@ class OptimizerConfig:
     nonmono: int = 5  # ntasgd: evaluations without improvement before averaging starts
 
     def __post_init__(self) -> None:
-        if self.lr <= 0:
-            raise ValueError(f"optimizer.lr: expected a positive number, got {self.lr}")
+        if not 0 < self.lr < math.inf:  # also refuses NaN
+            raise ValueError(f"optimizer.lr: expected a positive finite number, got {self.lr}")
         if self.nesterov and (self.name != "sgd" or self.momentum <= 0):
             raise ValueError("optimizer.nesterov: expected name 'sgd' with momentum > 0")
 

@@ -52,7 +52,7 @@ def test_config_errors_are_reported(tmp_path, capsys):
     config = tmp_path / "adding.yaml"
     config.write_text(yaml.safe_dump(CONFIG))
     assert main(["train", str(config), "--set", "train.optimizer.lr=-1"]) == 2
-    assert "optimizer.lr: expected a positive number, got -1" in capsys.readouterr().err
+    assert "optimizer.lr: expected a positive finite number, got -1" in capsys.readouterr().err
     assert main(["train", str(config), "--set", "model.cel=gru"]) == 2
     assert "--set model.cel: unknown key; expected one of" in capsys.readouterr().err
     bad = tmp_path / "bad.yaml"

@@ -24,24 +24,27 @@ TRAIN = {"steps": 6, "batch_size": 4, "eval_every": 3, "progress": False, "devic
 # (name, argv): {placeholders} are filled from the runs and files the fixture makes
 CALLS = [
     ("demo", ["demo", "--csv", "{sine_csv}", "--column", "value", "--steps", "4", "--hidden-size", "4", "--seed", "3",
-              "--out", "{tmp}/demo"]),
-    ("presets", ["presets"]),
+              "--out", "{tmp}/demo", "--debug"]),
+    ("presets", ["presets", "--debug"]),
     ("train", ["train", "adding", "--set", "train.steps=2", "--set", "train.progress=false", "--set",
                "model.recurrent.hidden_size=4", "--run-dir", "{tmp}/adding"]),
-    ("resume", ["resume", "{adding}"]),
-    ("evaluate", ["evaluate", "{adding}"]),
-    ("forecast --csv", ["forecast", "{forecast}", "--horizon", "3", "--csv", "{newer_csv}", "--out", "{tmp}/newer"]),
+    ("resume", ["resume", "{adding}", "--debug"]),  # the test first raises train.steps: an unfinished run
+    ("evaluate", ["evaluate", "{adding}", "--unfinished", "--debug"]),
+    ("train --overwrite", ["train", "adding", "--set", "train.steps=2", "--set", "train.progress=false", "--set",
+                           "model.recurrent.hidden_size=4", "--run-dir", "{tmp}/adding", "--overwrite", "--debug"]),
+    ("forecast --csv", ["forecast", "{forecast}", "--horizon", "3", "--csv", "{newer_csv}", "--out", "{tmp}/newer",
+                        "--unfinished", "--debug"]),
     ("forecast --future", ["forecast", "{forecast_covariate}", "--horizon", "3", "--future", "{future_csv}"]),
     ("generate text", ["generate", "{language}", "--prompt", "the\\n", "--escapes", "--length", "6", "--temperature",
-                       "0.7", "--top-k", "3", "--top-p", "0.9", "--seed", "1"]),
+                       "0.7", "--top-k", "3", "--top-p", "0.9", "--seed", "1", "--unfinished", "--debug"]),
     ("generate music", ["generate", "{music}", "--length", "4", "--temperature", "0.9", "--seed", "1", "--out",
                         "{tmp}/sample.mid", "--prime", "{prime_mid}", "--prime-frames", "2"]),
-    ("predict FILE", ["predict", "{sentiment}", "{texts_file}"]),
+    ("predict FILE", ["predict", "{sentiment}", "{texts_file}", "--unfinished", "--debug"]),
     ("predict --text", ["predict", "{sentiment}", "--text", "a good fine film", "--text", "bad"]),
     ("predict stdin", ["predict", "{sentiment}"]),
     ("translate FILE", ["translate", "{translate}", "{sources_file}", "--beam", "2", "--attention", "{tmp}/att.png"]),
-    ("translate --text", ["translate", "{translate}", "--text", "ah"]),
-    ("transcribe", ["transcribe", "{speech}", "{wav}", "--beam", "2"]),
+    ("translate --text", ["translate", "{translate}", "--text", "ah", "--unfinished", "--debug"]),
+    ("transcribe", ["transcribe", "{speech}", "{wav}", "--beam", "2", "--unfinished", "--debug"]),
 ]
 
 
@@ -87,6 +90,9 @@ def test_every_call_runs(places, capsys, monkeypatch):
     for name, argv in CALLS:
         if name == "predict stdin":
             monkeypatch.setattr(sys, "stdin", io.StringIO("a good film\n\nawful\n"))
+        if name == "resume":  # a finished run has nothing to resume: ask for more steps, as its error says
+            config = Path(places["adding"]) / "config.yaml"
+            config.write_text(config.read_text().replace("steps: 2\n", "steps: 4\n"))
         filled = [a.format(**places) for a in argv]
         code = main(filled)
         out, err = capsys.readouterr()
@@ -108,6 +114,10 @@ def check_output(name: str, out: str, places: dict[str, str]) -> None:
         assert out.splitlines()[0].startswith("adding ") and "forecast-airline" in out
     elif name == "train":
         assert "finished at step 2" in out and (tmp / "adding" / "split.json").exists()
+    elif name == "resume":
+        assert "finished at step 4" in out
+    elif name == "train --overwrite":  # the earlier run is moved aside, not deleted
+        assert "finished at step 2" in out and len(list(tmp.glob("adding.replaced-*/checkpoint.json"))) == 1
     elif name == "evaluate":
         assert "val_mse:" in out and "test_mse:" in out
     elif name == "forecast --csv":  # newer data: the forecast starts after its 130 rows

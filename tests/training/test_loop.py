@@ -98,7 +98,7 @@ def test_nan_loss_is_a_clear_error():
     def step_fn(m, batch, carry):
         return StepOutput(m(batch).sum())
 
-    with pytest.raises(FloatingPointError, match="step 1: the loss is nan"):
+    with pytest.raises(FloatingPointError, match="step 1: the training loss is nan. Likely causes: a learning rate too high"):
         fit(model, step_fn, batches, TrainConfig(steps=3, progress=False))
 
 

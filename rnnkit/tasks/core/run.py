@@ -8,29 +8,46 @@ once at the end, and which weights they are of).
 The protocol (see :mod:`rnnkit.tasks.core.parts`): the task's job holds its test part sealed;
 training and its evaluations never open it; the report, after training, opens it once. The
 runner checks both: a test part read before the report is an error.
+
+The folder belongs to its run (:mod:`rnnkit.training.run_folder`): ``train`` refuses a folder
+that holds a run unless told to overwrite (and then moves the old one aside), and holds a lock
+while it trains, so a second process is refused rather than interleaved. Data paths are stored
+absolute. Files the weights' meaning depends on (a vocabulary, the class names: the job's
+``artifacts``) are written before training and bound to every checkpoint by hash. A run
+without ``summary.json`` was stopped before its report: every function that reads a trained
+run refuses it unless ``allow_unfinished``, and then says so.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
-import time
+import math
+import os
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from rnnkit.config import ConfigError, apply_overrides, dump_yaml, from_dict, load_yaml, to_dict
-from rnnkit.files import write_json
+from rnnkit.files import InputError, decode_text, input_file, write_bytes, write_json
 from rnnkit.tasks.core import registry
 from rnnkit.tasks.core.parts import RECORD, save_or_check
 from rnnkit.training import (
+    CheckpointError,
     FitResult,
+    checkpoint_step,
     fit,
     has_checkpoint,
     init_distributed,
     seed_everything,
     trained_weights_and_origin,
 )
+from rnnkit.training.run_folder import RunLock, claim, new_run_folder
 
 
 def resolve_config(data: dict[str, Any], overrides: list[str] | None = None) -> Any:
@@ -40,8 +57,8 @@ def resolve_config(data: dict[str, Any], overrides: list[str] | None = None) -> 
     return from_dict(entry.config, data)
 
 
-def _default_run_dir(config: Any) -> Path:
-    return Path("runs") / f"{config.task}-{time.strftime('%Y%m%d-%H%M%S')}"
+class UnfinishedRun(RuntimeError):
+    """A run stopped before its report, used where a finished one is expected."""
 
 
 def _check_unopened(task: str, job: Any) -> None:
@@ -51,14 +68,49 @@ def _check_unopened(task: str, job: Any) -> None:
                            f"during training must read validation data only (this is a bug in the task)")
 
 
+PATH_FIELDS = ("path", "vocabulary", "run_dir")  # and every name that ends in "_path"
+
+
+def _absolute_paths(config: Any, top: bool = True) -> None:
+    """The paths a config names (data files, a vocabulary file, a pre-training folder) made
+    absolute, in place: the saved config then names the files trained on, whatever folder a later
+    command runs from. (The run's own ``run_dir`` is set to where the run is when it is loaded.)"""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            _absolute_paths(value, top=False)
+        elif isinstance(value, str) and (f.name in PATH_FIELDS or f.name.endswith("_path")) \
+                and not (top and f.name == "run_dir"):
+            setattr(config, f.name, os.path.abspath(os.path.expanduser(value)))
+
+
+def _check_finite(task: str, metrics: dict[str, Any]) -> None:
+    broken = {k: v for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)}
+    if broken:
+        raise FloatingPointError(f"task {task!r}: the report's {', '.join(f'{k} = {v}' for k, v in broken.items())} "
+                                 f"(not finite): the trained model's outputs are not usable numbers, most likely "
+                                 f"because training diverged (a learning rate too high for this model) or the data "
+                                 f"holds extreme values. The run is kept without a report (summary.json)")
+
+
 def use_trained_weights(job: Any, run_dir: str | Path) -> str:
     """Load the run's trained weights into ``job.model`` (the best evaluation's, NT-ASGD's
     average, else the last step's) in eval mode; returns which they are, in words."""
     device = next(job.model.parameters()).device
     state, origin = trained_weights_and_origin(run_dir, device)
-    job.model.load_state_dict(state)
+    load_weights(job.model, state, run_dir)
     job.model.eval()
     return origin
+
+
+def load_weights(model: torch.nn.Module, state: dict[str, Any], run_dir: str | Path) -> None:
+    """``model.load_state_dict(state)``; weights of another shape are an error naming the run."""
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"{run_dir}: the checkpoint's weights do not fit the model that config.yaml "
+                              f"describes ({first})") from None
 
 
 def report(task: str, job: Any, run_dir: str | Path, weights: str) -> dict[str, Any]:
@@ -68,30 +120,91 @@ def report(task: str, job: Any, run_dir: str | Path, weights: str) -> dict[str, 
         return {"weights": weights}
     with torch.no_grad():
         result = entry.report(job, Path(run_dir))
+    _check_finite(task, result.get("metrics", {}))
     return {"weights": weights, **result}
 
 
-def train(config: Any, run_dir: str | Path | None = None, resume: bool = False) -> tuple[Path, FitResult]:
+def _agree_on_folder(config: Any, run_dir: str | Path | None, dist_info: Any) -> Path:
+    """The run folder: as given, else the config's, else a new unique one (made by the main
+    process and sent to the others under torchrun)."""
+    chosen = run_dir or config.run_dir
+    if chosen is None and dist_info.is_main:
+        chosen = str(new_run_folder("runs", config.task))
+    if dist_info.world_size > 1 and not (run_dir or config.run_dir):
+        shared = [chosen]
+        torch.distributed.broadcast_object_list(shared, src=0)
+        chosen = shared[0]
+    return Path(chosen)
+
+
+def _write_artifacts(job: Any, run_dir: Path, resume: bool) -> list[str]:
+    """Write the job's ``artifacts`` (name -> bytes) into the run folder; on resume, check that
+    the data still gives the same ones. Returns their names, to bind to the checkpoints."""
+    artifacts: dict[str, bytes] = getattr(job, "artifacts", None) or {}
+    for name, data in artifacts.items():
+        path = run_dir / name
+        if resume and path.exists():
+            if path.read_bytes() != data:
+                raise RuntimeError(f"{path}: the data now gives another {name} than the run was trained with; "
+                                   f"resume with the data it was trained on, or train a new run")
+            continue
+        write_bytes(path, data)
+    return list(artifacts)
+
+
+def train(config: Any, run_dir: str | Path | None = None, resume: bool = False, overwrite: bool = False,
+          setup: Callable[[Path], None] | None = None) -> tuple[Path, FitResult]:
     """Train ``config``'s task in ``run_dir`` (resuming from its last checkpoint if asked), then
     report on the trained model. Returns the run folder and the training result (its
-    ``report`` holds the report)."""
-    run_dir = Path(run_dir or config.run_dir or _default_run_dir(config))
-    config.run_dir = str(run_dir)  # where the run lives, for tasks that keep more there (a pre-trained model)
+    ``report`` holds the report; its ``notes``, what the user should be told).
+
+    A folder that holds a run is an error unless ``overwrite`` (the old run is moved aside, see
+    :func:`rnnkit.training.run_folder.claim`); the folder is locked while this runs.
+    ``setup(run_dir)`` runs once the folder is held, before anything else is written (to put
+    the data there, say).
+    """
     dist_info = init_distributed(config.train.device)
+    run_dir = _agree_on_folder(config, run_dir, dist_info)
+    config.run_dir = str(run_dir)  # where the run lives, for tasks that keep more there (a pre-trained model)
+    with _hold(run_dir, resume, overwrite) if dist_info.is_main else nullcontext() as moved:
+        return _train_held(config, run_dir, resume, dist_info, setup, moved)
+
+
+@contextlib.contextmanager
+def _hold(run_dir: Path, resume: bool, overwrite: bool) -> Iterator[Path | None]:
+    """The folder held for this process: locked to resume in, claimed for a new run (yields
+    where an old run was moved, if it was)."""
+    if resume:
+        with RunLock(run_dir):
+            yield None
+    else:
+        with claim(run_dir, overwrite) as moved:
+            yield moved
+
+
+def _train_held(config: Any, run_dir: Path, resume: bool, dist_info: Any, setup: Callable[[Path], None] | None,
+                moved: Path | None) -> tuple[Path, FitResult]:
     entry = registry.get(config.task)
     if dist_info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        dump_yaml(to_dict(config), run_dir / "config.yaml")
+        if setup is not None:
+            setup(run_dir)
+        if not resume:
+            _absolute_paths(config)
+            dump_yaml(to_dict(config), run_dir / "config.yaml")
         if entry.prepare is not None:  # e.g. pre-train a language model; rerun, it finds its work done
             entry.prepare(config)
     if dist_info.world_size > 1:
         torch.distributed.barrier()  # the other ranks build once the main one has prepared
     seed_everything(config.train.seed + dist_info.rank)
     job = entry.build(config, dist_info.rank)
+    bound: list[str] = []
     if dist_info.is_main:
         save_or_check(run_dir, job.split)
+        bound = _write_artifacts(job, run_dir, resume)
     result = fit(job.model, job.step_fn, job.batches, config.train, run_dir=run_dir, evaluate=job.evaluate,
-                 resume=resume, dist_info=dist_info)
+                 resume=resume, dist_info=dist_info, bound=bound)
+    if moved is not None:
+        result.notes.append(f"the run that was in {run_dir} is now in {moved}")
     if dist_info.is_main:
         _check_unopened(config.task, job)
         weights = use_trained_weights(job, run_dir)
@@ -103,7 +216,12 @@ def train(config: Any, run_dir: str | Path | None = None, resume: bool = False) 
 
 
 def load_run_config(run_dir: str | Path) -> Any:
-    path = Path(run_dir) / "config.yaml"
+    """The typed config of a run folder (its ``config.yaml``), with ``run_dir`` set to where it is now."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ConfigError(f"{run_dir}: {'a file' if run_dir.exists() else 'no such folder'}; expected a run "
+                          f"folder (written by 'rnnkit train')")
+    path = run_dir / "config.yaml"
     if not path.exists():
         raise ConfigError(f"{run_dir}: not a run folder (no config.yaml)")
     config = resolve_config(load_yaml(path))
@@ -111,33 +229,79 @@ def load_run_config(run_dir: str | Path) -> Any:
     return config
 
 
+def _summary(run_dir: Path) -> dict[str, Any] | None:
+    path = run_dir / "summary.json"
+    if not path.exists():
+        return None
+    try:
+        summary = json.loads(decode_text(input_file(path, "a run's summary (JSON)", 16 << 20).read_bytes(), str(path)))
+    except (InputError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: unreadable ({error})") from None
+    if not isinstance(summary, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    return summary
+
+
+def check_trained(run_dir: str | Path, config: Any, allow_unfinished: bool = False) -> None:
+    """Refuse a run whose checkpoint is beyond its ``train.steps``, and a run stopped before its
+    report unless ``allow_unfinished`` (then warn, :class:`UserWarning`, with its step)."""
+    run_dir = Path(run_dir)
+    step, steps = checkpoint_step(run_dir), config.train.steps
+    if step > steps:
+        raise CheckpointError(f"{run_dir / 'checkpoint.json'}: step {step}, beyond the run's train.steps ({steps})")
+    if _summary(run_dir) is not None:
+        return
+    where = f"stopped at step {step} of {steps}, before its report"
+    if not allow_unfinished:
+        raise UnfinishedRun(f"{run_dir}: an unfinished run ({where}); `rnnkit resume {run_dir}` finishes it, or pass "
+                            f"--unfinished (allow_unfinished=True) to use its step-{step} weights as they are")
+    warnings.warn(f"{run_dir} is an unfinished run ({where}): using its step-{step} weights", UserWarning,
+                  stacklevel=3)
+
+
 def resume(run_dir: str | Path) -> tuple[Path, FitResult]:
-    """Continue a stopped or killed run from its newest checkpoint."""
+    """Continue a stopped or killed run from its newest checkpoint (a finished run is an error)."""
     config = load_run_config(run_dir)
     if not has_checkpoint(run_dir):
         raise FileNotFoundError(f"{run_dir}: no checkpoint to resume from")
+    summary = _summary(Path(run_dir))
+    step = checkpoint_step(run_dir)
+    if summary is not None and (summary.get("stopped_early") or step >= config.train.steps):
+        how = "stopped early" if summary.get("stopped_early") else "finished"
+        raise RuntimeError(f"{run_dir}: the run {how} at step {step} and has its report; nothing to resume (to train "
+                           f"longer, raise train.steps in its config.yaml first)")
+    if step > config.train.steps:
+        raise CheckpointError(f"{Path(run_dir) / 'checkpoint.json'}: step {step}, beyond the run's train.steps "
+                              f"({config.train.steps})")
     return train(config, run_dir, resume=True)
 
 
-def load_finished_run(run_dir: str | Path, task: str, kind: str, files: tuple[str, ...] = ()) -> Any:
-    """The config of ``run_dir``, checked to be a run of ``task`` (``kind`` names it in the error)
-    that has the ``files`` its task writes when training ends."""
+def load_finished_run(run_dir: str | Path, task: str, kind: str, files: tuple[str, ...] = (),
+                      allow_unfinished: bool = False) -> Any:
+    """The config of ``run_dir``, checked to be a run of ``task`` (``kind`` names it in the error),
+    trained (see :func:`check_trained`), with the ``files`` its task reads."""
     config = load_run_config(run_dir)
     if config.task != task:
         raise ValueError(f"{run_dir}: expected a {kind} run, got task {config.task!r}")
+    check_trained(run_dir, config, allow_unfinished)
     missing = [name for name in files if not (Path(run_dir) / name).exists()]
     if missing:
-        raise FileNotFoundError(f"{run_dir}: no {' / '.join(missing)} (written when training ends); "
-                                f"`rnnkit resume {run_dir}` finishes the run")
+        raise FileNotFoundError(f"{run_dir}: no {' / '.join(missing)} (a run writes it when it starts): it was removed, "
+                                f"or the run predates it; train it again")
     return config
 
 
-def load_trained(run_dir: str | Path, task: str | None = None, kind: str = "") -> tuple[Any, Any]:
+def load_trained(run_dir: str | Path, task: str | None = None, kind: str = "", allow_unfinished: bool = False
+                 ) -> tuple[Any, Any]:
     """The config and the task's job of ``run_dir``, its model holding the weights to use: the
     best evaluation's (``restore_best``), else NT-ASGD's average, else the newest, in eval mode.
     With ``task``, a run of another task is an error (before anything is built). The data must
     still split as it did in training (``split.json``)."""
-    config = load_run_config(run_dir) if task is None else load_finished_run(run_dir, task, kind)
+    if task is None:
+        config = load_run_config(run_dir)
+        check_trained(run_dir, config, allow_unfinished)
+    else:
+        config = load_finished_run(run_dir, task, kind, allow_unfinished=allow_unfinished)
     job = registry.get(config.task).build(config)
     if (Path(run_dir) / RECORD).exists():
         save_or_check(run_dir, job.split)
@@ -145,15 +309,15 @@ def load_trained(run_dir: str | Path, task: str | None = None, kind: str = "") -
     return config, job
 
 
-def evaluate(run_dir: str | Path) -> dict[str, float]:
+def evaluate(run_dir: str | Path, allow_unfinished: bool = False) -> dict[str, float]:
     """The validation metrics of ``run_dir``'s trained model (see :func:`load_trained`). The test
     metrics are the report's, in ``summary.json``: test data is read once, at the end of training."""
-    _, job = load_trained(run_dir)
+    _, job = load_trained(run_dir, allow_unfinished=allow_unfinished)
     with torch.no_grad():
         return {k: float(v) for k, v in job.evaluate(job.model).items()}
 
 
 def reported(run_dir: str | Path) -> dict[str, Any] | None:
     """The report saved when ``run_dir`` finished training (``summary.json``), or None."""
-    path = Path(run_dir) / "summary.json"
-    return json.loads(path.read_text(encoding="utf-8")).get("report") if path.exists() else None
+    summary = _summary(Path(run_dir))
+    return summary.get("report") if summary is not None else None

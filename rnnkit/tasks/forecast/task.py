@@ -51,7 +51,7 @@ from rnnkit.tasks.core.registry import Task
 from rnnkit.tasks.forecast.config import ForecastConfig
 from rnnkit.tasks.forecast.data import Prepared, WindowBatch, backtest_origins, load_frame
 from rnnkit.tasks.forecast.plots import plot_backtest, plot_forecast
-from rnnkit.training import RandomBatches, StepOutput
+from rnnkit.training import RandomBatches, StepOutput, new_run_folder
 
 # forecast_fn(origins) -> point, lower, upper, each (O, K, S) in the series' units (bounds may be None)
 ForecastFn = Callable[[list[int]], tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]
@@ -111,8 +111,9 @@ def build(config: ForecastConfig, rank: int = 0) -> ForecastJob:
     test_start = n - data.test_size
     train_end = test_start - data.validation_size
     if train_end - W - K < 1:
-        raise ValueError(f"data: {n} points leave {train_end} for training, too few for window={W} + horizon={K} "
-                         f"(lower test_size/validation_size/window)")
+        raise ValueError(f"{data.path or data.name}: {n} points leave {train_end} for training, too few for "
+                         f"window={W} + horizon={K} (lower data.test_size, validation_size or window)")
+    _check_scale(series.values[:train_end], series.names, data)
     seen = series.head(test_start)  # what training and validation may read
     prepared = Prepared(seen, data, train_end)
     model = Forecaster(series.num_series, series.covariates.shape[1], K, config.model, observed_flags=prepared.flags)
@@ -142,6 +143,23 @@ def build(config: ForecastConfig, rank: int = 0) -> ForecastJob:
 
     batches = RandomBatches(make, seed=config.train.seed + 1000 * rank)
     return ForecastJob(model, step_fn, batches, evaluate, prepared, split, config)
+
+
+def _check_scale(train: np.ndarray, names: list[str], data: Any) -> None:
+    """Refuse a series that its seasonal naive forecast predicts exactly over the training part (a
+    constant series, or one that repeats exactly every ``season`` steps): MASE divides by that
+    forecast's error, zero here, and there is no pattern left to learn."""
+    scale = np.nanmean(np.abs(train[data.season:] - train[:-data.season]), axis=0)
+    size = np.nanmax(np.abs(train), axis=0)
+    for s, name in enumerate(names):
+        if not scale[s] > 1e-9 * max(size[s], 1e-300):
+            source = data.path or data.name
+            shape = "constant" if np.nanmax(train[:, s]) == np.nanmin(train[:, s]) else \
+                f"exactly periodic (season {data.season})"
+            raise ValueError(f"{source}: series {name!r} is {shape} over its training part (the first {len(train)} "
+                             f"points): each value equals the one {data.season} step(s) before, so MASE (which "
+                             f"divides by that forecast's error, zero here) is undefined and nothing is left to "
+                             f"learn; leave the series out")
 
 
 def _unwrap(model: nn.Module) -> Forecaster:
@@ -272,7 +290,7 @@ def _stamp(value: Any) -> str:
 
 def train_pandas(data: Any, config: ForecastConfig | None = None, run_dir: str | Path | None = None,
                  value_columns: list[str] | None = None, covariate_columns: list[str] | None = None,
-                 ) -> tuple[Path, Any]:
+                 overwrite: bool = False) -> tuple[Path, Any]:
     """Train on a ``pandas.Series`` or ``DataFrame`` (index = time) from Python.
 
     The data is checked as :func:`~rnnkit.data.timeseries.from_pandas` checks it, written to
@@ -288,34 +306,50 @@ def train_pandas(data: Any, config: ForecastConfig | None = None, run_dir: str |
     covariates = list(covariate_columns if covariate_columns is not None else source.covariate_columns)
     from_pandas(frame, value_columns, covariates, calendar=source.calendar, missing=source.missing,
                 spacing=source.spacing)  # the same checks, and their errors, before anything is written
-    run_dir = Path(run_dir or config.run_dir or Path("runs") / f"forecast-{time.strftime('%Y%m%d-%H%M%S')}")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = Path(run_dir or config.run_dir or new_run_folder("runs", "forecast"))
     path = run_dir / "series.csv"
-    with atomic_path(path) as tmp:
-        frame.rename_axis("time").reset_index().to_csv(tmp, index=False)
+
+    def write_series(folder: Path) -> None:  # once the folder is held: a run there is never written over
+        with atomic_path(path) as tmp:
+            frame.rename_axis("time").reset_index().to_csv(tmp, index=False)
+
     data_config = dataclasses.replace(source, name=None, path=str(path), time_column="time",
                                       value_columns=list(value_columns) if value_columns else None,
                                       covariate_columns=covariates)
-    return run.train(dataclasses.replace(config, data=data_config), run_dir)
+    return run.train(dataclasses.replace(config, data=data_config), run_dir, overwrite=overwrite, setup=write_series)
 
 
 def forecast_run(run_dir: str | Path, horizon: int, csv_path: str | Path | None = None,
-                 future_csv: str | Path | None = None, out: str | Path | None = None) -> dict[str, Any]:
+                 future_csv: str | Path | None = None, out: str | Path | None = None,
+                 allow_unfinished: bool = False) -> dict[str, Any]:
     """``rnnkit forecast``: load a trained run, forecast ``horizon`` steps past the end of its
-    series (or of ``csv_path``, the same columns with newer data), write CSV + PNG to ``out``."""
-    config, job = run.load_trained(run_dir, "forecast", "forecasting")
+    series (or of ``csv_path``, the same columns with newer data on the same time grid), write
+    CSV + PNG to ``out``."""
     if horizon < 1:
         raise ValueError(f"--horizon: expected a positive integer, got {horizon}")
+    out = Path(out) if out is not None else Path(run_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: a file; expected a folder for forecast.csv and forecast.png")
+    config, job = run.load_trained(run_dir, "forecast", "forecasting", allow_unfinished)
     data = config.data
     frame = job.whole_series()  # after the report: forecasting past the end reads every point
     if csv_path is not None:
+        trained = frame
         frame = read_series_csv(csv_path, data.time_column, data.value_columns or frame.names, data.covariate_columns,
                                 calendar=data.calendar, missing=data.missing, spacing=data.spacing)
+        if str(frame.step) != str(trained.step):
+            raise ValueError(f"{csv_path}: its time steps are {frame.step}, but the run was trained on steps of "
+                             f"{trained.step}; expected newer data on the same grid")
+        if len(frame) < data.window:
+            raise ValueError(f"{csv_path}: {len(frame)} rows; the model reads the last window={data.window} of them")
     future = None
     if future_csv is not None:
         future = read_series_csv(future_csv, None, value_columns=data.covariate_columns, spacing="rows").values
     result = forecast_future(job, horizon, frame, future)
-    out = Path(out) if out is not None else Path(run_dir)
+    for key in ("point", "lower", "upper"):
+        if result[key] is not None and not np.isfinite(result[key]).all():
+            raise FloatingPointError(f"{run_dir}: the model's forecast ({key}) is not finite; its weights or the "
+                                     f"data it forecasts from hold extreme values")
     out.mkdir(parents=True, exist_ok=True)
     result["csv"] = write_forecast_csv(result, out / "forecast.csv")
     result["png"] = plot_forecast(frame, result, out / "forecast.png", level=data.interval)

@@ -63,6 +63,11 @@ class LanguageJob:
     parts: dict[str, Tensor]  # token ids of the training and validation blocks
     config: LanguageConfig
 
+    @property
+    def artifacts(self) -> dict[str, bytes]:
+        """Written beside the weights before training and bound to them: the vocabulary."""
+        return {"vocab.json": self.vocab.to_json().encode()}
+
 
 def build(config: LanguageConfig, rank: int = 0, vocab: Vocabulary | None = None) -> LanguageJob:
     """Corpus, vocabulary (from the training block; or ``vocab``, e.g. a run's saved one), model, batches."""
@@ -157,7 +162,7 @@ def filter_logits(logits: Tensor, top_k: int = 0, top_p: float = 1.0) -> Tensor:
 def generate(model: LanguageModel, vocab: Vocabulary, prompt: str, length: int, temperature: float = 1.0,
              top_k: int = 0, top_p: float = 1.0, seed: int | None = None) -> str:
     """``length`` tokens after ``prompt``: one pass over the prompt, then one step per token."""
-    if length < 0 or temperature <= 0 or not 0 < top_p <= 1 or top_k < 0:
+    if length < 0 or not 0 < temperature < math.inf or not 0 < top_p <= 1 or top_k < 0:  # NaN fails too
         raise ValueError(f"generate: expected length >= 0, temperature > 0, 0 < top_p <= 1, top_k >= 0; got "
                          f"{length}, {temperature}, {top_p}, {top_k}")
     ids = vocab.encode(prompt)
@@ -185,13 +190,12 @@ def generate(model: LanguageModel, vocab: Vocabulary, prompt: str, length: int, 
 
 
 def report(job: LanguageJob, run_dir: Path) -> dict[str, Any]:
-    """After training: the test block's metrics (its one read), the vocabulary beside the weights,
-    a generated sample."""
+    """After training: the test block's metrics (its one read) and a generated sample (the
+    vocabulary is beside the weights already)."""
     data = job.config.data
     test = job.split.test.open()
     metrics = _named("test", cross_entropy(job.model, test.ids, data.eval_batch_size, data.bptt), job.vocab.level,
                      test.characters_per_token)
-    job.vocab.save(run_dir / "vocab.json")
     sample = generate(job.model, job.vocab, job.config.sample_prompt, job.config.sample_length, temperature=0.8,
                       seed=0)
     path = write_text(run_dir / "sample.txt", job.config.sample_prompt + sample)
@@ -200,9 +204,9 @@ def report(job: LanguageJob, run_dir: Path) -> dict[str, Any]:
 
 
 def generate_run(run_dir: str | Path, prompt: str, length: int, temperature: float = 1.0, top_k: int = 0,
-                 top_p: float = 1.0, seed: int | None = None) -> str:
+                 top_p: float = 1.0, seed: int | None = None, allow_unfinished: bool = False) -> str:
     """``rnnkit generate``: text from a trained run, with the vocabulary saved beside it."""
-    config, job = run.load_trained(run_dir, "language", "language-model")
+    config, job = run.load_trained(run_dir, "language", "language-model", allow_unfinished)
     vocab_path = Path(run_dir) / "vocab.json"
     vocab = Vocabulary.load(vocab_path) if vocab_path.exists() else job.vocab
     if len(vocab) != job.model.embedding.num_embeddings:

@@ -18,6 +18,7 @@ seeded, optionally primed with the start of a piece); :func:`generate_run` is
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.data.music import LOW, Piece, load_chorales, read_music, write_midi
+from rnnkit.files import input_file
 from rnnkit.functional import mask_from_lengths
 from rnnkit.models.music import MusicModel
 from rnnkit.tasks.core import run
@@ -144,7 +146,7 @@ def generate(model: MusicModel, length: int, temperature: float = 1.0, seed: int
     """A ``(len(prime) + length, P)`` roll: ``prime`` (frames to start from, default none) read in
     one pass, then ``length`` frames sampled one per step with the state carried, each pitch
     drawn from ``sigmoid(logits / temperature)``."""
-    if length < 1 or temperature <= 0:
+    if length < 1 or not 0 < temperature < math.inf:  # NaN fails too
         raise ValueError(f"generate: expected length >= 1 and temperature > 0, got {length}, {temperature}")
     device = next(model.parameters()).device
     pitches = model.head.out_features
@@ -207,18 +209,24 @@ def report(job: MusicJob, run_dir: Path) -> dict[str, Any]:
 
 
 def generate_run(run_dir: str | Path, length: int, temperature: float = 1.0, seed: int | None = None,
-                 out: str | Path | None = None, prime: str | Path | None = None, prime_frames: int = 8) -> list[str]:
+                 out: str | Path | None = None, prime: str | Path | None = None, prime_frames: int = 8,
+                 allow_unfinished: bool = False) -> list[str]:
     """``rnnkit generate`` for a music run: a sampled piece as MIDI + PNG (``out``, default
     ``RUN_DIR/generated.mid``), optionally continuing the first ``prime_frames`` of a file."""
-    config = run.load_finished_run(run_dir, "music", "music")
+    if prime_frames < 1:
+        raise ValueError(f"prime_frames: expected a positive number of frames, got {prime_frames}")
+    out = Path(out) if out is not None else Path(run_dir) / "generated.mid"
+    if out.is_dir():
+        raise ValueError(f"{out}: a folder; expected the MIDI file to write (e.g. {out / 'generated.mid'})")
+    config = run.load_finished_run(run_dir, "music", "music", allow_unfinished=allow_unfinished)
     data = config.data
     model = MusicModel(data.high - data.low + 1, config.model)
-    model.load_state_dict(trained_weights(run_dir))
+    run.load_weights(model, trained_weights(run_dir), run_dir)
     start = None
     if prime is not None:
+        prime = input_file(prime, "a MIDI or MusicXML file to continue (--prime)")
         start = read_music(prime, data.step, data.low, data.high, data.transpose)[0].roll[:prime_frames]
     roll = generate(model, length, temperature, seed, start)
-    out = Path(out) if out is not None else Path(run_dir) / "generated.mid"
     return write_sample(roll, out.with_suffix(""), data, f"{Path(run_dir).name}: temperature {temperature}, "
                         f"seed {seed}")
 

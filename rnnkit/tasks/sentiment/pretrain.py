@@ -45,7 +45,8 @@ def language_model_config(config: SentimentConfig, text_path: Path, vocab_path: 
                           "embedding_dropout", "input_dropout", "output_dropout", "tie_weights")}}
     return run.resolve_config({
         "task": "language",
-        "data": {"name": None, "path": str(text_path), "level": config.data.level, "vocabulary": str(vocab_path),
+        "data": {"name": None, "path": os.path.abspath(text_path), "level": config.data.level,
+                 "vocabulary": os.path.abspath(vocab_path),
                  "bptt": pretrain.bptt, "eval_tokens": 50000},
         "model": language_model,
         "train": to_dict(pretrain.train),

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.data.text import LabeledTexts, Vocabulary
-from rnnkit.files import write_json
+from rnnkit.files import read_text
 from rnnkit.models.text_classifier import TextClassifier, transfer_language_model
 from rnnkit.tasks.core import run
 from rnnkit.tasks.core.classification import evaluate_parts, predict_logits, test_report
@@ -62,6 +62,13 @@ class SentimentJob:
     parts: dict[str, EncodedTexts]  # train and val
     encode: Callable[[LabeledTexts], EncodedTexts]
     config: SentimentConfig
+
+    @property
+    def artifacts(self) -> dict[str, bytes]:
+        """Written beside the weights before training and bound to them: the vocabulary and the
+        class names in the order of the model's outputs."""
+        return {"vocab.json": self.vocab.to_json().encode(),
+                "classes.json": (json.dumps(self.classes, ensure_ascii=False) + "\n").encode()}
 
 
 def build(config: SentimentConfig, rank: int = 0) -> SentimentJob:
@@ -118,15 +125,13 @@ def build(config: SentimentConfig, rank: int = 0) -> SentimentJob:
 
 
 def report(job: SentimentJob, run_dir: Path) -> dict[str, Any]:
-    """After training: test accuracy, macro F1, confusion matrix, predictions.csv; the
-    vocabulary and the class names beside the weights (``vocab.json``, ``classes.json``)."""
+    """After training: test accuracy, macro F1, confusion matrix, predictions.csv (the vocabulary
+    and the class names are beside the weights already: :attr:`SentimentJob.artifacts`)."""
     data = job.config.data
     name = data.name or Path(data.path).name
     test = job.split.test.open()
     result = test_report(job.model, job.encode(test), job.classes, run_dir, name, {"text": test.texts})
-    job.vocab.save(run_dir / "vocab.json")
-    path = write_json(run_dir / "classes.json", job.classes, indent=None)
-    result["files"] += [str(run_dir / "vocab.json"), str(path)]
+    result["files"] += [str(run_dir / file) for file in job.artifacts]
     return result
 
 
@@ -151,23 +156,24 @@ class TrainedClassifier:
         return predict(self.model, self.vocab, texts, self.config.data.lowercase, self.config.data.max_length)
 
 
-def load_classifier(run_dir: str | Path) -> TrainedClassifier:
+def load_classifier(run_dir: str | Path, allow_unfinished: bool = False) -> TrainedClassifier:
     """A trained run's classifier from its weights, ``vocab.json`` and ``classes.json`` (no
-    training data needed)."""
-
+    training data needed). The weights are loaded first: they check that neither file changed."""
     config = run.load_finished_run(run_dir, "sentiment", "sentiment (text classification)",
-                               ("vocab.json", "classes.json"))
+                                   ("vocab.json", "classes.json"), allow_unfinished)
+    weights = trained_weights(run_dir)
     vocab_path, classes_path = Path(run_dir) / "vocab.json", Path(run_dir) / "classes.json"
-    vocab, classes = Vocabulary.load(vocab_path), json.loads(classes_path.read_text())
+    vocab, classes = Vocabulary.load(vocab_path), json.loads(read_text(classes_path, "class names (JSON)"))
     model = TextClassifier(len(vocab), len(classes), config.model)
-    model.load_state_dict(trained_weights(run_dir))
+    run.load_weights(model, weights, run_dir)
     model.eval()
     return TrainedClassifier(model, vocab, classes, config)
 
 
-def predict_run(run_dir: str | Path, texts: Sequence[str]) -> tuple[list[str], Tensor]:
+def predict_run(run_dir: str | Path, texts: Sequence[str], allow_unfinished: bool = False
+                ) -> tuple[list[str], Tensor]:
     """The class names and the probabilities ``(N, K)`` of ``texts`` from a trained run."""
-    classifier = load_classifier(run_dir)
+    classifier = load_classifier(run_dir, allow_unfinished)
     return classifier.classes, classifier(texts)
 
 

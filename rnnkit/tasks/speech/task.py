@@ -112,8 +112,17 @@ def compute_features(paths: Sequence[Path], config: FeatureConfig, progress: boo
 
     filters = mel_filterbank(config.sample_rate, config.fft_size, config.n_mels, config.f_min, config.f_max,
                              config.mel_scale)
-    return [features_of(torch.from_numpy(read_wav(p, config.sample_rate)), config, filters)
+    return [features_of(torch.from_numpy(_long_enough(p, read_wav(p, config.sample_rate), config)), config, filters)
             for p in tqdm(paths, desc="features", unit="file", disable=not progress)]
+
+
+def _long_enough(path: Path, samples: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """At least one analysis frame (``frame_ms``) of audio: a shorter file has no features."""
+    if len(samples) < config.fft_size:
+        raise ValueError(f"{path}: {len(samples)} samples ({1000 * len(samples) / config.sample_rate:.1f} ms at "
+                         f"{config.sample_rate} Hz); expected at least {config.fft_size} ({config.frame_ms:g} ms "
+                         f"frames)")
+    return samples
 
 
 @dataclass
@@ -127,6 +136,11 @@ class SpeechJob:
     parts: dict[str, Transcripts]  # train and val
     utterances: dict[str, Utterances]  # train and val
     config: SpeechConfig
+
+    @property
+    def artifacts(self) -> dict[str, bytes]:
+        """Written beside the weights before training and bound to them: the output labels."""
+        return {"labels.json": self.labels.vocabulary.to_json().encode()}
 
 
 def ctc_loss(model: nn.Module, batch: tuple[Tensor, ...]) -> Tensor:
@@ -271,7 +285,7 @@ def plot_posteriors(features: Tensor, log_probs: Tensor, labels: Labels, path: s
 
 def report(job: SpeechJob, run_dir: Path) -> dict[str, Any]:
     """After training: beam-search test error rates (overall and per condition), predictions.csv,
-    labels.json, posteriors.png."""
+    posteriors.png (labels.json is beside the weights already)."""
     config, data = job.config, job.config.data
     test, test_utterances = job.split.test.open()
     hypotheses = transcribe_features(job.model, job.labels, test_utterances.features, config.beam)
@@ -288,7 +302,6 @@ def report(job: SpeechJob, run_dir: Path) -> dict[str, Any]:
         for i, (file, reference, output) in enumerate(zip(test.paths, test.texts, hypotheses)):
             writer.writerow([str(file), test.speakers[i] if test.speakers else "",
                              test.conditions[i] if test.conditions else "", reference, output])
-    job.labels.vocabulary.save(run_dir / "labels.json")
     files = [str(path), str(run_dir / "labels.json")]
     features = test_utterances.features[0]
     device = next(job.model.parameters()).device
@@ -303,12 +316,15 @@ def report(job: SpeechJob, run_dir: Path) -> dict[str, Any]:
     return {"metrics": metrics, "files": files, "text": examples}
 
 
-def load_transcriber(run_dir: str | Path) -> tuple[AcousticModel, Labels, SpeechConfig]:
-    """A trained run's acoustic model with its labels (no training data needed)."""
-    config = run.load_finished_run(run_dir, "speech", "speech recognition", ("labels.json",))
+def load_transcriber(run_dir: str | Path, allow_unfinished: bool = False
+                     ) -> tuple[AcousticModel, Labels, SpeechConfig]:
+    """A trained run's acoustic model with its labels (no training data needed). The weights are
+    loaded first: they check that labels.json did not change."""
+    config = run.load_finished_run(run_dir, "speech", "speech recognition", ("labels.json",), allow_unfinished)
+    weights = trained_weights(run_dir)
     labels = Labels(Vocabulary.load(Path(run_dir) / "labels.json"), config.data.lowercase)
     model = AcousticModel(config.features.size, len(labels), config.model)
-    model.load_state_dict(trained_weights(run_dir))
+    run.load_weights(model, weights, run_dir)
     model.eval()
     return model, labels, config
 

@@ -130,6 +130,12 @@ class TranslateJob:
     encoded: dict[str, EncodedPairs]
     config: TranslateConfig
 
+    @property
+    def artifacts(self) -> dict[str, bytes]:
+        """Written beside the weights before training and bound to them: the two vocabularies."""
+        return {"source_vocab.json": self.sides.source.to_json().encode(),
+                "target_vocab.json": self.sides.target.to_json().encode()}
+
 
 def sequence_loss(logits: Tensor, targets: Tensor, lengths: Tensor, label_smoothing: float = 0.0) -> Tensor:
     """Mean cross-entropy over the valid target tokens; ``logits (T, B, V)``, ``targets (T, B)``."""
@@ -320,7 +326,7 @@ def token_labels(vocabulary: Vocabulary, ids: Sequence[int]) -> list[str]:
 
 def report(job: TranslateJob, run_dir: Path) -> dict[str, Any]:
     """After training: beam-search test metrics (the test pairs' one read), predictions.tsv,
-    attention.png, the vocabularies."""
+    attention.png (the vocabularies are beside the weights already)."""
     config, test = job.config, job.split.test.open()
     hypotheses = decode(job.model, job.sides, test.sources, config)
     metrics = {f"test_{k}": v for k, v in score(metric_of(config), test, hypotheses).items()}
@@ -329,9 +335,7 @@ def report(job: TranslateJob, run_dir: Path) -> dict[str, Any]:
         writer = csv.writer(handle, delimiter="\t")
         writer.writerow(["source", "reference", "output"])
         writer.writerows(zip(test.sources, test.targets, hypotheses))
-    job.sides.source.save(run_dir / "source_vocab.json")
-    job.sides.target.save(run_dir / "target_vocab.json")
-    files = [str(path), str(run_dir / "source_vocab.json"), str(run_dir / "target_vocab.json")]
+    files = [str(path)] + [str(run_dir / name) for name in job.artifacts]
     if job.model.attention is not None:
         weights, source, output = attention_map(job.model, job.sides, test.sources[0], config)
         png = plot_attention(weights, source, output, run_dir / "attention.png")
@@ -341,14 +345,16 @@ def report(job: TranslateJob, run_dir: Path) -> dict[str, Any]:
     return {"metrics": metrics, "files": files, "text": examples}
 
 
-def load_translator(run_dir: str | Path) -> tuple[Seq2Seq, Sides, TranslateConfig]:
-    """A trained run's model with its two vocabularies (no training data needed)."""
+def load_translator(run_dir: str | Path, allow_unfinished: bool = False) -> tuple[Seq2Seq, Sides, TranslateConfig]:
+    """A trained run's model with its two vocabularies (no training data needed). The weights are
+    loaded first: they check that neither vocabulary changed."""
     names = ("source_vocab.json", "target_vocab.json")
-    config = run.load_finished_run(run_dir, "translate", "translate (sequence to sequence)", names)
+    config = run.load_finished_run(run_dir, "translate", "translate (sequence to sequence)", names, allow_unfinished)
+    weights = trained_weights(run_dir)
     source, target = (Vocabulary.load(Path(run_dir) / name) for name in names)
     sides = Sides(source, target, len(target) - 2, len(target) - 1)
     model = Seq2Seq(len(sides.source), len(sides.target), config.model)
-    model.load_state_dict(trained_weights(run_dir))
+    run.load_weights(model, weights, run_dir)
     model.eval()
     return model, sides, config
 
@@ -365,9 +371,9 @@ def translate_texts(model: Seq2Seq, sides: Sides, config: TranslateConfig, texts
 
 
 def translate_run(run_dir: str | Path, texts: Sequence[str], beam: int | None = None,
-                  attention_png: str | Path | None = None) -> list[str]:
+                  attention_png: str | Path | None = None, allow_unfinished: bool = False) -> list[str]:
     """``rnnkit translate``: :func:`translate_texts` with the model of a trained run."""
-    return translate_texts(*load_translator(run_dir), texts, beam, attention_png)
+    return translate_texts(*load_translator(run_dir, allow_unfinished), texts, beam, attention_png)
 
 
 TASK = Task(TranslateConfig, build, report, prepare=prepare)

@@ -92,8 +92,8 @@ def test_speech_conditions_and_parts_columns(tmp_path: Path) -> None:
     (folder / "transcripts.csv").write_text("\n".join(rows) + "\n")
     run_dir, result = run.train(config_for(folder, steps=4, eval_every=2), tmp_path / "run")
     assert {"test_wer_clean", "test_wer_noisy", "test_ser_clean", "test_ser_noisy"} <= set(result.report["metrics"])
-    (run_dir / "labels.json").unlink()  # as if killed before the end
-    with pytest.raises(FileNotFoundError, match=r"no labels.json \(written when training ends\); `rnnkit resume"):
+    (run_dir / "labels.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"no labels.json \(a run writes it when it starts\): it was removed"):
         speech.load_transcriber(run_dir)
     from rnnkit.tasks import translate
 

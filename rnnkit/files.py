@@ -155,7 +155,7 @@ def decode_text(data: bytes, where: str) -> str:
     except UnicodeDecodeError as error:
         raise InputError(f"{where}: not UTF-8 text (byte 0x{data[error.start]:02x} at offset {error.start}); save "
                          f"it as UTF-8 (iconv -f LATIN1 -t UTF-8 converts Latin-1)") from None
-    return text[1:] if text.startswith("\ufeff") else text
+    return text.removeprefix("\ufeff")
 
 
 def read_text(path: str | Path, what: str, max_bytes: int | None = None) -> str:

@@ -44,20 +44,9 @@ def _train(args: argparse.Namespace) -> int:
     from rnnkit.tasks.core import run
 
     config = run.resolve_config(load_source(args.config), args.set)
-    try:
-        run_dir, result = run.train(config, args.run_dir, overwrite=args.overwrite)
-    except OSError as error:
-        raise _with_run(error, config.run_dir) from None
+    run_dir, result = run.train(config, args.run_dir, overwrite=args.overwrite)
     _report(run_dir, result)
     return 0
-
-
-def _with_run(error: OSError, run_dir: str | None) -> OSError:
-    """A full disk while training, told with the run folder and how to continue."""
-    if error.errno == errno.ENOSPC and run_dir:
-        return OSError(errno.ENOSPC, f"no space left on the device while writing to {run_dir}; its last complete "
-                                     f"checkpoint is kept: free some space, then `rnnkit resume {run_dir}`")
-    return error
 
 
 def _presets(args: argparse.Namespace) -> int:
@@ -74,10 +63,7 @@ def _presets(args: argparse.Namespace) -> int:
 def _resume(args: argparse.Namespace) -> int:
     from rnnkit.tasks.core import run
 
-    try:
-        run_dir, result = run.resume(args.run_dir)
-    except OSError as error:
-        raise _with_run(error, args.run_dir) from None
+    run_dir, result = run.resume(args.run_dir)
     _report(run_dir, result)
     return 0
 
@@ -187,7 +173,7 @@ def _transcribe(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(run_dir: Path, result) -> None:  # noqa: ANN001
+def _report(run_dir: Path, result) -> None:
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 speaks for all
         return
     for note in result.notes:

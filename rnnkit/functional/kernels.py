@@ -166,7 +166,7 @@ def available() -> bool:
     return reason is None
 
 
-def _ops():  # noqa: ANN202
+def _ops():
     reason = _load()
     if reason is not None:
         raise RuntimeError(f"rnnkit: fused recurrence kernels unavailable ({reason})")
@@ -215,7 +215,7 @@ def _needs_grad(*tensors: Tensor | None) -> bool:
 
 class _LSTMSequence(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, xg, h0, c0, weight_hh, weight_ch, recurrent_mask, keep_h, keep_c, valid):  # noqa: ANN001
+    def forward(ctx, xg, h0, c0, weight_hh, weight_ch, recurrent_mask, keep_h, keep_c, valid):
         out, hs, cs, act = _ops().lstm_forward(
             xg, h0, c0, weight_hh, weight_ch, recurrent_mask, keep_h, keep_c, valid, True
         )
@@ -223,7 +223,7 @@ class _LSTMSequence(torch.autograd.Function):
         return out, hs[-1].clone(), cs[-1].clone()
 
     @staticmethod
-    def backward(ctx, d_out, d_h, d_c):  # noqa: ANN001
+    def backward(ctx, d_out, d_h, d_c):
         _first_order_only()
         weight_hh, weight_ch, recurrent_mask, keep_h, keep_c, valid, act, hs, cs = ctx.saved_tensors
         d_gates, d_h0, d_c0, d_whh, c_new = _ops().lstm_backward(
@@ -262,8 +262,8 @@ def lstm_sequence(
 
 class _LayerNormLSTMSequence(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, xg, h0, c0, weight_hh, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, weight_ch,  # noqa: ANN001
-                recurrent_mask, keep_h, keep_c, valid):  # noqa: ANN001
+    def forward(ctx, xg, h0, c0, weight_hh, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, weight_ch,
+                recurrent_mask, keep_h, keep_c, valid):
         out, hs, cs, act, xhat, chat, rstd = _ops().lstm_ln_forward(
             xg, h0, c0, weight_hh, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, weight_ch, recurrent_mask, keep_h, keep_c,
             valid, True,
@@ -273,7 +273,7 @@ class _LayerNormLSTMSequence(torch.autograd.Function):
         return out, hs[-1].clone(), cs[-1].clone()
 
     @staticmethod
-    def backward(ctx, d_out, d_h, d_c):  # noqa: ANN001
+    def backward(ctx, d_out, d_h, d_c):
         _first_order_only()
         saved = ctx.saved_tensors
         weight_hh, weight_ch, cs = saved[0], saved[5], saved[-1]
@@ -327,14 +327,14 @@ def layer_norm_lstm_sequence(
 
 class _GRUSequence(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, xg, h0, weight_hh, bias_hh, recurrent_mask, keep_h, valid):  # noqa: ANN001
+    def forward(ctx, xg, h0, weight_hh, bias_hh, recurrent_mask, keep_h, valid):
         out, hs, hg, n = _ops().gru_forward(xg, h0, weight_hh, bias_hh, recurrent_mask, keep_h, valid, True)
         ctx.save_for_backward(weight_hh, recurrent_mask, keep_h, valid, hg, n, hs)
         ctx.has_bias = bias_hh.numel() > 0
         return out, hs[-1].clone()
 
     @staticmethod
-    def backward(ctx, d_out, d_h):  # noqa: ANN001
+    def backward(ctx, d_out, d_h):
         _first_order_only()
         weight_hh, recurrent_mask, keep_h, valid, hg, n, hs = ctx.saved_tensors
         d_xg, d_hg, d_h0, d_whh = _ops().gru_backward(
@@ -371,14 +371,14 @@ def gru_sequence(
 
 class _RNNSequence(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, xg, h0, weight_hh, relu, recurrent_mask, keep_h, valid):  # noqa: ANN001
+    def forward(ctx, xg, h0, weight_hh, relu, recurrent_mask, keep_h, valid):
         out, hs, hn = _ops().rnn_forward(xg, h0, weight_hh, relu, recurrent_mask, keep_h, valid, True)
         ctx.save_for_backward(weight_hh, recurrent_mask, keep_h, valid, hn, hs)
         ctx.relu = relu
         return out, hs[-1].clone()
 
     @staticmethod
-    def backward(ctx, d_out, d_h):  # noqa: ANN001
+    def backward(ctx, d_out, d_h):
         _first_order_only()
         weight_hh, recurrent_mask, keep_h, valid, hn, hs = ctx.saved_tensors
         d_xg, d_h0, d_whh = _ops().rnn_backward(

@@ -9,8 +9,10 @@ moment resumes from its last checkpoint.
 
 The index also records:
 
-- ``kept``: the tensor files it wrote and still keeps; the clean-up deletes only files from
-  this list, never another file that happens to be called ``checkpoint-*.safetensors``;
+- ``kept``: the tensor files it wrote and still keeps, and ``dropped``: those it wrote and is
+  deleting (a run killed while deleting them finishes the job at its next checkpoint); the
+  clean-up deletes only files from these lists, never another file that happens to be called
+  ``checkpoint-*.safetensors``;
 - ``bound``: the SHA-256 of each file the weights' meaning depends on (a vocabulary, the class
   names), so an edited or reordered file is an error when the weights are loaded, not a model
   that silently mislabels.
@@ -23,6 +25,7 @@ step is a non-negative integer; and tensors holding NaN or infinities are refuse
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -102,26 +105,38 @@ def save_checkpoint(run_dir: str | Path, step: int, state: dict[str, Any], bound
     structure = _split(state, "state", tensors)
     tensor_file = run_dir / f"checkpoint-{step:08d}.safetensors"
     with atomic_path(tensor_file) as tmp:
-        save_file(tensors, str(tmp))
-    kept = [name for name in _kept(run_dir) if name != tensor_file.name] + [tensor_file.name]
-    dropped, kept = kept[:-KEEP], kept[-KEEP:]
+        try:
+            save_file(tensors, str(tmp))
+        except SafetensorError as error:  # safetensors' Rust writer reports I/O errors as its own type
+            code = re.search(r"os error (\d+)", str(error))
+            if code is None:
+                raise
+            raise OSError(int(code.group(1)), os.strerror(int(code.group(1))), str(tensor_file)) from error
+    previous = _written(run_dir)
+    kept = [name for name in previous["kept"] if name != tensor_file.name] + [tensor_file.name]
+    left = [name for name in previous["dropped"] if (run_dir / name).exists()]  # by a run killed while deleting
+    kept, dropped = kept[-KEEP:], [name for name in kept[:-KEEP] + left if name not in kept[-KEEP:]]
     index = {"format": FORMAT, "step": step, "tensors": tensor_file.name, "sha256": sha256(tensor_file),
-             "kept": kept, "bound": {name: sha256(run_dir / name) for name in bound}, "state": structure}
+             "kept": kept, "dropped": dropped, "bound": {name: sha256(run_dir / name) for name in bound},
+             "state": structure}
     write_text(run_dir / INDEX, json.dumps(index))
-    for name in dropped:
+    for name in dropped:  # a kill before this loop ends: the next save deletes them (the index lists them)
         (run_dir / name).unlink(missing_ok=True)
     return run_dir / INDEX
 
 
-def _kept(run_dir: Path) -> list[str]:
-    """The tensor files the current index wrote (an index from before ``kept``: the one it names);
-    none if there is no readable index."""
+def _written(run_dir: Path) -> dict[str, list[str]]:
+    """The tensor files the current index wrote: ``kept`` (an index from before that list: the
+    one it names) and ``dropped`` (to delete); none if there is no readable index."""
     try:
         index = _read_index(run_dir)
     except CheckpointError:
-        return []
-    kept = index.get("kept", [index.get("tensors")])
-    return [n for n in kept if isinstance(n, str) and TENSOR_FILE.fullmatch(n)] if isinstance(kept, list) else []
+        return {"kept": [], "dropped": []}
+
+    def names(value: Any) -> list[str]:
+        return [n for n in value if isinstance(n, str) and TENSOR_FILE.fullmatch(n)] if isinstance(value, list) else []
+
+    return {"kept": names(index.get("kept", [index.get("tensors")])), "dropped": names(index.get("dropped", []))}
 
 
 def has_checkpoint(run_dir: str | Path) -> bool:

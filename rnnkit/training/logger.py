@@ -18,9 +18,10 @@ from rnnkit.extras import MissingDependency, require
 from rnnkit.files import InputError, atomic_open, read_text
 
 
-def _rows(path: Path) -> list[list[str]]:
+def _rows(path: Path, text: str | None = None) -> list[list[str]]:
     """The rows of one of the run's own CSV logs; a damaged log is an error naming it and the line."""
-    reader = csv.reader(io.StringIO(read_text(path, "a training log (CSV)"), newline=""))
+    text = read_text(path, "a training log (CSV)") if text is None else text
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
         return list(reader)
     except csv.Error as error:
@@ -29,12 +30,21 @@ def _rows(path: Path) -> list[list[str]]:
 
 
 def _truncate_csv(path: Path, last_step: int) -> None:
+    """Keep the header and the rows up to ``last_step`` (the checkpoint a run resumes from).
+
+    A run killed, or stopped by a full disk, while appending leaves its last row cut short:
+    that row (no final newline, or too few fields) is dropped. A damaged row before it was not
+    written by the run: an error naming the line.
+    """
     if not path.exists():
         return
-    rows = _rows(path)
+    text = read_text(path, "a training log (CSV)")
+    rows = _rows(path, text)
     if not rows:
         return
-    kept = [rows[0]]
+    if not text.endswith("\n") or len(rows[-1]) != len(rows[0]):
+        rows = rows[:-1]
+    kept = [rows[0]] if rows else []
     for line, row in enumerate(rows[1:], 2):
         try:
             step = float(row[0]) if row else None
@@ -113,7 +123,7 @@ class RunLogger:
             for key, value in metrics.items():
                 self.tensorboard.add_scalar(f"eval/{key}", value, step)
         if self.bar is not None:
-            self.bar.write("step {:>7d}  ".format(step) + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+            self.bar.write(f"step {step:>7d}  " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
 
     def progress(self, steps: int, loss: float, lr: float) -> None:
         if self.bar is not None:

@@ -9,7 +9,7 @@
 - :func:`new_run_folder` makes a default folder whose name cannot collide: the time to the
   second and a random suffix, created with ``mkdir`` (which fails rather than share a folder).
 
-Imports nothing from rnnkit but :mod:`rnnkit.files`.
+Imports nothing from rnnkit.
 """
 
 from __future__ import annotations

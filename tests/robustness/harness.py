@@ -18,7 +18,6 @@ import hashlib
 import io
 import os
 import re
-import resource
 import shutil
 import signal
 import string
@@ -162,7 +161,7 @@ def run_in_process(case: Case, places: Places) -> Result:
 
 
 @contextlib.contextmanager
-def _inside(folder: Path):  # noqa: ANN202
+def _inside(folder: Path):
     saved = os.getcwd()
     os.chdir(folder)
     try:
@@ -172,7 +171,7 @@ def _inside(folder: Path):  # noqa: ANN202
 
 
 @contextlib.contextmanager
-def _stdin(stream: io.TextIOWrapper):  # noqa: ANN202
+def _stdin(stream: io.TextIOWrapper):
     saved = sys.stdin
     sys.stdin = stream
     try:
@@ -181,12 +180,14 @@ def _stdin(stream: io.TextIOWrapper):  # noqa: ANN202
         sys.stdin = saved
 
 
-def _limit_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+# The child limits its own address space before it imports anything (a preexec_fn would do it
+# between fork and exec, which is unsafe in a process with threads: the benchmark's pool).
+LAUNCH = (f"import resource, sys; resource.setrlimit(resource.RLIMIT_AS, ({MEMORY_LIMIT}, {MEMORY_LIMIT})); "
+          "from rnnkit.cli.main import main; raise SystemExit(main(sys.argv[1:]))")
 
 
 def command(argv: list[str]) -> list[str]:
-    return [sys.executable, "-m", "rnnkit.cli.main", *argv]
+    return [sys.executable, "-c", LAUNCH, *argv]
 
 
 def run_in_subprocess(case: Case, places: Places) -> Result:
@@ -196,7 +197,7 @@ def run_in_subprocess(case: Case, places: Places) -> Result:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     started = time.perf_counter()
     children = [subprocess.Popen(command(argv), cwd=places.dir, env=env, stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_limit_memory)
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                 for _ in range(case.parallel)]
     results = []
     for child in children:

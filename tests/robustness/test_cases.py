@@ -24,7 +24,7 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_case(case, places, tmp_path):  # noqa: ANN001
+def test_case(case, places, tmp_path):
     runner = run_in_subprocess if case.isolate or case.parallel > 1 else run_in_process
     with set_up(case, places, tmp_path / "case") as (case_places, before):
         result = runner(case, case_places)

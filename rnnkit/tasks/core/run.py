@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import math
 import os
@@ -167,7 +168,25 @@ def train(config: Any, run_dir: str | Path | None = None, resume: bool = False, 
     run_dir = _agree_on_folder(config, run_dir, dist_info)
     config.run_dir = str(run_dir)  # where the run lives, for tasks that keep more there (a pre-trained model)
     with _hold(run_dir, resume, overwrite) if dist_info.is_main else nullcontext() as moved:
-        return _train_held(config, run_dir, resume, dist_info, setup, moved)
+        try:
+            return _train_held(config, run_dir, resume, dist_info, setup, moved)
+        except OSError as error:
+            if error.errno == errno.ENOSPC:
+                raise _out_of_space(run_dir) from error
+            raise
+
+
+def _out_of_space(run_dir: Path) -> OSError:
+    """A full disk, told with the run folder, what survived and how to continue."""
+    try:
+        kept = f"its last complete checkpoint (step {checkpoint_step(run_dir)}) is kept"
+    except (CheckpointError, OSError, ValueError):
+        kept = None
+    if kept:
+        how = f"{kept}: free some space, then `rnnkit resume {run_dir}`"
+    else:
+        how = "before its first checkpoint: free some space, then train again (--overwrite replaces this partial run)"
+    return OSError(errno.ENOSPC, f"no space left on the device while writing to {run_dir}; {how}")
 
 
 @contextlib.contextmanager

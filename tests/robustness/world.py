@@ -41,7 +41,8 @@ def build(folder: Path) -> dict[str, str]:
     monthly.mkdir()
     data = config("forecast", monthly)
     months = pd.date_range("2000-01-01", periods=120, freq="MS")
-    pd.DataFrame({"month": months.strftime("%Y-%m-%d"), "y": 10 + np.sin(2 * np.pi * np.arange(120) / 12)}).to_csv(
+    t = np.arange(120)  # a yearly cycle on a slow trend (an exact cycle leaves MASE undefined at season 12)
+    pd.DataFrame({"month": months.strftime("%Y-%m-%d"), "y": 10 + np.sin(2 * np.pi * t / 12) + 0.01 * t}).to_csv(
         monthly / "months.csv", index=False)
     data["data"] = {**data["data"], "path": str(monthly / "months.csv"), "time_column": "month"}
     places["monthly"] = str(run.train(run.resolve_config(data), monthly / "run")[0])

@@ -18,6 +18,7 @@ from rnnkit.tasks.anomaly.task import (
     plot_detection,
     report,
     split_points,
+    threshold_metrics,
     write_scores,
 )
 
@@ -40,5 +41,6 @@ __all__ = [
     "report",
     "segments",
     "split_points",
+    "threshold_metrics",
     "write_scores",
 ]

@@ -40,6 +40,7 @@ form one segment.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,8 +53,10 @@ from torch import Tensor, nn
 from rnnkit.data.datasets import load_series
 from rnnkit.data.timeseries import SeriesFrame, read_series_csv
 from rnnkit.files import atomic_open
-from rnnkit.tasks.anomaly.config import AnomalyConfig, AnomalyDataConfig
-from rnnkit.tasks.anomaly.detector import Detector, build_detector_model, calibrate, segments
+from rnnkit.tasks.anomaly.baselines import isolation_forest, rolling_zscore
+from rnnkit.tasks.anomaly.config import AnomalyConfig, AnomalyDataConfig, DetectionConfig
+from rnnkit.tasks.anomaly.detector import Detector, build_detector_model, calibrate, choose_threshold, segments
+from rnnkit.tasks.core.baselines import Candidates
 from rnnkit.tasks.core.metrics import f1_at, ranking_scores
 from rnnkit.tasks.core.parts import Sealed, Split, fingerprint_bytes
 from rnnkit.tasks.core.plotting import pyplot, save_figure
@@ -244,4 +247,34 @@ def report(job: AnomalyJob, run_dir: Path) -> dict[str, Any]:
             "files": [str(f) for f in files if f]}
 
 
-TASK = Task(AnomalyConfig, build, report)
+def threshold_metrics(scores: np.ndarray, labels: np.ndarray, fit_end: int, test_start: int,
+                      detection: DetectionConfig) -> dict[str, Any]:
+    """Test metrics of any method's scores, its threshold chosen on the validation part exactly
+    as the detectors' is (:func:`choose_threshold`), and how it was chosen (``threshold_rule``)."""
+    threshold, how = choose_threshold(scores[fit_end:test_start], labels[fit_end:test_start], detection)
+    flagged = np.nan_to_num(scores, nan=-np.inf) >= threshold
+    test = slice(test_start, None)
+    return {**ranking_scores(labels[test], scores[test]), **f1_at(labels[test], flagged[test]), "threshold_rule": how}
+
+
+def baselines(job: AnomalyJob) -> Candidates:
+    """A rolling z-score and an isolation forest on windows, fitted on the fit part, their
+    thresholds chosen on validation by the detectors' rule, scored on the labelled test part."""
+    series = job.split.test.open()
+    test_start, window = len(job.seen), job.config.model.window
+    labels = series.labels
+    methods = {"rolling z-score": lambda: rolling_zscore(series.values, window),
+               "isolation forest": lambda: isolation_forest(series.values, window, job.fit_end, job.config.train.seed)}
+    if not _labelled(None if labels is None else labels[test_start:]):
+        return Candidates(skipped={name: "the test part has no labelled anomalies to score on" for name in methods})
+
+    def scored(make: Callable[[], np.ndarray]) -> Callable[[], dict[str, float]]:
+        def score() -> dict[str, float]:
+            metrics = threshold_metrics(make(), labels, job.fit_end, test_start, job.config.detection)
+            return {f"test_{k}": v for k, v in metrics.items() if k != "threshold_rule"}
+        return score
+
+    return Candidates({name: scored(make) for name, make in methods.items()})
+
+
+TASK = Task(AnomalyConfig, build, report, baselines=baselines)

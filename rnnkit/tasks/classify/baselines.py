@@ -1,7 +1,10 @@
-"""The classifier a user would otherwise reach for on time series: 1-nearest-neighbour DTW.
+"""The classifiers a user would otherwise reach for on sequences: 1-nearest-neighbour DTW, and a
+linear model on summary features.
 
-aeon's ``KNeighborsTimeSeriesClassifier`` with full-window dynamic time warping (dependent DTW
-over all channels, on the raw series), the standard yardstick of the UEA/UCR archive.
+- 1-NN DTW: aeon's ``KNeighborsTimeSeriesClassifier`` with full-window dynamic time warping
+  (dependent DTW over all channels), the standard yardstick of the UEA/UCR archive.
+- Linear: scikit-learn's logistic regression on per-channel statistics and the sequence
+  resampled to a fixed number of points (:func:`summary_features`), which any length fits.
 """
 
 from __future__ import annotations
@@ -27,3 +30,35 @@ def one_nn_dtw(train: SequenceSet, sequences: Sequence[np.ndarray]) -> np.ndarra
     model = neighbours.KNeighborsTimeSeriesClassifier(n_neighbors=1, distance="dtw")
     model.fit(_panel(train.sequences), np.asarray(train.labels))
     return model.predict(_panel(sequences))
+
+
+SUMMARY_POINTS = 16  # each sequence resampled to this many points for the linear model
+
+
+def summary_features(sequences: Sequence[np.ndarray]) -> np.ndarray:
+    """``(N, F)`` features of sequences ``(T_i, C)`` of any lengths: per channel the mean, standard
+    deviation, minimum, maximum, first and last value and the slope of a least-squares line, and
+    the sequence resampled (linear interpolation) to :data:`SUMMARY_POINTS` points; plus the length."""
+    rows = []
+    grid = np.linspace(0.0, 1.0, SUMMARY_POINTS)
+    for s in sequences:
+        s = np.asarray(s, dtype=np.float64)
+        t = np.linspace(0.0, 1.0, len(s)) if len(s) > 1 else np.zeros(1)
+        centred = t - t.mean()
+        slope = (centred @ (s - s.mean(0))) / max(float(centred @ centred), 1e-12)
+        resampled = np.stack([np.interp(grid, t, s[:, c]) for c in range(s.shape[1])], axis=1) if len(s) > 1 \
+            else np.repeat(s, SUMMARY_POINTS, axis=0)
+        rows.append(np.concatenate([s.mean(0), s.std(0), s.min(0), s.max(0), s[0], s[-1], slope,
+                                    resampled.ravel(), [np.log(len(s))]]))
+    return np.stack(rows)
+
+
+def linear_summary(train: SequenceSet, sequences: Sequence[np.ndarray]) -> np.ndarray:
+    """The label of each of ``sequences`` by a logistic regression on :func:`summary_features`
+    (standardized on the training sequences)."""
+    linear_model = require("sklearn.linear_model", "the linear baseline")
+    pipeline = require("sklearn.pipeline", "the linear baseline")
+    preprocessing = require("sklearn.preprocessing", "the linear baseline")
+    model = pipeline.make_pipeline(preprocessing.StandardScaler(), linear_model.LogisticRegression(max_iter=2000))
+    model.fit(summary_features(train.sequences), np.asarray(train.labels))
+    return model.predict(summary_features(sequences))

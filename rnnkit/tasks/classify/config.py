@@ -22,6 +22,9 @@ class ClassifyDataConfig:
     normalize: Literal["channel", "none"] = "channel"
     validation_fraction: float = 0.2  # of the training data, stratified: early stopping and the kept weights
     class_weights: bool = False  # weigh the loss by inverse class frequency
+    # auto: training sequences longer than 200 steps (median) get a convolutional front end that
+    # pools them to about 100 steps (unless model.conv_channels sets one); off: every step as is
+    shorten: Literal["auto", "off"] = "auto"
     seed: int = 0  # the validation (and test) split
 
     def __post_init__(self) -> None:
@@ -37,9 +40,11 @@ class ClassifyConfig:
     run_dir: str | None = None
     data: ClassifyDataConfig = field(default_factory=ClassifyDataConfig)
     model: ClassifierConfig = field(default_factory=ClassifierConfig)
+    # 60 passes over the training part, an evaluation after each, stopping after 10 without a better
+    # validation loss and keeping the best: a budget that scales with the data, not a step count
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        steps=1000, batch_size=16, eval_every=50,
-        early_stopping=EarlyStoppingConfig(metric="val_loss", patience=6, restore_best=True)))
+        epochs=60, steps=100_000, eval_every=10_000, batch_size=16,
+        early_stopping=EarlyStoppingConfig(metric="val_loss", patience=10, restore_best=True)))
 
     def __post_init__(self) -> None:
         if self.train.early_stopping.metric and not self.data.validation_fraction:

@@ -17,7 +17,9 @@ printed, saved as ``confusion.png`` and ``predictions.csv``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +32,12 @@ from rnnkit.data.datasets import load_classification
 from rnnkit.data.sequences import SequenceSet, pad_batch, read_long_csv, read_npz
 from rnnkit.extras import require
 from rnnkit.models.classifier import SequenceClassifier
+from rnnkit.tasks.classify import baselines as classify_baselines
 from rnnkit.tasks.classify.config import ClassifyConfig, ClassifyDataConfig
+from rnnkit.tasks.core.baselines import Candidates
 from rnnkit.tasks.core.classification import evaluate_parts, test_report
+from rnnkit.tasks.core.data_report import class_balance, length_summary
+from rnnkit.tasks.core.metrics import classification_scores
 from rnnkit.tasks.core.parts import Sealed, Split, describe
 from rnnkit.tasks.core.registry import Task
 from rnnkit.training import RandomBatches, StepOutput
@@ -95,6 +101,12 @@ class ClassifyJob:
     encode: Any  # SequenceSet -> Encoded, with the training part's scaling
     channels: int
     config: ClassifyConfig
+    data_notes: list[str] = field(default_factory=list)  # for the data report
+
+    @property
+    def train_size(self) -> int:
+        """Training sequences: what ``train.epochs`` counts passes over."""
+        return len(self.parts["train"].targets)
 
     def test_part(self) -> Encoded:
         """The test part, encoded (it opens the sealed part: for the report)."""
@@ -106,6 +118,25 @@ class ClassifyJob:
         if unseen:
             raise ValueError(f"test labels {unseen} never occur in the training data (classes {self.classes})")
         return self.encode(test)
+
+
+LONG, TARGET = 200, 100  # median training length beyond which sequences are shortened, and to about what
+
+
+def shorten(config: ClassifyConfig, lengths: list[int]) -> str | None:
+    """With ``data.shorten: auto``, long training sequences (median beyond :data:`LONG` steps) and no
+    front end of the user's: set ``model.conv_*`` to a Conv1d + max-pooling that brings them to about
+    :data:`TARGET` steps (in place: the run's config.yaml records it). Returns what was chosen."""
+    model, median = config.model, float(np.median(lengths))
+    if config.data.shorten != "auto" or model.conv_channels or median <= LONG:
+        return None
+    pool = math.ceil(median / TARGET)
+    model.conv_channels = min(64, max(16, model.recurrent.hidden_size // 2))
+    model.conv_kernel = min(15, 2 * (pool // 2) + 1) if pool > 2 else 5
+    model.conv_pool = pool
+    return (f"front end (data.shorten auto): the sequences are long (median {median:.0f} steps), so a Conv1d of "
+            f"{model.conv_channels} channels (width {model.conv_kernel}) and max-pooling over {pool} steps shorten "
+            f"them to about {math.ceil(median / pool)} before the recurrent stack")
 
 
 def build(config: ClassifyConfig, rank: int = 0) -> ClassifyJob:
@@ -140,6 +171,7 @@ def build(config: ClassifyConfig, rank: int = 0) -> ClassifyJob:
     counts = np.bincount(parts["train"].targets, minlength=len(classes))
     weight = torch.tensor(len(parts["train"].targets) / (len(classes) * np.maximum(counts, 1)), dtype=torch.float32) \
         if data.class_weights else None
+    shortened = shorten(config, [len(s) for s in train.sequences])
     model = SequenceClassifier(train.num_channels, len(classes), config.model)
 
     def step_fn(m: nn.Module, batch: tuple[Tensor, Tensor, Tensor], carry: Any) -> StepOutput:
@@ -154,8 +186,13 @@ def build(config: ClassifyConfig, rank: int = 0) -> ClassifyJob:
     batches = RandomBatches(
         lambda g: parts["train"].batch(torch.randint(0, n_train, (batch_size,), generator=g).numpy()),
         seed=config.train.seed + 1000 * rank)
+    notes = [f"channels: {train.num_channels}", *class_balance(train.labels, weighted=data.class_weights),
+             length_summary([len(s) for s in train.sequences], "steps"), *([shortened] if shortened else [])]
+    if validation is None:
+        notes.append("warning: no validation part (data.validation_fraction 0): the last step's weights are kept, "
+                     "chosen by nothing")
     return ClassifyJob(model, step_fn, batches, evaluate, Split(record, sealed), classes, parts, encode,
-                       train.num_channels, config)
+                       train.num_channels, config, notes)
 
 
 def report(job: ClassifyJob, run_dir: Path) -> dict[str, Any]:
@@ -164,4 +201,34 @@ def report(job: ClassifyJob, run_dir: Path) -> dict[str, Any]:
     return test_report(job.model, job.test_part(), job.classes, run_dir, name)
 
 
-TASK = Task(ClassifyConfig, build, report)
+MAX_DTW_CELLS = 3e9  # train x test sequences x length^2: about a minute of aeon's DTW on 2 cores
+
+
+def baselines(job: ClassifyJob) -> Candidates:
+    """1-NN DTW and a linear model on summary features, trained on the model's training part
+    (standardized as the model sees it) and scored on the test part."""
+    test, train = job.test_part(), job.parts["train"]
+    fit = SequenceSet(train.sequences, train.targets)
+    classes = range(len(job.classes))
+
+    def scored(predict: Callable[[SequenceSet, list[np.ndarray]], np.ndarray]) -> Callable[[], dict[str, float]]:
+        def score() -> dict[str, float]:
+            predicted = np.asarray(predict(fit, test.sequences)).astype(np.int64)  # class indices, as labels
+            metrics = classification_scores(test.targets, predicted, classes)
+            return {"test_accuracy": metrics["accuracy"], "test_macro_f1": metrics["macro_f1"]}
+        return score
+
+    candidates = Candidates({"linear (summary features)": scored(classify_baselines.linear_summary)})
+    length = float(np.mean([len(s) for s in train.sequences + test.sequences]))
+    cells = len(train.sequences) * len(test.sequences) * length**2
+    if cells > MAX_DTW_CELLS:
+        candidates.skipped["1-NN DTW"] = (f"too slow here: {len(train.sequences)} x {len(test.sequences)} sequences "
+                                          f"of {length:.0f} steps on average")
+    else:
+        candidates.run["1-NN DTW"] = scored(classify_baselines.one_nn_dtw)
+    return candidates
+
+
+TASK = Task(ClassifyConfig, build, report, baselines=baselines,
+            search_space={"model.recurrent.bidirectional": {"choices": [False, True]},
+                          "model.recurrent.dropout": {"low": 0.0, "high": 0.5}})

@@ -37,12 +37,17 @@ class Task:
     ``evaluate`` for :func:`rnnkit.training.fit`. ``report(job, run_dir) -> dict``: after
     training, the task's account of the trained model (test metrics, files). ``prepare(config)``:
     once, on the main process, before any rank builds (caches, a pre-trained model).
+    ``baselines(job) -> Candidates``: the standard methods to run beside the model on the same
+    parts, after the report (see :mod:`rnnkit.tasks.core.baselines`). ``search_space``: what
+    ``rnnkit tune`` searches for this task beyond the common entries (see :mod:`rnnkit.tasks.core.tune`).
     """
 
     config: type
     build: Callable[..., Any]
     report: Callable[..., dict[str, Any]] | None = None
     prepare: Callable[[Any], None] | None = None
+    baselines: Callable[[Any], Any] | None = None
+    search_space: dict[str, dict[str, Any]] | None = None  # rnnkit tune: added to (or replacing) its COMMON space
 
 
 def names() -> list[str]:

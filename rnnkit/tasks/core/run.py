@@ -26,6 +26,7 @@ import errno
 import json
 import math
 import os
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
@@ -37,6 +38,10 @@ import torch
 from rnnkit.config import ConfigError, apply_overrides, dump_yaml, from_dict, load_yaml, to_dict
 from rnnkit.files import InputError, decode_text, input_file, write_bytes, write_json
 from rnnkit.tasks.core import registry
+from rnnkit.tasks.core.baselines import compare as compare_baselines
+from rnnkit.tasks.core.baselines import render as render_baselines
+from rnnkit.tasks.core.baselines import run_all as run_baselines
+from rnnkit.tasks.core.data_report import report_lines
 from rnnkit.tasks.core.parts import RECORD, save_or_check
 from rnnkit.training import (
     CheckpointError,
@@ -114,15 +119,49 @@ def load_weights(model: torch.nn.Module, state: dict[str, Any], run_dir: str | P
                               f"describes ({first})") from None
 
 
-def report(task: str, job: Any, run_dir: str | Path, weights: str) -> dict[str, Any]:
-    """The task's report on the trained model (the one read of the test part), saying which weights."""
+def report(task: str, job: Any, run_dir: str | Path, weights: str, baselines: bool = True,
+           seconds: float | None = None) -> dict[str, Any]:
+    """The task's report on the trained model (the one read of the test part), saying which
+    weights; with ``baselines``, the task's baselines beside it on the same parts
+    (``report["baselines"]``, and the table in ``report["text"]``; ``seconds``: the model's
+    training time, for the table)."""
     entry = registry.get(task)
     if entry.report is None:
         return {"weights": weights}
     with torch.no_grad():
         result = entry.report(job, Path(run_dir))
-    _check_finite(task, result.get("metrics", {}))
+    metrics = result.get("metrics", {})
+    _check_finite(task, metrics)
+    if baselines and entry.baselines is not None and metrics:
+        comparison = compare_baselines(metrics, run_baselines(entry.baselines(job)))
+        table = render_baselines(metrics, comparison, seconds)
+        result = {**result, "baselines": comparison,
+                  "text": (result["text"] + "\n\n" if result.get("text") else "") + "beside the baselines "
+                          "(the same test part):\n" + table}
     return {"weights": weights, **result}
+
+
+def resolve_budget(config: Any, job: Any) -> str | None:
+    """With ``train.epochs``: train for that many passes over the job's training part
+    (``job.train_size`` examples in batches of ``train.batch_size``), ``train.steps`` being a cap,
+    and evaluate at least once per pass. Sets ``train.steps`` (and ``eval_every``,
+    ``checkpoint_every``) in place; returns the data report's line on it (None without epochs)."""
+    train = config.train
+    if train.epochs is None:
+        return None
+    size = getattr(job, "train_size", None)
+    if size is None:
+        raise ConfigError(f"train.epochs: task {config.task!r} counts its budget in steps: set train.steps and "
+                          f"train.epochs: null")
+    per_epoch = max(1, math.ceil(size / train.batch_size))
+    wanted = max(1, math.ceil(train.epochs * per_epoch))
+    capped = wanted > train.steps
+    train.steps = min(wanted, train.steps)
+    train.eval_every = min(train.eval_every, per_epoch, train.steps)
+    train.checkpoint_every = min(train.checkpoint_every, train.eval_every)
+    bound = f"capped at train.steps {train.steps}" if capped else f"{train.steps} steps"
+    return (f"budget: {train.epochs:g} epochs of {size} examples in batches of {train.batch_size} ({bound}), "
+            f"an evaluation every {train.eval_every} steps")
 
 
 def _agree_on_folder(config: Any, run_dir: str | Path | None, dist_info: Any) -> Path:
@@ -154,7 +193,8 @@ def _write_artifacts(job: Any, run_dir: Path, resume: bool) -> list[str]:
 
 
 def train(config: Any, run_dir: str | Path | None = None, resume: bool = False, overwrite: bool = False,
-          setup: Callable[[Path], None] | None = None) -> tuple[Path, FitResult]:
+          setup: Callable[[Path], None] | None = None, baselines: bool = True,
+          on_evaluate: Callable[[dict[str, float]], None] | None = None) -> tuple[Path, FitResult]:
     """Train ``config``'s task in ``run_dir`` (resuming from its last checkpoint if asked), then
     report on the trained model. Returns the run folder and the training result (its
     ``report`` holds the report; its ``notes``, what the user should be told).
@@ -162,14 +202,16 @@ def train(config: Any, run_dir: str | Path | None = None, resume: bool = False, 
     A folder that holds a run is an error unless ``overwrite`` (the old run is moved aside, see
     :func:`rnnkit.training.run_folder.claim`); the folder is locked while this runs.
     ``setup(run_dir)`` runs once the folder is held, before anything else is written (to put
-    the data there, say).
+    the data there, say). ``baselines``: run the task's baselines beside the model in the report.
+    ``on_evaluate(metrics)`` sees every evaluation's validation metrics (a tuner's pruner does);
+    an exception it raises ends the run there (its last checkpoint kept).
     """
     dist_info = init_distributed(config.train.device)
     run_dir = _agree_on_folder(config, run_dir, dist_info)
     config.run_dir = str(run_dir)  # where the run lives, for tasks that keep more there (a pre-trained model)
     with _hold(run_dir, resume, overwrite) if dist_info.is_main else nullcontext() as moved:
         try:
-            return _train_held(config, run_dir, resume, dist_info, setup, moved)
+            return _train_held(config, run_dir, resume, dist_info, setup, moved, baselines, on_evaluate)
         except OSError as error:
             if error.errno == errno.ENOSPC:
                 raise _out_of_space(run_dir) from error
@@ -202,7 +244,8 @@ def _hold(run_dir: Path, resume: bool, overwrite: bool) -> Iterator[Path | None]
 
 
 def _train_held(config: Any, run_dir: Path, resume: bool, dist_info: Any, setup: Callable[[Path], None] | None,
-                moved: Path | None) -> tuple[Path, FitResult]:
+                moved: Path | None, baselines: bool, on_evaluate: Callable[[dict[str, float]], None] | None
+                ) -> tuple[Path, FitResult]:
     entry = registry.get(config.task)
     if dist_info.is_main:
         if setup is not None:
@@ -220,11 +263,24 @@ def _train_held(config: Any, run_dir: Path, resume: bool, dist_info: Any, setup:
         torch.distributed.barrier()  # the other ranks build once the main one has prepared
     seed_everything(config.train.seed + dist_info.rank)
     job = entry.build(config, dist_info.rank)
+    budget = resolve_budget(config, job)
+    if dist_info.is_main and not resume:  # as built: the steps it trains for, what the task chose for its data
+        dump_yaml(to_dict(config), run_dir / "config.yaml")
     bound: list[str] = []
+    data_lines: list[str] = []
     if dist_info.is_main:
         save_or_check(run_dir, job.split)
         bound = _write_artifacts(job, run_dir, resume)
-    result = fit(job.model, job.step_fn, job.batches, config.train, run_dir=run_dir, evaluate=job.evaluate,
+        data_lines = report_lines(job) + ([budget] if budget else [])
+        if config.train.progress:
+            print("data report:\n" + "\n".join(f"  {line}" for line in data_lines), file=sys.stderr, flush=True)
+    evaluate = job.evaluate
+    if on_evaluate is not None and evaluate is not None:
+        def evaluate(model: torch.nn.Module, inner: Callable[..., dict[str, float]] = job.evaluate) -> dict[str, float]:
+            metrics = inner(model)
+            on_evaluate(metrics)
+            return metrics
+    result = fit(job.model, job.step_fn, job.batches, config.train, run_dir=run_dir, evaluate=evaluate,
                  resume=resume, dist_info=dist_info, bound=bound)
     if moved is not None:
         result.notes.append(f"the run that was in {run_dir} is now in {moved}")
@@ -233,7 +289,8 @@ def _train_held(config: Any, run_dir: Path, resume: bool, dist_info: Any, setup:
         weights = use_trained_weights(job, run_dir)
         summary = {"task": config.task, "step": result.step, "stopped_early": result.stopped_early,
                    "last_eval": result.last_eval, "best": result.best, "seconds": round(result.seconds, 2)}
-        result.report = summary["report"] = report(config.task, job, run_dir, weights)
+        result.report = summary["report"] = {**report(config.task, job, run_dir, weights, baselines,
+                                                      round(result.seconds, 1)), "data_report": data_lines}
         write_json(run_dir / "summary.json", summary)
     return run_dir, result
 
@@ -282,7 +339,7 @@ def check_trained(run_dir: str | Path, config: Any, allow_unfinished: bool = Fal
                   stacklevel=3)
 
 
-def resume(run_dir: str | Path) -> tuple[Path, FitResult]:
+def resume(run_dir: str | Path, baselines: bool = True) -> tuple[Path, FitResult]:
     """Continue a stopped or killed run from its newest checkpoint (a finished run is an error)."""
     config = load_run_config(run_dir)
     if not has_checkpoint(run_dir):
@@ -296,7 +353,7 @@ def resume(run_dir: str | Path) -> tuple[Path, FitResult]:
     if step > config.train.steps:
         raise CheckpointError(f"{Path(run_dir) / 'checkpoint.json'}: step {step}, beyond the run's train.steps "
                               f"({config.train.steps})")
-    return train(config, run_dir, resume=True)
+    return train(config, run_dir, resume=True, baselines=baselines)
 
 
 def load_finished_run(run_dir: str | Path, task: str, kind: str, files: tuple[str, ...] = (),

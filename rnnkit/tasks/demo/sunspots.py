@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+import rnnkit as rk
 from rnnkit.extras import require
 from rnnkit.files import read_csv_records
-import rnnkit as rk
 from rnnkit.tasks.core.plotting import pyplot, save_figure
 from rnnkit.training import OptimizerConfig, RandomBatches, ScheduleConfig, StepOutput, TrainConfig, fit
 

@@ -29,7 +29,9 @@ class ForecastDataConfig:
     spacing: Spacing = "infer"
     transform: Literal["none", "log"] = "none"  # log: for positive series that grow multiplicatively
     scaling: Literal["window", "global"] = "window"  # per series: by each input window, or by the training part
-    season: int = 1  # m: seasonal naive baseline and MASE scale (1: the naive forecast)
+    # m: the seasonal naive baseline and MASE's scale (1: the naive forecast); auto: from the time
+    # column's spacing (hourly 24, half-hourly 48, daily 7, weekly 52, monthly 12, quarterly 4, else 1)
+    season: int | Literal["auto"] = "auto"
     anchor: Literal["none", "last", "season"] = "last"  # the model forecasts the change from this forecast
     window: int = 48  # history steps the encoder reads
     horizon: int = 12  # K
@@ -42,14 +44,14 @@ class ForecastDataConfig:
         check_one_source("data", self.name, self.path)
         for key in ("season", "window", "horizon", "test_size", "stride"):
             value = getattr(self, key)
-            if value < 1:
+            if value != "auto" and value < 1:
                 raise ValueError(f"data.{key}: expected a positive integer, got {value}")
         if self.test_size < self.horizon:
             raise ValueError(f"data.test_size: expected at least the horizon ({self.horizon}), got {self.test_size}")
         if self.validation_size and self.validation_size < self.horizon:
             raise ValueError(f"data.validation_size: expected 0 or at least the horizon ({self.horizon}), "
                              f"got {self.validation_size}")
-        if self.anchor == "season" and self.window < self.season:
+        if self.anchor == "season" and self.season != "auto" and self.window < self.season:
             raise ValueError(f"data.anchor=season: expected window >= season ({self.season}), got {self.window}")
         if not 0 < self.interval < 1:
             raise ValueError(f"data.interval: expected a level in (0, 1), got {self.interval}")

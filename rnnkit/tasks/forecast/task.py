@@ -45,9 +45,11 @@ from rnnkit.extras import require
 from rnnkit.files import atomic_open, atomic_path
 from rnnkit.models.forecaster import Forecaster
 from rnnkit.tasks.core import run
+from rnnkit.tasks.core.baselines import Candidates
 from rnnkit.tasks.core.metrics import forecast_errors, mase_scale
 from rnnkit.tasks.core.parts import Sealed, Split, fingerprint_bytes
 from rnnkit.tasks.core.registry import Task
+from rnnkit.tasks.forecast import baselines as forecast_baselines
 from rnnkit.tasks.forecast.config import ForecastConfig
 from rnnkit.tasks.forecast.data import Prepared, WindowBatch, backtest_origins, load_frame
 from rnnkit.tasks.forecast.plots import plot_backtest, plot_forecast
@@ -97,16 +99,57 @@ class ForecastJob:
     prepared: Prepared
     split: Split
     config: ForecastConfig
+    chosen: list[str] = dataclasses.field(default_factory=list)  # what was chosen for the data (the season)
+
+    @property
+    def data_notes(self) -> list[str]:
+        """For the data report: the series, its missing values, the settings that depend on it."""
+        frame, data = self.prepared.frame, self.config.data
+        missing = int(np.isnan(frame.values).sum())
+        return [f"series: {frame.num_series} ({', '.join(frame.names[:5])}{', ...' if frame.num_series > 5 else ''}), "
+                f"{len(frame)} points before the test part",
+                f"missing values left after loading (data.missing: {data.missing}): {missing}",
+                f"window {data.window}, horizon {data.horizon}, season {data.season}, transform {data.transform}",
+                *self.chosen]
 
     def whole_series(self) -> SeriesFrame:
         """The whole series, test part included: for the report and for forecasting past the end."""
         return self.split.test.open()
 
 
+# the season of a calendar spacing: (spacing in hours, low, high) -> m
+SEASONS = ((0.5, 0.45, 0.55, 48), (1, 0.9, 1.1, 24), (24, 23, 25, 7), (168, 160, 176, 52), (730, 670, 750, 12),
+           (2190, 2100, 2300, 4))
+
+
+def choose_season(series: SeriesFrame, data: Any) -> str | None:
+    """With ``data.season: auto``, set it from the spacing of the series' time stamps (in place:
+    the run's config.yaml records the number); returns what was chosen, for the data report."""
+    if data.season != "auto":
+        return None
+    m, why = 1, "no calendar time column"
+    if np.issubdtype(np.asarray(series.time).dtype, np.datetime64) and len(series) > 2:
+        hours = float(np.median(np.diff(series.time).astype("timedelta64[s]").astype(np.float64))) / 3600
+        for _, low, high, season in SEASONS:
+            if low <= hours <= high:
+                m, why = season, f"steps of {hours:g} hours"
+                break
+        else:
+            why = f"steps of {hours:g} hours: no calendar season"
+    if m > 1 and len(series) - data.test_size - data.validation_size <= 2 * m:
+        m, why = 1, f"{why}, but too few training points for a season of {m}"
+    data.season = m
+    if data.anchor == "season" and data.window < m:
+        raise ValueError(f"data.anchor=season: expected window >= season ({m}, chosen automatically), got "
+                         f"{data.window}")
+    return f"season: {m} (auto: {why})"
+
+
 def build(config: ForecastConfig, rank: int = 0) -> ForecastJob:
     """Model, training windows, loss and validation backtest for ``config``; the test part sealed."""
     data = config.data
     series = load_frame(data)
+    season_note = choose_season(series, data)
     n, K, W = len(series), data.horizon, data.window
     test_start = n - data.test_size
     train_end = test_start - data.validation_size
@@ -142,7 +185,7 @@ def build(config: ForecastConfig, rank: int = 0) -> ForecastJob:
         return {f"val_{k}": v for k, v in metrics.items()}
 
     batches = RandomBatches(make, seed=config.train.seed + 1000 * rank)
-    return ForecastJob(model, step_fn, batches, evaluate, prepared, split, config)
+    return ForecastJob(model, step_fn, batches, evaluate, prepared, split, config, [season_note] if season_note else [])
 
 
 def _check_scale(train: np.ndarray, names: list[str], data: Any) -> None:
@@ -233,6 +276,37 @@ def report(job: ForecastJob, run_dir: Path) -> dict[str, Any]:
         files += [write_forecast_csv(future, run_dir / "forecast.csv"),
                   plot_forecast(series, future, run_dir / "forecast.png", level=job.config.data.interval)]
     return {"metrics": {f"test_{k}": v for k, v in metrics.items()}, "files": [str(f) for f in files if f]}
+
+
+MAX_MODEL_BASELINE_POINTS = 50_000  # ETS and ARIMA on more points (all series together) take too long
+
+
+def baselines(job: ForecastJob) -> Candidates:
+    """Naive, seasonal naive, ETS and ARIMA on the test origins of the report's backtest, scored
+    by the same code (see :mod:`rnnkit.tasks.forecast.baselines`)."""
+    data = job.config.data
+    series = job.whole_series()
+    origins = backtest_origins(len(series), data, "test")
+    K, m = data.horizon, data.season
+
+    def scored(make: Callable[[], ForecastFn]) -> Callable[[], dict[str, float]]:
+        def score() -> dict[str, float]:
+            metrics, *_ = backtest(series, origins, K, m, make())
+            return {f"test_{k}": v for k, v in metrics.items()}
+        return score
+
+    candidates = Candidates({"naive": scored(lambda: forecast_baselines.make_naive(series, K))})
+    if m > 1:
+        candidates.run["seasonal naive"] = scored(lambda: forecast_baselines.make_seasonal_naive(series, K, m))
+    size = len(series) * series.num_series
+    if size > MAX_MODEL_BASELINE_POINTS:
+        for name in ("ETS", "ARIMA"):
+            candidates.skipped[name] = f"too slow for {size} points (more than {MAX_MODEL_BASELINE_POINTS})"
+    else:
+        candidates.run["ETS"] = scored(lambda: forecast_baselines.make_ets(series, K, m, data.transform))
+        candidates.run["ARIMA"] = scored(lambda: forecast_baselines.make_arima(series, K, m, data.transform,
+                                                                              data.interval))
+    return candidates
 
 
 # -- after training: forecasts past the end, files -----------------------------------------------
@@ -373,4 +447,4 @@ def format_forecast(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-TASK = Task(ForecastConfig, build, report)
+TASK = Task(ForecastConfig, build, report, baselines=baselines)

@@ -33,9 +33,11 @@ from rnnkit.files import write_text
 from rnnkit.functional import activation_regularization, temporal_activation_regularization
 from rnnkit.models.language import LanguageModel
 from rnnkit.tasks.core import run
+from rnnkit.tasks.core.baselines import Candidates
 from rnnkit.tasks.core.parts import Sealed, Split, fingerprint_bytes
 from rnnkit.tasks.core.registry import Task
 from rnnkit.tasks.language.config import LanguageConfig, LanguageDataConfig
+from rnnkit.tasks.language.ngram import KneserNey
 from rnnkit.training import StepOutput, StreamBatches, batchify, detach_state
 
 
@@ -214,4 +216,26 @@ def generate_run(run_dir: str | Path, prompt: str, length: int, temperature: flo
     return generate(job.model, vocab, prompt, length, temperature, top_k, top_p, seed)
 
 
-TASK = Task(LanguageConfig, build, report)
+NGRAM_ORDERS = (2, 3, 4, 5, 6)
+
+
+def baselines(job: LanguageJob) -> Candidates:
+    """Interpolated Kneser-Ney n-grams fitted on the training block, the order chosen on the
+    validation block (the orders whose codes fit in 64 bits), scored on the test block."""
+    test = job.split.test.open()
+    train, val, V = job.parts["train"].numpy(), job.parts["val"].numpy(), len(job.vocab)
+
+    def score() -> dict[str, float]:
+        best = None
+        for order in (k for k in NGRAM_ORDERS if V**k < 2**62):
+            model = KneserNey(order, V).fit(train)
+            nats = float(-model.log_probs(val).mean())
+            if best is None or nats < best[0]:
+                best = (nats, model)
+        nats = float(-best[1].log_probs(test.ids.numpy()).mean())
+        return _named("test", nats, job.vocab.level, test.characters_per_token)
+
+    return Candidates({"Kneser-Ney n-gram (order chosen on validation)": score})
+
+
+TASK = Task(LanguageConfig, build, report, baselines=baselines)

@@ -35,6 +35,7 @@ from rnnkit.models.music import MusicModel
 from rnnkit.tasks.core import run
 from rnnkit.tasks.core.parts import Sealed, Split, describe
 from rnnkit.tasks.core.plotting import pyplot, save_figure
+from rnnkit.tasks.core.baselines import Candidates
 from rnnkit.tasks.core.registry import Task
 from rnnkit.tasks.music.config import MusicConfig, MusicDataConfig
 from rnnkit.training import RandomBatches, StepOutput, trained_weights
@@ -231,4 +232,19 @@ def generate_run(run_dir: str | Path, length: int, temperature: float = 1.0, see
                         f"seed {seed}")
 
 
-TASK = Task(MusicConfig, build, report)
+def pitch_frequency_nll(train: list[Piece], pieces: list[Piece]) -> float:
+    """Mean NLL per frame of ``pieces`` under independent pitches, each on with its frequency in
+    the training frames (add-one smoothed): the model with no memory and no harmony."""
+    rolls = np.concatenate([p.roll for p in train]).astype(np.float64)  # (frames, P)
+    on = (rolls.sum(0) + 1.0) / (len(rolls) + 2.0)
+    test = np.concatenate([p.roll for p in pieces]).astype(np.float64)
+    return float(-(test @ np.log(on) + (1.0 - test) @ np.log1p(-on)).mean())
+
+
+def baselines(job: MusicJob) -> Candidates:
+    """The per-pitch frequency model, fitted on the training pieces, scored on the test pieces."""
+    test = job.split.test.open()
+    return Candidates({"per-pitch frequency": lambda: {"test_nll": pitch_frequency_nll(job.parts["train"], test)}})
+
+
+TASK = Task(MusicConfig, build, report, baselines=baselines)

@@ -26,11 +26,13 @@ class SentimentDataConfig:
     validation_fraction: float = 0.1  # of the whole (of the rest, with folds); picks the kept weights
     test_fraction: float = 0.1  # of the whole, without folds or a part column
     seed: int = 0  # the split
-    level: Level = "word"
+    level: Literal["auto"] | Level = "auto"  # auto: words, or characters where the texts are not split into words
     lowercase: bool = False
     min_count: int = 1  # without pre-training: rarer training words become <unk>
     max_vocab: int | None = None
-    max_length: int | None = None  # keep the first max_length tokens of longer texts
+    # keep the first max_length tokens of longer texts; auto: as many as 95% of the training texts
+    # have (at least 16; the run's config.yaml records the number); null: every token
+    max_length: int | Literal["auto"] | None = "auto"
 
     def __post_init__(self) -> None:
         check_one_source("data", self.name, self.path)
@@ -43,7 +45,7 @@ class SentimentDataConfig:
                 or self.validation_fraction + self.test_fraction >= 1:
             raise ValueError(f"data.validation_fraction / test_fraction: expected fractions in (0, 1) with a sum "
                              f"below 1, got {self.validation_fraction}, {self.test_fraction}")
-        if self.max_length is not None and self.max_length < 1:
+        if self.max_length not in (None, "auto") and self.max_length < 1:
             raise ValueError(f"data.max_length: expected a positive number of tokens or null, got {self.max_length}")
 
 
@@ -83,6 +85,8 @@ class SentimentConfig:
     data: SentimentDataConfig = field(default_factory=SentimentDataConfig)
     model: TextClassifierConfig = field(default_factory=TextClassifierConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    # passes over the training texts (an evaluation after each), stopping after 4 without a better
+    # validation loss and keeping the best: a budget that scales with the data, not a step count
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        steps=1500, batch_size=32, eval_every=100,
-        early_stopping=EarlyStoppingConfig(metric="val_loss", patience=5, restore_best=True)))
+        epochs=20, steps=100_000, eval_every=10_000, checkpoint_every=10_000, batch_size=32,
+        early_stopping=EarlyStoppingConfig(metric="val_loss", patience=4, restore_best=True)))

@@ -9,9 +9,26 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from rnnkit.data.text import LabeledTexts, Vocabulary, load_polarity, read_labeled_texts
+from rnnkit.data.text import LabeledTexts, Level, Vocabulary, load_polarity, read_labeled_texts, word_level_problem
 from rnnkit.extras import require
 from rnnkit.tasks.sentiment.config import SentimentDataConfig
+
+
+def choose_level(level: str, texts: Sequence[str]) -> tuple[Level, str]:
+    """The token level for ``texts`` (the training texts) and what to tell the user about it.
+
+    ``auto``: words, unless :func:`~rnnkit.data.text.word_level_problem` finds that splitting on
+    white space gives no words, then characters. ``word`` asked for on such texts is an error
+    that says why: a model that sees one token per text learns nothing and says nothing."""
+    problem = word_level_problem(texts)
+    if level == "auto":
+        if problem:
+            return "char", f"data.level: characters (auto: {problem})"
+        return "word", "data.level: words (auto: the texts split into words on white space)"
+    if level == "word" and problem:
+        raise ValueError(f"data.level word: {problem}, so a word-level model would learn next to nothing; use "
+                         f"--set data.level=char (or bpe, or auto)")
+    return level, f"data.level: {level} (as set)"
 
 
 def load_texts(config: SentimentDataConfig) -> LabeledTexts:

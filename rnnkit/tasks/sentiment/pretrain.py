@@ -21,7 +21,7 @@ from rnnkit.data.text import Vocabulary, load_movie_reviews, read_text
 from rnnkit.files import write_text
 from rnnkit.tasks.core import run
 from rnnkit.tasks.sentiment.config import SentimentConfig
-from rnnkit.tasks.sentiment.data import load_texts, split_parts
+from rnnkit.tasks.sentiment.data import choose_level, load_texts, split_parts
 from rnnkit.training import has_checkpoint
 
 
@@ -33,7 +33,7 @@ def pretrain_dir(config: SentimentConfig) -> Path:
     return Path(config.run_dir) / "pretrain"
 
 
-def language_model_config(config: SentimentConfig, text_path: Path, vocab_path: Path) -> Any:
+def language_model_config(config: SentimentConfig, text_path: Path, vocab_path: Path, level: str) -> Any:
     """The language task's config for the pre-training (resolved through the task registry, as a
     config file would be): the classifier's embedding and stack, the pre-training's regularizers."""
     model, pretrain = config.model, config.pretrain
@@ -45,7 +45,7 @@ def language_model_config(config: SentimentConfig, text_path: Path, vocab_path: 
                           "embedding_dropout", "input_dropout", "output_dropout", "tie_weights")}}
     return run.resolve_config({
         "task": "language",
-        "data": {"name": None, "path": os.path.abspath(text_path), "level": config.data.level,
+        "data": {"name": None, "path": os.path.abspath(text_path), "level": level,
                  "vocabulary": os.path.abspath(vocab_path),
                  "bptt": pretrain.bptt, "eval_tokens": 50000},
         "model": language_model,
@@ -69,10 +69,11 @@ def prepare(config: SentimentConfig) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     text_path, vocab_path, lm_dir = folder / "text.txt", folder / "vocab.json", folder / "forward"
     pretrain, data = config.pretrain, config.data
-    source = {"name": pretrain.name, "path": pretrain.path, "level": data.level, "lowercase": data.lowercase,
+    level, _ = choose_level(data.level, split_parts(load_texts(data), data)["train"].texts)
+    source = {"name": pretrain.name, "path": pretrain.path, "level": level, "lowercase": data.lowercase,
               "min_count": pretrain.min_count, "max_vocab": pretrain.max_vocab}
     if pretrain.name is None and pretrain.path is None:  # the training texts: they depend on the split
-        source.update(data=to_dict(data))
+        source.update(data={k: v for k, v in to_dict(data).items() if k != "max_length"})  # not the text
     source_path = folder / "source.json"
     if source_path.exists() and json.loads(source_path.read_text()) != json.loads(json.dumps(source)):
         raise ConfigError(f"{folder}: holds a language model of other text or another vocabulary "
@@ -89,8 +90,8 @@ def prepare(config: SentimentConfig) -> None:
         write_text(text_path, text.lower() if data.lowercase else text)
     if not vocab_path.exists():
         text = text_path.read_text(encoding="utf-8")
-        Vocabulary.build(text, data.level, pretrain.min_count, pretrain.max_vocab).save(vocab_path)
-    lm_config = language_model_config(config, text_path, vocab_path)
+        Vocabulary.build(text, level, pretrain.min_count, pretrain.max_vocab).save(vocab_path)
+    lm_config = language_model_config(config, text_path, vocab_path, level)
     if (lm_dir / "config.yaml").exists() and _defining(to_dict(run.load_run_config(lm_dir))) != \
             _defining(to_dict(lm_config)):
         raise ConfigError(f"{lm_dir}: holds a language model trained with other settings than this config's "

@@ -30,7 +30,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -41,12 +41,16 @@ from rnnkit.data.text import LabeledTexts, Vocabulary
 from rnnkit.files import read_text
 from rnnkit.models.text_classifier import TextClassifier, transfer_language_model
 from rnnkit.tasks.core import run
+from rnnkit.tasks.core.baselines import Candidates
 from rnnkit.tasks.core.classification import evaluate_parts, predict_logits, test_report
+from rnnkit.tasks.core.data_report import class_balance, length_summary
+from rnnkit.tasks.core.metrics import classification_scores
 from rnnkit.tasks.core.parts import Sealed, Split, describe
 from rnnkit.tasks.core.registry import Task
+from rnnkit.tasks.sentiment.baselines import tfidf_logistic
 from rnnkit.tasks.sentiment.config import SentimentConfig
-from rnnkit.tasks.sentiment.data import EncodedTexts, encode_texts, load_texts, split_indices
-from rnnkit.tasks.sentiment.pretrain import pretrain_dir, prepare
+from rnnkit.tasks.sentiment.data import EncodedTexts, choose_level, encode_texts, load_texts, split_indices
+from rnnkit.tasks.sentiment.pretrain import prepare, pretrain_dir
 from rnnkit.training import RandomBatches, StepOutput, trained_weights
 
 
@@ -62,6 +66,13 @@ class SentimentJob:
     parts: dict[str, EncodedTexts]  # train and val
     encode: Callable[[LabeledTexts], EncodedTexts]
     config: SentimentConfig
+    texts: dict[str, LabeledTexts]  # train and val, as read (for the baselines)
+    data_notes: list[str]  # for the data report: what the data looks like, what was chosen for it
+
+    @property
+    def train_size(self) -> int:
+        """Training texts: what ``train.epochs`` counts passes over."""
+        return len(self.parts["train"].targets)
 
     @property
     def artifacts(self) -> dict[str, bytes]:
@@ -85,6 +96,7 @@ def build(config: SentimentConfig, rank: int = 0) -> SentimentJob:
     split = Split({name: describe(index.tolist()) for name, index in
                    (("train", rows["train"]), ("validation", rows["val"]), ("test", rows["test"]))},
                   Sealed(lambda: everything.subset(rows["test"])))
+    level, level_note = choose_level(data.level, texts["train"].texts)
     state = None
     if config.pretrain.enabled:
         folder = pretrain_dir(config)
@@ -94,8 +106,12 @@ def build(config: SentimentConfig, rank: int = 0) -> SentimentJob:
         state = trained_weights(folder / "forward")
     else:
         training_text = "\n".join(texts["train"].texts)
-        vocab = Vocabulary.build(training_text.lower() if data.lowercase else training_text, data.level,
+        vocab = Vocabulary.build(training_text.lower() if data.lowercase else training_text, level,
                                  data.min_count, data.max_vocab)
+    if data.max_length == "auto":  # as long as 95% of the training texts: the rest are cut there
+        counts = [len(vocab.encode(text.lower() if data.lowercase else text)) for text in texts["train"].texts]
+        data.max_length = max(16, int(np.percentile(counts, 95)))
+        level_note += f"; data.max_length: {data.max_length} tokens (auto: 95% of the training texts are as short)"
     index = {c: i for i, c in enumerate(classes)}
 
     def encode(part: LabeledTexts) -> EncodedTexts:
@@ -121,7 +137,11 @@ def build(config: SentimentConfig, rank: int = 0) -> SentimentJob:
     batches = RandomBatches(
         lambda g: parts["train"].batch(torch.randint(0, n_train, (batch_size,), generator=g).numpy()),
         seed=config.train.seed + 1000 * rank)
-    return SentimentJob(model, step_fn, batches, evaluate, split, vocab, classes, parts, encode, config)
+    notes = [level_note, *class_balance(texts["train"].labels),
+             length_summary([len(ids) for ids in parts["train"].ids], "tokens"),
+             f"vocabulary: {len(vocab)} {vocab.level} tokens; they cover {coverage(vocab, texts['val'].texts, data):.1%} "
+             f"of the validation tokens"]
+    return SentimentJob(model, step_fn, batches, evaluate, split, vocab, classes, parts, encode, config, texts, notes)
 
 
 def report(job: SentimentJob, run_dir: Path) -> dict[str, Any]:
@@ -133,6 +153,29 @@ def report(job: SentimentJob, run_dir: Path) -> dict[str, Any]:
     result = test_report(job.model, job.encode(test), job.classes, run_dir, name, {"text": test.texts})
     result["files"] += [str(run_dir / file) for file in job.artifacts]
     return result
+
+
+def coverage(vocab: Vocabulary, texts: Sequence[str], data: Any) -> float:
+    """The share of the tokens of ``texts`` that the vocabulary knows (not ``<unk>``)."""
+    ids = [i for text in texts for i in vocab.encode(text.lower() if data.lowercase else text)]
+    return sum(i != 0 for i in ids) / max(len(ids), 1)
+
+
+def baselines(job: SentimentJob) -> Candidates:
+    """TF-IDF of word 1-2 grams and of character 1-3 grams, each with logistic regression (its
+    ``C`` chosen on the validation part), trained on the model's training texts."""
+    test = job.split.test.open()
+    index = {c: i for i, c in enumerate(job.classes)}
+    true = [index[label] for label in test.labels]
+
+    def scored(analyzer: Literal["word", "char"]) -> Callable[[], dict[str, float]]:
+        def score() -> dict[str, float]:
+            predicted, _ = tfidf_logistic(job.texts["train"], job.texts["val"], test.texts, analyzer)
+            metrics = classification_scores(true, [index[label] for label in predicted], range(len(job.classes)))
+            return {"test_accuracy": metrics["accuracy"], "test_macro_f1": metrics["macro_f1"]}
+        return score
+
+    return Candidates({"TF-IDF words + logistic": scored("word"), "TF-IDF characters + logistic": scored("char")})
 
 
 def predict(model: TextClassifier, vocab: Vocabulary, texts: Sequence[str], lowercase: bool = False,
@@ -177,4 +220,6 @@ def predict_run(run_dir: str | Path, texts: Sequence[str], allow_unfinished: boo
     return classifier.classes, classifier(texts)
 
 
-TASK = Task(SentimentConfig, build, report, prepare=prepare)
+TASK = Task(SentimentConfig, build, report, prepare=prepare, baselines=baselines,
+            search_space={"model.recurrent.bidirectional": {"choices": [False, True]},
+                          "model.recurrent.dropout": {"low": 0.0, "high": 0.5}})

@@ -8,8 +8,8 @@ from typing import Literal
 
 from rnnkit.config import check_one_source
 from rnnkit.data.audio import FeatureConfig
-from rnnkit.tasks.speech.digits import DigitsConfig
 from rnnkit.models.acoustic import AcousticConfig
+from rnnkit.tasks.speech.digits import DigitsConfig
 from rnnkit.training import EarlyStoppingConfig, TrainConfig
 
 

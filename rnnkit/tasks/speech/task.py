@@ -36,7 +36,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.data.audio import FeatureConfig, Transcripts, features_of, mel_filterbank, read_transcripts, read_wav
-from rnnkit.tasks.speech.digits import synthesize_digits
 from rnnkit.data.pairs import group_split
 from rnnkit.data.text import Vocabulary
 from rnnkit.extras import require
@@ -48,6 +47,7 @@ from rnnkit.tasks.core.parts import Sealed, Split, describe
 from rnnkit.tasks.core.plotting import pyplot, save_figure
 from rnnkit.tasks.core.registry import Task
 from rnnkit.tasks.speech.config import SpeechConfig, SpeechDataConfig
+from rnnkit.tasks.speech.digits import synthesize_digits
 from rnnkit.training import RandomBatches, StepOutput, trained_weights
 
 

@@ -26,7 +26,7 @@ test source), ``source_vocab.json``, ``target_vocab.json``. :func:`translate_run
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from rnnkit.files import atomic_open
 from rnnkit.functional import mask_from_lengths
 from rnnkit.models.seq2seq import Seq2Seq, beam_search, greedy_decode
 from rnnkit.tasks.core import run
+from rnnkit.tasks.core.baselines import Candidates
 from rnnkit.tasks.core.parts import Sealed, Split, describe
 from rnnkit.tasks.core.plotting import pyplot, save_figure
 from rnnkit.tasks.core.registry import Task
@@ -376,4 +377,48 @@ def translate_run(run_dir: str | Path, texts: Sequence[str], beam: int | None = 
     return translate_texts(*load_translator(run_dir, allow_unfinished), texts, beam, attention_png)
 
 
-TASK = Task(TranslateConfig, build, report, prepare=prepare)
+SAME_SCRIPT = 0.8  # the share of the targets' characters that occur in the sources, for copying to make sense
+
+
+def shared_characters(pairs: Pairs) -> float:
+    """The share of the target side's characters (counted with repeats, spaces left out) that
+    occur somewhere on the source side: near 1 for paraphrase or spelling modernization in one
+    script, near 0 between scripts."""
+    seen = set("".join(pairs.sources))
+    characters = [c for text in pairs.targets for c in text if not c.isspace()]
+    return sum(c in seen for c in characters) / max(len(characters), 1)
+
+
+def translation_memory(train: Pairs, sources: Sequence[str]) -> list[str]:
+    """The target of the most similar training source (cosine of character 1-3-gram TF-IDF), for
+    each of ``sources``: a translation memory, the cheapest standard system."""
+    text_features = require("sklearn.feature_extraction.text", "the translation-memory baseline", extra="text")
+    vectorizer = text_features.TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True)
+    memory = vectorizer.fit_transform(train.sources)
+    nearest = []
+    for start in range(0, len(sources), 512):  # (512, N) similarities at a time
+        similarity = vectorizer.transform(list(sources[start : start + 512])) @ memory.T
+        nearest += np.asarray(similarity.argmax(axis=1)).ravel().tolist()
+    return [train.targets[i] for i in nearest]
+
+
+def baselines(job: TranslateJob) -> Candidates:
+    """Copying the source (when both sides are in one script) and a translation memory over the
+    training pairs, scored on the test pairs like the model."""
+    test, metric = job.split.test.open(), metric_of(job.config)
+
+    def scored(outputs: Callable[[], Sequence[str]]) -> Callable[[], dict[str, float]]:
+        return lambda: {f"test_{k}": v for k, v in score(metric, test, outputs()).items()}
+
+    candidates = Candidates({"translation memory (nearest training source)":
+                             scored(lambda: translation_memory(job.parts["train"], test.sources))})
+    shared = shared_characters(job.parts["train"])
+    if shared >= SAME_SCRIPT:
+        candidates.run["copy the source"] = scored(lambda: list(test.sources))
+    else:
+        candidates.skipped["copy the source"] = (f"the sides use different scripts ({shared:.0%} of the target "
+                                                 f"characters occur in the sources)")
+    return candidates
+
+
+TASK = Task(TranslateConfig, build, report, prepare=prepare, baselines=baselines)

@@ -186,10 +186,33 @@ def _strip(tokens: list[int], eos: int) -> list[int]:
     return tokens[: tokens.index(eos)] if eos in tokens else tokens
 
 
+def repeated_ngrams(history: Tensor, n: int, vocab_size: int) -> Tensor:
+    """``(N, V)`` bool: the tokens that would repeat an ``n``-gram already in each hypothesis.
+
+    ``history`` ``(T, N)``: the tokens so far of ``N`` hypotheses. A token is banned for a
+    hypothesis when its last ``n - 1`` tokens occurred before, followed by that token (Paulus et
+    al. 2018's trigram blocking for ``n = 3``). ``n`` 0 bans nothing."""
+    T, N = history.shape
+    banned = torch.zeros(N, vocab_size, dtype=torch.bool, device=history.device)
+    if n < 1 or T < n - 1 or (n > 1 and T < n):
+        return banned
+    if n == 1:
+        banned.scatter_(1, history.T, True)
+        return banned
+    windows = history.unfold(0, n - 1, 1)[:-1]  # (T - n + 1, N, n - 1): each (n-1)-gram that has a follower
+    prefix = history[-(n - 1):].T  # (N, n - 1): the last n - 1 tokens
+    match = (windows == prefix.unsqueeze(0)).all(-1)  # (T - n + 1, N)
+    where = match.nonzero()
+    followers = history[n - 1:]  # (T - n + 1, N): the token after each window
+    banned[where[:, 1], followers[where[:, 0], where[:, 1]]] = True
+    return banned
+
+
 @torch.no_grad()
-def greedy_decode(model: Seq2Seq, source: Tensor, lengths: Tensor, bos: int, eos: int, max_length: int
-                  ) -> tuple[list[list[int]], Tensor | None]:
+def greedy_decode(model: Seq2Seq, source: Tensor, lengths: Tensor, bos: int, eos: int, max_length: int,
+                  no_repeat_ngram: int = 0) -> tuple[list[list[int]], Tensor | None]:
     """The likeliest token at every step, batched; each output stops at ``eos`` (left out).
+    ``no_repeat_ngram`` n > 0: never repeat an n-gram (see :func:`repeated_ngrams`).
     Returns the outputs and the attention weights ``(T, S, B)`` (``None`` without attention)."""
     memory, state = model.encode(source, lengths)
     B = source.shape[1]
@@ -200,6 +223,9 @@ def greedy_decode(model: Seq2Seq, source: Tensor, lengths: Tensor, bos: int, eos
     for _ in range(max_length):
         logits, state, attentional, weights = model.step(token, state, feed, memory)
         feed = attentional if model.config.input_feeding else None
+        if no_repeat_ngram and out:
+            logits = logits.masked_fill(repeated_ngrams(torch.stack(out), no_repeat_ngram, logits.shape[-1]),
+                                        float("-inf"))
         token = logits.argmax(-1).masked_fill(done, eos)
         out.append(token)
         if weights is not None:
@@ -213,11 +239,12 @@ def greedy_decode(model: Seq2Seq, source: Tensor, lengths: Tensor, bos: int, eos
 
 @torch.no_grad()
 def beam_search(model: Seq2Seq, source: Tensor, lengths: Tensor, bos: int, eos: int, max_length: int,
-                beam: int = 5, length_penalty: float = 1.0) -> list[list[int]]:
+                beam: int = 5, length_penalty: float = 1.0, no_repeat_ngram: int = 0) -> list[list[int]]:
     """Beam search, batched over sources: ``beam`` hypotheses per source, extended one token per
     step with the decoder state cached and reordered; a finished hypothesis (``eos``) keeps its
     score. The winner maximizes ``log p / length ** length_penalty`` (length counting ``eos``;
-    0 compares raw log-probabilities, 1 the mean per token)."""
+    0 compares raw log-probabilities, 1 the mean per token). ``no_repeat_ngram`` n > 0: no
+    hypothesis repeats an n-gram (see :func:`repeated_ngrams`)."""
     memory, state = model.encode(source, lengths)
     B, K, device = source.shape[1], beam, source.device
     origin = torch.arange(B, device=device).repeat_interleave(K)  # (B*K,) each hypothesis's source
@@ -235,6 +262,8 @@ def beam_search(model: Seq2Seq, source: Tensor, lengths: Tensor, bos: int, eos: 
         V = logp.shape[-1]
         frozen = torch.full_like(logp, float("-inf"))
         frozen[:, eos] = 0.0  # a finished hypothesis continues with eos at no cost
+        if no_repeat_ngram and len(history):
+            logp = logp.masked_fill(repeated_ngrams(history, no_repeat_ngram, V), float("-inf"))
         logp = torch.where(finished.unsqueeze(-1), frozen, logp)
         total = (scores.view(-1, 1) + logp).view(B, K * V)
         scores, best = total.topk(K, dim=-1)  # (B, K)

@@ -106,3 +106,30 @@ def test_config_errors() -> None:
         Seq2SeqConfig(RecurrentConfig(bidirectional=True), attention="dot")
     with pytest.raises(ValueError, match="steps one token at a time"):
         Seq2SeqConfig(RecurrentConfig(cell="mingru"))
+
+
+def test_repeated_ngrams_by_hand() -> None:
+    from rnnkit.models.seq2seq import repeated_ngrams
+
+    history = torch.tensor([[5, 6, 7, 5, 6], [3, 3, 3, 4, 3]]).T  # (T=5, N=2)
+    banned = repeated_ngrams(history, 3, 9)
+    assert banned[0].nonzero().ravel().tolist() == [7]  # "5 6" was followed by 7
+    assert banned[1].nonzero().ravel().tolist() == []  # "4 3" never occurred before
+    assert repeated_ngrams(history, 2, 9)[1].nonzero().ravel().tolist() == [3, 4]  # after 3: 3 and 4 seen
+    assert repeated_ngrams(history, 1, 9)[0].nonzero().ravel().tolist() == [5, 6, 7]
+    assert not repeated_ngrams(history, 0, 9).any() and not repeated_ngrams(history[:1], 3, 9).any()
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_blocked_decoding_never_repeats_an_ngram(beam: int) -> None:
+    torch.manual_seed(3)
+    model = model_for("additive", "lstm", True, target_vocab=6)
+    source, lengths = torch.randint(3, 11, (6, 4)), torch.tensor([6, 5, 3, 2])
+    for n in (2, 3):
+        if beam == 1:
+            outputs, _ = greedy_decode(model, source, lengths, BOS, EOS, 30, no_repeat_ngram=n)
+        else:
+            outputs = beam_search(model, source, lengths, BOS, EOS, 30, beam, no_repeat_ngram=n)
+        for tokens in outputs:
+            grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+            assert len(grams) == len(set(grams)), (n, tokens)

@@ -132,6 +132,7 @@ def _storage(url: str) -> Any:
     except ImportError:
         from optuna.storages import RetryFailedTrialCallback as Retry
         retry = "failed_trial_callback"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # rnnkit says one line per trial instead
     engine = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # heartbeats are "experimental" in Optuna: they are what we need
@@ -189,7 +190,6 @@ def work(plan: Plan) -> None:
     torch.set_num_threads(plan.threads)
     study = _study(plan)
     optuna = require("optuna", "rnnkit tune", extra="tune")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     callbacks = [_said]
     if plan.trials is not None:
         states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -237,7 +237,7 @@ def tune(config: str | Path | dict[str, Any], folder: str | Path | None = None, 
         raise ConfigError(f"--metric: expected a validation metric (val_...): validation chooses, got {metric!r}")
     mode = mode or (base.train.early_stopping.mode if metric == base.train.early_stopping.metric else "min")
     data = to_dict(base)
-    data["train"]["progress"] = False
+    data["train"]["progress"] = jobs == 1  # a bar per trial; several workers' bars would interleave
     data.pop("run_dir", None)
     folder = Path(folder) if folder is not None else new_run_folder("runs", f"tune-{base.task}")
     folder.mkdir(parents=True, exist_ok=True)

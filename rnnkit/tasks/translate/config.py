@@ -56,6 +56,9 @@ class TranslateConfig:
     sampling: float = 0.0  # scheduled sampling: the probability of feeding the model's own token
     beam: int = 5
     length_penalty: float = 1.0
+    # decoding never repeats an n-gram of this length (0: no blocking); auto: the report picks
+    # 0, 3 or 4 by the validation metric, and the run's config.yaml records the choice
+    no_repeat_ngram: int | Literal["auto"] = "auto"
     max_output: int = 60  # tokens at most per output (beyond the source length ratio below)
     max_output_ratio: float = 3.0  # and at most this many per source token
     metric: Literal["auto", "g2p", "bleu"] = "auto"
@@ -64,5 +67,7 @@ class TranslateConfig:
         if not 0 <= self.label_smoothing < 1 or not 0 <= self.sampling <= 1:
             raise ValueError(f"label_smoothing / sampling: expected [0, 1) / [0, 1], got {self.label_smoothing}, "
                              f"{self.sampling}")
+        if self.no_repeat_ngram != "auto" and (isinstance(self.no_repeat_ngram, bool) or self.no_repeat_ngram < 0):
+            raise ValueError(f"no_repeat_ngram: expected 0 (off), an n-gram length or auto, got {self.no_repeat_ngram!r}")
         if self.beam < 1:
             raise ValueError(f"beam: expected a width >= 1, got {self.beam}")

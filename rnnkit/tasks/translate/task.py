@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.config import dump_yaml, to_dict
 from rnnkit.data.pairs import Pairs, group_split, load_bible, load_cmudict, read_pairs
 from rnnkit.data.text import Vocabulary
 from rnnkit.extras import require
@@ -227,10 +228,12 @@ def decode(model: Seq2Seq, sides: Sides, texts: Sequence[str], config: Translate
         source = nn.utils.rnn.pad_sequence(ids).to(device)
         lengths = torch.tensor([len(i) for i in ids])
         limit = min(config.max_output, int(config.max_output_ratio * int(lengths.max())) + 1)
+        blocking = config.no_repeat_ngram if isinstance(config.no_repeat_ngram, int) else 0
         if beam == 1:
-            tokens, _ = greedy_decode(model, source, lengths, sides.bos, sides.end, limit)
+            tokens, _ = greedy_decode(model, source, lengths, sides.bos, sides.end, limit, blocking)
         else:
-            tokens = beam_search(model, source, lengths, sides.bos, sides.end, limit, beam, config.length_penalty)
+            tokens = beam_search(model, source, lengths, sides.bos, sides.end, limit, beam, config.length_penalty,
+                                 blocking)
         outputs += [sides.decode_target(t) for t in tokens]
     model.train(was_training)
     return outputs
@@ -328,7 +331,9 @@ def token_labels(vocabulary: Vocabulary, ids: Sequence[int]) -> list[str]:
 def report(job: TranslateJob, run_dir: Path) -> dict[str, Any]:
     """After training: beam-search test metrics (the test pairs' one read), predictions.tsv,
     attention.png (the vocabularies are beside the weights already)."""
-    config, test = job.config, job.split.test.open()
+    config = job.config
+    blocking = choose_blocking(job, run_dir)
+    test = job.split.test.open()
     hypotheses = decode(job.model, job.sides, test.sources, config)
     metrics = {f"test_{k}": v for k, v in score(metric_of(config), test, hypotheses).items()}
     path = run_dir / "predictions.tsv"
@@ -343,7 +348,32 @@ def report(job: TranslateJob, run_dir: Path) -> dict[str, Any]:
         files += [str(png)] if png else []
     examples = "\n".join(f"{s}  ->  {h}   (reference: {r})"
                          for s, r, h in list(zip(test.sources, test.targets, hypotheses))[:5])
-    return {"metrics": metrics, "files": files, "text": examples}
+    return {"metrics": metrics, "files": files, "text": (blocking + "\n" if blocking else "") + examples}
+
+
+BLOCKING = (0, 3, 4)  # the n-gram blocking that no_repeat_ngram: auto chooses among
+
+
+def choose_blocking(job: TranslateJob, run_dir: Path) -> str | None:
+    """With ``no_repeat_ngram: auto``: decode the validation sources (``data.eval_size`` of them)
+    with each of :data:`BLOCKING` and keep the best by the validation metric (a tie: the smaller
+    n), in the config and in the run's config.yaml; returns what was chosen and why."""
+    config = job.config
+    if config.no_repeat_ngram != "auto":
+        return None
+    part, metric = job.parts["val"], metric_of(config)
+    subset = part.subset(np.arange(min(len(part), config.data.eval_size)))
+    scores = {}
+    for n in BLOCKING:
+        config.no_repeat_ngram = n
+        values = score(metric, subset, decode(job.model, job.sides, subset.sources, config))
+        scores[n] = values["bleu"] if metric == "bleu" else -values["per"]
+    chosen = max(BLOCKING, key=lambda n: (scores[n], -n))
+    config.no_repeat_ngram = chosen
+    dump_yaml(to_dict(config), run_dir / "config.yaml")
+    name = "BLEU" if metric == "bleu" else "PER"
+    shown = ", ".join(f"{n or 'off'}: {abs(v):.4g}" for n, v in scores.items())
+    return f"no_repeat_ngram: {chosen or 'off'} (auto: validation {name} by n-gram blocking: {shown})"
 
 
 def load_translator(run_dir: str | Path, allow_unfinished: bool = False) -> tuple[Seq2Seq, Sides, TranslateConfig]:

@@ -144,3 +144,17 @@ def test_attention_axis_labels_decode_bpe_pieces() -> None:
     assert "".join(translate.token_labels(bpe, ids)) == "losdías"  # each piece as text, spaces stripped
     chars = Vocabulary.build("ab c", "char")
     assert translate.token_labels(chars, chars.encode("a c")) == ["a", "␣", "c"]
+
+
+def test_the_report_chooses_the_ngram_blocking_on_validation(tmp_path: Path) -> None:
+    from tests.tiny import CONFIGS
+
+    data = {"task": "translate", **CONFIGS["translate"](tmp_path),
+            "train": {"steps": 4, "batch_size": 4, "eval_every": 2, "progress": False, "device": "cpu"}}
+    run_dir, result = run.train(run.resolve_config(data), tmp_path / "run")
+    chosen = run.load_run_config(run_dir).no_repeat_ngram
+    assert chosen in (0, 3, 4)  # recorded, so `rnnkit translate` decodes as the report did
+    assert result.report["text"].startswith(f"no_repeat_ngram: {chosen or 'off'} (auto: validation ")
+    fixed = run.resolve_config({**data, "no_repeat_ngram": 0})
+    _, result = run.train(fixed, tmp_path / "fixed")
+    assert "no_repeat_ngram" not in result.report["text"]

@@ -41,6 +41,11 @@ class Seq2SeqConfig:
     attention: Attention = "additive"
     input_feeding: bool = True  # feed the last attentional vector into the next step (Luong)
     output_dropout: float = 0.0  # on the attentional vector before the output layer
+    # one vocabulary on both sides (the source ids are target ids): one embedding for both
+    tie_embeddings: bool = False
+    # pointer-generator (See et al. 2017): each step mixes the vocabulary distribution with the
+    # attention over the source tokens, copying them; needs attention and one vocabulary
+    copy: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.output_dropout < 1:
@@ -48,6 +53,9 @@ class Seq2SeqConfig:
         if self.attention == "dot" and self.recurrent.bidirectional:
             raise ValueError("model.attention: 'dot' needs equal encoder and decoder widths; expected "
                              "model.recurrent.bidirectional false, or 'general' / 'additive'")
+        if self.copy and self.attention == "none":
+            raise ValueError("model.copy: copying follows the attention; expected model.attention additive, general "
+                             "or dot")
         if self.recurrent.cell in ("mingru", "minlstm"):
             raise ValueError(f"model.recurrent.cell: the decoder steps one token at a time; expected rnn, rnn_relu, "
                              f"lstm or gru, got {self.recurrent.cell!r}")
@@ -83,11 +91,13 @@ class Memory:
     outputs: Tensor  # (S, B, D*H)
     keys: Tensor | None  # (S, B, *): the attention's memory-side projection
     mask: Tensor  # (S, B) True at valid steps
+    tokens: Tensor | None = None  # (S, B): the source ids, which a copying model copies
 
     def select(self, index: Tensor) -> "Memory":
         """The memory of batch entries ``index`` (beam search repeats and reorders them)."""
         keys = None if self.keys is None else self.keys[:, index]
-        return Memory(self.outputs[:, index], keys, self.mask[:, index])
+        tokens = None if self.tokens is None else self.tokens[:, index]
+        return Memory(self.outputs[:, index], keys, self.mask[:, index], tokens)
 
 
 class Seq2Seq(nn.Module):
@@ -98,8 +108,12 @@ class Seq2Seq(nn.Module):
         super().__init__()
         self.config = config
         H = config.recurrent.hidden_size
+        if (config.tie_embeddings or config.copy) and source_vocab != target_vocab:
+            raise ValueError(f"model.tie_embeddings / copy: expected one vocabulary for both sides, got {source_vocab} "
+                             f"source and {target_vocab} target tokens")
         self.source_embedding = nn.Embedding(source_vocab, config.embedding_size)
-        self.target_embedding = nn.Embedding(target_vocab, config.embedding_size)
+        self.target_embedding = self.source_embedding if config.tie_embeddings else \
+            nn.Embedding(target_vocab, config.embedding_size)
         self.encoder = build_recurrent(config.recurrent, config.embedding_size)
         directions = self.encoder.num_directions
         memory_size = directions * H
@@ -111,6 +125,8 @@ class Seq2Seq(nn.Module):
         self.combine = nn.Linear(memory_size + H, H) if self.attention is not None else None
         self.dropout = nn.Dropout(config.output_dropout)
         self.output = nn.Linear(H, target_vocab)
+        # p_gen = sigmoid(w [c_t; h_t; x_t]): how much of step t's distribution is generated, not copied
+        self.gate = nn.Linear(memory_size + H + config.embedding_size, 1) if config.copy else None
 
     def encode(self, source: Tensor, lengths: Tensor) -> tuple[Memory, Any]:
         """The memory and the decoder's first state."""
@@ -118,7 +134,7 @@ class Seq2Seq(nn.Module):
         outputs, final = self.encoder(self.source_embedding(source), lengths=lengths)
         mask = mask_from_lengths(lengths, source.shape[0], source.device)
         keys = self.attention.keys(outputs) if self.attention is not None else None
-        return Memory(outputs, keys, mask), self._bridge(final)
+        return Memory(outputs, keys, mask, source if self.gate is not None else None), self._bridge(final)
 
     def _bridge(self, final: Any) -> Any:
         """Encoder final states ``(L*D, B, H)`` -> decoder states ``(L, B, H)``: both directions' states
@@ -139,8 +155,12 @@ class Seq2Seq(nn.Module):
     def step(self, token: Tensor, state: Any, feed: Tensor | None, memory: Memory
              ) -> tuple[Tensor, Any, Tensor, Tensor | None]:
         """One target token per sequence: ``token (B,)`` -> logits ``(B, V)``, the new state, the
-        attentional vector ``(B, H)`` (next step's feed) and the attention weights ``(S, B)``."""
-        x = self.target_embedding(token)
+        attentional vector ``(B, H)`` (next step's feed) and the attention weights ``(S, B)``.
+
+        With ``copy``, the "logits" are log-probabilities: ``log(p_gen P_vocab + (1 - p_gen)
+        P_copy)``, ``P_copy`` the attention weights summed per source token id (softmax and
+        cross-entropy treat them as logits unchanged, the distribution being normalized)."""
+        embedded = x = self.target_embedding(token)
         if feed is not None:
             x = torch.cat([x, feed], dim=-1)
         h, state = self.decoder.step(x, state)  # (B, H)
@@ -152,7 +172,12 @@ class Seq2Seq(nn.Module):
             weights = torch.softmax(scores, dim=0)
             context = (weights.unsqueeze(-1) * memory.outputs).sum(0)  # (B, D*H)
             attentional = torch.tanh(self.combine(torch.cat([context, h], dim=-1)))
-        return self.output(self.dropout(attentional)), state, attentional, weights
+        logits = self.output(self.dropout(attentional))
+        if self.gate is not None:
+            generate = torch.sigmoid(self.gate(torch.cat([context, h, embedded], dim=-1)))  # (B, 1)
+            copied = torch.zeros_like(logits).scatter_add(1, memory.tokens.T, weights.T)  # (B, V)
+            logits = torch.log(generate * torch.softmax(logits, dim=-1) + (1 - generate) * copied + 1e-12)
+        return logits, state, attentional, weights
 
     def forward(self, source: Tensor, lengths: Tensor, target_inputs: Tensor, sampling: float = 0.0,
                 generator: torch.Generator | None = None) -> Tensor:

@@ -133,3 +133,35 @@ def test_blocked_decoding_never_repeats_an_ngram(beam: int) -> None:
         for tokens in outputs:
             grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
             assert len(grams) == len(set(grams)), (n, tokens)
+
+
+def test_the_copying_distribution_by_its_two_ends() -> None:
+    """Pointer-generator: the step's distribution is normalized; with the gate shut it is the
+    attention summed per source token, with the gate open the vocabulary softmax."""
+    torch.manual_seed(4)
+    config = Seq2SeqConfig(RecurrentConfig(cell="gru", hidden_size=8, num_layers=1, bidirectional=True),
+                           embedding_size=6, attention="additive", copy=True, tie_embeddings=True)
+    model = Seq2Seq(10, 10, config).double().eval()
+    assert model.target_embedding is model.source_embedding
+    source, lengths = torch.tensor([[3, 4], [5, 4], [3, 0]]), torch.tensor([3, 2])
+    memory, state = model.encode(source, lengths)
+    token, feed = torch.tensor([1, 1]), model.initial_feed(2, memory.outputs)
+    logits, _, _, weights = model.step(token, state, feed, memory)
+    torch.testing.assert_close(logits.exp().sum(-1), torch.ones(2, dtype=torch.float64))
+    with torch.no_grad():
+        model.gate.weight.zero_()
+        model.gate.bias.fill_(-60.0)  # copy only
+    logits, _, _, weights = model.step(token, state, feed, memory)
+    expected = torch.zeros(2, 10, dtype=torch.float64)
+    for b in range(2):
+        for s in range(int(lengths[b])):
+            expected[b, source[s, b]] += weights[s, b]
+    torch.testing.assert_close(logits.exp(), expected, atol=1e-9, rtol=0)
+    with torch.no_grad():
+        model.gate.bias.fill_(60.0)  # generate only
+    logits, _, attentional, _ = model.step(token, state, feed, memory)
+    torch.testing.assert_close(logits.exp(), torch.softmax(model.output(attentional), -1), atol=1e-9, rtol=0)
+    with pytest.raises(ValueError, match="expected one vocabulary for both sides"):
+        Seq2Seq(10, 12, config)
+    with pytest.raises(ValueError, match="model.copy: copying follows the attention"):
+        Seq2SeqConfig(attention="none", copy=True)

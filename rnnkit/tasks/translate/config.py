@@ -20,6 +20,10 @@ class TranslateDataConfig:
     separator: str = "\t"
     source_level: Level = "char"
     target_level: Level = "word"
+    # one vocabulary for both sides at the target's level, with tied embeddings and copying
+    # (model.copy): auto when half the targets' tokens occur in the sources (paraphrase, spelling
+    # modernization, normalization in one script); the run's config.yaml records the choice
+    shared_vocabulary: bool | Literal["auto"] = "auto"
     lowercase: bool = False  # the sources
     min_count: int = 1
     source_max_vocab: int | None = None

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from torch import Tensor, nn
 
 from rnnkit.config import dump_yaml, to_dict
 from rnnkit.data.pairs import Pairs, group_split, load_bible, load_cmudict, read_pairs
-from rnnkit.data.text import Vocabulary
+from rnnkit.data.text import EOS, Vocabulary, tokenize
 from rnnkit.extras import require
 from rnnkit.files import atomic_open
 from rnnkit.functional import mask_from_lengths
@@ -87,6 +87,11 @@ class Sides:
     @classmethod
     def build(cls, pairs: Pairs, data: TranslateDataConfig) -> Sides:
         sources = [s.lower() for s in pairs.sources] if data.lowercase else pairs.sources
+        if data.shared_vocabulary is True:  # one vocabulary: a source id is the target id of the same token
+            base = Vocabulary.build("\n".join([*sources, *pairs.targets]), data.target_level, data.min_count,
+                                    data.target_max_vocab)
+            sides = cls.from_target(base, base)
+            return cls(sides.target, sides.target, sides.bos, sides.end)
         source = Vocabulary.build("\n".join(sources), data.source_level, data.min_count, data.source_max_vocab)
         base = Vocabulary.build("\n".join(pairs.targets), data.target_level, data.min_count, data.target_max_vocab)
         return cls.from_target(source, base)
@@ -131,12 +136,45 @@ class TranslateJob:
     parts: dict[str, Pairs]  # train and val
     encoded: dict[str, EncodedPairs]
     config: TranslateConfig
+    data_notes: list[str] = field(default_factory=list)  # for the data report
 
     @property
     def artifacts(self) -> dict[str, bytes]:
         """Written beside the weights before training and bound to them: the two vocabularies."""
         return {"source_vocab.json": self.sides.source.to_json().encode(),
                 "target_vocab.json": self.sides.target.to_json().encode()}
+
+
+SHARED = 0.5  # the share of the targets' tokens found among the sources' for one shared vocabulary
+
+
+def shared_tokens(pairs: Pairs, level: str) -> float:
+    """The share of the target side's tokens (at ``level``; characters for BPE) that occur among
+    the source side's tokens."""
+    if level == "bpe":
+        return shared_characters(pairs)
+    seen = {t for text in pairs.sources for t in tokenize(text, level)}
+    tokens = [t for text in pairs.targets for t in tokenize(text, level) if not t.isspace() and t != EOS]
+    return sum(t in seen for t in tokens) / max(len(tokens), 1)
+
+
+def choose_shared_vocabulary(config: TranslateConfig, train: Pairs) -> str | None:
+    """With ``data.shared_vocabulary: auto``: share one vocabulary (with tied embeddings and
+    copying, when the model attends) if at least :data:`SHARED` of the targets' tokens occur in
+    the sources. Sets the config in place (config.yaml records it); returns what was chosen."""
+    data, model = config.data, config.model
+    if data.shared_vocabulary == "auto":
+        share = shared_tokens(train, data.target_level)
+        data.shared_vocabulary = share >= SHARED
+        why = f"{share:.0%} of the target {data.target_level} tokens occur in the sources"
+    else:
+        why = "as set"
+    if not data.shared_vocabulary:
+        return f"vocabularies: one per side ({why})" if why != "as set" else None
+    model.tie_embeddings = True
+    model.copy = model.copy or model.attention != "none"
+    return (f"vocabularies: one for both sides at the {data.target_level} level, tied embeddings"
+            f"{', copying (pointer-generator)' if model.copy else ''} ({why})")
 
 
 def sequence_loss(logits: Tensor, targets: Tensor, lengths: Tensor, label_smoothing: float = 0.0) -> Tensor:
@@ -160,6 +198,7 @@ def build(config: TranslateConfig, rank: int = 0) -> TranslateJob:
     split = Split({name: describe(sorted({keys[i] for i in rows[part]}), pairs=len(rows[part]))
                    for name, part in (("train", "train"), ("validation", "val"), ("test", "test"))},
                   Sealed(lambda: pairs.subset(rows["test"])))
+    shared_note = choose_shared_vocabulary(config, parts["train"])
     sides = Sides.build(parts["train"], data)
 
     def encode(part: Pairs) -> EncodedPairs:
@@ -194,7 +233,10 @@ def build(config: TranslateConfig, rank: int = 0) -> TranslateJob:
     batches = RandomBatches(
         lambda g: train.batch(keep[torch.randint(0, len(keep), (batch_size,), generator=g).numpy()], sides.bos),
         seed=config.train.seed + 1000 * rank)
-    return TranslateJob(model, step_fn, batches, evaluate, split, sides, parts, encoded, config)
+    notes = [f"pairs: {len(keep)} of {len(train.sources)} training pairs within data.max_length {data.max_length}",
+             f"vocabulary: {len(sides.source)} source and {len(sides.target)} target tokens",
+             *([shared_note] if shared_note else [])]
+    return TranslateJob(model, step_fn, batches, evaluate, split, sides, parts, encoded, config, notes)
 
 
 def teacher_forced_loss(model: Seq2Seq, part: EncodedPairs, bos: int, batch_size: int = 256) -> float:

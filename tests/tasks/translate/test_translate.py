@@ -158,3 +158,23 @@ def test_the_report_chooses_the_ngram_blocking_on_validation(tmp_path: Path) -> 
     fixed = run.resolve_config({**data, "no_repeat_ngram": 0})
     _, result = run.train(fixed, tmp_path / "fixed")
     assert "no_repeat_ngram" not in result.report["text"]
+
+
+def test_pairs_in_one_script_share_a_vocabulary_and_copy(tmp_path: Path) -> None:
+    pairs = [("thou art good", "you are good"), ("thee and the lord", "you and the lord"), ("he hath it", "he has it")]
+    (tmp_path / "pairs.tsv").write_text("".join(f"{s}\t{t}\n" for s, t in pairs * 20))
+    # of the 10 target words, good, and, the, lord, he and it occur in the sources
+    assert translate.task.shared_tokens(translate.task.Pairs(*zip(*pairs)), "word") == 6 / 10
+    data = {"task": "translate", "data": {"name": None, "path": str(tmp_path / "pairs.tsv"), "validation_fraction": 0.2,
+                                          "test_fraction": 0.2},
+            "model": {"recurrent": {"hidden_size": 8, "num_layers": 1}, "embedding_size": 8},
+            "train": {"steps": 2, "batch_size": 4, "eval_every": 2, "progress": False, "device": "cpu"}}
+    run_dir, result = run.train(run.resolve_config(data), tmp_path / "run")
+    saved = run.load_run_config(run_dir)
+    assert saved.data.shared_vocabulary is True and saved.model.copy and saved.model.tie_embeddings
+    assert any(line.startswith("vocabularies: one for both sides at the word level, tied embeddings, copying")
+               for line in result.report["data_report"])
+    assert len(translate.translate_run(run_dir, ["thou art"])) == 1  # loads as it was trained
+    separate = run.resolve_config({**data, "data": {**data["data"], "shared_vocabulary": False}})
+    _, result = run.train(separate, tmp_path / "separate")
+    assert not any(line.startswith("vocabularies: one for both") for line in result.report["data_report"])

@@ -69,8 +69,9 @@ class TrainConfig:
 
     steps: int = 1000
     # a budget in passes over the training part: the task's runner sets steps from it and the
-    # training size, steps being a cap, with at least one evaluation per pass (rnnkit.tasks.core.run)
+    # training size, at least min_steps (small data), at most steps (rnnkit.tasks.core.run)
     epochs: float | None = None
+    min_steps: int = 1
     max_seconds: float | None = None  # stop (and checkpoint) once training has run this long
     batch_size: int = 32
     eval_every: int = 100
@@ -86,7 +87,7 @@ class TrainConfig:
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "eval_every", "log_every", "checkpoint_every"):
+        for name in ("steps", "min_steps", "batch_size", "eval_every", "log_every", "checkpoint_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"train.{name}: expected a positive integer, got {value!r}")

@@ -40,10 +40,11 @@ class ClassifyConfig:
     run_dir: str | None = None
     data: ClassifyDataConfig = field(default_factory=ClassifyDataConfig)
     model: ClassifierConfig = field(default_factory=ClassifierConfig)
-    # 60 passes over the training part, an evaluation after each, stopping after 10 without a better
-    # validation loss and keeping the best: a budget that scales with the data, not a step count
+    # 60 passes over the training part (at least 1,000 steps: small sets need more passes), stopping
+    # after 10 evaluations without a better validation loss and keeping the best: a budget that
+    # scales with the data, not a step count
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        epochs=60, steps=100_000, eval_every=10_000, batch_size=16,
+        epochs=60, min_steps=1000, steps=100_000, eval_every=10_000, batch_size=16,
         early_stopping=EarlyStoppingConfig(metric="val_loss", patience=10, restore_best=True)))
 
     def __post_init__(self) -> None:

@@ -231,4 +231,4 @@ def baselines(job: ClassifyJob) -> Candidates:
 
 TASK = Task(ClassifyConfig, build, report, baselines=baselines,
             search_space={"model.recurrent.bidirectional": {"choices": [False, True]},
-                          "model.recurrent.dropout": {"low": 0.0, "high": 0.5}})
+                          "model.head_dropout": {"low": 0.0, "high": 0.5}})

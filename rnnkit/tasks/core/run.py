@@ -143,9 +143,10 @@ def report(task: str, job: Any, run_dir: str | Path, weights: str, baselines: bo
 
 def resolve_budget(config: Any, job: Any) -> str | None:
     """With ``train.epochs``: train for that many passes over the job's training part
-    (``job.train_size`` examples in batches of ``train.batch_size``), ``train.steps`` being a cap,
-    and evaluate at least once per pass. Sets ``train.steps`` (and ``eval_every``,
-    ``checkpoint_every``) in place; returns the data report's line on it (None without epochs)."""
+    (``job.train_size`` examples in batches of ``train.batch_size``), at least ``train.min_steps``
+    (small data needs more passes) and at most ``train.steps``; evaluate at least once per pass
+    and at most about 50 times. Sets ``train.steps`` (and ``eval_every``, ``checkpoint_every``)
+    in place; returns the data report's line on it (None without epochs)."""
     train = config.train
     if train.epochs is None:
         return None
@@ -154,14 +155,14 @@ def resolve_budget(config: Any, job: Any) -> str | None:
         raise ConfigError(f"train.epochs: task {config.task!r} counts its budget in steps: set train.steps and "
                           f"train.epochs: null")
     per_epoch = max(1, math.ceil(size / train.batch_size))
-    wanted = max(1, math.ceil(train.epochs * per_epoch))
-    capped = wanted > train.steps
+    wanted = max(math.ceil(train.epochs * per_epoch), train.min_steps)
+    bound = "capped at train.steps" if wanted > train.steps else \
+        "raised to train.min_steps" if wanted > train.epochs * per_epoch else "as the epochs ask"
     train.steps = min(wanted, train.steps)
-    train.eval_every = min(train.eval_every, per_epoch, train.steps)
+    train.eval_every = min(train.eval_every, max(per_epoch, math.ceil(train.steps / 50)), train.steps)
     train.checkpoint_every = min(train.checkpoint_every, train.eval_every)
-    bound = f"capped at train.steps {train.steps}" if capped else f"{train.steps} steps"
-    return (f"budget: {train.epochs:g} epochs of {size} examples in batches of {train.batch_size} ({bound}), "
-            f"an evaluation every {train.eval_every} steps")
+    return (f"budget: {train.epochs:g} epochs of {size} examples in batches of {train.batch_size}: {train.steps} "
+            f"steps ({bound}), an evaluation every {train.eval_every}")
 
 
 def _agree_on_folder(config: Any, run_dir: str | Path | None, dist_info: Any) -> Path:

@@ -5,8 +5,9 @@
 How it works:
 
 - **The space.** Every task searches :data:`COMMON` (learning rate, hidden size, cell, layers,
-  batch size) plus its own entries (``SEARCH_SPACE`` beside its config, see
-  :func:`search_space`); a YAML file (``--space``) narrows, widens or removes entries:
+  batch size) plus its own entries (its :class:`~rnnkit.tasks.core.registry.Task`'s
+  ``search_space``, see :func:`search_space`); a YAML file (``--space``) narrows, widens or
+  removes entries:
   ``train.optimizer.lr: {low: 1e-4, high: 3e-2, log: true}``, ``model.recurrent.cell:
   {choices: [lstm, gru]}``, ``model.recurrent.num_layers: null`` (left out).
 - **The objective** is a validation metric (``--metric``, default the config's
@@ -75,7 +76,7 @@ def _check_spec(name: str, spec: Any) -> dict[str, Any]:
 
 
 def search_space(task: str, changes: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
-    """The space searched for ``task``: :data:`COMMON`, the task's ``SEARCH_SPACE``, then
+    """The space searched for ``task``: :data:`COMMON`, the task's own ``search_space``, then
     ``changes`` (a spec replaces or adds an entry, ``None`` removes it)."""
     space = {**COMMON, **(registry.get(task).search_space or {})}
     for name, spec in (changes or {}).items():

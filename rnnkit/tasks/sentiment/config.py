@@ -85,8 +85,8 @@ class SentimentConfig:
     data: SentimentDataConfig = field(default_factory=SentimentDataConfig)
     model: TextClassifierConfig = field(default_factory=TextClassifierConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
-    # passes over the training texts (an evaluation after each), stopping after 4 without a better
-    # validation loss and keeping the best: a budget that scales with the data, not a step count
+    # 20 passes over the training texts (at least 500 steps), stopping after 4 evaluations without a
+    # better validation loss and keeping the best: a budget that scales with the data, not a step count
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        epochs=20, steps=100_000, eval_every=10_000, checkpoint_every=10_000, batch_size=32,
+        epochs=20, min_steps=500, steps=100_000, eval_every=10_000, checkpoint_every=10_000, batch_size=32,
         early_stopping=EarlyStoppingConfig(metric="val_loss", patience=4, restore_best=True)))

@@ -222,4 +222,4 @@ def predict_run(run_dir: str | Path, texts: Sequence[str], allow_unfinished: boo
 
 TASK = Task(SentimentConfig, build, report, prepare=prepare, baselines=baselines,
             search_space={"model.recurrent.bidirectional": {"choices": [False, True]},
-                          "model.recurrent.dropout": {"low": 0.0, "high": 0.5}})
+                          "model.head_dropout": {"low": 0.0, "high": 0.5}})

@@ -23,10 +23,14 @@ def test_epochs_by_hand():
     c = config(epochs=3, steps=1000, batch_size=16, eval_every=100, checkpoint_every=100)
     line = run.resolve_budget(c, SimpleNamespace(train_size=50))  # ceil(50 / 16) = 4 steps a pass
     assert (c.train.steps, c.train.eval_every, c.train.checkpoint_every) == (12, 4, 4)
-    assert line == "budget: 3 epochs of 50 examples in batches of 16 (12 steps), an evaluation every 4 steps"
+    assert line == "budget: 3 epochs of 50 examples in batches of 16: 12 steps (as the epochs ask), an evaluation " \
+                   "every 4"
     c = config(epochs=3, steps=10, batch_size=16, eval_every=2)  # steps caps the budget
-    assert "capped at train.steps 10" in run.resolve_budget(c, SimpleNamespace(train_size=50))
+    assert "10 steps (capped at train.steps)" in run.resolve_budget(c, SimpleNamespace(train_size=50))
     assert (c.train.steps, c.train.eval_every) == (10, 2)
+    c = config(epochs=3, min_steps=500, steps=10_000, batch_size=16, eval_every=10_000)  # small data: more passes
+    assert "500 steps (raised to train.min_steps)" in run.resolve_budget(c, SimpleNamespace(train_size=50))
+    assert c.train.eval_every == 10  # about 50 evaluations, not one per 4-step pass
     assert run.resolve_budget(config(steps=7), SimpleNamespace(train_size=50)) is None
     with pytest.raises(ConfigError, match="train.epochs: task 'x' counts its budget in steps"):
         run.resolve_budget(config(epochs=1), SimpleNamespace())
@@ -44,9 +48,10 @@ def test_only_the_task_and_a_path(tmp_path):
     run_dir, result = run.train(plain, tmp_path / "run")
     lines = result.report["data_report"]
     assert lines[0] == "parts: train 36, validation 9, test 15"
-    assert "budget: 60 epochs of 36 examples in batches of 16 (180 steps), an evaluation every 3 steps" in lines
-    assert run.load_run_config(run_dir).train.steps == 180  # saved as trained, so the run loads and resumes
-    assert result.step <= 180 and result.best is not None  # early stopping on validation chose the weights
+    assert "budget: 60 epochs of 36 examples in batches of 16: 1000 steps (raised to train.min_steps), an " \
+           "evaluation every 20" in lines
+    assert run.load_run_config(run_dir).train.steps == 1000  # saved as trained, so the run loads and resumes
+    assert result.step <= 1000 and result.best is not None  # early stopping on validation chose the weights
     with open(tmp_path / "texts.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["text", "label"])
@@ -57,7 +62,8 @@ def test_only_the_task_and_a_path(tmp_path):
     _, result = run.train(plain, tmp_path / "texts")
     assert result.report["data_report"][1] == "data.level: words (auto: the texts split into words on white space); " \
         "data.max_length: 16 tokens (auto: 95% of the training texts are as short)"
-    assert any(line.startswith("budget: 20 epochs of 64 examples") for line in result.report["data_report"])
+    assert "budget: 20 epochs of 64 examples in batches of 32: 500 steps (raised to train.min_steps), an " \
+           "evaluation every 10" in result.report["data_report"]
 
 
 def test_long_sequences_get_a_front_end_sized_from_their_lengths():

@@ -22,7 +22,7 @@ from tests.tiny import CONFIGS
 optuna = pytest.importorskip("optuna")
 
 SPACE = {"model.recurrent.hidden_size": {"low": 4, "high": 12, "int": True}, "train.batch_size": {"choices": [4, 8]},
-         "model.recurrent.num_layers": None, "model.recurrent.bidirectional": None, "model.recurrent.dropout": None}
+         "model.recurrent.num_layers": None, "model.recurrent.bidirectional": None, "model.head_dropout": None}
 
 
 def base(folder: Path) -> dict:

@@ -115,17 +115,22 @@ def test_a_killed_search_resumes(tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(base(tmp_path)))
     (tmp_path / "space.yaml").write_text(yaml.safe_dump(SPACE))
     folder = tmp_path / "tune"
+    log = open(tmp_path / "search.log", "w")  # noqa: SIM115 - the child writes it until killed
     child = subprocess.Popen([sys.executable, "-c", SEARCH, str(tmp_path / "config.yaml"), str(folder),
                               str(tmp_path / "space.yaml")], env={**os.environ, "PYTHONPATH": os.getcwd()},
-                             stderr=subprocess.DEVNULL)
+                             stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.time() + 240
-        while time.time() < deadline and not ((folder / tune.DB).exists() and len(finished(folder)) >= 2):
+        deadline = time.time() + 420  # a loaded CI machine: trials of a few seconds can take a minute
+        while time.time() < deadline and child.poll() is None and \
+                not ((folder / tune.DB).exists() and len(finished(folder)) >= 2):
             time.sleep(0.5)
-        assert len(finished(folder)) >= 2, "the search did not get going"
+        assert len(finished(folder)) >= 2, (f"the search did not get going (exit {child.poll()}): "
+                                            f"{(tmp_path / 'search.log').read_text()[-2000:]}")
     finally:
-        os.kill(child.pid, signal.SIGKILL)
+        if child.poll() is None:
+            os.kill(child.pid, signal.SIGKILL)
         child.wait()
+        log.close()
     before = {t.number: t.value for t in finished(folder)}
     result = tune.tune(base(tmp_path), folder, trials=len(before) + 2, space=SPACE)
     after = {t.number: t.value for t in finished(folder)}

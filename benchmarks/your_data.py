@@ -153,6 +153,7 @@ def _goal(model: float, baseline: float, higher: bool, task: str) -> dict[str, A
 def render(rows: list[dict[str, Any]], info: dict[str, Any], seconds: float, args: argparse.Namespace) -> str:
     lines = ["# Your data: plain configs, tuned configs and baselines on sets no preset was made for", "",
              header(info), "",
+             f"Sets measured: {', '.join(r['set'] for r in rows)} (of {', '.join(args.sets)}). "
              f"Total time {seconds / 60:.1f} min. Plain: the task and the data's path only. Tuned: `rnnkit tune` "
              f"with a budget of {args.tune_budget:.0f} s per set (TPE + median pruning on validation), the best config "
              "trained again and read once on test. Baselines: those the plain run's report ran on the same test part. "
@@ -187,12 +188,14 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], seconds: float, arg
 
 def main(args: argparse.Namespace) -> None:
     info, started, rows = machine_info(), time.perf_counter(), []
-    for name in args.sets:
+    for name in args.sets:  # the table is written after every set: a long run stopped early keeps what it measured
         print(f"{name}:", flush=True)
         rows.append(run_set(name, args))
-    seconds = time.perf_counter() - started
-    markdown = render(rows, info, seconds, args)
-    md, js = write_results(args.name, markdown, {"machine": info, "seconds": round(seconds, 1), "rows": rows}, args.out)
+        seconds = time.perf_counter() - started
+        markdown = render(rows, info, seconds, args)
+        done = [row["set"] for row in rows]
+        md, js = write_results(args.name, markdown, {"machine": info, "seconds": round(seconds, 1), "sets_done": done,
+                                                     "sets_asked": list(args.sets), "rows": rows}, args.out)
     print(markdown)
     print(f"\nWrote {md} and {js}")
 

@@ -16,6 +16,11 @@ absolute. Files the weights' meaning depends on (a vocabulary, the class names: 
 ``artifacts``) are written before training and bound to every checkpoint by hash. A run
 without ``summary.json`` was stopped before its report: every function that reads a trained
 run refuses it unless ``allow_unfinished``, and then says so.
+
+Your data: after the job is built, a budget in epochs becomes steps (:func:`resolve_budget`),
+config.yaml is written as built (with what the task chose for its data), and the data report
+(:mod:`rnnkit.tasks.core.data_report`) is printed and kept; after the report, the task's
+baselines run on the same parts (:mod:`rnnkit.tasks.core.baselines`).
 """
 
 from __future__ import annotations

@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from common import RESULTS, header, machine_info, write_results
+
 from rnnkit.config import to_dict
 from rnnkit.data.pairs import load_bible
 from rnnkit.data.sequences import SequenceSet, save_npz
@@ -112,7 +112,7 @@ def run_set(name: str, args: argparse.Namespace) -> dict[str, Any]:
     quick = ["train.steps=20", "train.epochs=null"] if args.quick else []
     config = run.resolve_config(plain, ["train.progress=false", *quick])
     started = time.perf_counter()
-    run_dir, result = run.train(config, args.out / "runs" / f"your-data-{name}-plain", overwrite=True)
+    _, result = run.train(config, args.out / "runs" / f"your-data-{name}-plain", overwrite=True)
     plain_seconds = time.perf_counter() - started
     report = result.report
     row: dict[str, Any] = {"set": name, "task": task, "metric": PRIMARY[task][0],
@@ -150,14 +150,23 @@ def _goal(model: float, baseline: float, higher: bool, task: str) -> dict[str, A
     return {"met": gap <= 5.0, "gap": round(gap, 1), "unit": "% worse"}
 
 
+def _gap(goal: dict[str, Any]) -> str:
+    """How far the plain config is from the best baseline, in words."""
+    if goal["unit"] == "points":
+        return f"{abs(goal['gap']):g} points {'behind' if goal['gap'] > 0 else 'ahead'}"
+    return f"{abs(goal['gap']):g}% {'worse' if goal['gap'] > 0 else 'better'}"
+
+
 def render(rows: list[dict[str, Any]], info: dict[str, Any], seconds: float, args: argparse.Namespace) -> str:
     lines = ["# Your data: plain configs, tuned configs and baselines on sets no preset was made for", "",
              header(info), "",
              f"Sets measured: {', '.join(r['set'] for r in rows)} (of {', '.join(args.sets)}). "
-             f"Total time {seconds / 60:.1f} min. Plain: the task and the data's path only. Tuned: `rnnkit tune` "
-             f"with a budget of {args.tune_budget:.0f} s per set (TPE + median pruning on validation), the best config "
-             "trained again and read once on test. Baselines: those the plain run's report ran on the same test part. "
-             "Goal: plain within 2 points (accuracy, BLEU) or 5% (MASE) of the best baseline.", "",
+             f"Total time {seconds / 60:.1f} min. Plain: the task and the data's path only. "
+             + (f"Tuned: `rnnkit tune` with a budget of {args.tune_budget:.0f} s per set (TPE + median pruning on "
+                "validation), the best config trained again and read once on test. " if args.tune_budget > 0 else
+                "Tuned: not run in this table (`--tune-budget 0`). ")
+             + "Baselines: those the plain run's report ran on the same test part. Goal: plain within 2 points "
+               "(accuracy, BLEU) or 5% (MASE) of the best baseline.", "",
              "| set | task | metric | plain | tuned | best baseline | goal (plain) | plain s | tuned s |",
              "|---|---|---|---:|---:|---|---|---:|---:|"]
     for r in rows:
@@ -168,7 +177,7 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], seconds: float, arg
             f"| {r['set']} | {r['task']} | {r['metric'].removeprefix('test_')} | {r['plain']['value']:.4g} | "
             + (f"{tuned['value']:.4g}" if tuned.get("value") is not None else "-") + " | "
             + (f"{best} {r['baselines'][best]['value']:.4g}" if best else "-") + " | "
-            + (("met" if goal["met"] else "missed") + f" ({goal['gap']:+g} {goal['unit']})" if goal else "-")
+            + (("met" if goal["met"] else "missed") + f" ({_gap(goal)})" if goal else "-")
             + f" | {r['plain']['seconds']:.0f} | " + (f"{tuned['seconds']:.0f}" if tuned else "-") + " |")
     for r in rows:
         lines += ["", f"## {r['set']}", "", "Data report of the plain run:", ""]

@@ -15,6 +15,7 @@ any other. A path (``data="file.csv"``) is the config's ``data.path``.
 from __future__ import annotations
 
 import csv
+import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -129,7 +130,7 @@ def fit_task(config: str | Path | dict[str, Any], data: Any = None, run_dir: str
     if overrides:
         source = apply_overrides(entry.config, source, list(overrides))
     folder = Path(run_dir) if run_dir is not None else new_run_folder("runs", str(task))
-    setup = None
+    setup, scratch = None, Path()
     if isinstance(data, (str, Path)):
         source["data"] = {**source.get("data", {}), "name": None, "path": str(Path(data).resolve())}
     elif data is not None:
@@ -138,7 +139,11 @@ def fit_task(config: str | Path | dict[str, Any], data: Any = None, run_dir: str
                              f"{sorted(IN_MEMORY)}")
         folder.parent.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=f".{folder.name}.incoming-", dir=folder.parent))
-        written = IN_MEMORY[task](data, scratch)  # written and checked before the folder is claimed
+        try:
+            written = IN_MEMORY[task](data, scratch)  # written and checked before the folder is claimed
+        except BaseException:
+            shutil.rmtree(scratch)
+            raise
         source["data"] = {**source.get("data", {}), **{k: str(folder.resolve() / Path(v).name) if k == "path" else v
                                                        for k, v in written.items()}}
 
@@ -147,8 +152,12 @@ def fit_task(config: str | Path | dict[str, Any], data: Any = None, run_dir: str
                 item.replace(held / item.name)
             scratch.rmdir()
 
-    typed = run.resolve_config(source)
-    run_dir_, fit = run.train(typed, folder, overwrite=overwrite, setup=setup, baselines=baselines)
+    try:
+        typed = run.resolve_config(source)
+        run_dir_, fit = run.train(typed, folder, overwrite=overwrite, setup=setup, baselines=baselines)
+    finally:  # refused before the folder was held (it holds a run, a bad config): the data written for it goes
+        if setup is not None and scratch.exists():
+            shutil.rmtree(scratch)
     report = fit.report or {}
     return TaskResult(run_dir_, report.get("metrics", {}), report.get("baselines"), report.get("data_report", []),
                       fit, report)

@@ -58,3 +58,10 @@ def test_bad_data_in_memory_is_a_clear_error(tmp_path):
         rk.fit_task({"task": "classify", "data": {"name": None}}, data=np.zeros((3, 4, 1)), run_dir=tmp_path / "b")
     with pytest.raises(ValueError, match="task 'adding' takes a path"):
         rk.fit_task({"task": "adding"}, data=[1, 2], run_dir=tmp_path / "c")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "config.yaml").write_text("task: classify\n")  # a run is there: refused, nothing left behind
+    with pytest.raises(RuntimeError, match="holds an unfinished run"):
+        rk.fit_task({"task": "classify", "data": {"name": None}}, data=([np.zeros((4, 1))] * 4, ["a", "b"] * 2),
+                    run_dir=tmp_path / "d")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"] and sorted(p.name for p in (tmp_path / "d").iterdir()) \
+        == [".lock", "config.yaml"]

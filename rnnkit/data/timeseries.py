@@ -27,7 +27,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 
 from rnnkit.extras import require
-from rnnkit.files import InputError, read_text
+from rnnkit.files import InputError, atomic_path, read_text
 
 Missing = Literal["interpolate", "ffill", "mask", "error"]
 Spacing = Literal["infer", "rows"]
@@ -323,3 +323,23 @@ def read_series_csv(
                 raise ValueError(f"{path}: column {time_column!r}: expected timestamps or numbers ({error})") from None
         frame = frame.drop(columns=[time_column]).set_index(pd.Index(stamps, name=time_column))
     return from_pandas(frame, value_columns, covariate_columns, label_column, calendar, missing, spacing, str(path))
+
+
+def as_frame(data: Any) -> Any:
+    """A pandas Series as a one-column DataFrame (named ``value`` if it has no name); a DataFrame
+    as it is; anything else is an error."""
+    pd = require("pandas", "series in memory")
+    frame = data.to_frame(name=data.name if data.name is not None else "value") if isinstance(data, pd.Series) \
+        else data
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"data: expected a pandas Series or DataFrame (index = time), got {type(data).__name__}")
+    return frame
+
+
+def write_frame_csv(frame: Any, path: str | Path) -> Path:
+    """``frame`` (index = time) as a CSV with a ``time`` column, which :func:`read_series_csv` reads
+    back with ``time_column="time"`` (written to a temporary name and renamed)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        frame.rename_axis("time").reset_index().to_csv(tmp, index=False)
+    return path

@@ -26,8 +26,9 @@ import numpy as np
 
 from rnnkit.config import apply_overrides, load_source
 from rnnkit.data.sequences import SequenceSet, save_npz
+from rnnkit.data.timeseries import as_frame, write_frame_csv
 from rnnkit.extras import require
-from rnnkit.files import atomic_open, atomic_path
+from rnnkit.files import atomic_open
 from rnnkit.tasks.core import registry, run
 from rnnkit.tasks.core.baselines import MODEL, render
 from rnnkit.training import FitResult, new_run_folder
@@ -62,15 +63,7 @@ class TaskResult:
 
 
 def _series(data: Any, folder: Path) -> dict[str, Any]:
-    pd = require("pandas", "training on a pandas object")
-    frame = data.to_frame(name=data.name if data.name is not None else "value") if isinstance(data, pd.Series) \
-        else data
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"data: expected a pandas Series or DataFrame (index = time) for forecasting, got "
-                        f"{type(data).__name__}")
-    path = folder / "series.csv"
-    with atomic_path(path) as tmp:
-        frame.rename_axis("time").reset_index().to_csv(tmp, index=False)
+    path = write_frame_csv(as_frame(data), folder / "series.csv")
     return {"name": None, "path": str(path), "time_column": "time"}
 
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,9 +39,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnnkit.data.timeseries import SeriesFrame, from_pandas, read_series_csv
-from rnnkit.extras import require
-from rnnkit.files import atomic_open, atomic_path
+from rnnkit.data.timeseries import SeriesFrame, as_frame, from_pandas, read_series_csv, write_frame_csv
+from rnnkit.files import atomic_open
 from rnnkit.models.forecaster import Forecaster
 from rnnkit.tasks.core import run
 from rnnkit.tasks.core.baselines import Candidates
@@ -373,9 +371,8 @@ def train_pandas(data: Any, config: ForecastConfig | None = None, run_dir: str |
     :class:`ForecastConfig`'s defaults; its ``data`` settings other than the source apply.
     Returns ``(run_dir, FitResult)``.
     """
-    pd = require("pandas", "training on a pandas object")
     config = config or ForecastConfig()
-    frame = data.to_frame(name=data.name if data.name is not None else "value") if isinstance(data, pd.Series) else data
+    frame = as_frame(data)
     source = config.data
     covariates = list(covariate_columns if covariate_columns is not None else source.covariate_columns)
     from_pandas(frame, value_columns, covariates, calendar=source.calendar, missing=source.missing,
@@ -384,8 +381,7 @@ def train_pandas(data: Any, config: ForecastConfig | None = None, run_dir: str |
     path = run_dir / "series.csv"
 
     def write_series(folder: Path) -> None:  # once the folder is held: a run there is never written over
-        with atomic_path(path) as tmp:
-            frame.rename_axis("time").reset_index().to_csv(tmp, index=False)
+        write_frame_csv(frame, path)
 
     data_config = dataclasses.replace(source, name=None, path=str(path), time_column="time",
                                       value_columns=list(value_columns) if value_columns else None,

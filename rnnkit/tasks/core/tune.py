@@ -31,6 +31,7 @@ import dataclasses
 import json
 import math
 import os
+import random
 import sys
 import time
 import warnings
@@ -126,6 +127,7 @@ class Plan:
 def _storage(url: str) -> Any:
     optuna = require("optuna", "rnnkit tune", extra="tune")
     from optuna.storages import RDBStorage
+    from sqlalchemy.exc import IntegrityError, OperationalError
 
     try:  # Optuna >= 4.9 names it so
         from optuna.storages import RetryHeartbeatStaleTrialCallback as Retry
@@ -135,10 +137,22 @@ def _storage(url: str) -> Any:
         retry = "failed_trial_callback"
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # rnnkit says one line per trial instead
     engine = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # heartbeats are "experimental" in Optuna: they are what we need
-        return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=5, grace_period=20,
-                          **{retry: Retry(max_retry=1)}), optuna
+
+    def open_storage() -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # heartbeats are "experimental" in Optuna: they are what we need
+            return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=5, grace_period=20,
+                              **{retry: Retry(max_retry=1)})
+
+    for _ in range(9):
+        try:
+            return open_storage(), optuna
+        except (IntegrityError, OperationalError):
+            # Two processes opening a new database at once both create its tables and one of them
+            # loses ("table studies already exists", "UNIQUE constraint failed: alembic_version").
+            # The winner has made them by now: opening it again finds them.
+            time.sleep(0.1 + 0.2 * random.random())
+    return open_storage(), optuna
 
 
 def _study(plan: Plan) -> Any:

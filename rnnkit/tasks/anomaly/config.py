@@ -89,5 +89,5 @@ class AnomalyConfig:
     model: DetectorModelConfig = field(default_factory=DetectorModelConfig)
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        steps=1000, batch_size=32, eval_every=100,
+        epochs=20, min_steps=500, steps=10_000, eval_every=10_000, batch_size=32,
         early_stopping=EarlyStoppingConfig(metric="val_loss", patience=4, restore_best=True)))

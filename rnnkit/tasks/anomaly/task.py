@@ -96,6 +96,7 @@ class AnomalyJob:
     loc: np.ndarray
     scale: np.ndarray
     config: AnomalyConfig
+    train_size: int  # training windows (each start in the fit part): what ``train.epochs`` counts passes over
 
     def detector(self) -> Detector:
         """A detector of the job's model, not yet calibrated (see :func:`calibrate_on_validation`)."""
@@ -151,7 +152,7 @@ def build(config: AnomalyConfig, rank: int = 0) -> AnomalyJob:
                   Sealed.of(series))
     batches = RandomBatches(lambda g: windows(torch.randint(0, fit_end - length + 1, (batch_size,), generator=g)),
                             seed=config.train.seed + 1000 * rank)
-    return AnomalyJob(model, step_fn, batches, evaluate, split, seen, fit_end, loc, scale, config)
+    return AnomalyJob(model, step_fn, batches, evaluate, split, seen, fit_end, loc, scale, config, fit_end - length + 1)
 
 
 def calibrate_on_validation(job: AnomalyJob) -> tuple[Detector, str]:

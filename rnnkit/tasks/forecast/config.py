@@ -64,7 +64,7 @@ class ForecastConfig:
     data: ForecastDataConfig = field(default_factory=ForecastDataConfig)
     model: ForecasterConfig = field(default_factory=ForecasterConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        steps=2000, batch_size=64, eval_every=100,
+        epochs=50, min_steps=1000, steps=20_000, eval_every=10_000, batch_size=64,
         early_stopping=EarlyStoppingConfig(metric="val_mase", patience=5, restore_best=True)))
 
     def __post_init__(self) -> None:

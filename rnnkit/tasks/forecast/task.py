@@ -100,6 +100,12 @@ class ForecastJob:
     chosen: list[str] = dataclasses.field(default_factory=list)  # what was chosen for the data (the season)
 
     @property
+    def train_size(self) -> int:
+        """Training windows (each origin of the training part): what ``train.epochs`` counts passes over."""
+        data = self.config.data
+        return self.prepared.train_end - data.horizon + 1 - data.window
+
+    @property
     def data_notes(self) -> list[str]:
         """For the data report: the series, its missing values, the settings that depend on it."""
         frame, data = self.prepared.frame, self.config.data

@@ -38,6 +38,7 @@ class LanguageConfig:
     run_dir: str | None = None
     data: LanguageDataConfig = field(default_factory=LanguageDataConfig)
     model: LanguageModelConfig = field(default_factory=LanguageModelConfig)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(steps=2000, batch_size=32, eval_every=500))
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        epochs=10, min_steps=500, steps=20_000, eval_every=10_000, batch_size=32))
     sample_prompt: str = "\n"  # the report's sample starts here
     sample_length: int = 500

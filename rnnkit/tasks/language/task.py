@@ -66,6 +66,11 @@ class LanguageJob:
     config: LanguageConfig
 
     @property
+    def train_size(self) -> int:
+        """Training segments of ``data.bptt`` tokens: what ``train.epochs`` counts passes over."""
+        return math.ceil(len(self.parts["train"]) / self.config.data.bptt)
+
+    @property
     def artifacts(self) -> dict[str, bytes]:
         """Written beside the weights before training and bound to them: the vocabulary."""
         return {"vocab.json": self.vocab.to_json().encode()}

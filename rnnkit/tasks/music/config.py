@@ -46,7 +46,7 @@ class MusicConfig:
     data: MusicDataConfig = field(default_factory=MusicDataConfig)
     model: MusicModelConfig = field(default_factory=MusicModelConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        steps=2000, batch_size=16, eval_every=100,
+        epochs=100, min_steps=1000, steps=20_000, eval_every=10_000, batch_size=16,
         early_stopping=EarlyStoppingConfig(metric="val_nll", restore_best=True)))
     sample_length: int = 64  # frames of the report's sample
     sample_temperature: float = 1.0

@@ -113,6 +113,11 @@ class MusicJob:
     parts: dict[str, list[Piece]]  # train and val
     config: MusicConfig
 
+    @property
+    def train_size(self) -> int:
+        """Training pieces: what ``train.epochs`` counts passes over."""
+        return len(self.parts["train"])
+
 
 def build(config: MusicConfig, rank: int = 0) -> MusicJob:
     data = config.data

@@ -44,7 +44,7 @@ class SpeechConfig:
     features: FeatureConfig = field(default_factory=FeatureConfig)
     model: AcousticConfig = field(default_factory=AcousticConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        steps=3000, batch_size=32, eval_every=500,
+        epochs=30, min_steps=1000, steps=30_000, eval_every=10_000, batch_size=32,
         early_stopping=EarlyStoppingConfig(metric="val_wer", mode="min", restore_best=True)))
     beam: int = 8  # prefix beam search width for the test part and `rnnkit transcribe`; 1: greedy
 

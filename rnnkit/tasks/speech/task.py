@@ -136,6 +136,7 @@ class SpeechJob:
     parts: dict[str, Transcripts]  # train and val
     utterances: dict[str, Utterances]  # train and val
     config: SpeechConfig
+    train_size: int  # training utterances that fit: what ``train.epochs`` counts passes over
 
     @property
     def artifacts(self) -> dict[str, bytes]:
@@ -193,7 +194,8 @@ def build(config: SpeechConfig, rank: int = 0) -> SpeechJob:
     batches = RandomBatches(lambda g: train.batch(fits[torch.randint(0, len(fits), (batch_size,), generator=g)
                                                        .numpy()].tolist()),
                             seed=config.train.seed + 1000 * rank)
-    return SpeechJob(model, step_fn, batches, evaluate, Split(record, sealed), labels, parts, utterances, config)
+    return SpeechJob(model, step_fn, batches, evaluate, Split(record, sealed), labels, parts, utterances, config,
+                     len(fits))
 
 
 def mean_ctc_loss(model: nn.Module, utterances: Utterances, index: Sequence[int], batch_size: int = 64) -> float:

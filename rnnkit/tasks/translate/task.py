@@ -136,6 +136,7 @@ class TranslateJob:
     parts: dict[str, Pairs]  # train and val
     encoded: dict[str, EncodedPairs]
     config: TranslateConfig
+    train_size: int  # training pairs within data.max_length: what ``train.epochs`` counts passes over
     data_notes: list[str] = field(default_factory=list)  # for the data report
 
     @property
@@ -236,7 +237,7 @@ def build(config: TranslateConfig, rank: int = 0) -> TranslateJob:
     notes = [f"pairs: {len(keep)} of {len(train.sources)} training pairs within data.max_length {data.max_length}",
              f"vocabulary: {len(sides.source)} source and {len(sides.target)} target tokens",
              *([shared_note] if shared_note else [])]
-    return TranslateJob(model, step_fn, batches, evaluate, split, sides, parts, encoded, config, notes)
+    return TranslateJob(model, step_fn, batches, evaluate, split, sides, parts, encoded, config, len(keep), notes)
 
 
 def teacher_forced_loss(model: Seq2Seq, part: EncodedPairs, bos: int, batch_size: int = 256) -> float:

@@ -94,3 +94,29 @@ def test_the_season_comes_from_the_time_stamps():
         assert data.season == expected and note.startswith(f"season: {expected} (auto: "), freq
     data = run.resolve_config({"task": "forecast", "data": {"name": None, "path": "x.csv", "season": 3}}).data
     assert choose_season(frame, data) is None and data.season == 3
+
+
+# what one pass over each tiny data set of tests/tiny.py holds, counted by hand
+PASS = {
+    "forecast": 85,  # 120 points - 12 test - 9 validation = 99 for training; origins 12..96 (window 12, horizon 3)
+    "anomaly": 150,  # 40% of 400 points = 160 to fit; windows of 10 history + 1 target start at 0..149
+    "classify": 18,  # 24 training sequences, a quarter held out for validation
+    "language": 162,  # 90% of 1,440 characters = 1,296 tokens, in segments of bptt 8
+    "sentiment": 48,  # 60 texts, 20% for test
+    "music": 6,  # 10 pieces, 2 for validation and 2 for test
+    "translate": 18,  # 30 pairs, 6 for validation and 6 for test
+    "speech": 12,  # 6 speakers of 3 utterances; one speaker for validation, one for test
+}
+
+
+@pytest.mark.parametrize("task", sorted(PASS))
+def test_every_data_task_counts_its_default_budget_in_passes_over_its_data(task, tmp_path):
+    from rnnkit.tasks.core import registry
+    from tests.tiny import CONFIGS
+
+    config = run.resolve_config({"task": task, **CONFIGS[task](tmp_path)})
+    assert config.train.epochs is not None  # the default: a budget that the data sets, not a step count
+    job = registry.get(task).build(config, 0)
+    assert job.train_size == PASS[task]
+    line = run.resolve_budget(config, job)
+    assert line.startswith(f"budget: {config.train.epochs:g} epochs of {PASS[task]} examples")

@@ -160,44 +160,73 @@ class Seq2Seq(nn.Module):
         With ``copy``, the "logits" are log-probabilities: ``log(p_gen P_vocab + (1 - p_gen)
         P_copy)``, ``P_copy`` the attention weights summed per source token id (softmax and
         cross-entropy treat them as logits unchanged, the distribution being normalized)."""
+        attentional, state, weights, gate_input = self.recur(token, state, feed, memory)
+        return self.outputs(attentional, weights, gate_input, memory), state, attentional, weights
+
+    def recur(self, token: Tensor, state: Any, feed: Tensor | None, memory: Memory
+              ) -> tuple[Tensor, Any, Tensor | None, Tensor | None]:
+        """The recurrent part of :meth:`step`: ``token (B,)`` -> the attentional vector ``(B, H)``,
+        the new state, the attention weights ``(S, B)`` and the copy gate's input ``[c_t; h_t; x_t]``
+        (``None`` without copy)."""
         embedded = x = self.target_embedding(token)
         if feed is not None:
             x = torch.cat([x, feed], dim=-1)
         h, state = self.decoder.step(x, state)  # (B, H)
-        weights = None
         if self.attention is None:
-            attentional = h
-        else:
-            scores = self.attention(h, memory.keys).masked_fill(~memory.mask, float("-inf"))  # (S, B)
-            weights = torch.softmax(scores, dim=0)
-            context = (weights.unsqueeze(-1) * memory.outputs).sum(0)  # (B, D*H)
-            attentional = torch.tanh(self.combine(torch.cat([context, h], dim=-1)))
+            return h, state, None, None
+        scores = self.attention(h, memory.keys).masked_fill(~memory.mask, float("-inf"))  # (S, B)
+        weights = torch.softmax(scores, dim=0)
+        context = (weights.unsqueeze(-1) * memory.outputs).sum(0)  # (B, D*H)
+        attentional = torch.tanh(self.combine(torch.cat([context, h], dim=-1)))
+        gate_input = torch.cat([context, h, embedded], dim=-1) if self.gate is not None else None
+        return attentional, state, weights, gate_input
+
+    def outputs(self, attentional: Tensor, weights: Tensor | None, gate_input: Tensor | None,
+                memory: Memory) -> Tensor:
+        """The output part of :meth:`step`, for one step or many: ``attentional (*, B, H)``,
+        ``weights (*, S, B)``, ``gate_input (*, B, G)`` -> logits ``(*, B, V)`` (log-probabilities
+        with copy: the generated distribution, with the attention weights added at the source
+        tokens' ids)."""
         logits = self.output(self.dropout(attentional))
-        if self.gate is not None:
-            generate = torch.sigmoid(self.gate(torch.cat([context, h, embedded], dim=-1)))  # (B, 1)
-            copied = torch.zeros_like(logits).scatter_add(1, memory.tokens.T, weights.T)  # (B, V)
-            logits = torch.log(generate * torch.softmax(logits, dim=-1) + (1 - generate) * copied + 1e-12)
-        return logits, state, attentional, weights
+        if self.gate is None:
+            return logits
+        generate = torch.sigmoid(self.gate(gate_input))  # (*, B, 1)
+        copied = (1 - generate) * weights.transpose(-1, -2)  # (*, B, S)
+        index = memory.tokens.T.expand_as(copied)  # the source ids (B, S), for every step
+        mixed = (generate * torch.softmax(logits, dim=-1)).scatter_add(-1, index, copied)
+        return torch.log(mixed + 1e-12)
 
     def forward(self, source: Tensor, lengths: Tensor, target_inputs: Tensor, sampling: float = 0.0,
                 generator: torch.Generator | None = None) -> Tensor:
         """Logits ``(T, B, V)`` for ``target_inputs`` ``(T, B)`` (``<bos>`` then the target): teacher
         forcing, or with ``sampling`` > 0 scheduled sampling (Bengio et al. 2015): from step 1 on, each
-        sequence's input is, with that probability, the model's own likeliest previous token."""
+        sequence's input is, with that probability, the model's own likeliest previous token.
+
+        Teacher forcing runs only the recurrent part step by step and the output layer (and the
+        copy) once over all steps: equal to stacking :meth:`step`'s logits (a test holds them so),
+        one large matrix product instead of T small ones."""
         if not 0 <= sampling <= 1:
             raise ValueError(f"sampling: expected a probability in [0, 1], got {sampling}")
         memory, state = self.encode(source, lengths)
         feed = self.initial_feed(source.shape[1], memory.outputs)
-        logits: list[Tensor] = []
+        if sampling > 0:  # each step's input may depend on the last step's logits
+            logits: list[Tensor] = []
+            for t in range(target_inputs.shape[0]):
+                token = target_inputs[t]
+                if t > 0:
+                    own = torch.rand(token.shape, generator=generator, device=token.device) < sampling
+                    token = torch.where(own, logits[-1].argmax(-1).detach(), token)
+                out, state, feed_next, _ = self.step(token, state, feed, memory)
+                feed = feed_next if self.config.input_feeding else None
+                logits.append(out)
+            return torch.stack(logits)
+        steps: list[tuple[Tensor, Tensor | None, Tensor | None]] = []
         for t in range(target_inputs.shape[0]):
-            token = target_inputs[t]
-            if sampling > 0 and t > 0:
-                own = torch.rand(token.shape, generator=generator, device=token.device) < sampling
-                token = torch.where(own, logits[-1].argmax(-1).detach(), token)
-            out, state, feed_next, _ = self.step(token, state, feed, memory)
-            feed = feed_next if self.config.input_feeding else None
-            logits.append(out)
-        return torch.stack(logits)
+            attentional, state, weights, gate_input = self.recur(target_inputs[t], state, feed, memory)
+            feed = attentional if self.config.input_feeding else None
+            steps.append((attentional, weights, gate_input))
+        attentional, weights, gate_input = (None if parts[0] is None else torch.stack(parts) for parts in zip(*steps))
+        return self.outputs(attentional, weights, gate_input, memory)
 
 
 def _select_state(state: Any, index: Tensor) -> Any:

@@ -81,6 +81,35 @@ def test_a_wide_beam_finds_the_exhaustive_best(length_penalty: float) -> None:
         assert found == [expected]
 
 
+@pytest.mark.parametrize("attention, copy", [("none", False), ("additive", False), ("general", True),
+                                          ("additive", True)])
+def test_teacher_forcing_equals_stepping(attention: str, copy: bool) -> None:
+    """The forward pass runs the output layer (and the copy) once over all steps: the same
+    logits as :meth:`Seq2Seq.step` token by token, gradients included."""
+    torch.manual_seed(5)
+    config = Seq2SeqConfig(RecurrentConfig(cell="lstm", hidden_size=8, num_layers=2, bidirectional=True),
+                           embedding_size=6, attention=attention, copy=copy, tie_embeddings=copy)
+    model = Seq2Seq(11, 11, config).double()
+    source, lengths = torch.randint(3, 11, (7, 3)), torch.tensor([7, 4, 1])
+    targets = torch.randint(3, 11, (6, 3))
+    targets[0] = BOS
+    fast = model(source, lengths, targets)
+    memory, state = model.encode(source, lengths)
+    feed, stepped = model.initial_feed(3, memory.outputs), []
+    for t in range(6):
+        logits, state, feed, _ = model.step(targets[t], state, feed, memory)
+        stepped.append(logits)
+    slow = torch.stack(stepped)
+    torch.testing.assert_close(fast, slow, atol=1e-12, rtol=1e-12)
+    weights = torch.randn_like(fast)
+    fast_grads = torch.autograd.grad((fast * weights).sum(), list(model.parameters()), allow_unused=True)
+    slow_grads = torch.autograd.grad((slow * weights).sum(), list(model.parameters()), allow_unused=True)
+    for a, b in zip(fast_grads, slow_grads):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)
+
+
 def test_scheduled_sampling_feeds_the_models_own_tokens() -> None:
     """sampling=0 is teacher forcing; sampling=1 feeds back the argmax, the greedy decoder's inputs."""
     torch.manual_seed(3)

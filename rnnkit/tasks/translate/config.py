@@ -54,7 +54,7 @@ class TranslateConfig:
     data: TranslateDataConfig = field(default_factory=TranslateDataConfig)
     model: Seq2SeqConfig = field(default_factory=Seq2SeqConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        epochs=20, min_steps=1000, steps=50_000, eval_every=10_000, batch_size=64,
+        epochs=10, min_steps=1000, steps=50_000, eval_every=10_000, batch_size=64,
         early_stopping=EarlyStoppingConfig(metric="val_loss", restore_best=True)))
     label_smoothing: float = 0.1
     sampling: float = 0.0  # scheduled sampling: the probability of feeding the model's own token

@@ -14,8 +14,8 @@ import importlib
 from typing import Any
 
 from rnnkit import functional
-from rnnkit.cells import GRUCell, Init, LSTMCell, MinGRUCell, MinLSTMCell, RNNCell
-from rnnkit.layers import GRU, LSTM, RNN, EmbeddingDropout, LockedDropout, MinGRU, MinLSTM, Recurrent, Stream
+from rnnkit.cells import ConvGRUCell, ConvLSTMCell, GRUCell, Init, LSTMCell, MinGRUCell, MinLSTMCell, RNNCell
+from rnnkit.layers import GRU, ConvGRU, ConvLSTM, LSTM, RNN, EmbeddingDropout, LockedDropout, MinGRU, MinLSTM, Recurrent, Stream
 
 __version__ = "0.1.0"
 
@@ -31,6 +31,10 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'rnnkit' has no attribute {name!r}")
 
 __all__ = [
+    "ConvGRU",
+    "ConvGRUCell",
+    "ConvLSTM",
+    "ConvLSTMCell",
     "GRU",
     "EmbeddingDropout",
     "GRUCell",

@@ -1,5 +1,6 @@
 """Pure functions: one step of each recurrence (the reference) and sequence helpers."""
 
+from rnnkit.functional.conv import conv_gru_recurrence, conv_lstm_recurrence, conv_projection
 from rnnkit.functional.recurrences import (
     gate_layer_norm,
     gate_projection,
@@ -32,6 +33,9 @@ from rnnkit.functional.sequence import (
 __all__ = [
     "activation_regularization",
     "bernoulli_mask",
+    "conv_gru_recurrence",
+    "conv_lstm_recurrence",
+    "conv_projection",
     "dropout_mask",
     "embedding_dropout",
     "locked_dropout",

@@ -1,6 +1,7 @@
 """Layers: the time loop around cells, stacking, directions, lengths, and fused fast paths."""
 
 from rnnkit.layers.base import RecurrentLayer
+from rnnkit.layers.conv import ConvGRU, ConvLSTM
 from rnnkit.layers.generic import Recurrent
 from rnnkit.layers.minrnn import MinGRU, MinLSTM
 from rnnkit.layers.regularizers import EmbeddingDropout, LockedDropout, SpecAugment
@@ -8,7 +9,7 @@ from rnnkit.layers.streaming import Stream
 from rnnkit.layers.torch_layers import GRU, LSTM, RNN
 
 __all__ = [
-    "GRU", "LSTM", "RNN", "MinGRU", "MinLSTM", "EmbeddingDropout", "LockedDropout", "Recurrent", "RecurrentLayer",
+    "ConvGRU", "ConvLSTM", "GRU", "LSTM", "RNN", "MinGRU", "MinLSTM", "EmbeddingDropout", "LockedDropout", "Recurrent", "RecurrentLayer",
     "SpecAugment",
     "Stream",
 ]

@@ -35,6 +35,7 @@ class RecurrentLayer(nn.Module):
     """
 
     _state_batch_dim = 1  # hx is (L*D, B, H) as in torch.nn
+    _feature_dim = -1  # where the directions' outputs join: (T, B, H) features (conv layers: channels)
 
     def __init__(
         self,
@@ -172,7 +173,7 @@ class RecurrentLayer(nn.Module):
         mask = None
         if lengths is not None:
             mask = mask_from_lengths(lengths, T, x.device)  # (T, B)
-            x = x.masked_fill(~mask[..., None], 0.0)  # padding is never read, even if NaN
+            x = x.masked_fill(~mask.view(*mask.shape, *([1] * (x.dim() - 2))), 0.0)  # padding is never read, even if NaN
         finals: list[Any] = []
         for layer in range(self.num_layers):
             outputs = []
@@ -181,7 +182,7 @@ class RecurrentLayer(nn.Module):
                 out, state = run(cell, x, states[layer * self.num_directions + d], lengths, mask, reverse=d == 1)
                 outputs.append(out)
                 finals.append(state)
-            x = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=-1)  # (T, B, D*H_out)
+            x = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=self._feature_dim)  # (T, B, D*H_out)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 x = F.dropout(x, self.dropout, training=True)
         return x, finals

@@ -66,7 +66,7 @@ def run_direction(
         else:
             valid = mask[t]  # (B,)
             state = select_state(valid, new_state, state)
-            h = h.masked_fill(~valid[:, None], 0.0)
+            h = h.masked_fill(~valid.view(-1, *([1] * (h.dim() - 1))), 0.0)  # (B, 1, ...) over h's units
         outputs.append(h)
     output = torch.stack(outputs)  # (T, B, H_out)
     if reverse:

@@ -140,9 +140,9 @@ class TorchCompatibleLayer(RecurrentLayer):
         self.time_chunk = time_chunk
         if impl not in IMPLEMENTATIONS:
             raise ValueError(f"impl: expected one of {list(IMPLEMENTATIONS)}, got {impl!r}")
-        self.recurrent_dropout = _probability("recurrent_dropout", recurrent_dropout)
-        self.weight_drop = _probability("weight_drop", weight_drop)
-        self.zoneout = _zoneout_rates(zoneout, isinstance(specs[0], LSTMSpec))
+        self.recurrent_dropout = probability("recurrent_dropout", recurrent_dropout)
+        self.weight_drop = probability("weight_drop", weight_drop)
+        self.zoneout = zoneout_rates(zoneout, isinstance(specs[0], LSTMSpec))
         self.specs = specs
         if impl == "torch" and not dispatch.torch_computes(self):
             raise ValueError(
@@ -396,22 +396,22 @@ class TorchCompatibleLayer(RecurrentLayer):
         return ", ".join(parts)
 
 
-def _probability(name: str, value: Any) -> float:
+def probability(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
         raise ValueError(f"{name}: expected a probability in [0, 1), got {value!r}")
     return float(value)
 
 
-def _zoneout_rates(zoneout: Any, is_lstm: bool) -> tuple[float, ...]:
+def zoneout_rates(zoneout: Any, is_lstm: bool) -> tuple[float, ...]:
     """``(h_rate,)``, or ``(h_rate, c_rate)`` for the LSTM."""
     if isinstance(zoneout, (tuple, list)):
         if not is_lstm or len(zoneout) != 2:
             raise ValueError(
                 f"zoneout: expected a float{' or (h_rate, c_rate)' if is_lstm else ''}, got {zoneout!r}"
             )
-        rates = tuple(_probability("zoneout", z) for z in zoneout)
+        rates = tuple(probability("zoneout", z) for z in zoneout)
     else:
-        rate = _probability("zoneout", zoneout)
+        rate = probability("zoneout", zoneout)
         rates = (rate, rate) if is_lstm else (rate,)
     return rates
 

@@ -102,6 +102,21 @@ def speech_config(folder: Path) -> dict:
             "model": {"recurrent": {**SMALL, "num_layers": 1}}, "beam": 2}
 
 
+def video_prediction_config(folder: Path) -> dict:
+    pytest.importorskip("skimage")
+    from PIL import Image
+
+    for clip in range(6):  # a bright square moving right, one pixel a frame, from a different start each clip
+        (folder / "clips" / f"c{clip}").mkdir(parents=True)
+        for t in range(8):
+            frame = np.zeros((8, 8), dtype=np.uint8)
+            frame[2:5, (clip + t) % 6:(clip + t) % 6 + 3] = 255
+            Image.fromarray(frame).save(folder / "clips" / f"c{clip}" / f"{t}.png")
+    return {"data": {"name": None, "path": str(folder / "clips"), "size": 8, "input_frames": 3, "output_frames": 2,
+                     "validation_fraction": 0.2, "test_fraction": 0.2},
+            "model": {"hidden_channels": [4], "kernel_size": 3, "patch": 2}, "rollout": 4, "examples": 1}
+
+
 CONFIGS = {
     "adding": lambda folder: {"data": {"length": 6, "validation_size": 16, "test_size": 16},
                               "model": {"recurrent": SMALL}},
@@ -115,4 +130,5 @@ CONFIGS = {
     "music": music_config,
     "translate": translate_config,
     "speech": speech_config,
+    "video_prediction": video_prediction_config,
 }

@@ -123,7 +123,15 @@ def _generate(args: argparse.Namespace) -> int:
     from rnnkit.tasks import language, music
     from rnnkit.tasks.core.run import load_run_config
 
-    if load_run_config(args.run_dir).task == "music":
+    task = load_run_config(args.run_dir).task
+    if task == "video_prediction":
+        from rnnkit.tasks.video import prediction
+
+        for path in prediction.generate_run(args.run_dir, args.length, args.seed, args.out, args.prime,
+                                            args.unfinished):
+            print(f"wrote {path}")
+        return 0
+    if task == "music":
         files = music.generate_run(args.run_dir, args.length, args.temperature, args.seed, args.out, args.prime,
                                    args.prime_frames, args.unfinished)
         for path in files:
@@ -371,31 +379,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     generate = commands.add_parser(
         "generate",
-        help="generate text with a trained language model, or music with a trained music model",
+        help="generate text (language run), music (music run) or video frames (video prediction run)",
         description=textwrap.dedent("""\
             Language runs (from 'rnnkit train lm-shakespeare' or another language config): read PROMPT in one pass, then
             sample LENGTH tokens one step at a time with the state carried: temperature, top-k and
             top-p (nucleus) sampling, seeded for a repeatable sample.
             Music runs (from 'rnnkit train music-chorales' or another music config): sample LENGTH frames the same way (each pitch a
             Bernoulli draw), optionally continuing the start of --prime, and write a MIDI file and
-            a piano-roll PNG."""),
+            a piano-roll PNG.
+            Video prediction runs (from 'rnnkit train video-prediction' or another video config): read
+            the model's input frames (the start of --prime, a video file or a folder of numbered
+            frames; for Moving MNIST runs a new clip of validation digits drawn with --seed), roll out
+            LENGTH frames past them, and write a GIF and a PNG strip."""),
         epilog='examples: rnnkit generate runs/lm --prompt "ROMEO:" --length 400 --temperature 0.8 --seed 1\n'
-               '          rnnkit generate runs/music --length 64 --seed 1 --out chorale.mid',
+               '          rnnkit generate runs/music --length 64 --seed 1 --out chorale.mid\n'
+               '          rnnkit generate runs/video --length 50 --seed 1 --out rollout.gif',
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    generate.add_argument("run_dir", help="a run folder of the language or the music task")
+    generate.add_argument("run_dir", help="a run folder of the language, music or video prediction task")
     generate.add_argument("--prompt", default="\n", help="text to start from (default: a newline)")
     generate.add_argument("--escapes", action="store_true", help="read \\n and \\t in --prompt as newline and tab")
-    generate.add_argument("--length", type=POSITIVE_INT, default=500, help="tokens (language) or frames (music) to "
-                          "generate (default: 500)")
+    generate.add_argument("--length", type=POSITIVE_INT, default=500, help="tokens (language) or frames (music, "
+                          "video) to generate (default: 500)")
     generate.add_argument("--temperature", type=TEMPERATURE, default=1.0, help="divide the logits by this (default: 1)")
     generate.add_argument("--top-k", type=COUNT, default=0, help="sample among the k likeliest tokens (0: all)")
     generate.add_argument("--top-p", type=PROBABILITY, default=1.0, help="sample among the likeliest tokens whose "
                           "probability adds up to p (default: 1, all)")
     generate.add_argument("--seed", type=int, help="seed for a repeatable sample (default: random)")
-    generate.add_argument("--out", help="music: the MIDI file to write (default: RUN_DIR/generated.mid; a PNG "
-                          "beside it)")
-    generate.add_argument("--prime", help="music: a MIDI / MusicXML file whose first frames the sample continues")
+    generate.add_argument("--out", help="music: the MIDI file to write (default: RUN_DIR/generated.mid); video: the "
+                          "GIF (default: RUN_DIR/generated.gif); a PNG beside it")
+    generate.add_argument("--prime", help="music: a MIDI / MusicXML file whose first frames the sample continues; "
+                          "video: a clip (video file or folder of frames) whose first frames the model reads")
     generate.add_argument("--prime-frames", type=POSITIVE_INT, default=8, help="music: frames of --prime to read "
                           "(default: 8)")
     generate.add_argument("--unfinished", action="store_true", help=UNFINISHED_HELP)

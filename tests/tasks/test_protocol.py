@@ -28,7 +28,7 @@ def test_every_registered_task_is_covered():
 @pytest.mark.parametrize("task", sorted(CONFIGS))
 def test_no_evaluation_reads_the_test_part_and_the_report_does(task, tmp_path):
     data = {"task": task, **CONFIGS[task](tmp_path), "train": dict(TRAIN)}
-    metric = {"adding": "val_mse", "copy": "val_loss"}.get(task, "val_loss")
+    metric = {"adding": "val_mse", "copy": "val_loss", "video_prediction": "val_mse"}.get(task, "val_loss")
     if task == "forecast":
         metric = "val_mase"
     elif task == "music":

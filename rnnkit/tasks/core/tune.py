@@ -78,8 +78,9 @@ def _check_spec(name: str, spec: Any) -> dict[str, Any]:
 
 def search_space(task: str, changes: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     """The space searched for ``task``: :data:`COMMON`, the task's own ``search_space``, then
-    ``changes`` (a spec replaces or adds an entry, ``None`` removes it)."""
-    space = {**COMMON, **(registry.get(task).search_space or {})}
+    ``changes`` (in both, a spec replaces or adds an entry, ``None`` removes it)."""
+    space = {name: spec for name, spec in {**COMMON, **(registry.get(task).search_space or {})}.items()
+             if spec is not None}
     for name, spec in (changes or {}).items():
         if spec is None:
             space.pop(name, None)

@@ -1,0 +1,131 @@
+"""Frame predictors: the ConvLSTM encoder-forecaster (Shi et al. 2015) and the FC-LSTM
+(Srivastava et al. 2015) it is compared with.
+
+Shape legend: T_in frames read, K frames predicted, B batch, C channels, H x W frames, p the
+patch size. ``forward(frames (T_in, B, C, H, W), future=K) -> logits (K, B, C, H, W)``: per
+pixel logits (``sigmoid`` gives the frame; binary cross-entropy or MSE trains them).
+
+Both read the input clip with an encoder stack and hand its final states to a forecaster
+stack of the same shape, which runs ``K`` steps without input (it is not conditioned on its
+own outputs, as in both papers), so a rollout of any length (``future`` beyond the training
+horizon) is the same call.
+
+ConvLSTM: as Shi et al. (section 4.1), each ``H x W x C`` frame is first cut into
+``p x p`` patches, a ``(C p^2, H / p, W / p)`` tensor (space-to-depth), so the recurrent
+state is ``(hidden, H / p, W / p)``; the forecaster's states of every layer, joined along the
+channels, go through a 1x1 convolution back to ``C p^2`` patch logits and then to pixels.
+FC-LSTM: each frame flattened to ``C H W`` features, LSTM stacks of ``hidden_size`` units, and
+a linear layer back to pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit.layers.conv import ConvLSTM
+from rnnkit.layers.torch_layers import LSTM
+
+
+@dataclass
+class VideoPredictorConfig:
+    kind: Literal["convlstm", "fclstm"] = "convlstm"
+    hidden_channels: list[int] = field(default_factory=lambda: [64, 64])  # convlstm: per layer
+    kernel_size: int = 5  # convlstm: the state-to-state and input-to-state kernels
+    patch: int = 4  # convlstm: frames cut into patch x patch blocks (Shi et al. use 4 on 64x64)
+    peephole: bool = True  # convlstm: the paper's peepholes (one weight per channel here)
+    hidden_size: int = 1024  # fclstm: units per layer
+    num_layers: int = 2  # fclstm: layers
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("convlstm", "fclstm"):
+            raise ValueError(f"model.kind: expected 'convlstm' or 'fclstm', got {self.kind!r}")
+        if not self.hidden_channels or any(isinstance(c, bool) or not isinstance(c, int) or c < 1
+                                           for c in self.hidden_channels):
+            raise ValueError(f"model.hidden_channels: expected a list of positive ints, got {self.hidden_channels!r}")
+        for name in ("kernel_size", "patch", "hidden_size", "num_layers"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"model.{name}: expected a positive int, got {value!r}")
+        if self.kernel_size % 2 == 0:
+            raise ValueError(f"model.kernel_size: expected an odd size, got {self.kernel_size}")
+
+
+class ConvLSTMPredictor(nn.Module):
+    """Shi et al.'s encoding-forecasting ConvLSTM network over ``p x p`` patches."""
+
+    def __init__(self, channels: int, config: VideoPredictorConfig) -> None:
+        super().__init__()
+        p, k = config.patch, config.kernel_size
+        self.channels, self.patch = channels, p
+
+        def stack(first: int) -> nn.ModuleList:
+            sizes = [first, *config.hidden_channels]
+            return nn.ModuleList(ConvLSTM(sizes[i], sizes[i + 1], k, peephole=config.peephole)
+                                 for i in range(len(config.hidden_channels)))
+
+        self.encoder = stack(channels * p * p)
+        self.forecaster = stack(channels * p * p)  # fed zeros: its input weights see no input
+        self.output = nn.Conv2d(sum(config.hidden_channels), channels * p * p, 1)
+
+    def _check(self, frames: Tensor, future: int) -> None:
+        if frames.dim() != 5 or frames.shape[2] != self.channels:
+            raise ValueError(f"expected frames (time, batch, {self.channels}, height, width), got {tuple(frames.shape)}")
+        if frames.shape[-1] % self.patch or frames.shape[-2] % self.patch:
+            raise ValueError(f"expected a height and width divisible by model.patch={self.patch}, got "
+                             f"{tuple(frames.shape[-2:])}")
+        if future < 1:
+            raise ValueError(f"future: expected a positive number of frames, got {future}")
+
+    def forward(self, frames: Tensor, future: int) -> Tensor:
+        """``frames (T_in, B, C, H, W)`` -> logits ``(future, B, C, H, W)``."""
+        self._check(frames, future)
+        T, B, C, H, W = frames.shape
+        p = self.patch
+        x = F.pixel_unshuffle(frames.reshape(T * B, C, H, W), p).view(T, B, C * p * p, H // p, W // p)
+        states = []
+        for layer in self.encoder:
+            x, state = layer(x)  # (T, B, hidden, H/p, W/p)
+            states.append(state)
+        x = x.new_zeros(future, B, C * p * p, H // p, W // p)  # the forecaster reads no input
+        outputs = []
+        for layer, state in zip(self.forecaster, states):
+            x, _ = layer(x, state)
+            outputs.append(x)
+        joined = torch.cat(outputs, dim=2).flatten(0, 1)  # (K*B, sum hidden, H/p, W/p)
+        logits = F.pixel_shuffle(self.output(joined), p)  # (K*B, C, H, W)
+        return logits.view(future, B, C, H, W)
+
+
+class FCLSTMPredictor(nn.Module):
+    """Srivastava et al.'s future predictor: LSTMs over flattened frames."""
+
+    def __init__(self, channels: int, frame_size: tuple[int, int], config: VideoPredictorConfig) -> None:
+        super().__init__()
+        self.channels, self.frame_size = channels, tuple(frame_size)
+        pixels = channels * frame_size[0] * frame_size[1]
+        self.encoder = LSTM(pixels, config.hidden_size, config.num_layers)
+        self.forecaster = LSTM(1, config.hidden_size, config.num_layers)  # fed zeros
+        self.output = nn.Linear(config.hidden_size, pixels)
+
+    def forward(self, frames: Tensor, future: int) -> Tensor:
+        """``frames (T_in, B, C, H, W)`` -> logits ``(future, B, C, H, W)``."""
+        if frames.dim() != 5 or tuple(frames.shape[2:]) != (self.channels, *self.frame_size):
+            raise ValueError(f"expected frames (time, batch, {self.channels}, {self.frame_size[0]}, "
+                             f"{self.frame_size[1]}), got {tuple(frames.shape)}")
+        if future < 1:
+            raise ValueError(f"future: expected a positive number of frames, got {future}")
+        T, B = frames.shape[:2]
+        _, state = self.encoder(frames.reshape(T, B, -1))
+        hidden, _ = self.forecaster(frames.new_zeros(future, B, 1), state)  # (K, B, hidden)
+        return self.output(hidden).view(future, B, self.channels, *self.frame_size)
+
+
+def build_predictor(channels: int, frame_size: tuple[int, int], config: VideoPredictorConfig) -> nn.Module:
+    if config.kind == "convlstm":
+        return ConvLSTMPredictor(channels, config)
+    return FCLSTMPredictor(channels, frame_size, config)

@@ -1,0 +1,68 @@
+"""What a video run can set: the clips (Moving MNIST or yours) and their parts, the frames
+read and predicted, the model, training."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from rnnkit.config import check_one_source
+from rnnkit.models.video import VideoPredictorConfig
+from rnnkit.training import EarlyStoppingConfig, TrainConfig
+
+
+@dataclass
+class VideoDataConfig:
+    name: str | None = "moving_mnist"  # Moving MNIST from real digits, or null and ``path``
+    path: str | None = None  # a folder of clips: video files, or folders of numbered frames
+    size: int = 64  # frames resized to size x size (Moving MNIST: the canvas)
+    channels: int = 1  # 1 grey, 3 RGB (your clips)
+    max_frames: int | None = None  # your clips: longer ones are sampled uniformly in time to this many
+    input_frames: int = 10  # frames read
+    output_frames: int = 10  # frames predicted
+    num_digits: int = 2  # Moving MNIST: digits per clip
+    validation_clips: int = 200  # Moving MNIST: fixed clips of the validation digits
+    test_clips: int = 1000  # Moving MNIST: fixed clips of the test digits
+    validation_fraction: float = 0.1  # of the digits (Moving MNIST) or of your clips
+    test_fraction: float = 0.1
+    seed: int = 0  # the split, and the fixed clips
+
+    def __post_init__(self) -> None:
+        check_one_source("data", self.name, self.path)
+        if self.name is not None and self.name != "moving_mnist":
+            raise ValueError(f"data.name: expected 'moving_mnist' (or null and a path), got {self.name!r}")
+        if self.channels not in (1, 3):
+            raise ValueError(f"data.channels: expected 1 (grey) or 3 (RGB), got {self.channels}")
+        for name in ("size", "input_frames", "output_frames", "num_digits", "validation_clips", "test_clips"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"data.{name}: expected a positive int, got {value!r}")
+        if self.name == "moving_mnist" and self.size < 28:
+            raise ValueError(f"data.size: Moving MNIST needs a canvas of at least the digits' 28 pixels, got {self.size}")
+        if self.max_frames is not None and self.max_frames < self.input_frames + self.output_frames:
+            raise ValueError(f"data.max_frames: expected at least input_frames + output_frames = "
+                             f"{self.input_frames + self.output_frames}, got {self.max_frames}")
+        if not 0 < self.validation_fraction < 1 or not 0 < self.test_fraction < 1 \
+                or self.validation_fraction + self.test_fraction >= 1:
+            raise ValueError(f"data.validation_fraction / test_fraction: expected fractions in (0, 1) with a sum "
+                             f"below 1, got {self.validation_fraction}, {self.test_fraction}")
+
+
+@dataclass
+class VideoPredictionConfig:
+    task: Literal["video_prediction"] = "video_prediction"
+    run_dir: str | None = None
+    data: VideoDataConfig = field(default_factory=VideoDataConfig)
+    model: VideoPredictorConfig = field(default_factory=VideoPredictorConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        steps=5000, batch_size=16, eval_every=250, checkpoint_every=250,
+        early_stopping=EarlyStoppingConfig(metric="val_mse", restore_best=True)))
+    loss: Literal["bce", "mse"] = "bce"  # per pixel: binary cross-entropy (Srivastava et al., Shi et al.) or MSE
+    rollout: int = 50  # the report rolls a test clip out this many frames past its input (rollout.gif)
+    examples: int = 4  # test clips drawn in predictions.png
+
+    def __post_init__(self) -> None:
+        if self.loss not in ("bce", "mse"):
+            raise ValueError(f"loss: expected 'bce' or 'mse', got {self.loss!r}")
+        if self.rollout < 1 or self.examples < 1:
+            raise ValueError(f"rollout / examples: expected positive ints, got {self.rollout}, {self.examples}")

@@ -1,0 +1,52 @@
+"""The frame predictors: shapes, the forecaster's rollout (a longer future extends a shorter
+one), and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rnnkit.models.video import ConvLSTMPredictor, FCLSTMPredictor, VideoPredictorConfig, build_predictor
+
+
+@pytest.mark.parametrize("kind", ["convlstm", "fclstm"])
+def test_a_longer_rollout_extends_a_shorter_one(kind):
+    torch.manual_seed(0)
+    config = VideoPredictorConfig(kind=kind, hidden_channels=[4, 3], kernel_size=3, patch=2, hidden_size=16)
+    model = build_predictor(1, (8, 8), config).double().eval()
+    frames = torch.rand(4, 2, 1, 8, 8, dtype=torch.float64)
+    short, long = model(frames, 3), model(frames, 7)
+    assert short.shape == (3, 2, 1, 8, 8) and long.shape == (7, 2, 1, 8, 8)
+    torch.testing.assert_close(long[:3], short)  # the forecaster reads no input: the future is a rollout
+    alone = model(frames[:, 1:], 3)  # one clip alone == the clip in a batch
+    torch.testing.assert_close(alone, short[:, 1:])
+
+
+def test_patches_go_to_depth_and_back():
+    """With a 1x1 output convolution that copies patch channels and zero recurrent weights, the
+    encoder is bypassed: the logits are the output bias laid back out as pixels."""
+    config = VideoPredictorConfig(hidden_channels=[2], kernel_size=1, patch=2)
+    model = ConvLSTMPredictor(1, config)
+    with torch.no_grad():
+        model.output.weight.zero_()
+        model.output.bias.copy_(torch.tensor([1.0, 2.0, 3.0, 4.0]))  # the four pixels of each 2x2 patch
+    logits = model(torch.rand(2, 1, 1, 4, 4), 1)
+    expected = torch.tensor([[1.0, 2.0, 1.0, 2.0], [3.0, 4.0, 3.0, 4.0]] * 2)
+    torch.testing.assert_close(logits[0, 0, 0], expected)
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="model.kernel_size: expected an odd size, got 4"):
+        VideoPredictorConfig(kernel_size=4)
+    with pytest.raises(ValueError, match="model.hidden_channels: expected a list of positive ints"):
+        VideoPredictorConfig(hidden_channels=[])
+    model = ConvLSTMPredictor(1, VideoPredictorConfig(hidden_channels=[2], kernel_size=3, patch=4))
+    with pytest.raises(ValueError, match=r"divisible by model.patch=4, got \(6, 8\)"):
+        model(torch.zeros(2, 1, 1, 6, 8), 1)
+    with pytest.raises(ValueError, match=r"expected frames \(time, batch, 1, height, width\), got \(2, 1, 3, 8, 8\)"):
+        model(torch.zeros(2, 1, 3, 8, 8), 1)
+    with pytest.raises(ValueError, match="future: expected a positive number of frames, got 0"):
+        model(torch.zeros(2, 1, 1, 8, 8), 0)
+    fc = FCLSTMPredictor(1, (8, 8), VideoPredictorConfig(kind="fclstm", hidden_size=4))
+    with pytest.raises(ValueError, match=r"expected frames \(time, batch, 1, 8, 8\), got \(2, 1, 1, 8, 9\)"):
+        fc(torch.zeros(2, 1, 1, 8, 9), 1)

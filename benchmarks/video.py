@@ -64,10 +64,10 @@ def run_model(kind: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def render(rows: list[dict[str, Any]], info: dict[str, Any], seconds: float, args: argparse.Namespace) -> str:
     lines = ["# Video frame prediction: Moving MNIST, 10 frames in, 10 out", "", header(info), "",
-             f"Command: `python benchmarks/video.py --budget {args.budget:g}{' --quick' if args.quick else ''}`. "
+             (f"Command: `python benchmarks/video.py --budget {args.budget:g}{' --quick' if args.quick else ''}`. "
              f"Total time {seconds / 60:.1f} min. Each model trained for {args.budget:g} s of this machine "
              f"(`train.max_seconds`) with the preset `{Path(args.config).stem}`; the weights kept are those of the "
-             "best validation MSE; the test clips (1,000 clips of held-out digits) are read once.", "",
+             "best validation MSE; the test clips (1,000 clips of held-out digits) are read once."), "",
              "| method | parameters | MSE per frame | MAE per frame | SSIM | training steps | seconds |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for row in rows:

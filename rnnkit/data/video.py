@@ -95,20 +95,74 @@ def split_digits(labels: np.ndarray, validation: float = 0.1, test: float = 0.1,
     return {name: np.sort(np.concatenate(chunks)) for name, chunks in parts.items()}
 
 
+def bounce(start: np.ndarray, moves: np.ndarray) -> np.ndarray:
+    """Positions ``(count, frames, 2)`` in [0, 1] from ``start`` ``(count, 2)`` and the intended
+    move of each frame ``(count, frames - 1, 2)``: a move that leaves [0, 1] is reflected back
+    at the edge, and every later move on that axis is mirrored too (the object bounced)."""
+    count, steps = moves.shape[:2]
+    position, sign = start.astype(np.float64), np.ones((count, 2))
+    paths = np.empty((count, steps + 1, 2))
+    paths[:, 0] = position
+    for t in range(steps):
+        position = position + sign * moves[:, t]
+        for bound, outside in ((0.0, position < 0.0), (1.0, position > 1.0)):
+            position = np.where(outside, 2 * bound - position, position)  # reflected back inside
+            sign = np.where(outside, -sign, sign)
+        paths[:, t + 1] = position
+    return paths
+
+
 def bouncing_paths(count: int, frames: int, rng: np.random.Generator, step: float = 0.1) -> np.ndarray:
     """Positions ``(count, frames, 2)`` in [0, 1] (row, column of the free range): a uniform start,
     a uniform direction, ``step`` per frame, reflected at the edges (Srivastava et al. 2015)."""
     position = rng.random((count, 2))
     angle = rng.random(count) * 2 * np.pi
     velocity = np.stack([np.sin(angle), np.cos(angle)], axis=1)  # (count, 2)
-    paths = np.empty((count, frames, 2))
-    for t in range(frames):
-        paths[:, t] = position
-        position = position + velocity * step
-        for bound, outside in ((0.0, position < 0.0), (1.0, position > 1.0)):
-            position = np.where(outside, 2 * bound - position, position)  # reflected back inside
-            velocity = np.where(outside, -velocity, velocity)
-    return paths
+    return bounce(position, np.repeat(velocity[:, None] * step, frames - 1, axis=1))
+
+
+MOTIONS = ("horizontal", "vertical", "diagonal", "circular", "zigzag", "static", "speeding up")
+
+
+def motion_paths(motion: str, count: int, frames: int, rng: np.random.Generator, step: float = 0.1) -> np.ndarray:
+    """Positions ``(count, frames, 2)`` of one motion pattern (the action-recognition set):
+
+    - ``horizontal`` / ``vertical``: along one axis at ``step`` a frame, bouncing;
+    - ``diagonal``: at 45 degrees to both axes (any of the four), bouncing;
+    - ``circular``: round a circle of radius 0.2-0.4 about a point near the centre, ``step`` of arc a frame;
+    - ``zigzag``: sideways at ``step``, and up or down, turning every 3 frames;
+    - ``static``: not moving;
+    - ``speeding up``: a uniform direction, the speed growing from 0 to 2 ``step`` over the clip, bouncing.
+    """
+    start = rng.random((count, 2))
+    side = rng.choice([-1.0, 1.0], (count, 2))  # which way along each axis
+    ones = np.ones((count, frames - 1, 1))
+    if motion in ("horizontal", "vertical"):
+        axis = 1 if motion == "horizontal" else 0
+        moves = np.zeros((count, frames - 1, 2))
+        moves[..., axis] = side[:, None, axis] * step
+        return bounce(start, moves)
+    if motion == "diagonal":
+        return bounce(start, ones * side[:, None] * step / np.sqrt(2))
+    if motion == "zigzag":
+        turns = np.where((np.arange(frames - 1) // 3) % 2 == 0, 1.0, -1.0)  # (frames - 1,)
+        moves = np.stack([np.outer(side[:, 0], turns), np.repeat(side[:, 1:], frames - 1, axis=1)], axis=-1)
+        return bounce(start, moves * step / np.sqrt(2))
+    if motion == "static":
+        return np.repeat(start[:, None], frames, axis=1)
+    if motion == "speeding up":
+        angle = rng.random(count) * 2 * np.pi
+        direction = np.stack([np.sin(angle), np.cos(angle)], axis=1)[:, None]  # (count, 1, 2)
+        speed = np.linspace(0.0, 2 * step, frames - 1)[None, :, None]
+        return bounce(start, direction * speed)
+    if motion == "circular":
+        radius = 0.2 + 0.2 * rng.random((count, 1))
+        centre = 0.5 + (0.5 - radius) * (rng.random((count, 2)) * 2 - 1) * 0.5  # the circle stays inside
+        phase = rng.random((count, 1)) * 2 * np.pi
+        turn = side[:, :1] * step / radius  # radians a frame: step of arc
+        angle = phase + turn * np.arange(frames)[None]  # (count, frames)
+        return centre[:, None] + radius[..., None] * np.stack([np.sin(angle), np.cos(angle)], axis=-1)
+    raise ValueError(f"motion: expected one of {list(MOTIONS)}, got {motion!r}")
 
 
 def render(digits: np.ndarray, paths: np.ndarray, size: int = 64) -> np.ndarray:
@@ -146,10 +200,12 @@ class MovingMNIST:
         if self.frames < 1 or self.num_digits < 1:
             raise ValueError(f"frames / num_digits: expected >= 1, got {self.frames}, {self.num_digits}")
 
-    def sample(self, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """``count`` clips ``(count, T, 1, S, S)`` and the digit classes in each ``(count, K)``."""
+    def sample(self, count: int, rng: np.random.Generator, motion: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``count`` clips ``(count, T, 1, S, S)`` and the digit classes in each ``(count, K)``;
+        the digits bounce in uniform directions, or all move by one of :data:`MOTIONS`."""
         chosen = rng.integers(0, len(self.digits), (count, self.num_digits))
-        paths = bouncing_paths(count * self.num_digits, self.frames, rng, self.step)
+        paths = bouncing_paths(count * self.num_digits, self.frames, rng, self.step) if motion is None else \
+            motion_paths(motion, count * self.num_digits, self.frames, rng, self.step)
         paths = paths.reshape(count, self.num_digits, self.frames, 2)
         return render(self.digits[chosen], paths, self.size), self.labels[chosen]
 

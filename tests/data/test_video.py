@@ -149,3 +149,29 @@ def test_write_gif_round_trip(tmp_path):
         assert image.n_frames == 3
         image.seek(1)
         assert abs(np.asarray(image.convert("L"))[3, 3] - 128) <= 1
+
+
+def test_motion_patterns_move_as_named():
+    rng = np.random.default_rng(0)
+    step, frames = 0.1, 20
+    paths = {m: video.motion_paths(m, 50, frames, rng, step) for m in video.MOTIONS}
+    for motion, p in paths.items():
+        assert p.shape == (50, frames, 2) and p.min() >= 0 and p.max() <= 1, motion
+    moves = {m: np.abs(np.diff(p, axis=1)) for m, p in paths.items()}  # (50, frames - 1, 2)
+    assert (moves["horizontal"][..., 0] == 0).all() and np.isclose(moves["horizontal"][..., 1], step).mean() > 0.8
+    assert (moves["vertical"][..., 1] == 0).all() and np.isclose(moves["vertical"][..., 0], step).mean() > 0.8
+    assert np.isclose(moves["diagonal"], step / np.sqrt(2)).all(-1).mean() > 0.8
+    assert (moves["static"] == 0).all()
+    chords = np.linalg.norm(np.diff(paths["circular"], axis=1), axis=-1)  # a circle: every chord alike
+    np.testing.assert_allclose(chords, chords[:, :1].repeat(frames - 1, 1), rtol=1e-9)
+    assert (np.abs(np.diff(np.diff(paths["circular"], axis=1), axis=1)).sum(-1) > 0).all()  # and turning
+    speed = np.linalg.norm(np.diff(paths["speeding up"], axis=1), axis=-1)
+    assert (speed[:, -5:].mean(1) > 3 * speed[:, :5].mean(1)).all()
+    rows = np.diff(paths["zigzag"][..., 0], axis=1)  # up or down, turning every 3 frames (away from the edges)
+    turning = np.sign(rows[:, :3]).sum(1) * np.sign(rows[:, 3:6]).sum(1)
+    assert (turning < 0).mean() > 0.7
+    with pytest.raises(ValueError, match="motion: expected one of"):
+        video.motion_paths("teleport", 1, 3, rng)
+    source = video.MovingMNIST(np.ones((2, 28, 28), dtype=np.float32), np.arange(2), frames=4, num_digits=1)
+    clips, _ = source.sample(3, np.random.default_rng(1), motion="static")
+    assert (clips == clips[:, :1]).all()  # a static digit: every frame the first

@@ -117,6 +117,26 @@ def video_prediction_config(folder: Path) -> dict:
             "model": {"hidden_channels": [4], "kernel_size": 3, "patch": 2}, "rollout": 4, "examples": 1}
 
 
+def video_action_config(folder: Path) -> dict:
+    pytest.importorskip("sklearn")
+    from PIL import Image
+
+    rows = ["clip,label"]
+    for clip in range(12):  # a bright bar moving right or left, 4 to 6 frames
+        label = "right" if clip % 2 else "left"
+        (folder / "clips" / f"c{clip}").mkdir(parents=True)
+        for t in range(4 + clip % 3):
+            frame = np.zeros((8, 8), dtype=np.uint8)
+            column = 1 + t if label == "right" else 6 - t
+            frame[:, column] = 255
+            Image.fromarray(frame).save(folder / "clips" / f"c{clip}" / f"{t}.png")
+        rows.append(f"c{clip},{label}")
+    (folder / "clips" / "labels.csv").write_text("\n".join(rows) + "\n")
+    return {"data": {"name": None, "path": str(folder / "clips"), "size": 8, "validation_fraction": 0.25,
+                     "test_fraction": 0.25},
+            "model": {"cnn_channels": [4], "hidden_size": 8}}
+
+
 CONFIGS = {
     "adding": lambda folder: {"data": {"length": 6, "validation_size": 16, "test_size": 16},
                               "model": {"recurrent": SMALL}},
@@ -130,5 +150,6 @@ CONFIGS = {
     "music": music_config,
     "translate": translate_config,
     "speech": speech_config,
+    "video_action": video_action_config,
     "video_prediction": video_prediction_config,
 }

@@ -224,6 +224,25 @@ def fixed_clips(source: MovingMNIST, count: int, seed: int, path: Path) -> np.nd
     return levels.astype(np.float32) / 255
 
 
+def fixed_motion_clips(source: MovingMNIST, count: int, seed: int, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` clips of :data:`MOTIONS`, as many of each as can be (``count // 7`` or one more),
+    drawn once with ``seed`` and kept at ``path``: the clips (as :func:`fixed_clips`) and each
+    clip's motion index ``(count,)``."""
+    if path.exists():
+        with np.load(path, allow_pickle=False) as data:
+            if data["clips"].shape[0] == count:
+                return data["clips"].astype(np.float32) / 255, data["motions"]
+    rng = np.random.default_rng(seed)
+    motions = np.arange(count) % len(MOTIONS)
+    clips = np.concatenate([source.sample(int((motions == m).sum()), rng, MOTIONS[m])[0]
+                            for m in range(len(MOTIONS)) if (motions == m).any()])
+    motions = np.sort(motions)  # the order the clips were drawn in
+    levels = np.rint(clips * 255).astype(np.uint8)
+    with atomic_open(path, "wb") as handle:
+        np.savez_compressed(handle, clips=levels, motions=motions)
+    return levels.astype(np.float32) / 255, motions
+
+
 # -- the user's clips ------------------------------------------------------------------------------
 
 

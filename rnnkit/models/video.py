@@ -129,3 +129,95 @@ def build_predictor(channels: int, frame_size: tuple[int, int], config: VideoPre
     if config.kind == "convlstm":
         return ConvLSTMPredictor(channels, config)
     return FCLSTMPredictor(channels, frame_size, config)
+
+
+# -- action recognition -----------------------------------------------------------------------------
+
+
+@dataclass
+class ActionModelConfig:
+    """``lrcn`` (Donahue et al. 2015): a small CNN per frame, then ``classifier`` (the recurrent
+    stack, pooling over valid frames, the head) over the frame features; ``convlstm``: a ConvLSTM
+    stack over ``patch x patch`` patches, its state at the last valid frame averaged over space.
+    ``frame``: baselines that see no recurrence: ``single`` (the middle frame's CNN features) or
+    ``difference`` (the CNN over frame differences, averaged over time)."""
+
+    kind: Literal["lrcn", "convlstm", "single", "difference"] = "lrcn"
+    cnn_channels: list[int] = field(default_factory=lambda: [16, 32, 64])  # stride-2 3x3 blocks
+    hidden_size: int = 64  # lrcn: the recurrent stack's units; convlstm: its channels
+    cell: Literal["lstm", "gru"] = "lstm"
+    kernel_size: int = 3  # convlstm
+    patch: int = 4  # convlstm
+    pooling: Literal["last", "mean", "max", "attention"] = "mean"  # lrcn: over valid frames
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("lrcn", "convlstm", "single", "difference"):
+            raise ValueError(f"model.kind: expected lrcn, convlstm, single or difference, got {self.kind!r}")
+        if not self.cnn_channels or any(isinstance(c, bool) or not isinstance(c, int) or c < 1
+                                        for c in self.cnn_channels):
+            raise ValueError(f"model.cnn_channels: expected a list of positive ints, got {self.cnn_channels!r}")
+        if self.kernel_size % 2 == 0 or self.kernel_size < 1 or self.patch < 1 or self.hidden_size < 1:
+            raise ValueError(f"model.kernel_size (odd) / patch / hidden_size: expected positive ints, got "
+                             f"{self.kernel_size}, {self.patch}, {self.hidden_size}")
+
+
+class FrameCNN(nn.Module):
+    """``(N, C, H, W) -> (N, F)``: stride-2 3x3 convolutions with ReLU, then the spatial mean."""
+
+    def __init__(self, channels: int, widths: list[int]) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for i, width in enumerate(widths):
+            layers += [nn.Conv2d(channels if i == 0 else widths[i - 1], width, 3, stride=2, padding=1), nn.ReLU()]
+        self.layers = nn.Sequential(*layers)
+        self.output_size = widths[-1]
+
+    def forward(self, frames: Tensor) -> Tensor:
+        return self.layers(frames).mean(dim=(-2, -1))
+
+
+def _valid(lengths: Tensor, T: int) -> Tensor:
+    return (torch.arange(T, device=lengths.device)[:, None] < lengths[None]).unsqueeze(-1)  # (T, B, 1)
+
+
+class ActionRecognizer(nn.Module):
+    """``(clips (T, B, C, H, W), lengths (B,)) -> logits (B, K)``; padded frames are never read."""
+
+    def __init__(self, channels: int, num_classes: int, config: ActionModelConfig) -> None:
+        super().__init__()
+        from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
+        from rnnkit.models.sequence import RecurrentConfig
+
+        self.config = config
+        if config.kind == "convlstm":
+            p = config.patch
+            self.convlstm = ConvLSTM(channels * p * p, config.hidden_size, config.kernel_size)
+            self.head = nn.Linear(config.hidden_size, num_classes)
+            return
+        self.cnn = FrameCNN(channels, config.cnn_channels)
+        if config.kind == "lrcn":
+            recurrent = RecurrentConfig(cell=config.cell, hidden_size=config.hidden_size)
+            self.sequence = SequenceClassifier(self.cnn.output_size, num_classes,
+                                               ClassifierConfig(recurrent=recurrent, pooling=config.pooling))
+        else:
+            self.head = nn.Linear(self.cnn.output_size, num_classes)
+
+    def forward(self, clips: Tensor, lengths: Tensor | None = None) -> Tensor:
+        T, B, C, H, W = clips.shape
+        lengths = (torch.full((B,), T, dtype=torch.long) if lengths is None else lengths).to(clips.device)
+        kind = self.config.kind
+        if kind == "convlstm":
+            p = self.config.patch
+            x = F.pixel_unshuffle(clips.flatten(0, 1), p).view(T, B, C * p * p, H // p, W // p)
+            _, (h, _) = self.convlstm(x, lengths=lengths)  # h (1, B, hidden, H/p, W/p): at the last valid frame
+            return self.head(h[0].mean(dim=(-2, -1)))
+        if kind == "single":  # the middle valid frame: no motion to see
+            middle = clips[(lengths - 1) // 2, torch.arange(B, device=clips.device)]  # (B, C, H, W)
+            return self.head(self.cnn(middle))
+        if kind == "difference":  # how each frame differs from the one before, averaged over valid steps
+            changes = (clips[1:] - clips[:-1]).abs() if T > 1 else torch.zeros_like(clips)
+            features = self.cnn(changes.flatten(0, 1)).view(changes.shape[0], B, -1)
+            valid = _valid((lengths - 1).clamp(min=1), changes.shape[0])
+            return self.head((features * valid).sum(0) / valid.sum(0))
+        features = self.cnn(clips.flatten(0, 1)).view(T, B, -1)  # (T, B, F)
+        return self.sequence(features, lengths)

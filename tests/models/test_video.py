@@ -50,3 +50,30 @@ def test_errors():
     fc = FCLSTMPredictor(1, (8, 8), VideoPredictorConfig(kind="fclstm", hidden_size=4))
     with pytest.raises(ValueError, match=r"expected frames \(time, batch, 1, 8, 8\), got \(2, 1, 1, 8, 9\)"):
         fc(torch.zeros(2, 1, 1, 8, 9), 1)
+
+
+@pytest.mark.parametrize("kind", ["lrcn", "convlstm", "single", "difference"])
+def test_action_models_never_read_padding(kind):
+    from rnnkit.models.video import ActionModelConfig, ActionRecognizer
+
+    torch.manual_seed(1)
+    model = ActionRecognizer(1, 7, ActionModelConfig(kind=kind, cnn_channels=[4, 8], hidden_size=8)).double().eval()
+    clips, lengths = torch.rand(6, 3, 1, 16, 16, dtype=torch.float64), torch.tensor([6, 5, 3])
+    logits = model(clips, lengths)
+    noisy = clips.clone()
+    noisy[5:, 1], noisy[3:, 2] = 9.0, -4.0
+    torch.testing.assert_close(model(noisy, lengths), logits)
+    torch.testing.assert_close(model(clips[:3, 2:], lengths[2:]), logits[2:])  # a clip alone == in the batch
+
+
+def test_the_order_free_baselines_ignore_time_order():
+    """The single-frame CNN reads the middle frame and the difference CNN the mean of |x_t -
+    x_{t-1}|: reversing an odd-length clip changes neither; the LRCN reads the order."""
+    from rnnkit.models.video import ActionModelConfig, ActionRecognizer
+
+    torch.manual_seed(2)
+    clips = torch.rand(5, 2, 1, 16, 16, dtype=torch.float64)
+    for kind, invariant in (("single", True), ("difference", True), ("lrcn", False)):
+        model = ActionRecognizer(1, 3, ActionModelConfig(kind=kind, cnn_channels=[4], hidden_size=6)).double().eval()
+        same = torch.allclose(model(clips), model(clips.flip(0)), atol=1e-12)
+        assert same is invariant, kind

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from rnnkit.config import check_one_source
-from rnnkit.models.video import VideoPredictorConfig
+from rnnkit.models.video import ActionModelConfig, VideoPredictorConfig
 from rnnkit.training import EarlyStoppingConfig, TrainConfig
 
 
@@ -66,3 +66,47 @@ class VideoPredictionConfig:
             raise ValueError(f"loss: expected 'bce' or 'mse', got {self.loss!r}")
         if self.rollout < 1 or self.examples < 1:
             raise ValueError(f"rollout / examples: expected positive ints, got {self.rollout}, {self.examples}")
+
+
+@dataclass
+class ActionDataConfig:
+    name: str | None = "moving_mnist_motions"  # Moving MNIST digits moving by 7 patterns, or null and ``path``
+    path: str | None = None  # a folder of clips (video files, folders of numbered frames)
+    annotations: str | None = None  # your clips: a CSV of clip,label (default: PATH/labels.csv)
+    label_column: str = "label"
+    size: int = 64  # frames resized to size x size
+    channels: int = 1
+    max_frames: int | None = 20  # your clips: longer ones sampled uniformly in time to this many
+    frames: int = 20  # Moving MNIST: frames a clip
+    num_digits: int = 1  # Moving MNIST: digits a clip (all moving by the clip's pattern)
+    validation_clips: int = 350  # Moving MNIST: fixed clips of the validation digits (50 per pattern)
+    test_clips: int = 700  # Moving MNIST: fixed clips of the test digits (100 per pattern)
+    validation_fraction: float = 0.15  # of the digits (Moving MNIST) or of your clips
+    test_fraction: float = 0.15
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_one_source("data", self.name, self.path)
+        if self.name is not None and self.name != "moving_mnist_motions":
+            raise ValueError(f"data.name: expected 'moving_mnist_motions' (or null and a path), got {self.name!r}")
+        if self.channels not in (1, 3):
+            raise ValueError(f"data.channels: expected 1 (grey) or 3 (RGB), got {self.channels}")
+        for name in ("size", "frames", "num_digits", "validation_clips", "test_clips"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"data.{name}: expected a positive int, got {value!r}")
+        if not 0 < self.validation_fraction < 1 or not 0 < self.test_fraction < 1 \
+                or self.validation_fraction + self.test_fraction >= 1:
+            raise ValueError(f"data.validation_fraction / test_fraction: expected fractions in (0, 1) with a sum "
+                             f"below 1, got {self.validation_fraction}, {self.test_fraction}")
+
+
+@dataclass
+class VideoActionConfig:
+    task: Literal["video_action"] = "video_action"
+    run_dir: str | None = None
+    data: ActionDataConfig = field(default_factory=ActionDataConfig)
+    model: ActionModelConfig = field(default_factory=ActionModelConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        steps=2000, batch_size=16, eval_every=200, checkpoint_every=200,
+        early_stopping=EarlyStoppingConfig(metric="val_loss", patience=5, restore_best=True)))

@@ -173,6 +173,16 @@ def _add_text_inputs(parser: argparse.ArgumentParser, what: str) -> None:
 
 def _predict(args: argparse.Namespace) -> int:
     from rnnkit.tasks import sentiment
+    from rnnkit.tasks.core.run import load_run_config
+
+    if load_run_config(args.run_dir).task == "video_action":
+        from rnnkit.tasks.video import action
+
+        classes, probabilities = action.classify_clips(args.run_dir, args.clips or [], args.unfinished)
+        print("\t".join(["predicted", *(f"p({c})" for c in classes), "clip"]))
+        for path, row in zip(args.clips, probabilities):
+            print("\t".join([classes[int(row.argmax())], *(f"{p:.4f}" for p in row), path]))
+        return 0
 
     classifier = sentiment.load_classifier(args.run_dir, args.unfinished)  # a wrong folder fails before stdin is read
     texts = _input_texts(args)
@@ -417,16 +427,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser(
         "predict",
-        help="classify new texts with a trained sentiment (text classification) run",
+        help="classify new texts (sentiment run) or clips (video action run) with a trained run",
         description=(
             "Load the text classifier of RUN_DIR (from 'rnnkit train sentiment-polarity' or another sentiment config) and classify "
             "each line of FILE (or of stdin, or each --text): prints a tab-separated table of the predicted "
-            "class, the probability of every class and the text."
+            "class, the probability of every class and the text. For a video action run (from 'rnnkit train "
+            "video-action'), classify each --clip (a video file or a folder of numbered frames) the same way."
         ),
-        epilog='example: echo "a gorgeous , witty film" | rnnkit predict runs/sentiment',
+        epilog='examples: echo "a gorgeous , witty film" | rnnkit predict runs/sentiment\n'
+               '          rnnkit predict runs/video_action --clip walk.mp4 --clip frames/run1/',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    predict.add_argument("run_dir", help="a run folder of the sentiment task")
+    predict.add_argument("run_dir", help="a run folder of the sentiment or the video action task")
     _add_text_inputs(predict, "text")
+    predict.add_argument("--clip", dest="clips", action="append", metavar="PATH",
+                         help="video action runs: a clip to classify (repeatable)")
     predict.add_argument("--unfinished", action="store_true", help=UNFINISHED_HELP)
     predict.set_defaults(handler=_predict)
 

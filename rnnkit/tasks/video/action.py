@@ -25,6 +25,7 @@ differences averaged over time (motion without order).
 from __future__ import annotations
 
 import dataclasses
+import json
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,13 +38,15 @@ from torch import Tensor, nn
 
 from rnnkit.data import video
 from rnnkit.data.text import cache_dir
+from rnnkit.files import read_text
 from rnnkit.models.video import ActionRecognizer
+from rnnkit.tasks.core import run
 from rnnkit.tasks.core.baselines import Candidates
-from rnnkit.tasks.core.classification import evaluate_parts, format_confusion, test_report
+from rnnkit.tasks.core.classification import evaluate_parts, format_confusion, predict_logits, test_report
 from rnnkit.tasks.core.parts import Sealed, Split, describe
 from rnnkit.tasks.core.registry import Task
 from rnnkit.tasks.video.config import ActionDataConfig, VideoActionConfig
-from rnnkit.training import RandomBatches, StepOutput, fit
+from rnnkit.training import RandomBatches, StepOutput, fit, trained_weights
 
 
 @dataclass
@@ -144,6 +147,11 @@ class VideoActionJob:
     draw: Any = None  # (count, rng) -> ClipPart: what the baselines train on
     data_notes: list[str] = field(default_factory=list)
 
+    @property
+    def artifacts(self) -> dict[str, bytes]:
+        """Written beside the weights before training and bound to them: the class names."""
+        return {"classes.json": json.dumps(self.classes).encode()}
+
 
 def training_pieces(model: nn.Module, draw: Any, validation: ClipPart, classes: list[str], batch_size: int,
                     seed: int) -> tuple[Any, RandomBatches, Any]:
@@ -205,6 +213,26 @@ def baselines(job: VideoActionJob) -> Candidates:
         return score
 
     return Candidates({"single-frame CNN": trained("single"), "frame-difference CNN": trained("difference")})
+
+
+def classify_clips(run_dir: str | Path, paths: list[str | Path], allow_unfinished: bool = False
+                   ) -> tuple[list[str], np.ndarray]:
+    """``rnnkit predict`` for an action run: the class names and the probabilities ``(N, K)`` of
+    the clips at ``paths`` (video files or folders of numbered frames), read as the run read its
+    clips (size, channels, at most ``max_frames`` sampled uniformly)."""
+    if not paths:
+        raise ValueError("expected at least one clip (--clip PATH: a video file or a folder of numbered frames)")
+    config = run.load_finished_run(run_dir, "video_action", "video action recognition", ("classes.json",),
+                                   allow_unfinished)
+    weights = trained_weights(run_dir)
+    classes = json.loads(read_text(Path(run_dir) / "classes.json", "class names (JSON)"))
+    data = config.data
+    frames = [video.read_clip(Path(p), (data.size, data.size), data.channels, data.max_frames) for p in paths]
+    padded, lengths = video.Clips(frames, [Path(p).stem for p in paths]).padded()
+    model = ActionRecognizer(data.channels, len(classes), config.model)
+    run.load_weights(model, weights, run_dir)
+    part = ClipPart(padded, lengths, np.zeros(len(paths), dtype=np.int64))
+    return classes, predict_logits(model, part).softmax(-1).numpy()
 
 
 def _action_space() -> dict[str, Any]:

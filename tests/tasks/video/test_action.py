@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from rnnkit.cli.main import main
 from rnnkit.data import video
 from rnnkit.tasks.core import run
 from rnnkit.tasks.video import action
@@ -45,7 +46,7 @@ def test_motion_parts(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.baselines
-def test_a_run_with_its_baselines(tmp_path):
+def test_a_run_with_its_baselines_then_predict(tmp_path, capsys):
     config = run.resolve_config({"task": "video_action", **video_action_config(tmp_path),
                                  "train": {"steps": 12, "eval_every": 6, "batch_size": 4, "progress": False}})
     run_dir, result = run.train(config, tmp_path / "run")
@@ -54,3 +55,9 @@ def test_a_run_with_its_baselines(tmp_path):
     assert "true \\ predicted" in result.report["text"]
     assert (run_dir / "confusion.png").exists() and (run_dir / "predictions.csv").exists()
     assert json.loads((run_dir / "split.json").read_text())["classes"] == ["left", "right"]
+    assert main(["predict", str(run_dir), "--clip", str(tmp_path / "clips" / "c0"), "--clip",
+                 str(tmp_path / "clips" / "c1")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "predicted\tp(left)\tp(right)\tclip" and len(lines) == 3
+    probabilities = [float(v) for v in lines[1].split("\t")[1:3]]
+    assert sum(probabilities) == pytest.approx(1, abs=1e-3) and lines[1].endswith("c0")

@@ -89,8 +89,9 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], seconds: float, arg
     predicted = [r for r in rows if r["task"] == "prediction"]
     if predicted:
         lines += ["", "## Frame prediction: 10 frames in, 10 out", "",
-                  (f"Each model trained for {args.budget:g} s of this machine (`train.max_seconds`) with the preset "
-                   f"`{CONFIG}` (the FC-LSTM changes only `model.kind`); {predicted[0]['test_clips']:,} test clips."), "",
+                  (f"Each model trained for {args.budget:g} s of this machine (`train.max_seconds`) with the "
+                   f"preset `{CONFIG}` (the FC-LSTM changes only `model.kind`); {predicted[0]['test_clips']:,} test "
+                   "clips."), "",
                   "| method | parameters | MSE per frame | MAE per frame | SSIM | training steps | seconds |",
                   "|---|---:|---:|---:|---:|---:|---:|"]
         for row in predicted:
@@ -107,8 +108,8 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], seconds: float, arg
     if actions:
         lines += ["", "## Action recognition: 7 motion patterns, one digit, 20 frames", "",
                   (f"Each model, and each baseline, trained for at most {args.action_budget:g} s with the preset "
-                   f"`{ACTION_CONFIG}` (only `model.kind` changes); {actions[0]['test_clips']:,} test clips, the patterns "
-                   "in equal numbers."), "",
+                   f"`{ACTION_CONFIG}` (only `model.kind` changes); {actions[0]['test_clips']:,} test clips, the "
+                   "patterns in equal numbers."), "",
                   "| method | parameters | accuracy | macro F1 | training steps | seconds |",
                   "|---|---:|---:|---:|---:|---:|"]
         for row in actions:

@@ -1,5 +1,6 @@
-"""Frame predictors: the ConvLSTM encoder-forecaster (Shi et al. 2015) and the FC-LSTM
-(Srivastava et al. 2015) it is compared with.
+"""Video models. Frame predictors: the ConvLSTM encoder-forecaster (Shi et al. 2015) and the
+FC-LSTM (Srivastava et al. 2015) it is compared with. Action recognizers: the LRCN (Donahue et
+al. 2015), a ConvLSTM over time, and the two CNN baselines (see :class:`ActionModelConfig`).
 
 Shape legend: T_in frames read, K frames predicted, B batch, C channels, H x W frames, p the
 patch size. ``forward(frames (T_in, B, C, H, W), future=K) -> logits (K, B, C, H, W)``: per
@@ -29,6 +30,8 @@ from torch import Tensor, nn
 
 from rnnkit.layers.conv import ConvLSTM
 from rnnkit.layers.torch_layers import LSTM
+from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
+from rnnkit.models.sequence import RecurrentConfig
 
 
 @dataclass
@@ -185,9 +188,6 @@ class ActionRecognizer(nn.Module):
 
     def __init__(self, channels: int, num_classes: int, config: ActionModelConfig) -> None:
         super().__init__()
-        from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
-        from rnnkit.models.sequence import RecurrentConfig
-
         self.config = config
         if config.kind == "convlstm":
             p = config.patch

@@ -137,6 +137,26 @@ def video_action_config(folder: Path) -> dict:
             "model": {"cnn_channels": [4], "hidden_size": 8}}
 
 
+def video_caption_config(folder: Path) -> dict:
+    pytest.importorskip("sacrebleu")
+    from PIL import Image
+
+    rows = ["clip,caption"]
+    for clip in range(10):  # a bar moving right or left, described
+        right = clip % 2 == 1
+        (folder / "clips" / f"c{clip}").mkdir(parents=True)
+        for t in range(4 + clip % 2):
+            frame = np.zeros((8, 8), dtype=np.uint8)
+            frame[:, 1 + t if right else 6 - t] = 255
+            Image.fromarray(frame).save(folder / "clips" / f"c{clip}" / f"{t}.png")
+        rows.append(f"c{clip},a bar moves {'right' if right else 'left'}")
+    (folder / "clips" / "captions.csv").write_text("\n".join(rows) + "\n")
+    return {"data": {"name": None, "path": str(folder / "clips"), "size": 8, "validation_fraction": 0.2,
+                     "test_fraction": 0.2},
+            "model": {"cnn_channels": [4], "seq2seq": {"recurrent": {"hidden_size": 8}, "embedding_size": 8}},
+            "beam": 2, "max_output": 6, "eval_size": 4}
+
+
 CONFIGS = {
     "adding": lambda folder: {"data": {"length": 6, "validation_size": 16, "test_size": 16},
                               "model": {"recurrent": SMALL}},
@@ -151,5 +171,6 @@ CONFIGS = {
     "translate": translate_config,
     "speech": speech_config,
     "video_action": video_action_config,
+    "video_caption": video_caption_config,
     "video_prediction": video_prediction_config,
 }

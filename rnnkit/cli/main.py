@@ -194,6 +194,15 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _caption(args: argparse.Namespace) -> int:
+    from rnnkit.tasks.video import caption
+
+    clips = args.clips or []
+    for path, text in zip(clips, caption.caption_clips(args.run_dir, clips, args.beam, args.unfinished)):
+        print(f"{path}\t{text}")
+    return 0
+
+
 def _translate(args: argparse.Namespace) -> int:
     from rnnkit.tasks import translate
 
@@ -461,6 +470,20 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("--attention", metavar="PNG", help="write the first source's attention heat map here")
     translate.add_argument("--unfinished", action="store_true", help=UNFINISHED_HELP)
     translate.set_defaults(handler=_translate)
+
+    caption = commands.add_parser(
+        "caption",
+        help="describe clips in words with a trained video captioning run",
+        description=("Load the captioner of RUN_DIR (from 'rnnkit train video-caption' or another video_caption "
+                     "config) and write a caption for each --clip (a video file or a folder of numbered frames), "
+                     "read as the run read its clips; prints clip<TAB>caption."),
+        epilog="example: rnnkit caption runs/video_caption --clip clip1.mp4 --clip frames/clip2/ --beam 3",
+    )
+    caption.add_argument("run_dir", help="a run folder of the video_caption task")
+    caption.add_argument("--clip", dest="clips", action="append", metavar="PATH", help="a clip (repeatable)")
+    caption.add_argument("--beam", type=POSITIVE_INT, help="beam width (default: the run's; 1: greedy)")
+    caption.add_argument("--unfinished", action="store_true", help=UNFINISHED_HELP)
+    caption.set_defaults(handler=_caption)
 
     transcribe = commands.add_parser(
         "transcribe",

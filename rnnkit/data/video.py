@@ -243,6 +243,50 @@ def fixed_motion_clips(source: MovingMNIST, count: int, seed: int, path: Path) -
     return levels.astype(np.float32) / 255, motions
 
 
+# Moving MNIST with captions, as Sync-DRAW (Mittal et al. 2017) described its clips: templated text
+CAPTION_MOTIONS = {"horizontal": "left and right", "vertical": "up and down", "diagonal": "diagonally",
+                   "circular": "in a circle", "zigzag": "in a zigzag"}
+
+
+def caption_of(digits: Sequence[int], motions: Sequence[str]) -> str:
+    """``the digit 3 is moving left and right while the digit 7 is moving up and down``."""
+    return " while ".join(f"the digit {d} is moving {CAPTION_MOTIONS[m]}" for d, m in zip(digits, motions))
+
+
+def sample_captioned(source: MovingMNIST, count: int, rng: np.random.Generator
+                     ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """``count`` clips whose digits each move by their own pattern of :data:`CAPTION_MOTIONS`:
+    the clips ``(count, T, 1, S, S)``, the slots ``(count, K, 2)`` (digit class, motion index)
+    and the captions."""
+    K, names = source.num_digits, list(CAPTION_MOTIONS)
+    chosen = rng.integers(0, len(source.digits), (count, K))
+    motions = rng.integers(0, len(names), (count, K))
+    paths = np.empty((count, K, source.frames, 2))
+    for m, name in enumerate(names):
+        where = motions == m
+        if where.any():
+            paths[where] = motion_paths(name, int(where.sum()), source.frames, rng, source.step)
+    clips = render(source.digits[chosen], paths, source.size)
+    slots = np.stack([source.labels[chosen], motions], axis=-1)
+    captions = [caption_of(slots[n, :, 0], [names[m] for m in slots[n, :, 1]]) for n in range(count)]
+    return clips, slots, captions
+
+
+def fixed_captioned_clips(source: MovingMNIST, count: int, seed: int, path: Path
+                          ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """:func:`sample_captioned` drawn once with ``seed`` and kept at ``path`` (NPZ; the captions
+    as a unicode array, no pickles)."""
+    if path.exists():
+        with np.load(path, allow_pickle=False) as data:
+            if data["clips"].shape[0] == count:
+                return data["clips"].astype(np.float32) / 255, data["slots"], data["captions"].tolist()
+    clips, slots, captions = sample_captioned(source, count, np.random.default_rng(seed))
+    levels = np.rint(clips * 255).astype(np.uint8)
+    with atomic_open(path, "wb") as handle:
+        np.savez_compressed(handle, clips=levels, slots=slots, captions=np.array(captions))
+    return levels.astype(np.float32) / 255, slots, captions
+
+
 # -- the user's clips ------------------------------------------------------------------------------
 
 

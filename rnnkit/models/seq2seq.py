@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.functional import mask_from_lengths
@@ -93,7 +94,7 @@ class Memory:
     mask: Tensor  # (S, B) True at valid steps
     tokens: Tensor | None = None  # (S, B): the source ids, which a copying model copies
 
-    def select(self, index: Tensor) -> "Memory":
+    def select(self, index: Tensor) -> Memory:
         """The memory of batch entries ``index`` (beam search repeats and reorders them)."""
         keys = None if self.keys is None else self.keys[:, index]
         tokens = None if self.tokens is None else self.tokens[:, index]
@@ -104,14 +105,19 @@ class Seq2Seq(nn.Module):
     """``source ids (S, B), lengths (B,), target inputs (T, B) -> logits (T, B, V)``, and the
     pieces decoding uses: :meth:`encode`, :meth:`step`."""
 
-    def __init__(self, source_vocab: int, target_vocab: int, config: Seq2SeqConfig) -> None:
+    def __init__(self, source_vocab: int, target_vocab: int, config: Seq2SeqConfig,
+                 source_embedding: nn.Module | None = None) -> None:
+        """``source_embedding``: what turns the source into encoder inputs ``(S, B, embedding_size)``
+        (a captioner's frame encoder reads frames ``(S, B, C, H, W)``); by default an
+        ``nn.Embedding`` of ``source_vocab`` token ids."""
         super().__init__()
         self.config = config
         H = config.recurrent.hidden_size
-        if (config.tie_embeddings or config.copy) and source_vocab != target_vocab:
+        if (config.tie_embeddings or config.copy) and (source_vocab != target_vocab or source_embedding is not None):
             raise ValueError(f"model.tie_embeddings / copy: expected one vocabulary for both sides, got {source_vocab} "
-                             f"source and {target_vocab} target tokens")
-        self.source_embedding = nn.Embedding(source_vocab, config.embedding_size)
+                             f"source and {target_vocab} target tokens"
+                             + (" and a source that is not tokens" if source_embedding is not None else ""))
+        self.source_embedding = source_embedding or nn.Embedding(source_vocab, config.embedding_size)
         self.target_embedding = self.source_embedding if config.tie_embeddings else \
             nn.Embedding(target_vocab, config.embedding_size)
         self.encoder = build_recurrent(config.recurrent, config.embedding_size)
@@ -227,6 +233,15 @@ class Seq2Seq(nn.Module):
             steps.append((attentional, weights, gate_input))
         attentional, weights, gate_input = (None if parts[0] is None else torch.stack(parts) for parts in zip(*steps))
         return self.outputs(attentional, weights, gate_input, memory)
+
+
+def sequence_loss(logits: Tensor, targets: Tensor, lengths: Tensor, label_smoothing: float = 0.0) -> Tensor:
+    """Mean cross-entropy over the valid target tokens; ``logits (T, B, V)``, ``targets (T, B)``,
+    ``lengths (B,)``."""
+    mask = mask_from_lengths(lengths, targets.shape[0], targets.device)
+    losses = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none",
+                             label_smoothing=label_smoothing).view_as(targets)
+    return (losses * mask).sum() / mask.sum()
 
 
 def _select_state(state: Any, index: Tensor) -> Any:

@@ -1,6 +1,8 @@
 """Video models. Frame predictors: the ConvLSTM encoder-forecaster (Shi et al. 2015) and the
 FC-LSTM (Srivastava et al. 2015) it is compared with. Action recognizers: the LRCN (Donahue et
 al. 2015), a ConvLSTM over time, and the two CNN baselines (see :class:`ActionModelConfig`).
+Captioners: rnnkit's encoder-decoder with a frame CNN as its source embedding
+(:func:`build_captioner`), and the slot-classifier baseline.
 
 Shape legend: T_in frames read, K frames predicted, B batch, C channels, H x W frames, p the
 patch size. ``forward(frames (T_in, B, C, H, W), future=K) -> logits (K, B, C, H, W)``: per
@@ -31,6 +33,7 @@ from torch import Tensor, nn
 from rnnkit.layers.conv import ConvLSTM
 from rnnkit.layers.torch_layers import LSTM
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
+from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnkit.models.sequence import RecurrentConfig
 
 
@@ -221,3 +224,64 @@ class ActionRecognizer(nn.Module):
             return self.head((features * valid).sum(0) / valid.sum(0))
         features = self.cnn(clips.flatten(0, 1)).view(T, B, -1)  # (T, B, F)
         return self.sequence(features, lengths)
+
+
+# -- captioning ---------------------------------------------------------------------------------------
+
+
+class FrameEmbedding(nn.Module):
+    """``(T, B, C, H, W) -> (T, B, E)``: :class:`FrameCNN` on every frame, then a linear layer: the
+    source side of an encoder-decoder whose source is frames."""
+
+    def __init__(self, channels: int, widths: list[int], embedding_size: int) -> None:
+        super().__init__()
+        self.cnn = FrameCNN(channels, widths)
+        self.project = nn.Linear(self.cnn.output_size, embedding_size)
+
+    def forward(self, clips: Tensor) -> Tensor:
+        T, B = clips.shape[:2]
+        return self.project(self.cnn(clips.flatten(0, 1))).view(T, B, -1)
+
+
+@dataclass
+class CaptionModelConfig:
+    """The frame CNN (``cnn_channels``), then rnnkit's encoder-decoder with attention over the
+    frames (``seq2seq``: the encoder LSTM over the frame embeddings, the decoder LSTM, their sizes)."""
+
+    cnn_channels: list[int] = field(default_factory=lambda: [16, 32, 64])
+    seq2seq: Seq2SeqConfig = field(default_factory=lambda: Seq2SeqConfig(
+        RecurrentConfig(hidden_size=128, num_layers=1, bidirectional=True), embedding_size=64))
+
+    def __post_init__(self) -> None:
+        if not self.cnn_channels or any(isinstance(c, bool) or not isinstance(c, int) or c < 1
+                                        for c in self.cnn_channels):
+            raise ValueError(f"model.cnn_channels: expected a list of positive ints, got {self.cnn_channels!r}")
+        if self.seq2seq.tie_embeddings or self.seq2seq.copy:
+            raise ValueError("model.seq2seq.tie_embeddings / copy: the source is frames, not tokens; expected false")
+
+
+def build_captioner(channels: int, vocabulary: int, config: CaptionModelConfig) -> Seq2Seq:
+    """``(clips (T, B, C, H, W), lengths, caption inputs (L, B)) -> logits (L, B, V)``: a Seq2Seq
+    whose source embedding is :class:`FrameEmbedding`, so its decoding (greedy, beam search)
+    and attention are the translation task's, over time steps."""
+    embedding = FrameEmbedding(channels, config.cnn_channels, config.seq2seq.embedding_size)
+    return Seq2Seq(0, vocabulary, config.seq2seq, source_embedding=embedding)
+
+
+class SlotClassifier(nn.Module):
+    """The captioning baseline without a language model: the frame embeddings, an LSTM over
+    them, its outputs averaged over valid frames, one softmax per slot.
+    ``(clips (T, B, C, H, W), lengths) -> [logits (B, n_k) for each slot]``."""
+
+    def __init__(self, channels: int, slots: list[int], config: CaptionModelConfig) -> None:
+        super().__init__()
+        self.embedding = FrameEmbedding(channels, config.cnn_channels, config.seq2seq.embedding_size)
+        hidden = config.seq2seq.recurrent.hidden_size
+        self.lstm = LSTM(config.seq2seq.embedding_size, hidden)
+        self.heads = nn.ModuleList(nn.Linear(hidden, n) for n in slots)
+
+    def forward(self, clips: Tensor, lengths: Tensor) -> list[Tensor]:
+        lengths = lengths.to(clips.device)
+        output, _ = self.lstm(self.embedding(clips), lengths=lengths)  # (T, B, H), zero past each length
+        pooled = output.sum(0) / lengths.unsqueeze(-1).to(output.dtype)
+        return [head(pooled) for head in self.heads]

@@ -59,7 +59,7 @@ def test_config_errors_are_reported(tmp_path, capsys):
     bad.write_text(yaml.safe_dump({"task": "telepathy"}))
     assert main(["train", str(bad)]) == 2
     assert ("task: expected one of ['adding', 'anomaly', 'classify', 'copy', 'forecast', 'language', 'music', "
-            "'sentiment', 'speech', 'translate', 'video_action', 'video_prediction'], got 'telepathy'") in capsys.readouterr().err
+            "'sentiment', 'speech', 'translate', 'video_action', 'video_caption', 'video_prediction'], got 'telepathy'") in capsys.readouterr().err
     assert main(["resume", str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err
 

@@ -175,3 +175,22 @@ def test_motion_patterns_move_as_named():
     source = video.MovingMNIST(np.ones((2, 28, 28), dtype=np.float32), np.arange(2), frames=4, num_digits=1)
     clips, _ = source.sample(3, np.random.default_rng(1), motion="static")
     assert (clips == clips[:, :1]).all()  # a static digit: every frame the first
+
+
+def test_captioned_clips_say_what_moves(tmp_path):
+    digits = np.zeros((10, 28, 28), dtype=np.float32)
+    for d in range(10):
+        digits[d, 10:18, 10:18] = 1
+    source = video.MovingMNIST(digits, np.arange(10), frames=5, num_digits=2)
+    clips, slots, captions = video.sample_captioned(source, 30, np.random.default_rng(0))
+    assert clips.shape == (30, 5, 1, 64, 64) and slots.shape == (30, 2, 2)
+    assert video.caption_of([3, 7], ["horizontal", "vertical"]) == \
+        "the digit 3 is moving left and right while the digit 7 is moving up and down"
+    names = list(video.CAPTION_MOTIONS)
+    for n in range(30):
+        assert captions[n] == video.caption_of(slots[n, :, 0], [names[m] for m in slots[n, :, 1]])
+    assert len({tuple(s.ravel()) for s in slots}) > 20  # digits and motions vary
+    again = video.fixed_captioned_clips(source, 4, 1, tmp_path / "c.npz")
+    read = video.fixed_captioned_clips(source, 4, 1, tmp_path / "c.npz")
+    assert again[2] == read[2] and isinstance(read[2][0], str)
+    np.testing.assert_array_equal(again[1], read[1])

@@ -22,7 +22,7 @@ from typing import Any
 MODEL = "rnnkit"
 
 # a metric's direction, by the words in its name
-HIGHER = ("accuracy", "f1", "auc", "bleu", "chrf", "precision", "recall", "ssim")  # coverage: near its level
+HIGHER = ("accuracy", "f1", "auc", "bleu", "chrf", "precision", "recall", "ssim", "exact", "digit", "motion")  # coverage: near its level
 LOWER = ("mase", "smape", "mae", "rmse", "mse", "loss", "nll", "perplexity", "ppl", "bpc", "wer", "per", "cer", "ser",
          "bits")
 

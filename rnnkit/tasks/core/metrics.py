@@ -106,3 +106,10 @@ def f1_at(labels: np.ndarray, flagged: np.ndarray) -> dict[str, float]:
     precision, recall, f1, _ = sklearn_metrics.precision_recall_fscore_support(labels, flagged, average="binary",
                                                                                zero_division=0)
     return {"precision": float(precision), "recall": float(recall), "f1": float(f1)}
+
+
+def bleu_scores(references: Sequence[str], hypotheses: Sequence[str]) -> dict[str, float]:
+    """Corpus BLEU and chrF of ``hypotheses`` against one reference each (sacrebleu)."""
+    sacrebleu = require("sacrebleu", "BLEU and chrF")
+    return {"bleu": sacrebleu.corpus_bleu(list(hypotheses), [list(references)]).score,
+            "chrf": sacrebleu.corpus_chrf(list(hypotheses), [list(references)]).score}

@@ -26,6 +26,8 @@ TASKS: dict[str, tuple[str, str]] = {
     "music": ("rnnkit.tasks.music", "polyphonic music generation (piano rolls of MIDI or MusicXML)"),
     "translate": ("rnnkit.tasks.translate", "sequence to sequence with attention (graphemes to phonemes, translation)"),
     "speech": ("rnnkit.tasks.speech", "speech recognition with CTC (WAV files and their transcripts)"),
+    "video_caption": ("rnnkit.tasks.video.caption",
+                      "video captioning: frames to a sentence (CNN + LSTM encoder, attention decoder)"),
     "video_action": ("rnnkit.tasks.video.action",
                      "action recognition from frames (LRCN or ConvLSTM; Moving MNIST motions or your clips)"),
     "video_prediction": ("rnnkit.tasks.video.prediction",

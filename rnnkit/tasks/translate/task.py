@@ -33,7 +33,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.config import dump_yaml, to_dict
@@ -41,10 +40,10 @@ from rnnkit.data.pairs import Pairs, group_split, load_bible, load_cmudict, read
 from rnnkit.data.text import EOS, Vocabulary, tokenize
 from rnnkit.extras import require
 from rnnkit.files import atomic_open
-from rnnkit.functional import mask_from_lengths
-from rnnkit.models.seq2seq import Seq2Seq, beam_search, greedy_decode
+from rnnkit.models.seq2seq import Seq2Seq, beam_search, greedy_decode, sequence_loss
 from rnnkit.tasks.core import run
 from rnnkit.tasks.core.baselines import Candidates
+from rnnkit.tasks.core.metrics import bleu_scores
 from rnnkit.tasks.core.parts import Sealed, Split, describe
 from rnnkit.tasks.core.plotting import pyplot, save_figure
 from rnnkit.tasks.core.registry import Task
@@ -178,14 +177,6 @@ def choose_shared_vocabulary(config: TranslateConfig, train: Pairs) -> str | Non
             f"{', copying (pointer-generator)' if model.copy else ''} ({why})")
 
 
-def sequence_loss(logits: Tensor, targets: Tensor, lengths: Tensor, label_smoothing: float = 0.0) -> Tensor:
-    """Mean cross-entropy over the valid target tokens; ``logits (T, B, V)``, ``targets (T, B)``."""
-    mask = mask_from_lengths(lengths, targets.shape[0], targets.device)
-    losses = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none",
-                             label_smoothing=label_smoothing).view_as(targets)
-    return (losses * mask).sum() / mask.sum()
-
-
 def build(config: TranslateConfig, rank: int = 0) -> TranslateJob:
     data = config.data
     pairs = load_pairs(data)
@@ -303,13 +294,6 @@ def g2p_scores(sources: Sequence[str], references: Sequence[str], hypotheses: Se
                 best = (distance, len(ref.split()))
         errors, phonemes, wrong = errors + best[0], phonemes + best[1], wrong + (best[0] > 0)
     return {"per": errors / phonemes, "wer": wrong / len(by_word)}
-
-
-def bleu_scores(references: Sequence[str], hypotheses: Sequence[str]) -> dict[str, float]:
-    sacrebleu = require("sacrebleu", "BLEU and chrF")
-
-    return {"bleu": sacrebleu.corpus_bleu(list(hypotheses), [list(references)]).score,
-            "chrf": sacrebleu.corpus_chrf(list(hypotheses), [list(references)]).score}
 
 
 LENGTH_BUCKETS = ((0, 10), (10, 20), (20, 30), (30, 40), (40, 50), (50, 1000))  # source words: [low, high)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from rnnkit.config import check_one_source
-from rnnkit.models.video import ActionModelConfig, VideoPredictorConfig
+from rnnkit.models.video import ActionModelConfig, CaptionModelConfig, VideoPredictorConfig
 from rnnkit.training import EarlyStoppingConfig, TrainConfig
 
 
@@ -110,3 +110,55 @@ class VideoActionConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         steps=2000, batch_size=16, eval_every=200, checkpoint_every=200,
         early_stopping=EarlyStoppingConfig(metric="val_loss", patience=5, restore_best=True)))
+
+
+@dataclass
+class CaptionDataConfig:
+    name: str | None = "moving_mnist_captions"  # Moving MNIST with templated captions, or null and ``path``
+    path: str | None = None  # a folder of clips (video files, folders of numbered frames)
+    annotations: str | None = None  # your clips: a CSV of clip,caption (default: PATH/captions.csv)
+    caption_column: str = "caption"
+    size: int = 64
+    channels: int = 1
+    max_frames: int | None = 20  # your clips: longer ones sampled uniformly in time to this many
+    frames: int = 20  # Moving MNIST: frames a clip
+    num_digits: int = 2  # Moving MNIST: digits a clip, each moving by its own pattern
+    validation_clips: int = 300
+    test_clips: int = 1000
+    validation_fraction: float = 0.15
+    test_fraction: float = 0.15
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_one_source("data", self.name, self.path)
+        if self.name is not None and self.name != "moving_mnist_captions":
+            raise ValueError(f"data.name: expected 'moving_mnist_captions' (or null and a path), got {self.name!r}")
+        if self.channels not in (1, 3):
+            raise ValueError(f"data.channels: expected 1 (grey) or 3 (RGB), got {self.channels}")
+        for name in ("size", "frames", "num_digits", "validation_clips", "test_clips"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"data.{name}: expected a positive int, got {value!r}")
+        if not 0 < self.validation_fraction < 1 or not 0 < self.test_fraction < 1 \
+                or self.validation_fraction + self.test_fraction >= 1:
+            raise ValueError(f"data.validation_fraction / test_fraction: expected fractions in (0, 1) with a sum "
+                             f"below 1, got {self.validation_fraction}, {self.test_fraction}")
+
+
+@dataclass
+class VideoCaptionConfig:
+    task: Literal["video_caption"] = "video_caption"
+    run_dir: str | None = None
+    data: CaptionDataConfig = field(default_factory=CaptionDataConfig)
+    model: CaptionModelConfig = field(default_factory=CaptionModelConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(
+        steps=3000, batch_size=32, eval_every=250, checkpoint_every=250,
+        early_stopping=EarlyStoppingConfig(metric="val_loss", patience=5, restore_best=True)))
+    beam: int = 3  # the test captions' beam search (1: greedy)
+    max_output: int = 30  # words at most per caption
+    eval_size: int = 300  # validation clips captioned (greedy) at each evaluation
+
+    def __post_init__(self) -> None:
+        if self.beam < 1 or self.max_output < 1 or self.eval_size < 1:
+            raise ValueError(f"beam / max_output / eval_size: expected positive ints, got {self.beam}, "
+                             f"{self.max_output}, {self.eval_size}")

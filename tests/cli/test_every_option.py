@@ -47,6 +47,10 @@ CALLS = [
     ("translate FILE", ["translate", "{translate}", "{sources_file}", "--beam", "2", "--attention", "{tmp}/att.png"]),
     ("translate --text", ["translate", "{translate}", "--text", "ah", "--unfinished", "--debug"]),
     ("transcribe", ["transcribe", "{speech}", "{wav}", "--beam", "2", "--unfinished", "--debug"]),
+    ("generate video", ["generate", "{video_prediction}", "--length", "5", "--prime", "{video_clip}", "--out",
+                        "{tmp}/rollout.gif"]),
+    ("predict --clip", ["predict", "{video_action}", "--clip", "{action_clip_a}", "--clip", "{action_clip_b}"]),
+    ("caption", ["caption", "{video_caption}", "--clip", "{caption_clip}", "--beam", "2", "--unfinished", "--debug"]),
     ("tune", ["tune", "{tune_config}", "--set", "train.steps=4", "--budget", "5m", "--trials", "2", "--jobs", "1",
               "--metric", "val_loss", "--mode", "min", "--space", "{tune_space}", "--storage",
               "sqlite:///{tmp}/tune/study.db", "--run-dir", "{tmp}/tune", "--debug"]),
@@ -93,7 +97,14 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
             "sentiment": str(train_tiny("sentiment", tmp / "sentiment")), "texts_file": str(tmp / "texts.txt"),
             "translate": str(train_tiny("translate", tmp / "translate")), "sources_file": str(tmp / "sources.txt"),
             "speech": str(speech), "wav": str(tmp / "speech" / "s0u0.wav"), "tune_config": str(tmp / "tune.yaml"),
-            "tune_space": str(tmp / "space.yaml")}
+            "tune_space": str(tmp / "space.yaml"),
+            "video_prediction": str(train_tiny("video_prediction", tmp / "video_prediction")),
+            "video_clip": str(tmp / "video_prediction" / "clips" / "c0"),
+            "video_action": str(train_tiny("video_action", tmp / "video_action")),
+            "action_clip_a": str(tmp / "video_action" / "clips" / "c0"),
+            "action_clip_b": str(tmp / "video_action" / "clips" / "c1"),
+            "video_caption": str(train_tiny("video_caption", tmp / "video_caption")),
+            "caption_clip": str(tmp / "video_caption" / "clips" / "c1")}
 
 
 @pytest.mark.slow
@@ -141,6 +152,11 @@ def check_output(name: str, out: str, places: dict[str, str]) -> None:
         assert out.startswith("the\n") and len(out) >= len("the\n") + 1
     elif name == "generate music":
         assert (tmp / "sample.mid").exists() and (tmp / "sample.png").exists()
+    elif name == "generate video":
+        assert (tmp / "rollout.gif").exists() and (tmp / "rollout.png").exists()
+    elif name == "caption":
+        clip, text = out.strip().split("\t")
+        assert clip == places["caption_clip"] and set(text.split()) <= {"a", "bar", "moves", "left", "right"}
     elif name.startswith("predict"):
         lines = out.strip().splitlines()
         assert lines[0].startswith("predicted\t") and len(lines) == 3

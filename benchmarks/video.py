@@ -1,6 +1,6 @@
 """The video benchmark. Frame prediction: the ConvLSTM encoder-forecaster against the FC-LSTM
 and the two baselines on Moving MNIST (10 frames in, 10 out, test digits never seen in
-training), every model trained for the same wall-clock budget on this machine. Action
+training), both models trained for the same number of steps of the same batches. Action
 recognition: the LRCN and a ConvLSTM over time against the single-frame and frame-difference
 CNNs on Moving MNIST motion patterns (7 classes, test digits held out), one budget each.
 Captioning: the CNN + LSTM encoder with an attention decoder against the most frequent caption
@@ -9,7 +9,8 @@ Speed: rk.ConvLSTM's readable loop against torch.compile of it, forward + backwa
 B=16, 64 channels, 64x64.
 
 Both models train with the preset ``video-prediction`` (the FC-LSTM changes only
-``model.kind``), for ``--budget`` seconds each (``train.max_seconds``), early stopping and the
+``model.kind``), for ``--steps`` steps each (budgets in steps, so a busy machine changes the
+seconds, not the results; ``--max-seconds`` caps every run), early stopping and the
 kept weights on the validation clips; the test clips are read once by each run's report, and
 the baselines (last frame repeated, last two frames extrapolated) are scored on the same test
 clips. Metrics as the field reports them: squared and absolute error per frame summed over its
@@ -18,7 +19,7 @@ published 10,000-clip test set; ours is 1,000 clips of held-out digits drawn by 
 recipe, so they are anchors, not a like-for-like comparison. Writes ``video.md``/``.json``,
 ``video.png``/``video.gif`` (the ConvLSTM's test predictions) and ``video-confusion.png``.
 
-    python benchmarks/video.py [--budget 1200] [--action-budget 600] [--caption-budget 900] [--cases ...] [--quick]
+    python benchmarks/video.py [--steps 3000] [--action-steps 2000] [--caption-steps 3000] [--cases ...] [--quick]
 """
 
 from __future__ import annotations
@@ -57,12 +58,12 @@ SPEED_SHAPE = (10, 16, 64, 64)  # T, B, C (input and hidden channels), frame sid
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_quality_arguments(parser, "video", seeds=1)
     parser.add_argument("--cases", nargs="+", choices=CASES, default=CASES, help="which task:model runs")
-    parser.add_argument("--budget", type=float, default=1200.0,
-                        help="training seconds per prediction model (default: 1200)")
-    parser.add_argument("--action-budget", type=float, default=600.0,
-                        help="training seconds per action model and baseline (default: 600)")
-    parser.add_argument("--caption-budget", type=float, default=900.0,
-                        help="training seconds of the captioner and of its slot-classifier baseline (default: 900)")
+    parser.add_argument("--steps", type=int, default=3000, help="training steps per prediction model (default: 3000)")
+    parser.add_argument("--action-steps", type=int, default=2000,
+                        help="training steps per action model and baseline (default: 2000)")
+    parser.add_argument("--caption-steps", type=int, default=3000,
+                        help="training steps of the captioner and of its slot-classifier baseline (default: 3000)")
+    parser.add_argument("--max-seconds", type=float, default=None, help="a cap on every run's training time")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override the prediction preset")
 
@@ -85,7 +86,7 @@ def measure_speed(args: argparse.Namespace) -> dict[str, Any]:
     compile_seconds = time.perf_counter() - started
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     times = time_interleaved({"loop": lambda: step(layer), "compiled": lambda: step(compiled)},
-                             rounds=3 if args.quick else 5, min_seconds=0.2 if args.quick else 1.0, sync=sync)
+                             rounds=3, min_seconds=0.2 if args.quick else 1.0, sync=sync)
     row = {"case": "speed:convlstm", "task": "speed", "shape": [T, B, C, side], "device": device,
            "loop_seconds": times["loop"], "compiled_seconds": times["compiled"],
            "compile_seconds": round(compile_seconds, 1)}
@@ -98,10 +99,12 @@ def run_case(case: str, args: argparse.Namespace) -> dict[str, Any]:
         return measure_speed(args)
     task, kind = case.split(":")
     prediction = task == "prediction"
-    budget = {"prediction": args.budget, "action": args.action_budget, "caption": args.caption_budget}[task]
-    overrides = ["train.progress=false", f"train.max_seconds={budget}",
-                 *([f"model.kind={kind}"] if task != "caption" else []),
-                 *(["train.steps=100000", *args.set] if prediction else [])]
+    steps = {"prediction": args.steps, "action": args.action_steps, "caption": args.caption_steps}[task]
+    every = max(1, steps // 8)  # about 8 evaluations a run
+    overrides = ["train.progress=false", f"train.steps={steps}", f"train.eval_every={every}",
+                 f"train.checkpoint_every={every}",
+                 f"train.max_seconds={'null' if args.max_seconds is None else args.max_seconds}",
+                 *([f"model.kind={kind}"] if task != "caption" else []), *(args.set if prediction else [])]
     if args.quick:
         overrides += ["train.steps=6", "train.eval_every=3", "data.validation_clips=14", "data.test_clips=14"]
     preset = {"prediction": CONFIG, "action": ACTION_CONFIG, "caption": CAPTION_CONFIG}[task]
@@ -118,24 +121,27 @@ def run_case(case: str, args: argparse.Namespace) -> dict[str, Any]:
            "seconds": round(time.perf_counter() - started, 1), "test": report["metrics"],
            "validation": result.best or result.last_eval, "run_dir": str(run_dir),
            "baselines": report.get("baselines", {}).get("metrics", {}),
-           "parameters": sum(p.numel() for p in model.parameters()), "test_clips": config.data.test_clips}
+           "parameters": sum(p.numel() for p in model.parameters()), "test_clips": config.data.test_clips,
+           "max_steps": config.train.steps, "batch_size": config.train.batch_size}
     print(f"  {case}: {row['steps']} steps, test {report['metrics']}", flush=True)
     return row
 
 
 def render(rows: list[dict[str, Any]], info: dict[str, Any], seconds: float, args: argparse.Namespace) -> str:
     quick = " --quick" if args.quick else ""
+    cap = "" if args.max_seconds is None else f" --max-seconds {args.max_seconds:g}"
     lines = ["# Video: frame prediction, action recognition and captioning on Moving MNIST", "", header(info), "",
-             (f"Command: `python benchmarks/video.py --budget {args.budget:g} --action-budget {args.action_budget:g} "
-              f"--caption-budget {args.caption_budget:g}{quick}`. Total time {seconds / 60:.1f} min. The weights "
+             (f"Command: `python benchmarks/video.py --steps {args.steps} --action-steps {args.action_steps} "
+              f"--caption-steps {args.caption_steps}{cap}{quick}`. Total time {seconds / 60:.1f} min. The weights "
               "kept are those of the best validation metric; each test part (held-out digits) is read once, by "
               "each run's report.")]
     predicted = [r for r in rows if r["task"] == "prediction"]
     if predicted:
         lines += ["", "## Frame prediction: 10 frames in, 10 out", "",
-                  (f"Each model trained for {args.budget:g} s of this machine (`train.max_seconds`) with the "
-                   f"preset `{CONFIG}` (the FC-LSTM changes only `model.kind`); {predicted[0]['test_clips']:,} test "
-                   "clips."), "",
+                  (f"Each model trained for up to {predicted[0]['max_steps']} steps of {predicted[0]['batch_size']} clips "
+                   "(early stopping may end it sooner) "
+                   f"with the preset `{CONFIG}` (the FC-LSTM changes only `model.kind`); "
+                   f"{predicted[0]['test_clips']:,} test clips."), "",
                   "| method | parameters | MSE per frame | MAE per frame | SSIM | training steps | seconds |",
                   "|---|---:|---:|---:|---:|---:|---:|"]
         for row in predicted:
@@ -151,7 +157,8 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], seconds: float, arg
     actions = [r for r in rows if r["task"] == "action"]
     if actions:
         lines += ["", "## Action recognition: 7 motion patterns, one digit, 20 frames", "",
-                  (f"Each model, and each baseline, trained for at most {args.action_budget:g} s with the preset "
+                  (f"Each model, and each baseline, trained for up to {actions[0]['max_steps']} steps of "
+                   f"{actions[0]['batch_size']} clips with the preset "
                    f"`{ACTION_CONFIG}` (only `model.kind` changes); {actions[0]['test_clips']:,} test clips, the "
                    "patterns in equal numbers."), "",
                   "| method | parameters | accuracy | macro F1 | training steps | seconds |",
@@ -165,7 +172,7 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], seconds: float, arg
     captions = [r for r in rows if r["task"] == "caption"]
     if captions:
         lines += ["", "## Captioning: two digits, each with its own motion, 20 frames", "",
-                  (f"The captioner, and the slot-classifier baseline, trained for at most {args.caption_budget:g} s "
+                  (f"The captioner, and the slot-classifier baseline, trained for up to {captions[0]['max_steps']} steps "
                    f"with the preset `{CAPTION_CONFIG}`; {captions[0]['test_clips']:,} test clips, beam search. The "
                    "text is templated (\"the digit 3 is moving left and right while the digit 7 is moving up and "
                    "down\"): the slot accuracies, read back from each caption, say what the model saw."), "",
@@ -201,8 +208,8 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], seconds: float, arg
 def main(args: argparse.Namespace) -> None:
     rows, info, seconds = run_cases(args.cases, lambda case: run_case(case, args), args.threads)
     markdown = render(rows, info, seconds, args)
-    payload = {"machine": info, "seconds": round(seconds, 1), "budget_seconds": args.budget,
-               "action_budget_seconds": args.action_budget, "caption_budget_seconds": args.caption_budget,
+    payload = {"machine": info, "seconds": round(seconds, 1), "steps": args.steps, "action_steps": args.action_steps,
+               "caption_steps": args.caption_steps, "max_seconds": args.max_seconds,
                "overrides": args.set, "anchors": ANCHORS, "results": rows}
     md, js = write_results(args.name, markdown, payload, args.out)
     copies = {"prediction:convlstm": (("predictions.png", ".png"), ("prediction.gif", ".gif")),

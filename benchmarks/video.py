@@ -138,8 +138,8 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], seconds: float, arg
     predicted = [r for r in rows if r["task"] == "prediction"]
     if predicted:
         lines += ["", "## Frame prediction: 10 frames in, 10 out", "",
-                  (f"Each model trained for up to {predicted[0]['max_steps']} steps of {predicted[0]['batch_size']} clips "
-                   "(early stopping may end it sooner) "
+                  (f"Each model trained for up to {predicted[0]['max_steps']} steps of {predicted[0]['batch_size']} "
+                   "clips (early stopping may end it sooner) "
                    f"with the preset `{CONFIG}` (the FC-LSTM changes only `model.kind`); "
                    f"{predicted[0]['test_clips']:,} test clips."), "",
                   "| method | parameters | MSE per frame | MAE per frame | SSIM | training steps | seconds |",
@@ -172,7 +172,8 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], seconds: float, arg
     captions = [r for r in rows if r["task"] == "caption"]
     if captions:
         lines += ["", "## Captioning: two digits, each with its own motion, 20 frames", "",
-                  (f"The captioner, and the slot-classifier baseline, trained for up to {captions[0]['max_steps']} steps "
+                  (f"The captioner, and the slot-classifier baseline, trained for up to {captions[0]['max_steps']} "
+                   "steps "
                    f"with the preset `{CAPTION_CONFIG}`; {captions[0]['test_clips']:,} test clips, beam search. The "
                    "text is templated (\"the digit 3 is moving left and right while the digit 7 is moving up and "
                    "down\"): the slot accuracies, read back from each caption, say what the model saw."), "",

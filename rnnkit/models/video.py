@@ -168,18 +168,22 @@ class ActionModelConfig:
 
 
 class FrameCNN(nn.Module):
-    """``(N, C, H, W) -> (N, F)``: stride-2 3x3 convolutions with ReLU, then the spatial mean."""
+    """``(N, C, H, W) -> (N, F)``: stride-2 3x3 convolutions with ReLU, averaged down to a
+    ``grid x grid`` map (any frame size) and flattened, ``F = widths[-1] * grid^2``.
 
-    def __init__(self, channels: int, widths: list[int]) -> None:
+    The grid keeps where things are: a mean over the whole frame would give a moving object the
+    same features in every frame, and the recurrence after it nothing to see move."""
+
+    def __init__(self, channels: int, widths: list[int], grid: int = 4) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         for i, width in enumerate(widths):
             layers += [nn.Conv2d(channels if i == 0 else widths[i - 1], width, 3, stride=2, padding=1), nn.ReLU()]
-        self.layers = nn.Sequential(*layers)
-        self.output_size = widths[-1]
+        self.layers = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(grid), nn.Flatten())
+        self.output_size = widths[-1] * grid * grid
 
     def forward(self, frames: Tensor) -> Tensor:
-        return self.layers(frames).mean(dim=(-2, -1))
+        return self.layers(frames)
 
 
 def _valid(lengths: Tensor, T: int) -> Tensor:

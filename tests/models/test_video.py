@@ -77,3 +77,17 @@ def test_the_order_free_baselines_ignore_time_order():
         model = ActionRecognizer(1, 3, ActionModelConfig(kind=kind, cnn_channels=[4], hidden_size=6)).double().eval()
         same = torch.allclose(model(clips), model(clips.flip(0)), atol=1e-12)
         assert same is invariant, kind
+
+
+def test_frame_features_see_where_things_are():
+    """A bright square at two places gives two different feature vectors (a mean over the whole
+    frame would not: the motion the recurrence must see would vanish)."""
+    from rnnkit.models.video import FrameCNN
+
+    torch.manual_seed(3)
+    cnn = FrameCNN(1, [4, 8])
+    frames = torch.zeros(2, 1, 32, 32)
+    frames[0, :, 2:8, 2:8] = 1
+    frames[1, :, 22:28, 22:28] = 1
+    features = cnn(frames)
+    assert features.shape == (2, 8 * 16) and not torch.allclose(features[0], features[1], atol=1e-3)

@@ -52,6 +52,7 @@ ACTION_MODELS = {"lrcn": "LRCN (CNN per frame + LSTM)", "convlstm": "ConvLSTM ov
 CAPTION_CONFIG = "video-caption"
 CASES = [f"prediction:{m}" for m in MODELS] + [f"action:{m}" for m in ACTION_MODELS] + ["caption:seq2seq",
                                                                                         "speed:convlstm"]
+FROM_RUNS = " (this table written from its run folders with --from-runs)"
 SPEED_SHAPE = (10, 16, 64, 64)  # T, B, C (input and hidden channels), frame side: the ConvLSTM speed check
 
 
@@ -64,6 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--caption-steps", type=int, default=3000,
                         help="training steps of the captioner and of its slot-classifier baseline (default: 3000)")
     parser.add_argument("--max-seconds", type=float, default=None, help="a cap on every run's training time")
+    parser.add_argument("--from-runs", action="store_true",
+                        help="write the table from the run folders an earlier call of this script trained "
+                             "(OUT/runs/video-TASK-MODEL/summary.json), training nothing")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override the prediction preset")
 
@@ -110,9 +114,17 @@ def run_case(case: str, args: argparse.Namespace) -> dict[str, Any]:
     preset = {"prediction": CONFIG, "action": ACTION_CONFIG, "caption": CAPTION_CONFIG}[task]
     config = run.resolve_config(load_source(preset), overrides)
     started = time.perf_counter()
-    first_action = task == "action" and case == next(c for c in args.cases if c.startswith("action:"))
-    run_dir, result = run.train(config, args.out / "runs" / f"video-{task}-{kind}", overwrite=True,
-                                baselines=task != "action" or first_action)  # the action baselines train: once
+    run_dir = args.out / "runs" / f"video-{task}-{kind}"
+    if args.from_runs:  # a table of runs this script trained before (their summaries), nothing trained again
+        summary = json.loads((run_dir / "summary.json").read_text())
+        config = run.load_run_config(run_dir)
+        result = argparse.Namespace(step=summary["step"], report=summary["report"], best=summary.get("best"),
+                                    last_eval=summary.get("last_eval"))
+        started -= summary["seconds"]
+    else:
+        first_action = task == "action" and case == next(c for c in args.cases if c.startswith("action:"))
+        run_dir, result = run.train(config, run_dir, overwrite=True,
+                                    baselines=task != "action" or first_action)  # the action baselines train: once
     report = result.report
     model = build_predictor(1, (config.data.size,) * 2, config.model) if prediction else \
         ActionRecognizer(1, 7, config.model) if task == "action" else \
@@ -132,7 +144,8 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], seconds: float, arg
     cap = "" if args.max_seconds is None else f" --max-seconds {args.max_seconds:g}"
     lines = ["# Video: frame prediction, action recognition and captioning on Moving MNIST", "", header(info), "",
              (f"Command: `python benchmarks/video.py --steps {args.steps} --action-steps {args.action_steps} "
-              f"--caption-steps {args.caption_steps}{cap}{quick}`. Total time {seconds / 60:.1f} min. The weights "
+              f"--caption-steps {args.caption_steps}{cap}{quick}`{FROM_RUNS if args.from_runs else ''}. "
+              f"Total time {seconds / 60:.1f} min. The weights "
               "kept are those of the best validation metric; each test part (held-out digits) is read once, by "
               "each run's report.")]
     predicted = [r for r in rows if r["task"] == "prediction"]

@@ -257,10 +257,13 @@ def sample_captioned(source: MovingMNIST, count: int, rng: np.random.Generator
                      ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """``count`` clips whose digits each move by their own pattern of :data:`CAPTION_MOTIONS`:
     the clips ``(count, T, 1, S, S)``, the slots ``(count, K, 2)`` (digit class, motion index)
-    and the captions."""
+    and the captions. A clip's digits are described in one order that its content fixes (by
+    class, then motion), so a caption is a function of the clip, not of the order of drawing."""
     K, names = source.num_digits, list(CAPTION_MOTIONS)
     chosen = rng.integers(0, len(source.digits), (count, K))
     motions = rng.integers(0, len(names), (count, K))
+    order = np.lexsort((motions, source.labels[chosen]), axis=1)  # (count, K): by class, then motion
+    chosen, motions = np.take_along_axis(chosen, order, 1), np.take_along_axis(motions, order, 1)
     paths = np.empty((count, K, source.frames, 2))
     for m, name in enumerate(names):
         where = motions == m

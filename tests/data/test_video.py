@@ -190,6 +190,7 @@ def test_captioned_clips_say_what_moves(tmp_path):
     for n in range(30):
         assert captions[n] == video.caption_of(slots[n, :, 0], [names[m] for m in slots[n, :, 1]])
     assert len({tuple(s.ravel()) for s in slots}) > 20  # digits and motions vary
+    assert all(tuple(s[0]) <= tuple(s[1]) for s in slots)  # described in an order the content fixes
     again = video.fixed_captioned_clips(source, 4, 1, tmp_path / "c.npz")
     read = video.fixed_captioned_clips(source, 4, 1, tmp_path / "c.npz")
     assert again[2] == read[2] and isinstance(read[2][0], str)

@@ -138,7 +138,7 @@ def moving_mnist_parts(data: CaptionDataConfig) -> CaptionParts:
         return CaptionPart(clips, np.full(len(clips), data.frames, dtype=np.int64), list(captions), slots)
 
     def fixed(part: str, count: int, seed: int) -> CaptionPart:
-        name = f"captions-{part}-n{count}-t{data.frames}-s{data.size}-d{data.num_digits}-seed{data.seed}.npz"
+        name = f"captions2-{part}-n{count}-t{data.frames}-s{data.size}-d{data.num_digits}-seed{data.seed}.npz"
         return part_of(*video.fixed_captioned_clips(source(part), count, seed, cache_dir() / "video" / name))
 
     train = source("train")

@@ -218,6 +218,29 @@ class RecurrentLayer(nn.Module):
         return x, self._from_cell_states(finals)
 
 
+class SpecStack:
+    """For layers that hold one :class:`~rnnkit.cells.base.CellSpec` per layer (``specs``), an
+    ``init`` and the parameters of every (layer, direction) named as torch.nn's
+    (``weight_ih_l0``, ``bias_hh_l1_reverse``, ...): finding and initializing them."""
+
+    specs: list[Any]
+    init: Any
+    num_directions: int
+
+    def _suffixes(self, layer: int) -> list[str]:
+        return [f"_l{layer}", f"_l{layer}_reverse"][: self.num_directions]
+
+    def cell_weights(self, layer: int, direction: int) -> dict[str, Tensor]:
+        """The parameters of one (layer, direction), under the cell's names (``weight_ih``, ...)."""
+        suffix = self._suffixes(layer)[direction]
+        return {name: getattr(self, name + suffix) for name in self.specs[layer].parameter_shapes()}
+
+    def reset_parameters(self) -> None:
+        for layer, spec in enumerate(self.specs):
+            for direction in range(self.num_directions):
+                spec.initialize(self.cell_weights(layer, direction), self.init)
+
+
 def _sorted_indices(packed: PackedSequence, device: torch.device) -> Tensor:
     if packed.sorted_indices is None:
         return torch.arange(packed.batch_sizes[0], device=device)

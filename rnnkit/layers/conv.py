@@ -27,19 +27,17 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import Weights
 from rnnkit.cells.conv import ConvGRUSpec, ConvLSTMSpec, ConvSpec, Frame
 from rnnkit.cells.init import Init, resolve_init
 from rnnkit.functional import dropout_mask, mask_from_lengths, zoneout_keep
-from rnnkit.layers.base import RecurrentLayer, time_major_with_lengths
+from rnnkit.layers.base import RecurrentLayer, SpecStack, time_major_with_lengths
 from rnnkit.layers.checks import check_state
 from rnnkit.layers.torch_layers import BoundCell, probability, zoneout_rates
 
 
-class ConvRecurrentLayer(RecurrentLayer):
+class ConvRecurrentLayer(SpecStack, RecurrentLayer):
     """Base of :class:`ConvLSTM` and :class:`ConvGRU`: a stack of ``L x D`` convolutional cells,
     their parameters named as torch.nn's (``weight_ih_l0``, ``weight_hh_l1_reverse``, ...)."""
 
@@ -67,19 +65,6 @@ class ConvRecurrentLayer(RecurrentLayer):
     def output_size(self) -> int:
         """Output channels: ``D * C``."""
         return self.hidden_size * self.num_directions
-
-    def _suffixes(self, layer: int) -> list[str]:
-        return [f"_l{layer}", f"_l{layer}_reverse"][: self.num_directions]
-
-    def cell_weights(self, layer: int, direction: int) -> Weights:
-        """One (layer, direction)'s parameters under the cell's names (``weight_ih``, ...)."""
-        suffix = self._suffixes(layer)[direction]
-        return {name: getattr(self, name + suffix) for name in self.specs[layer].parameter_shapes()}
-
-    def reset_parameters(self) -> None:
-        for layer, spec in enumerate(self.specs):
-            for d in range(self.num_directions):
-                spec.initialize(self.cell_weights(layer, d), self.init)
 
     def _param_like(self) -> Tensor:
         return self.weight_ih_l0
@@ -165,21 +150,12 @@ class ConvRecurrentLayer(RecurrentLayer):
         output, h_n = self._forward_time_major(x, hx, lengths)
         return (output.transpose(0, 1) if self.batch_first else output), h_n
 
-    def step(self, x: Tensor, hx: Any = None) -> tuple[Tensor, Any]:
-        """Advance the stack by one frame: ``x (B, I, H, W)`` -> ``(h_t (B, C, H, W), state)``;
-        feeding a clip frame by frame equals ``forward`` on it (in eval mode)."""
+    def _check_step_input(self, x: Tensor) -> Tensor:
+        """One frame ``(B, I, H, W)`` for :meth:`RecurrentLayer.step` (which streams the stack by
+        a frame: feeding a clip frame by frame equals ``forward`` on it, in eval mode)."""
         if self.bidirectional:
             raise ValueError("step() streams forward in time; a bidirectional layer needs the whole clip")
-        x = self._check_frames(x, 4, "(batch, channels, height, width)")
-        states = self._initial_cell_states(hx, x.unsqueeze(0))
-        finals = []
-        for layer in range(self.num_layers):
-            cell = self._runner(layer, 0, x.shape[0], x)
-            x, state = cell.recur(cell.project_input(x), states[layer])
-            finals.append(state)
-            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
-                x = F.dropout(x, self.dropout, training=True)
-        return x, self._from_cell_states(finals)
+        return self._check_frames(x, 4, "(batch, channels, height, width)")
 
     def extra_repr(self) -> str:
         spec = self.specs[0]

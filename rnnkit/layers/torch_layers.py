@@ -50,7 +50,7 @@ from rnnkit.cells.base import CellSpec, Weights
 from rnnkit.cells.init import resolve_init
 from rnnkit.functional import dropout_mask, weight_drop, zoneout_blend, zoneout_keep
 from rnnkit.layers import dispatch
-from rnnkit.layers.base import RecurrentLayer
+from rnnkit.layers.base import RecurrentLayer, SpecStack
 from rnnkit.layers.checkpoint import chunked
 from rnnkit.layers.checks import check_state
 from rnnkit.layers.dispatch import PathChoice
@@ -115,7 +115,7 @@ def _at(keep: Tensor | float, t: int) -> Tensor | float:
     return keep[t] if isinstance(keep, Tensor) else keep
 
 
-class TorchCompatibleLayer(RecurrentLayer):
+class TorchCompatibleLayer(SpecStack, RecurrentLayer):
     """Shared body of :class:`RNN`, :class:`LSTM` and :class:`GRU`: one spec per layer."""
 
     def __init__(
@@ -165,19 +165,6 @@ class TorchCompatibleLayer(RecurrentLayer):
                     self.register_parameter(name + suffix, param)
         self.reset_parameters()
         self.flatten_parameters()
-
-    def _suffixes(self, layer: int) -> list[str]:
-        return [f"_l{layer}", f"_l{layer}_reverse"][: self.num_directions]
-
-    def cell_weights(self, layer: int, direction: int) -> Weights:
-        """The parameters of one (layer, direction), under the cell's names (``weight_ih``, ...)."""
-        suffix = self._suffixes(layer)[direction]
-        return {name: getattr(self, name + suffix) for name in self.specs[layer].parameter_shapes()}
-
-    def reset_parameters(self) -> None:
-        for layer, spec in enumerate(self.specs):
-            for direction in range(self.num_directions):
-                spec.initialize(self.cell_weights(layer, direction), self.init)
 
     def forward_path(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
                      lengths: bool = False, chunked: bool = False) -> PathChoice:

@@ -4,11 +4,34 @@ read and predicted, the model, training."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from rnnkit.config import check_one_source
 from rnnkit.models.video import ActionModelConfig, CaptionModelConfig, VideoPredictorConfig
 from rnnkit.training import EarlyStoppingConfig, TrainConfig
+
+
+def check_clips(data: Any, dataset: str, counts: tuple[str, ...]) -> None:
+    """The checks every video data section shares: one source (``dataset`` by name, or a path),
+    1 or 3 channels, the ``counts`` positive ints, a Moving MNIST canvas that holds a digit, and
+    validation / test fractions that leave clips for training."""
+    name = data.name
+    check_one_source("data", name, data.path)
+    if name is not None and name != dataset:
+        raise ValueError(f"data.name: expected {dataset!r} (or null and a path), got {name!r}")
+    if data.channels not in (1, 3):
+        raise ValueError(f"data.channels: expected 1 (grey) or 3 (RGB), got {data.channels}")
+    for field_name in ("size", *counts):
+        value = getattr(data, field_name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"data.{field_name}: expected a positive int, got {value!r}")
+    if name is not None and data.size < 28:
+        raise ValueError(f"data.size: Moving MNIST needs a canvas of at least the digits' 28 pixels, "
+                         f"got {data.size}")
+    validation, test = data.validation_fraction, data.test_fraction
+    if not 0 < validation < 1 or not 0 < test < 1 or validation + test >= 1:
+        raise ValueError(f"data.validation_fraction / test_fraction: expected fractions in (0, 1) with a sum "
+                         f"below 1, got {validation}, {test}")
 
 
 @dataclass
@@ -28,24 +51,11 @@ class VideoDataConfig:
     seed: int = 0  # the split, and the fixed clips
 
     def __post_init__(self) -> None:
-        check_one_source("data", self.name, self.path)
-        if self.name is not None and self.name != "moving_mnist":
-            raise ValueError(f"data.name: expected 'moving_mnist' (or null and a path), got {self.name!r}")
-        if self.channels not in (1, 3):
-            raise ValueError(f"data.channels: expected 1 (grey) or 3 (RGB), got {self.channels}")
-        for name in ("size", "input_frames", "output_frames", "num_digits", "validation_clips", "test_clips"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"data.{name}: expected a positive int, got {value!r}")
-        if self.name == "moving_mnist" and self.size < 28:
-            raise ValueError(f"data.size: Moving MNIST needs a canvas of at least the digits' 28 pixels, got {self.size}")
+        check_clips(self, "moving_mnist", ("input_frames", "output_frames", "num_digits", "validation_clips",
+                                           "test_clips"))
         if self.max_frames is not None and self.max_frames < self.input_frames + self.output_frames:
             raise ValueError(f"data.max_frames: expected at least input_frames + output_frames = "
                              f"{self.input_frames + self.output_frames}, got {self.max_frames}")
-        if not 0 < self.validation_fraction < 1 or not 0 < self.test_fraction < 1 \
-                or self.validation_fraction + self.test_fraction >= 1:
-            raise ValueError(f"data.validation_fraction / test_fraction: expected fractions in (0, 1) with a sum "
-                             f"below 1, got {self.validation_fraction}, {self.test_fraction}")
 
 
 @dataclass
@@ -86,19 +96,7 @@ class ActionDataConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        check_one_source("data", self.name, self.path)
-        if self.name is not None and self.name != "moving_mnist_motions":
-            raise ValueError(f"data.name: expected 'moving_mnist_motions' (or null and a path), got {self.name!r}")
-        if self.channels not in (1, 3):
-            raise ValueError(f"data.channels: expected 1 (grey) or 3 (RGB), got {self.channels}")
-        for name in ("size", "frames", "num_digits", "validation_clips", "test_clips"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"data.{name}: expected a positive int, got {value!r}")
-        if not 0 < self.validation_fraction < 1 or not 0 < self.test_fraction < 1 \
-                or self.validation_fraction + self.test_fraction >= 1:
-            raise ValueError(f"data.validation_fraction / test_fraction: expected fractions in (0, 1) with a sum "
-                             f"below 1, got {self.validation_fraction}, {self.test_fraction}")
+        check_clips(self, "moving_mnist_motions", ("frames", "num_digits", "validation_clips", "test_clips"))
 
 
 @dataclass
@@ -130,19 +128,7 @@ class CaptionDataConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        check_one_source("data", self.name, self.path)
-        if self.name is not None and self.name != "moving_mnist_captions":
-            raise ValueError(f"data.name: expected 'moving_mnist_captions' (or null and a path), got {self.name!r}")
-        if self.channels not in (1, 3):
-            raise ValueError(f"data.channels: expected 1 (grey) or 3 (RGB), got {self.channels}")
-        for name in ("size", "frames", "num_digits", "validation_clips", "test_clips"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"data.{name}: expected a positive int, got {value!r}")
-        if not 0 < self.validation_fraction < 1 or not 0 < self.test_fraction < 1 \
-                or self.validation_fraction + self.test_fraction >= 1:
-            raise ValueError(f"data.validation_fraction / test_fraction: expected fractions in (0, 1) with a sum "
-                             f"below 1, got {self.validation_fraction}, {self.test_fraction}")
+        check_clips(self, "moving_mnist_captions", ("frames", "num_digits", "validation_clips", "test_clips"))
 
 
 @dataclass

@@ -61,3 +61,16 @@ def test_a_run_with_its_baselines_then_predict(tmp_path, capsys):
     assert lines[0] == "predicted\tp(left)\tp(right)\tclip" and len(lines) == 3
     probabilities = [float(v) for v in lines[1].split("\t")[1:3]]
     assert sum(probabilities) == pytest.approx(1, abs=1e-3) and lines[1].endswith("c0")
+
+
+@pytest.mark.parametrize("task", ["video_prediction", "video_action", "video_caption"])
+def test_every_video_data_section_refuses_bad_settings(task):
+    from rnnkit.config import ConfigError
+
+    for change, message in ((["data.channels=2"], "data.channels: expected 1 \\(grey\\) or 3 \\(RGB\\), got 2"),
+                            (["data.size=16"], "Moving MNIST needs a canvas of at least the digits' 28 pixels"),
+                            (["data.test_fraction=0.9"], "data.validation_fraction / test_fraction: expected"),
+                            (["data.name=kinetics"], "data.name: expected 'moving_mnist"),
+                            (["data.num_digits=0"], "data.num_digits: expected a positive int, got 0")):
+        with pytest.raises((ValueError, ConfigError), match=message):
+            run.resolve_config({"task": task}, change)

@@ -322,6 +322,17 @@ class Clips:
         return out, lengths
 
 
+def split_clips(rows: Sequence[int] | np.ndarray, validation: float, test: float, seed: int) -> dict[str, np.ndarray]:
+    """Whole clips (their indices ``rows``) shuffled by ``seed`` into ``train`` / ``val`` /
+    ``test``, at least one in validation and test; too few to leave any for training is an error."""
+    order = np.random.default_rng(seed).permutation(np.asarray(rows))
+    n_test, n_val = max(1, round(test * len(order))), max(1, round(validation * len(order)))
+    if len(order) <= n_test + n_val:
+        raise ValueError(f"{len(order)} clips leave none for training after {n_val} for validation and {n_test} "
+                         f"for test; expected more clips")
+    return {"test": order[:n_test], "val": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
+
+
 def sample_times(length: int, max_frames: int | None) -> np.ndarray:
     """The frame indices kept of a clip of ``length`` frames: all of them, or ``max_frames``
     spread uniformly over the clip (first and last included)."""

@@ -195,3 +195,12 @@ def test_captioned_clips_say_what_moves(tmp_path):
     read = video.fixed_captioned_clips(source, 4, 1, tmp_path / "c.npz")
     assert again[2] == read[2] and isinstance(read[2][0], str)
     np.testing.assert_array_equal(again[1], read[1])
+
+
+def test_split_clips_takes_whole_clips_once():
+    parts = video.split_clips(np.arange(3, 23), 0.1, 0.2, seed=4)
+    assert [len(parts[k]) for k in ("train", "val", "test")] == [14, 2, 4]
+    assert sorted(np.concatenate(list(parts.values())).tolist()) == list(range(3, 23))
+    np.testing.assert_array_equal(parts["test"], video.split_clips(np.arange(3, 23), 0.1, 0.2, seed=4)["test"])
+    with pytest.raises(ValueError, match="2 clips leave none for training after 1 for validation and 1 for test"):
+        video.split_clips([0, 1], 0.1, 0.1, seed=0)

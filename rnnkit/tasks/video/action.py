@@ -109,11 +109,10 @@ def labelled_clip_parts(data: ActionDataConfig) -> ActionParts:
     classes = sorted(set(clips.labels))
     if len(classes) < 2:
         raise ValueError(f"{annotations}: expected at least 2 classes in column {data.label_column!r}, got {classes}")
-    order = np.random.default_rng(data.seed).permutation(len(clips))
-    n_test, n_val = max(1, round(data.test_fraction * len(clips))), max(1, round(data.validation_fraction * len(clips)))
-    rows = {"test": order[:n_test], "val": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
-    if len(rows["train"]) == 0:
-        raise ValueError(f"{data.path}: {len(clips)} clips leave none for training; expected more clips")
+    try:
+        rows = video.split_clips(np.arange(len(clips)), data.validation_fraction, data.test_fraction, data.seed)
+    except ValueError as error:
+        raise ValueError(f"{data.path}: {error}") from None
 
     def part(which: np.ndarray) -> ClipPart:
         subset = clips.subset(which.tolist())

@@ -156,11 +156,10 @@ def moving_mnist_parts(data: CaptionDataConfig) -> CaptionParts:
 def clip_parts(data: CaptionDataConfig) -> CaptionParts:
     annotations = data.annotations or str(Path(data.path) / "captions.csv")
     clips = video.load_clips(data.path, data.size, data.channels, data.max_frames, annotations, data.caption_column)
-    order = np.random.default_rng(data.seed).permutation(len(clips))
-    n_test, n_val = max(1, round(data.test_fraction * len(clips))), max(1, round(data.validation_fraction * len(clips)))
-    rows = {"test": order[:n_test], "val": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
-    if len(rows["train"]) == 0:
-        raise ValueError(f"{data.path}: {len(clips)} clips leave none for training; expected more clips")
+    try:
+        rows = video.split_clips(np.arange(len(clips)), data.validation_fraction, data.test_fraction, data.seed)
+    except ValueError as error:
+        raise ValueError(f"{data.path}: {error}") from None
 
     def part(which: np.ndarray) -> CaptionPart:
         subset = clips.subset(which.tolist())

@@ -88,10 +88,7 @@ def clip_parts(data: VideoDataConfig) -> Parts:
     if len(long_enough) < 3:
         raise ValueError(f"{data.path}: {len(long_enough)} of {len(clips)} clips have at least input_frames + "
                          f"output_frames = {frames} frames; expected 3 or more (train, validation, test)")
-    order = np.random.default_rng(data.seed).permutation(long_enough)
-    n_test = max(1, round(data.test_fraction * len(order)))
-    n_val = max(1, round(data.validation_fraction * len(order)))
-    part = {"test": order[:n_test], "val": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
+    part = video.split_clips(long_enough, data.validation_fraction, data.test_fraction, data.seed)
     train = clips.subset(part["train"].tolist())
 
     def first_windows(rows: np.ndarray) -> np.ndarray:

@@ -172,18 +172,31 @@ class FrameCNN(nn.Module):
     ``grid x grid`` map (any frame size) and flattened, ``F = widths[-1] * grid^2``.
 
     The grid keeps where things are: a mean over the whole frame would give a moving object the
-    same features in every frame, and the recurrence after it nothing to see move."""
+    same features in every frame, and the recurrence after it nothing to see move.
 
-    def __init__(self, channels: int, widths: list[int], grid: int = 4) -> None:
+    ``norm``: a group normalization (4 groups, or one per channel below 4) after each
+    convolution, per frame, so a frame's features never depend on the others in the batch (nor on
+    padding). ``global_max``: the last map's maximum over space too (``F += widths[-1]``): what
+    is in the frame wherever it is, which a readout of the grid must otherwise learn at every
+    place. ``L`` blocks see ``2^(L+1) - 1`` pixels: four see a 28-pixel digit whole."""
+
+    def __init__(self, channels: int, widths: list[int], grid: int = 4, norm: bool = False,
+                 global_max: bool = False) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         for i, width in enumerate(widths):
-            layers += [nn.Conv2d(channels if i == 0 else widths[i - 1], width, 3, stride=2, padding=1), nn.ReLU()]
-        self.layers = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(grid), nn.Flatten())
-        self.output_size = widths[-1] * grid * grid
+            layers.append(nn.Conv2d(channels if i == 0 else widths[i - 1], width, 3, stride=2, padding=1))
+            if norm:
+                layers.append(nn.GroupNorm(4 if width % 4 == 0 else width, width))
+            layers.append(nn.ReLU())
+        self.layers = nn.Sequential(*layers)
+        self.grid, self.global_max = grid, global_max
+        self.output_size = widths[-1] * (grid * grid + int(global_max))
 
     def forward(self, frames: Tensor) -> Tensor:
-        return self.layers(frames)
+        maps = self.layers(frames)  # (N, widths[-1], h, w)
+        features = F.adaptive_avg_pool2d(maps, self.grid).flatten(1)
+        return torch.cat([features, maps.amax(dim=(-2, -1))], dim=1) if self.global_max else features
 
 
 def _valid(lengths: Tensor, T: int) -> Tensor:
@@ -237,9 +250,10 @@ class FrameEmbedding(nn.Module):
     """``(T, B, C, H, W) -> (T, B, E)``: :class:`FrameCNN` on every frame, then a linear layer: the
     source side of an encoder-decoder whose source is frames."""
 
-    def __init__(self, channels: int, widths: list[int], embedding_size: int) -> None:
+    def __init__(self, channels: int, widths: list[int], embedding_size: int, norm: bool = False,
+                 global_max: bool = False) -> None:
         super().__init__()
-        self.cnn = FrameCNN(channels, widths)
+        self.cnn = FrameCNN(channels, widths, norm=norm, global_max=global_max)
         self.project = nn.Linear(self.cnn.output_size, embedding_size)
 
     def forward(self, clips: Tensor) -> Tensor:
@@ -249,10 +263,13 @@ class FrameEmbedding(nn.Module):
 
 @dataclass
 class CaptionModelConfig:
-    """The frame CNN (``cnn_channels``), then rnnkit's encoder-decoder with attention over the
-    frames (``seq2seq``: the encoder LSTM over the frame embeddings, the decoder LSTM, their sizes)."""
+    """The frame CNN (``cnn_channels``, ``cnn_norm``, ``cnn_global_max``: see :class:`FrameCNN`),
+    then rnnkit's encoder-decoder with attention over the frames (``seq2seq``: the encoder LSTM
+    over the frame embeddings, the decoder LSTM, their sizes)."""
 
-    cnn_channels: list[int] = field(default_factory=lambda: [16, 32, 64])
+    cnn_channels: list[int] = field(default_factory=lambda: [16, 32, 64, 64])  # four blocks see a digit whole
+    cnn_norm: bool = True
+    cnn_global_max: bool = True
     seq2seq: Seq2SeqConfig = field(default_factory=lambda: Seq2SeqConfig(
         RecurrentConfig(hidden_size=128, num_layers=1, bidirectional=True), embedding_size=64))
 
@@ -268,7 +285,8 @@ def build_captioner(channels: int, vocabulary: int, config: CaptionModelConfig) 
     """``(clips (T, B, C, H, W), lengths, caption inputs (L, B)) -> logits (L, B, V)``: a Seq2Seq
     whose source embedding is :class:`FrameEmbedding`, so its decoding (greedy, beam search)
     and attention are the translation task's, over time steps."""
-    embedding = FrameEmbedding(channels, config.cnn_channels, config.seq2seq.embedding_size)
+    embedding = FrameEmbedding(channels, config.cnn_channels, config.seq2seq.embedding_size, config.cnn_norm,
+                               config.cnn_global_max)
     return Seq2Seq(0, vocabulary, config.seq2seq, source_embedding=embedding)
 
 
@@ -279,7 +297,8 @@ class SlotClassifier(nn.Module):
 
     def __init__(self, channels: int, slots: list[int], config: CaptionModelConfig) -> None:
         super().__init__()
-        self.embedding = FrameEmbedding(channels, config.cnn_channels, config.seq2seq.embedding_size)
+        self.embedding = FrameEmbedding(channels, config.cnn_channels, config.seq2seq.embedding_size, config.cnn_norm,
+                                        config.cnn_global_max)
         hidden = config.seq2seq.recurrent.hidden_size
         self.lstm = LSTM(config.seq2seq.embedding_size, hidden)
         self.heads = nn.ModuleList(nn.Linear(hidden, n) for n in slots)

@@ -91,3 +91,22 @@ def test_frame_features_see_where_things_are():
     frames[1, :, 22:28, 22:28] = 1
     features = cnn(frames)
     assert features.shape == (2, 8 * 16) and not torch.allclose(features[0], features[1], atol=1e-3)
+
+
+def test_frame_cnn_norm_is_per_frame_and_its_maximum_sees_what_not_where():
+    """With group norm a frame's features do not depend on the rest of the batch; the global
+    maximum of four stride-2 blocks (a 16-pixel stride) is the same for a square moved by 16
+    pixels inside the frame, while the grid features see the move."""
+    from rnnkit.models.video import FrameCNN
+
+    torch.manual_seed(4)
+    cnn = FrameCNN(1, [4, 8, 8, 8], norm=True, global_max=True).double()
+    frames = torch.zeros(3, 1, 64, 64, dtype=torch.float64)
+    frames[0, :, 20:30, 20:30] = 1
+    frames[1, :, 36:46, 20:30] = 1  # the same square 16 pixels lower
+    frames[2] = torch.rand(1, 64, 64)
+    features = cnn(frames)
+    assert features.shape == (3, 8 * 16 + 8)
+    torch.testing.assert_close(cnn(frames[:1]), features[:1])  # alone == in the batch
+    torch.testing.assert_close(features[0, -8:], features[1, -8:])
+    assert not torch.allclose(features[0, :-8], features[1, :-8], atol=1e-3)

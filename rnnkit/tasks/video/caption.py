@@ -112,6 +112,12 @@ class CaptionPart:
         return clips, lengths, pad(inputs), pad(targets), torch.tensor([len(t) for t in targets])
 
 
+def every_kth_frame(clips: np.ndarray, lengths: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Clips ``(N, T, C, H, W)`` with frames ``0, k, 2k, ...`` kept, and their lengths
+    ``ceil(length / k)``: what the model reads with ``data.frame_step = k``."""
+    return np.ascontiguousarray(clips[:, ::k]), (lengths + k - 1) // k
+
+
 @dataclass
 class CaptionParts:
     draw: Any  # (count, rng) -> CaptionPart
@@ -135,7 +141,8 @@ def moving_mnist_parts(data: CaptionDataConfig) -> CaptionParts:
         return video.MovingMNIST(digits[index[part]], labels[index[part]], data.frames, data.size, data.num_digits)
 
     def part_of(clips: np.ndarray, slots: np.ndarray, captions: list[str]) -> CaptionPart:
-        return CaptionPart(clips, np.full(len(clips), data.frames, dtype=np.int64), list(captions), slots)
+        read, lengths = every_kth_frame(clips, np.full(len(clips), data.frames, dtype=np.int64), data.frame_step)
+        return CaptionPart(read, lengths, list(captions), slots)
 
     def fixed(part: str, count: int, seed: int) -> CaptionPart:
         name = f"captions2-{part}-n{count}-t{data.frames}-s{data.size}-d{data.num_digits}-seed{data.seed}.npz"
@@ -163,8 +170,7 @@ def clip_parts(data: CaptionDataConfig) -> CaptionParts:
 
     def part(which: np.ndarray) -> CaptionPart:
         subset = clips.subset(which.tolist())
-        padded, lengths = subset.padded()
-        return CaptionPart(padded, lengths, list(subset.labels))
+        return CaptionPart(*every_kth_frame(*subset.padded(), data.frame_step), list(subset.labels))
 
     train = part(rows["train"])
 
@@ -421,7 +427,7 @@ def caption_clips(run_dir: str | Path, paths: list[str | Path], beam: int | None
     words = Words(vocabulary)
     data = config.data
     frames = [video.read_clip(Path(p), (data.size, data.size), data.channels, data.max_frames) for p in paths]
-    padded, lengths = video.Clips(frames, [Path(p).stem for p in paths]).padded()
+    padded, lengths = every_kth_frame(*video.Clips(frames, [Path(p).stem for p in paths]).padded(), data.frame_step)
     model = build_captioner(data.channels, len(vocabulary), config.model)
     run.load_weights(model, weights, run_dir)
     return caption(model, words, CaptionPart(padded, lengths, [""] * len(paths)), beam or config.beam,

@@ -121,6 +121,7 @@ class CaptionDataConfig:
     max_frames: int | None = 20  # your clips: longer ones sampled uniformly in time to this many
     frames: int = 20  # Moving MNIST: frames a clip
     num_digits: int = 2  # Moving MNIST: digits a clip, each moving by its own pattern
+    frame_step: int = 1  # the model reads every k-th frame (k = 2: half the steps, motion twice as fast)
     validation_clips: int = 300
     test_clips: int = 1000
     validation_fraction: float = 0.15
@@ -129,6 +130,8 @@ class CaptionDataConfig:
 
     def __post_init__(self) -> None:
         check_clips(self, "moving_mnist_captions", ("frames", "num_digits", "validation_clips", "test_clips"))
+        if isinstance(self.frame_step, bool) or not isinstance(self.frame_step, int) or self.frame_step < 1:
+            raise ValueError(f"data.frame_step: expected a positive int, got {self.frame_step!r}")
 
 
 @dataclass

@@ -73,3 +73,12 @@ def test_caption_from_the_command_line(tmp_path, capsys):
     assert len(lines) == 2 and lines[0].startswith(str(tmp_path / "clips" / "c0") + "\t")
     assert main(["caption", str(tmp_path / "run")]) == 2
     assert "expected at least one clip" in capsys.readouterr().err
+
+
+def test_every_kth_frame_keeps_frames_0_k_2k_and_counts_them():
+    clips = np.arange(3 * 5, dtype=np.float32).reshape(3, 5, 1, 1, 1)
+    read, lengths = caption.every_kth_frame(clips, np.array([5, 4, 1]), 2)
+    assert read[:, :, 0, 0, 0].tolist() == [[0, 2, 4], [5, 7, 9], [10, 12, 14]]
+    assert lengths.tolist() == [3, 2, 1]  # frames 0, 2, 4 / 0, 2 / 0
+    with pytest.raises(ValueError, match="data.frame_step: expected a positive int, got 0"):
+        run.resolve_config({"task": "video_caption", "data": {"frame_step": 0}})

@@ -41,6 +41,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from rnnkit.functional import recurrences
+
 SOURCE = Path(__file__).with_name("csrc") / "recurrences.cpp"
 SUPPORTED_DTYPES = (torch.float32, torch.float64)
 BUILD_WAIT_SECONDS = 600  # how long to wait for another process that is building the same kernels
@@ -152,6 +154,7 @@ def _notice(reason: str) -> None:
     )
 
 
+@torch.compiler.assume_constant_result  # torch.compile: one answer per process, not traced
 def available() -> bool:
     """Whether the compiled kernels are loaded (building them on the first call).
 
@@ -195,43 +198,180 @@ def keep_mask(shape: tuple[int, ...], rate: float) -> Tensor:
     return _ops().keep_mask(seed, list(shape), float(rate))
 
 
-def _first_order_only() -> None:
-    """The hand-written backward is not itself differentiable: say so rather than return
-    gradients that silently miss the second-order terms (grad mode is on in a backward pass
-    only under ``create_graph=True``)."""
-    if torch.is_grad_enabled():
-        raise RuntimeError(
-            "rnnkit's fused kernel has no double backward (create_graph=True); "
-            "build the layer with impl='loop' for higher-order gradients"
-        )
-
-
 def _needs_grad(*tensors: Tensor | None) -> bool:
     return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
+# -- the custom ops ---------------------------------------------------------------------
+#
+# Each recurrence is a ``torch.library`` custom op (namespace ``rnnkit_fused``) around its C++
+# forward, with a second op for its backward. Each op has a fake implementation (shapes only),
+# so torch.compile and torch.export trace through it, and a vmap rule. The autograd formula is an
+# ``autograd.Function`` in the ``setup_context`` form with ``generate_vmap_rule``, so torch.func's
+# grad, vmap, jacrev and functional_call work too (torch 2.13's ``register_autograd`` generates a
+# Function without ``setup_context``, which torch.func refuses: pytorch/pytorch#168393). The
+# backward op is not itself differentiable: under ``create_graph=True`` the backward takes the
+# readable path instead (:func:`readable_sequence` on the saved inputs), whose autograd gives the
+# exact higher-order gradients; the saved inputs are what that costs in memory.
+#
+# Absent optional inputs travel as empty tensors and a zoneout rate as a 0-dim float64 tensor
+# (see ``_arg``); each forward op also returns what its backward needs (``hs``, ``act``, ...).
+
+
+def _empty(like: Tensor) -> Tensor:
+    return like.new_empty(0)
+
+
+def _vmap_by_slices(op):
+    """A vmap rule for ``op``: the op on each slice of the vmapped dimension, stacked. Exact for
+    every op and every batched argument (weights included), at the cost of one call per slice."""
+
+    def rule(info, in_dims, *args):
+        slices = [op(*(a if d is None else a.select(d, i) for a, d in zip(args, in_dims)))
+                  for i in range(info.batch_size)]
+        outputs = tuple(torch.stack(parts) for parts in zip(*slices))
+        return outputs, (0,) * len(outputs)
+
+    return rule
+
+
+def _zoneout_arg(keep: Tensor) -> Tensor | float | None:
+    """The op's form of a zoneout argument back to the readable one: None, a rate, or the mask."""
+    if keep.numel() == 0:
+        return None
+    return float(keep) if keep.dim() == 0 else keep
+
+
+def readable_sequence(step, xg: Tensor, leaves: tuple[Tensor, ...], keep: tuple[Tensor | float | None, ...],
+                      valid: Tensor | None) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """The kernels' contract stepped in Python: ``step(xg_t, leaves) -> new leaves`` each step,
+    then zoneout (a bool mask keeps the old value, a rate blends: ``rate * old + (1 - rate) * new``)
+    and lengths (``valid`` ``(T, B)`` of 0/1: the old state carried and a zero output where 0).
+    Returns ``(output (T, B, H), final leaves)``. Every op is torch's, so autograd differentiates
+    it to any order: the kernels' double-backward path."""
+    outputs = []
+    for t in range(xg.shape[0]):
+        new = step(xg[t], leaves)
+        new = tuple(n if k is None else torch.where(k[t], old, n) if isinstance(k, Tensor) else k * old + (1 - k) * n
+                    for n, old, k in zip(new, leaves, keep))
+        out = new[0]
+        if valid is not None:
+            carry = valid[t].unsqueeze(-1) > 0
+            new = tuple(torch.where(carry, n, old) for n, old in zip(new, leaves))
+            out = torch.where(carry, new[0], torch.zeros_like(new[0]))
+        leaves = new
+        outputs.append(out)
+    return torch.stack(outputs), leaves
+
+
+def _higher_order(ctx, readable, grad_outputs: tuple[Tensor, ...]) -> tuple[Tensor | None, ...]:
+    """The backward when its result must itself be differentiable (``create_graph=True``, and
+    inside torch.func's transforms): the vector-Jacobian product of the readable path on the
+    saved inputs, through ``torch.func.vjp`` so that both autograd and torch.func can
+    differentiate it again. ``readable(*inputs) -> outputs`` matching ``grad_outputs``."""
+    inputs = list(ctx.saved_tensors[: len(ctx.positions)])
+    wanted = [k for k, i in enumerate(ctx.positions) if ctx.needs_input_grad[i]]
+
+    def of_wanted(*chosen: Tensor) -> tuple[Tensor, ...]:
+        full = list(inputs)
+        for k, t in zip(wanted, chosen):
+            full[k] = t
+        return readable(*full)
+
+    _, pullback = torch.func.vjp(of_wanted, *(inputs[k] for k in wanted))
+    result: list[Tensor | None] = [None] * len(ctx.needs_input_grad)
+    for k, g in zip(wanted, pullback(tuple(grad_outputs))):
+        result[ctx.positions[k]] = g
+    return tuple(result)
+
+
+def _save_inputs(ctx, inputs: tuple, positions: list[int], extra: tuple[Tensor, ...]) -> None:
+    """Save the tensor inputs at ``positions`` (for the double-backward path), then the
+    forward's ``extra`` outputs (for the backward op)."""
+    ctx.positions = positions
+    ctx.save_for_backward(*(inputs[i] for i in positions), *extra)
 
 
 # -- LSTM --------------------------------------------------------------------------------
 
 
+@torch.library.custom_op("rnnkit_fused::lstm", mutates_args=())
+def _lstm_op(xg: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, weight_ch: Tensor, recurrent_mask: Tensor,
+             keep_h: Tensor, keep_c: Tensor, valid: Tensor, save: bool
+             ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    out, hs, cs, act = _ops().lstm_forward(xg, h0, c0, weight_hh, weight_ch, recurrent_mask, keep_h, keep_c, valid,
+                                           save)
+    return out, hs[-1].clone(), cs[-1].clone(), hs, cs, act
+
+
+@_lstm_op.register_fake
+def _(xg, h0, c0, weight_hh, weight_ch, recurrent_mask, keep_h, keep_c, valid, save):
+    T, B, H = xg.shape[0], xg.shape[1], weight_hh.shape[1]
+    return (xg.new_empty(T, B, H), h0.new_empty(B, H), c0.new_empty(B, H), xg.new_empty(T + 1, B, H),
+            xg.new_empty(T + 1, B, H), xg.new_empty(T if save else 1, B, 4 * H))
+
+
+@torch.library.custom_op("rnnkit_fused::lstm_backward", mutates_args=())
+def _lstm_backward_op(d_out: Tensor, d_h: Tensor, d_c: Tensor, weight_hh: Tensor, weight_ch: Tensor,
+                      recurrent_mask: Tensor, keep_h: Tensor, keep_c: Tensor, valid: Tensor, hs: Tensor,
+                      cs: Tensor, act: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    d_gates, d_h0, d_c0, d_whh, c_new = _ops().lstm_backward(
+        d_out.contiguous(), d_h.contiguous(), d_c.contiguous(), weight_hh, weight_ch, recurrent_mask, keep_h, keep_c,
+        valid, act, hs, cs)
+    d_wch = _peephole_grad(d_gates, cs, c_new, weight_hh.shape[1]) if weight_ch.numel() else _empty(weight_ch)
+    return d_gates, d_h0, d_c0, d_whh, d_wch
+
+
+@_lstm_backward_op.register_fake
+def _(d_out, d_h, d_c, weight_hh, weight_ch, recurrent_mask, keep_h, keep_c, valid, hs, cs, act):
+    return (torch.empty_like(act), torch.empty_like(d_h), torch.empty_like(d_c), torch.empty_like(weight_hh),
+            torch.empty_like(weight_ch))
+
+
+def _lstm_setup(ctx, inputs, output):
+    _save_inputs(ctx, inputs, list(range(9)), output[3:])
+
+
+def _lstm_readable(xg, h0, c0, weight_hh, weight_ch, recurrent_mask, keep_h, keep_c, valid):
+    def step(x, leaves):
+        _, state = recurrences.lstm_recurrence(x, leaves, weight_hh, weight_ch=weight_ch if weight_ch.numel() else None,
+                                               recurrent_mask=recurrent_mask if recurrent_mask.numel() else None)
+        return state
+
+    out, (h, c) = readable_sequence(step, xg, (h0, c0), (_zoneout_arg(keep_h), _zoneout_arg(keep_c)),
+                                    valid if valid.numel() else None)
+    return out, h, c
+
+
+def _lstm_backward(ctx, d_out, d_h, d_c, *_):
+    if torch.is_grad_enabled():
+        return _higher_order(ctx, _lstm_readable, (d_out, d_h, d_c))
+    saved = ctx.saved_tensors
+    weight_hh, weight_ch, recurrent_mask, keep_h, keep_c, valid = saved[3:9]
+    d_gates, d_h0, d_c0, d_whh, d_wch = _lstm_backward_op(d_out, d_h, d_c, weight_hh, weight_ch, recurrent_mask,
+                                                          keep_h, keep_c, valid, *saved[9:])
+    return d_gates, d_h0, d_c0, d_whh, d_wch if weight_ch.numel() else None, None, None, None, None, None
+
+
+torch.library.register_vmap("rnnkit_fused::lstm", _vmap_by_slices(_lstm_op))
+torch.library.register_vmap("rnnkit_fused::lstm_backward", _vmap_by_slices(_lstm_backward_op))
+
+
 class _LSTMSequence(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, xg, h0, c0, weight_hh, weight_ch, recurrent_mask, keep_h, keep_c, valid):
-        out, hs, cs, act = _ops().lstm_forward(
-            xg, h0, c0, weight_hh, weight_ch, recurrent_mask, keep_h, keep_c, valid, True
-        )
-        ctx.save_for_backward(weight_hh, weight_ch, recurrent_mask, keep_h, keep_c, valid, act, hs, cs)
-        return out, hs[-1].clone(), cs[-1].clone()
+    generate_vmap_rule = True
 
     @staticmethod
-    def backward(ctx, d_out, d_h, d_c):
-        _first_order_only()
-        weight_hh, weight_ch, recurrent_mask, keep_h, keep_c, valid, act, hs, cs = ctx.saved_tensors
-        d_gates, d_h0, d_c0, d_whh, c_new = _ops().lstm_backward(
-            d_out.contiguous(), d_h.contiguous(), d_c.contiguous(), weight_hh, weight_ch, recurrent_mask,
-            keep_h, keep_c, valid, act, hs, cs,
-        )
-        d_wch = _peephole_grad(d_gates, cs, c_new, weight_hh.shape[1]) if weight_ch.numel() else None
-        return d_gates, d_h0, d_c0, d_whh, d_wch, None, None, None, None
+    def forward(*inputs):
+        return _lstm_op(*inputs)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.mark_non_differentiable(*output[3:])
+        _lstm_setup(ctx, inputs, output)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return _lstm_backward(ctx, *grads)
 
 
 def lstm_sequence(
@@ -252,36 +392,99 @@ def lstm_sequence(
     """
     h0, c0 = state
     args = [_arg(t, xg) for t in (xg, h0, c0, weight_hh, weight_ch, recurrent_mask, keep[0], keep[1], valid)]
-    if _needs_grad(xg, h0, c0, weight_hh, weight_ch):
-        out, h, c = _LSTMSequence.apply(*args)
-    else:
-        out, hs, cs, _ = _ops().lstm_forward(*args, False)
-        h, c = hs[-1], cs[-1]
+    out, h, c, *_ = _LSTMSequence.apply(*args, _needs_grad(xg, h0, c0, weight_hh, weight_ch))
     return out, (h, c)
 
 
+# -- LSTM with layer normalization -------------------------------------------------------
+
+
+@torch.library.custom_op("rnnkit_fused::lstm_ln", mutates_args=())
+def _lstm_ln_op(xg: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, ln_hh_w: Tensor, ln_hh_b: Tensor,
+                ln_c_w: Tensor, ln_c_b: Tensor, weight_ch: Tensor, recurrent_mask: Tensor, keep_h: Tensor,
+                keep_c: Tensor, valid: Tensor, save: bool
+                ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    out, hs, cs, act, xhat, chat, rstd = _ops().lstm_ln_forward(
+        xg, h0, c0, weight_hh, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, weight_ch, recurrent_mask, keep_h, keep_c, valid,
+        save)
+    return out, hs[-1].clone(), cs[-1].clone(), hs, cs, act, xhat, chat, rstd
+
+
+@_lstm_ln_op.register_fake
+def _(xg, h0, c0, weight_hh, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, weight_ch, recurrent_mask, keep_h, keep_c, valid,
+      save):
+    T, B, H = xg.shape[0], xg.shape[1], weight_hh.shape[1]
+    S = T if save else 1
+    return (xg.new_empty(T, B, H), h0.new_empty(B, H), c0.new_empty(B, H), xg.new_empty(T + 1, B, H),
+            xg.new_empty(T + 1, B, H), xg.new_empty(S, B, 4 * H), xg.new_empty(S, B, 4 * H), xg.new_empty(S, B, H),
+            xg.new_empty(S, B, 5))
+
+
+@torch.library.custom_op("rnnkit_fused::lstm_ln_backward", mutates_args=())
+def _lstm_ln_backward_op(d_out: Tensor, d_h: Tensor, d_c: Tensor, weight_hh: Tensor, ln_hh_w: Tensor,
+                         ln_hh_b: Tensor, ln_c_w: Tensor, ln_c_b: Tensor, weight_ch: Tensor, recurrent_mask: Tensor,
+                         keep_h: Tensor, keep_c: Tensor, valid: Tensor, hs: Tensor, cs: Tensor, act: Tensor,
+                         xhat: Tensor, chat: Tensor, rstd: Tensor
+                         ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    d_pre, d_h0, d_c0, d_whh, d_lnw, d_lnb, d_lncw, d_lncb, c_new = _ops().lstm_ln_backward(
+        d_out.contiguous(), d_h.contiguous(), d_c.contiguous(), weight_hh, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b,
+        weight_ch, recurrent_mask, keep_h, keep_c, valid, act, xhat, chat, rstd, hs, cs)
+    d_wch = _peephole_grad(d_pre, cs, c_new, weight_hh.shape[1]) if weight_ch.numel() else _empty(weight_ch)
+    return d_pre, d_h0, d_c0, d_whh, d_lnw, d_lnb, d_lncw, d_lncb, d_wch
+
+
+@_lstm_ln_backward_op.register_fake
+def _(d_out, d_h, d_c, weight_hh, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, weight_ch, recurrent_mask, keep_h, keep_c,
+      valid, hs, cs, act, xhat, chat, rstd):
+    return tuple(torch.empty_like(t) for t in (act, d_h, d_c, weight_hh, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, weight_ch))
+
+
+def _lstm_ln_setup(ctx, inputs, output):
+    _save_inputs(ctx, inputs, list(range(13)), output[3:])
+
+
+def _lstm_ln_readable(xg, h0, c0, weight_hh, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, weight_ch, recurrent_mask, keep_h,
+                      keep_c, valid):
+    def step(x, leaves):
+        _, state = recurrences.lstm_recurrence(
+            x, leaves, weight_hh, weight_ch=weight_ch if weight_ch.numel() else None, ln_hh_weight=ln_hh_w,
+            ln_hh_bias=ln_hh_b, ln_c_weight=ln_c_w, ln_c_bias=ln_c_b,
+            recurrent_mask=recurrent_mask if recurrent_mask.numel() else None)
+        return state
+
+    out, (h, c) = readable_sequence(step, xg, (h0, c0), (_zoneout_arg(keep_h), _zoneout_arg(keep_c)),
+                                    valid if valid.numel() else None)
+    return out, h, c
+
+
+def _lstm_ln_backward(ctx, d_out, d_h, d_c, *_):
+    if torch.is_grad_enabled():
+        return _higher_order(ctx, _lstm_ln_readable, (d_out, d_h, d_c))
+    saved = ctx.saved_tensors
+    weight_ch = saved[8]
+    grads = _lstm_ln_backward_op(d_out, d_h, d_c, *saved[3:13], *saved[13:])
+    return (*grads[:8], grads[8] if weight_ch.numel() else None, None, None, None, None, None)
+
+
+torch.library.register_vmap("rnnkit_fused::lstm_ln", _vmap_by_slices(_lstm_ln_op))
+torch.library.register_vmap("rnnkit_fused::lstm_ln_backward", _vmap_by_slices(_lstm_ln_backward_op))
+
+
 class _LayerNormLSTMSequence(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, xg, h0, c0, weight_hh, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, weight_ch,
-                recurrent_mask, keep_h, keep_c, valid):
-        out, hs, cs, act, xhat, chat, rstd = _ops().lstm_ln_forward(
-            xg, h0, c0, weight_hh, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, weight_ch, recurrent_mask, keep_h, keep_c,
-            valid, True,
-        )
-        ctx.save_for_backward(weight_hh, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, weight_ch, recurrent_mask, keep_h, keep_c,
-                              valid, act, xhat, chat, rstd, hs, cs)
-        return out, hs[-1].clone(), cs[-1].clone()
+    generate_vmap_rule = True
 
     @staticmethod
-    def backward(ctx, d_out, d_h, d_c):
-        _first_order_only()
-        saved = ctx.saved_tensors
-        weight_hh, weight_ch, cs = saved[0], saved[5], saved[-1]
-        grads = _ops().lstm_ln_backward(d_out.contiguous(), d_h.contiguous(), d_c.contiguous(), *saved)
-        d_pre, d_h0, d_c0, d_whh, d_lnw, d_lnb, d_lncw, d_lncb, c_new = grads
-        return (d_pre, d_h0, d_c0, d_whh, d_lnw, d_lnb, d_lncw, d_lncb,
-                _peephole_grad(d_pre, cs, c_new, weight_hh.shape[1]) if weight_ch.numel() else None,
-                None, None, None, None)
+    def forward(*inputs):
+        return _lstm_ln_op(*inputs)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.mark_non_differentiable(*output[3:])
+        _lstm_ln_setup(ctx, inputs, output)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return _lstm_ln_backward(ctx, *grads)
 
 
 def _peephole_grad(d_pre: Tensor, cs: Tensor, c_new: Tensor, H: int) -> Tensor:
@@ -315,33 +518,84 @@ def layer_norm_lstm_sequence(
     h0, c0 = state
     tensors = (xg, h0, c0, weight_hh, *ln_hh, *ln_c, weight_ch, recurrent_mask, keep[0], keep[1], valid)
     args = [_arg(t, xg) for t in tensors]
-    if _needs_grad(xg, h0, c0, weight_hh, *ln_hh, *ln_c, weight_ch):
-        out, h, c = _LayerNormLSTMSequence.apply(*args)
-        return out, (h, c)
-    out, hs, cs, *_ = _ops().lstm_ln_forward(*args, False)
-    return out, (hs[-1], cs[-1])
+    out, h, c, *_ = _LayerNormLSTMSequence.apply(*args, _needs_grad(xg, h0, c0, weight_hh, *ln_hh, *ln_c, weight_ch))
+    return out, (h, c)
 
 
 # -- GRU ---------------------------------------------------------------------------------
 
 
+@torch.library.custom_op("rnnkit_fused::gru", mutates_args=())
+def _gru_op(xg: Tensor, h0: Tensor, weight_hh: Tensor, bias_hh: Tensor, recurrent_mask: Tensor, keep_h: Tensor,
+            valid: Tensor, save: bool) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    out, hs, hg, n = _ops().gru_forward(xg, h0, weight_hh, bias_hh, recurrent_mask, keep_h, valid, save)
+    return out, hs[-1].clone(), hs, hg, n
+
+
+@_gru_op.register_fake
+def _(xg, h0, weight_hh, bias_hh, recurrent_mask, keep_h, valid, save):
+    T, B, H = xg.shape[0], xg.shape[1], weight_hh.shape[1]
+    S = T if save else 1
+    return (xg.new_empty(T, B, H), h0.new_empty(B, H), xg.new_empty(T + 1, B, H), xg.new_empty(S, B, 3 * H),
+            xg.new_empty(S, B, H))
+
+
+@torch.library.custom_op("rnnkit_fused::gru_backward", mutates_args=())
+def _gru_backward_op(d_out: Tensor, d_h: Tensor, weight_hh: Tensor, bias_hh: Tensor, recurrent_mask: Tensor,
+                     keep_h: Tensor, valid: Tensor, hs: Tensor, hg: Tensor, n: Tensor
+                     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    d_xg, d_hg, d_h0, d_whh = _ops().gru_backward(d_out.contiguous(), d_h.contiguous(), weight_hh, recurrent_mask,
+                                                  keep_h, valid, hg, n, hs)
+    return d_xg, d_h0, d_whh, d_hg.sum((0, 1)) if bias_hh.numel() else _empty(bias_hh)
+
+
+@_gru_backward_op.register_fake
+def _(d_out, d_h, weight_hh, bias_hh, recurrent_mask, keep_h, valid, hs, hg, n):
+    return torch.empty_like(hg), torch.empty_like(d_h), torch.empty_like(weight_hh), torch.empty_like(bias_hh)
+
+
+def _gru_setup(ctx, inputs, output):
+    _save_inputs(ctx, inputs, list(range(7)), output[2:])
+
+
+def _gru_readable(xg, h0, weight_hh, bias_hh, recurrent_mask, keep_h, valid):
+    def step(x, leaves):
+        _, h = recurrences.gru_recurrence(x, leaves[0], weight_hh, bias_hh if bias_hh.numel() else None,
+                                          recurrent_mask=recurrent_mask if recurrent_mask.numel() else None)
+        return (h,)
+
+    out, (h,) = readable_sequence(step, xg, (h0,), (_zoneout_arg(keep_h),), valid if valid.numel() else None)
+    return out, h
+
+
+def _gru_backward(ctx, d_out, d_h, *_):
+    if torch.is_grad_enabled():
+        return _higher_order(ctx, _gru_readable, (d_out, d_h))
+    saved = ctx.saved_tensors
+    bias_hh = saved[3]
+    d_xg, d_h0, d_whh, d_bhh = _gru_backward_op(d_out, d_h, *saved[2:7], *saved[7:])
+    return d_xg, d_h0, d_whh, d_bhh if bias_hh.numel() else None, None, None, None, None
+
+
+torch.library.register_vmap("rnnkit_fused::gru", _vmap_by_slices(_gru_op))
+torch.library.register_vmap("rnnkit_fused::gru_backward", _vmap_by_slices(_gru_backward_op))
+
+
 class _GRUSequence(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, xg, h0, weight_hh, bias_hh, recurrent_mask, keep_h, valid):
-        out, hs, hg, n = _ops().gru_forward(xg, h0, weight_hh, bias_hh, recurrent_mask, keep_h, valid, True)
-        ctx.save_for_backward(weight_hh, recurrent_mask, keep_h, valid, hg, n, hs)
-        ctx.has_bias = bias_hh.numel() > 0
-        return out, hs[-1].clone()
+    generate_vmap_rule = True
 
     @staticmethod
-    def backward(ctx, d_out, d_h):
-        _first_order_only()
-        weight_hh, recurrent_mask, keep_h, valid, hg, n, hs = ctx.saved_tensors
-        d_xg, d_hg, d_h0, d_whh = _ops().gru_backward(
-            d_out.contiguous(), d_h.contiguous(), weight_hh, recurrent_mask, keep_h, valid, hg, n, hs
-        )
-        d_bhh = d_hg.sum((0, 1)) if ctx.has_bias else None
-        return d_xg, d_h0, d_whh, d_bhh, None, None, None
+    def forward(*inputs):
+        return _gru_op(*inputs)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.mark_non_differentiable(*output[2:])
+        _gru_setup(ctx, inputs, output)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return _gru_backward(ctx, *grads)
 
 
 def gru_sequence(
@@ -360,31 +614,81 @@ def gru_sequence(
     as stepping :func:`~rnnkit.functional.gru_recurrence` with the same masks.
     """
     args = [_arg(t, xg) for t in (xg, h0, weight_hh, bias_hh, recurrent_mask, keep, valid)]
-    if _needs_grad(xg, h0, weight_hh, bias_hh):
-        return _GRUSequence.apply(*args)
-    out, hs, _, _ = _ops().gru_forward(*args, False)
-    return out, hs[-1]
+    out, h, *_ = _GRUSequence.apply(*args, _needs_grad(xg, h0, weight_hh, bias_hh))
+    return out, h
 
 
 # -- Elman RNN ---------------------------------------------------------------------------
 
 
+@torch.library.custom_op("rnnkit_fused::rnn", mutates_args=())
+def _rnn_op(xg: Tensor, h0: Tensor, weight_hh: Tensor, relu: bool, recurrent_mask: Tensor, keep_h: Tensor,
+            valid: Tensor, save: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    out, hs, hn = _ops().rnn_forward(xg, h0, weight_hh, relu, recurrent_mask, keep_h, valid, save)
+    return out, hs[-1].clone(), hs, hn
+
+
+@_rnn_op.register_fake
+def _(xg, h0, weight_hh, relu, recurrent_mask, keep_h, valid, save):
+    T, B, H = xg.shape[0], xg.shape[1], weight_hh.shape[1]
+    return xg.new_empty(T, B, H), h0.new_empty(B, H), xg.new_empty(T + 1, B, H), xg.new_empty(T if save else 1, B, H)
+
+
+@torch.library.custom_op("rnnkit_fused::rnn_backward", mutates_args=())
+def _rnn_backward_op(d_out: Tensor, d_h: Tensor, weight_hh: Tensor, relu: bool, recurrent_mask: Tensor,
+                     keep_h: Tensor, valid: Tensor, hs: Tensor, hn: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    d_xg, d_h0, d_whh = _ops().rnn_backward(d_out.contiguous(), d_h.contiguous(), weight_hh, relu, recurrent_mask,
+                                            keep_h, valid, hn, hs)
+    return d_xg, d_h0, d_whh
+
+
+@_rnn_backward_op.register_fake
+def _(d_out, d_h, weight_hh, relu, recurrent_mask, keep_h, valid, hs, hn):
+    return torch.empty_like(hn), torch.empty_like(d_h), torch.empty_like(weight_hh)
+
+
+def _rnn_setup(ctx, inputs, output):
+    ctx.relu = inputs[3]
+    _save_inputs(ctx, inputs, [0, 1, 2, 4, 5, 6], output[2:])
+
+
+def _rnn_backward(ctx, d_out, d_h, *_):
+    relu = ctx.relu
+    if torch.is_grad_enabled():
+        def readable(xg, h0, weight_hh, recurrent_mask, keep_h, valid):
+            def step(x, leaves):
+                _, h = recurrences.rnn_recurrence(x, leaves[0], weight_hh, nonlinearity="relu" if relu else "tanh",
+                                                  recurrent_mask=recurrent_mask if recurrent_mask.numel() else None)
+                return (h,)
+
+            out, (h,) = readable_sequence(step, xg, (h0,), (_zoneout_arg(keep_h),), valid if valid.numel() else None)
+            return out, h
+
+        return _higher_order(ctx, readable, (d_out, d_h))
+    saved = ctx.saved_tensors
+    d_xg, d_h0, d_whh = _rnn_backward_op(d_out, d_h, saved[2], relu, *saved[3:6], *saved[6:])
+    return d_xg, d_h0, d_whh, None, None, None, None, None
+
+
+torch.library.register_vmap("rnnkit_fused::rnn", _vmap_by_slices(_rnn_op))
+torch.library.register_vmap("rnnkit_fused::rnn_backward", _vmap_by_slices(_rnn_backward_op))
+
+
 class _RNNSequence(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, xg, h0, weight_hh, relu, recurrent_mask, keep_h, valid):
-        out, hs, hn = _ops().rnn_forward(xg, h0, weight_hh, relu, recurrent_mask, keep_h, valid, True)
-        ctx.save_for_backward(weight_hh, recurrent_mask, keep_h, valid, hn, hs)
-        ctx.relu = relu
-        return out, hs[-1].clone()
+    generate_vmap_rule = True
 
     @staticmethod
-    def backward(ctx, d_out, d_h):
-        _first_order_only()
-        weight_hh, recurrent_mask, keep_h, valid, hn, hs = ctx.saved_tensors
-        d_xg, d_h0, d_whh = _ops().rnn_backward(
-            d_out.contiguous(), d_h.contiguous(), weight_hh, ctx.relu, recurrent_mask, keep_h, valid, hn, hs
-        )
-        return d_xg, d_h0, d_whh, None, None, None, None
+    def forward(*inputs):
+        return _rnn_op(*inputs)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.mark_non_differentiable(*output[2:])
+        _rnn_setup(ctx, inputs, output)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return _rnn_backward(ctx, *grads)
 
 
 def rnn_sequence(
@@ -404,7 +708,5 @@ def rnn_sequence(
     relu = nonlinearity == "relu"
     args = [_arg(t, xg) for t in (xg, h0, weight_hh)]
     masks = [_arg(t, xg) for t in (recurrent_mask, keep, valid)]
-    if _needs_grad(xg, h0, weight_hh):
-        return _RNNSequence.apply(*args, relu, *masks)
-    out, hs, _ = _ops().rnn_forward(*args, relu, *masks, False)
-    return out, hs[-1]
+    out, h, *_ = _RNNSequence.apply(*args, relu, *masks, _needs_grad(xg, h0, weight_hh))
+    return out, h

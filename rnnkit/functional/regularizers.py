@@ -53,9 +53,10 @@ def bernoulli_mask(shape: tuple[int, ...], probability: float, like: Tensor) -> 
 
     On CPU with rnnkit's kernels built it is drawn counter-based in C++ from one seed taken
     from torch's generator (so ``torch.manual_seed`` fixes it), several times faster than
-    ``torch.rand``; elsewhere ``torch.rand(shape) < probability``.
+    ``torch.rand``; elsewhere, and inside torch.compile (which traces torch's generator, not
+    the C++ one), ``torch.rand(shape) < probability``.
     """
-    if like.device.type == "cpu" and kernels.available():
+    if like.device.type == "cpu" and not torch.compiler.is_compiling() and kernels.available():
         return kernels.keep_mask(tuple(shape), probability)
     return torch.rand(shape, device=like.device) < probability
 

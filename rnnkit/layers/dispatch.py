@@ -52,15 +52,22 @@ def kernel_runs(layer: Any, device: torch.device, dtype: torch.dtype) -> bool:
     return kernel_supports(layer.specs[0]) and kernels.supports(device, dtype) and kernels.available()
 
 
+def under_functorch(x: torch.Tensor) -> bool:
+    """Whether ``x`` is wrapped by a torch.func transform (vmap, grad, jacrev, ...)."""
+    wrapped = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", None)
+    return bool(wrapped is not None and wrapped(x))
+
+
 def forward_path(layer: Any, device: torch.device, dtype: torch.dtype, lengths: bool = False,
-                 chunked: bool = False) -> PathChoice:
+                 chunked: bool = False, functorch: bool = False) -> PathChoice:
     """The path ``layer.forward`` runs for inputs on ``device``/``dtype``; ``lengths``: the
     sequences have different lengths; ``chunked``: the pass is checkpointed in chunks of time.
 
     ``impl="auto"``: rnnkit's kernel wherever it computes the configuration, except the plain
     LSTM (oneDNN is as fast or faster there); else torch's kernel where it applies; else the
     loop. Checkpointed chunks of padded sequences cannot go through torch's kernel (its
-    per-direction call takes no lengths): rnnkit's kernel or the loop run them.
+    per-direction call takes no lengths): rnnkit's kernel or the loop run them. Nor can inputs
+    under a torch.func transform (``functorch``): torch's RNN ops have no vmap rule.
     """
     impl, spec = layer.impl, layer.specs[0]
     if impl == "loop":
@@ -86,10 +93,11 @@ def forward_path(layer: Any, device: torch.device, dtype: torch.dtype, lengths: 
             f"it does not cover this configuration on {device} {dtype}"
         return PathChoice("loop", f"the readable loop: torch's kernel cannot compute this configuration and "
                                   f"rnnkit's cannot run ({missing})")
-    if choice == "torch" and chunked and lengths:
+    if choice == "torch" and (chunked and lengths or functorch and impl == "auto"):
+        why = "checkpointed chunks of padded sequences" if not functorch else "a torch.func transform"
         if kernel_runs(layer, device, dtype):
-            return PathChoice("rnnkit", "rnnkit's fused kernel: checkpointed chunks of padded sequences")
-        return PathChoice("loop", "the readable loop: checkpointed chunks of padded sequences")
+            return PathChoice("rnnkit", f"rnnkit's fused kernel: {why}")
+        return PathChoice("loop", f"the readable loop: {why}")
     return choice
 
 

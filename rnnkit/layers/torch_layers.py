@@ -15,11 +15,13 @@ and initialization schemes.
   (:mod:`rnnkit.functional.kernels`, CPU, float32/float64): the LSTM with peepholes,
   recurrent dropout and zoneout, the reset-after GRU and the Elman RNN.
 * ``"loop"``: the readable time loop, for everything (the reference the others are tested against).
-  rnnkit's kernel gives first-order gradients; for double backward (gradient penalties,
-  ``create_graph=True``) use ``impl="loop"``.
+  All three paths work under torch.compile, torch.export, torch.func (grad, vmap, jacrev,
+  functional_call) and double backward: rnnkit's kernel is a set of ``torch.library`` custom ops,
+  and its backward under ``create_graph=True`` differentiates the readable loop on the saved inputs.
 * ``"auto"`` (default): on CPU rnnkit's kernel for every configuration it covers except the
   plain LSTM (oneDNN is as fast or faster there), torch's kernel otherwise where it applies,
-  else the loop; on GPU cuDNN where it applies, else the loop. Asking for a path that cannot run the
+  else the loop; on GPU cuDNN where it applies, else the loop; under a torch.func transform not
+  torch's kernel (its RNN ops have no vmap rule). Asking for a path that cannot run the
   configuration is an error.
 
 Recurrent regularizers, one argument each (see :mod:`rnnkit.functional.regularizers`):
@@ -167,13 +169,13 @@ class TorchCompatibleLayer(SpecStack, RecurrentLayer):
         self.flatten_parameters()
 
     def forward_path(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-                     lengths: bool = False, chunked: bool = False) -> PathChoice:
+                     lengths: bool = False, chunked: bool = False, functorch: bool = False) -> PathChoice:
         """Which implementation ``forward`` runs for inputs on ``device``/``dtype`` (default: the
         parameters'): ``"torch"``, ``"rnnkit"`` or ``"loop"``, with ``.reason`` saying why; see
-        :func:`rnnkit.layers.dispatch.forward_path` (``lengths``, ``chunked``: that pass's)."""
+        :func:`rnnkit.layers.dispatch.forward_path` (``lengths``, ``chunked``, ``functorch``: that pass's)."""
         like = self.weight_ih_l0
         device = torch.device(device) if device is not None else like.device
-        return dispatch.forward_path(self, device, dtype or like.dtype, lengths, chunked)
+        return dispatch.forward_path(self, device, dtype or like.dtype, lengths, chunked, functorch)
 
     def step_path(self) -> PathChoice:
         """Which implementation :meth:`step` (and :class:`~rnnkit.layers.streaming.Stream`) runs:
@@ -257,7 +259,7 @@ class TorchCompatibleLayer(SpecStack, RecurrentLayer):
 
     def _forward_time_major(self, x: Tensor, hx: Any, lengths: Tensor | None) -> tuple[Tensor, Any]:
         chunk = self.time_chunk if torch.is_grad_enabled() and 0 < self.time_chunk < x.shape[0] else 0
-        path = self.forward_path(x.device, x.dtype, lengths is not None, chunk > 0)
+        path = self.forward_path(x.device, x.dtype, lengths is not None, chunk > 0, dispatch.under_functorch(x))
         if path != "torch" or chunk:
             states = self._initial_cell_states(hx, x)
             run = {"rnnkit": run_direction_kernel, "loop": run_direction, "torch": run_direction_torch}[path]

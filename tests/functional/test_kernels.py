@@ -232,14 +232,31 @@ def test_keep_mask_rate_and_reproducibility() -> None:
         assert abs(shifted.mean().item()) / x.var().item() < 0.02
 
 
-def test_double_backward_is_refused_clearly_and_the_loop_has_it() -> None:
-    fast = rk.GRU(3, H, **F64)
-    loop = rk.GRU(3, H, impl="loop", **F64)
-    loop.load_state_dict(fast.state_dict())
-    x = torch.randn(T, B, 3, **F64, requires_grad=True)
-    with pytest.raises(RuntimeError, match="no double backward .* impl='loop'"):
-        torch.autograd.grad(fast(x)[0].sum(), x, create_graph=True)
-    (g,) = torch.autograd.grad(loop(x)[0].pow(2).sum(), x, create_graph=True)
-    g.sum().backward()  # a gradient penalty works on the loop
-    assert loop.weight_hh_l0.grad is not None
+@pytest.mark.parametrize("kind,peephole,rmask,zoneout,lengths", [
+    ("lstm", True, True, "train", True), ("lstm", False, False, "eval", False), ("lstm_ln", True, True, "eval", True),
+    ("gru", False, True, "train", True), ("rnn_tanh", False, True, "eval", True), ("rnn_relu", False, False, None, False),
+])
+def test_kernel_second_order_gradients_equal_the_reference(kind, peephole, rmask, zoneout, lengths) -> None:  # noqa: ANN001
+    """Under create_graph=True the kernels' backward is differentiable: the gradient of a
+    gradient penalty equals the readable reference's, for every input and weight."""
+    xg, state, weights, mask, keep, valid = make_case(kind, peephole, rmask, zoneout, lengths)
+    inputs = [xg, *(state if isinstance(state, tuple) else (state,)), *weights.values()]
 
+    def penalty(run):  # noqa: ANN001, ANN202
+        out, final = run(kind, xg, state, weights, mask, keep, valid)
+        loss = out.pow(2).sum() + sum(f.sin().sum() for f in (final if isinstance(final, tuple) else (final,)))
+        grads = torch.autograd.grad(loss, inputs, create_graph=True)
+        return torch.autograd.grad(sum(g.pow(2).sum() for g in grads), inputs)
+
+    for name, a, b in zip(["xg", "state", "state", *weights], penalty(run_kernel), penalty(reference)):
+        torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-11, msg=lambda m, n=name: f"{n}: {m}")
+
+
+def test_kernel_gradgradcheck() -> None:
+    """float64 finite differences of the first-order gradients (the GRU with every mask)."""
+    xg, h0, weights, mask, keep, valid = make_case("gru", False, True, "eval", True)
+
+    def run(x, h, w, b):  # noqa: ANN001, ANN202
+        return kernels.gru_sequence(x, h, w, b, recurrent_mask=mask, keep=keep[0], valid=valid.to(x.dtype))
+
+    torch.autograd.gradgradcheck(run, (xg, h0, weights["weight_hh"], weights["bias_hh"]))

@@ -1,0 +1,91 @@
+"""What a PyTorch user does after eager training, on every path (torch's kernel, rnnkit's
+kernel, the loop): torch.compile, torch.export with a dynamic batch, torch.func (grad with
+functional_call, vmap, jacrev) and second-order gradients. Each is compared with eager autograd
+on the same layer (float64 where the comparison is exact)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import rnnkit as rk
+from rnnkit.functional import kernels
+
+pytestmark = pytest.mark.skipif(not kernels.available(), reason="fused kernels not built (no compiler)")
+
+I, H, T, B = 3, 4, 5, 2
+LAYERS = {  # name: (constructor, the path forward runs on CPU)
+    "lstm-torch": (lambda **kw: rk.LSTM(I, H, **kw), "torch"),
+    "lstm-peephole-rnnkit": (lambda **kw: rk.LSTM(I, H, peephole=True, **kw), "rnnkit"),
+    "lstm-layernorm-rnnkit": (lambda **kw: rk.LSTM(I, H, layer_norm=True, zoneout=0.2, **kw), "rnnkit"),
+    "gru-rnnkit": (lambda **kw: rk.GRU(I, H, recurrent_dropout=0.0, **kw), "rnnkit"),
+    "rnn-rnnkit": (lambda **kw: rk.RNN(I, H, **kw), "rnnkit"),
+    "gru-loop": (lambda **kw: rk.GRU(I, H, impl="loop", **kw), "loop"),
+    "gru-reset-before-loop": (lambda **kw: rk.GRU(I, H, reset_after=False, **kw), "loop"),
+}
+
+
+def make(name: str, dtype: torch.dtype = torch.float64) -> torch.nn.Module:
+    build, path = LAYERS[name]
+    torch.manual_seed(0)
+    layer = build(dtype=dtype).eval()  # eval: zoneout at its expectation, so every call is the same
+    assert layer.forward_path() == path, layer.forward_path().reason
+    return layer
+
+
+def eager_grads(layer: torch.nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    output, _ = layer(x)
+    return list(torch.autograd.grad(output.pow(2).sum(), [x, *layer.parameters()]))
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_torch_func_grad_vmap_and_jacrev_equal_eager(name: str) -> None:
+    layer = make(name)
+    x = torch.randn(T, B, I, dtype=torch.float64, requires_grad=True)
+    params = dict(layer.named_parameters())
+
+    def loss(p: dict, x: torch.Tensor) -> torch.Tensor:
+        return torch.func.functional_call(layer, p, (x,))[0].pow(2).sum()
+
+    g_x, g_p = torch.func.grad(loss, argnums=(1, 0))(params, x)
+    expected = eager_grads(layer, x)
+    torch.testing.assert_close(g_x, expected[0])
+    for got, want in zip(g_p.values(), expected[1:]):
+        torch.testing.assert_close(got, want)
+    clips = torch.randn(3, T, B, I, dtype=torch.float64)  # vmap over a leading dimension
+    batched = torch.func.vmap(lambda c: layer(c)[0])(clips)
+    torch.testing.assert_close(batched, torch.stack([layer(c)[0] for c in clips]))
+    small = torch.randn(2, 1, I, dtype=torch.float64)
+    jacobian = torch.func.jacrev(lambda s: layer(s)[0])(small)
+    torch.testing.assert_close(jacobian, torch.autograd.functional.jacobian(lambda s: layer(s)[0], small))
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_second_order_gradients_pass_gradgradcheck(name: str) -> None:
+    layer = make(name)
+    x = torch.randn(3, 2, I, dtype=torch.float64, requires_grad=True)
+    torch.autograd.gradgradcheck(lambda x: layer(x)[0], (x,))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["lstm-torch", "lstm-layernorm-rnnkit", "gru-rnnkit", "gru-loop"])
+def test_torch_compile_forward_and_backward_equal_eager(name: str) -> None:
+    torch._dynamo.reset()
+    layer = make(name, torch.float32)
+    x = torch.randn(T, B, I, requires_grad=True)
+    compiled = torch.compile(layer)
+    output, _ = compiled(x)
+    torch.testing.assert_close(output, layer(x)[0], rtol=1e-5, atol=1e-6)
+    got = torch.autograd.grad(output.pow(2).sum(), [x, *layer.parameters()])
+    for a, b in zip(got, eager_grads(layer, x)):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["lstm-torch", "lstm-peephole-rnnkit", "gru-rnnkit", "gru-reset-before-loop"])
+def test_torch_export_with_a_dynamic_batch(name: str) -> None:
+    layer = make(name, torch.float32)
+    batch = torch.export.Dim("batch", min=2, max=64)
+    program = torch.export.export(layer, (torch.randn(T, B, I),), dynamic_shapes=({1: batch},))
+    other = torch.randn(T, 7, I)  # another batch size than the one exported with
+    torch.testing.assert_close(program.module()(other)[0], layer(other)[0], rtol=1e-5, atol=1e-6)

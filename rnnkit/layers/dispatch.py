@@ -53,14 +53,15 @@ def kernel_runs(layer: Any, device: torch.device, dtype: torch.dtype) -> bool:
 
 
 def under_functorch(x: torch.Tensor) -> bool:
-    """Whether ``x`` is wrapped by a torch.func transform (vmap, grad, jacrev, ...)."""
+    """Whether ``x`` is wrapped by a torch.func transform (vmap, grad, jacrev, ...); False while
+    torch.compile traces (it handles the transforms itself, and cannot trace this check)."""
     wrapped = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", None)
-    return bool(wrapped is not None and wrapped(x))
+    return bool(wrapped is not None and not torch.compiler.is_compiling() and wrapped(x))
 
 
-def forward_path(layer: Any, device: torch.device, dtype: torch.dtype, lengths: bool = False,
-                 chunked: bool = False, functorch: bool = False) -> PathChoice:
-    """The path ``layer.forward`` runs for inputs on ``device``/``dtype``; ``lengths``: the
+def _decide(layer: Any, device: torch.device, dtype: torch.dtype, lengths: bool = False,
+            chunked: bool = False, functorch: bool = False) -> tuple[str, str]:
+    """The path ``layer.forward`` runs, and why, for inputs on ``device``/``dtype``; ``lengths``: the
     sequences have different lengths; ``chunked``: the pass is checkpointed in chunks of time.
 
     ``impl="auto"``: rnnkit's kernel wherever it computes the configuration, except the plain
@@ -71,34 +72,47 @@ def forward_path(layer: Any, device: torch.device, dtype: torch.dtype, lengths: 
     """
     impl, spec = layer.impl, layer.specs[0]
     if impl == "loop":
-        return PathChoice("loop", "impl='loop': the readable loop")
+        return ("loop", "impl='loop': the readable loop")
     if impl == "rnnkit":
         if not (kernel_supports(spec) and kernels.supports(device, dtype)):
             raise ValueError(f"impl='rnnkit': rnnkit's kernel runs on CPU in float32/float64, got {device} {dtype}")
         if not kernels.available():
             raise RuntimeError("impl='rnnkit': the fused kernels could not be built; use impl='auto' or 'loop'")
-        return PathChoice("rnnkit", "impl='rnnkit': rnnkit's fused kernel")
+        return ("rnnkit", "impl='rnnkit': rnnkit's fused kernel")
     fits_torch = torch_computes(layer)
     if impl == "torch":
-        choice = PathChoice("torch", "impl='torch': torch's fused kernel")
+        choice = ("torch", "impl='torch': torch's fused kernel")
     elif kernel_runs(layer, device, dtype) and (not fits_torch or layer.kernel_mode() != "lstm"):
         why = "torch's kernel cannot compute this configuration" if not fits_torch else \
             "torch has no oneDNN kernel for it on CPU"
-        choice = PathChoice("rnnkit", f"rnnkit's fused kernel ({why})")
+        choice = ("rnnkit", f"rnnkit's fused kernel ({why})")
     elif fits_torch:
         where = "cuDNN" if torch.device(device).type == "cuda" else "oneDNN or native"
-        choice = PathChoice("torch", f"torch's fused kernel ({where})")
+        choice = ("torch", f"torch's fused kernel ({where})")
     else:
         missing = "it is not built" if kernel_supports(spec) and kernels.supports(device, dtype) else \
             f"it does not cover this configuration on {device} {dtype}"
-        return PathChoice("loop", f"the readable loop: torch's kernel cannot compute this configuration and "
-                                  f"rnnkit's cannot run ({missing})")
-    if choice == "torch" and (chunked and lengths or functorch and impl == "auto"):
+        return ("loop", f"the readable loop: torch's kernel cannot compute this configuration and "
+                        f"rnnkit's cannot run ({missing})")
+    if choice[0] == "torch" and (chunked and lengths or functorch and impl == "auto"):
         why = "checkpointed chunks of padded sequences" if not functorch else "a torch.func transform"
         if kernel_runs(layer, device, dtype):
-            return PathChoice("rnnkit", f"rnnkit's fused kernel: {why}")
-        return PathChoice("loop", f"the readable loop: {why}")
+            return ("rnnkit", f"rnnkit's fused kernel: {why}")
+        return ("loop", f"the readable loop: {why}")
     return choice
+
+
+def forward_path(layer: Any, device: torch.device, dtype: torch.dtype, lengths: bool = False,
+                 chunked: bool = False, functorch: bool = False) -> PathChoice:
+    """The path ``layer.forward`` runs, as a :class:`PathChoice`; see :func:`_decide`."""
+    return PathChoice(*_decide(layer, device, dtype, lengths, chunked, functorch))
+
+
+def path_name(layer: Any, device: torch.device, dtype: torch.dtype, lengths: bool = False,
+              chunked: bool = False, functorch: bool = False) -> str:
+    """:func:`forward_path`'s name alone, a plain ``str``: what ``forward`` reads (torch.compile
+    traces it, and cannot trace the making of a ``str`` subclass)."""
+    return _decide(layer, device, dtype, lengths, chunked, functorch)[0]
 
 
 def step_path(layer: Any) -> PathChoice:

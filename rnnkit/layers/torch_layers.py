@@ -259,7 +259,7 @@ class TorchCompatibleLayer(SpecStack, RecurrentLayer):
 
     def _forward_time_major(self, x: Tensor, hx: Any, lengths: Tensor | None) -> tuple[Tensor, Any]:
         chunk = self.time_chunk if torch.is_grad_enabled() and 0 < self.time_chunk < x.shape[0] else 0
-        path = self.forward_path(x.device, x.dtype, lengths is not None, chunk > 0, dispatch.under_functorch(x))
+        path = dispatch.path_name(self, x.device, x.dtype, lengths is not None, chunk > 0, dispatch.under_functorch(x))
         if path != "torch" or chunk:
             states = self._initial_cell_states(hx, x)
             run = {"rnnkit": run_direction_kernel, "loop": run_direction, "torch": run_direction_torch}[path]

@@ -73,7 +73,7 @@ def test_torch_compile_forward_and_backward_equal_eager(name: str) -> None:
     torch._dynamo.reset()
     layer = make(name, torch.float32)
     x = torch.randn(T, B, I, requires_grad=True)
-    compiled = torch.compile(layer)
+    compiled = torch.compile(layer, fullgraph=True)  # no graph break anywhere in the layer
     output, _ = compiled(x)
     torch.testing.assert_close(output, layer(x)[0], rtol=1e-5, atol=1e-6)
     got = torch.autograd.grad(output.pow(2).sum(), [x, *layer.parameters()])

@@ -18,7 +18,7 @@ LAYERS = {  # name: (constructor, the path forward runs on CPU)
     "lstm-torch": (lambda **kw: rk.LSTM(I, H, **kw), "torch"),
     "lstm-peephole-rnnkit": (lambda **kw: rk.LSTM(I, H, peephole=True, **kw), "rnnkit"),
     "lstm-layernorm-rnnkit": (lambda **kw: rk.LSTM(I, H, layer_norm=True, zoneout=0.2, **kw), "rnnkit"),
-    "gru-rnnkit": (lambda **kw: rk.GRU(I, H, recurrent_dropout=0.0, **kw), "rnnkit"),
+    "gru-rnnkit": (lambda **kw: rk.GRU(I, H, **kw), "rnnkit"),
     "rnn-rnnkit": (lambda **kw: rk.RNN(I, H, **kw), "rnnkit"),
     "gru-loop": (lambda **kw: rk.GRU(I, H, impl="loop", **kw), "loop"),
     "gru-reset-before-loop": (lambda **kw: rk.GRU(I, H, reset_after=False, **kw), "loop"),

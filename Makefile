@@ -35,6 +35,7 @@ wheel-check: $(STAMP)
 	cd $(WHEEL_DIR)/empty && ../venv/bin/rnnkit presets
 	cd $(WHEEL_DIR)/empty && ../venv/bin/rnnkit train adding --set train.steps=20 --set train.progress=false
 	cd $(WHEEL_DIR)/empty && ../venv/bin/python -c "from rnnkit.functional import kernels; print('kernel source in the wheel:', kernels.SOURCE.exists())"
+	cd $(WHEEL_DIR)/empty && ../venv/bin/python -c "import importlib.resources as r; assert r.files('rnnkit').joinpath('py.typed').is_file(), 'py.typed is not in the wheel'"
 	rm -rf $(WHEEL_DIR)
 
 # Debian packages of the real data sets that no Python package carries: espeak-ng and sox (the

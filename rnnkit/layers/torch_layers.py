@@ -120,6 +120,8 @@ def _at(keep: Tensor | float, t: int) -> Tensor | float:
 class TorchCompatibleLayer(SpecStack, RecurrentLayer):
     """Shared body of :class:`RNN`, :class:`LSTM` and :class:`GRU`: one spec per layer."""
 
+    proj_size = 0  # torch.nn's RNN and GRU have it too; the LSTM sets its own
+
     def __init__(
         self,
         specs: list[CellSpec],
@@ -241,12 +243,100 @@ class TorchCompatibleLayer(SpecStack, RecurrentLayer):
             return torch.stack(states)
         return tuple(torch.stack(parts) for parts in zip(*states))
 
+    # -- torch.nn's RNN attributes, and conversion both ways ------------------------------------
+    # rk layers are not subclasses of torch.nn.RNNBase (its forward, flattening and checks
+    # would come with it), so ``isinstance(layer, nn.LSTM)`` is False; the attributes below are
+    # torch.nn's, for the tools that read them, and ``to_torch()`` gives the torch module itself.
+    TORCH_MODES = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN_TANH", "rnn_relu": "RNN_RELU"}
+
+    @property
+    def mode(self) -> str:
+        """torch.nn's name of the cell: ``LSTM``, ``GRU``, ``RNN_TANH`` or ``RNN_RELU``."""
+        return self.TORCH_MODES[self.kernel_mode()]
+
+    @property
+    def _all_weights(self) -> list[list[str]]:
+        """Parameter names per (layer, direction), torch.nn's names first, then a variant's
+        (``weight_ch``, ``ln_*``), as torch.nn's ``_all_weights``."""
+        return [[name + suffix for name in self.specs[layer].parameter_shapes()]
+                for layer in range(self.num_layers) for suffix in self._suffixes(layer)]
+
+    @property
+    def all_weights(self) -> list[list[nn.Parameter]]:
+        """The parameters per (layer, direction), as torch.nn's ``all_weights``."""
+        return [[getattr(self, name) for name in names] for names in self._all_weights]
+
+    @property
+    def _flat_weights_names(self) -> list[str]:
+        return [name for names in self._all_weights for name in names]
+
+    @property
+    def _flat_weights(self) -> list[nn.Parameter]:
+        return [getattr(self, name) for name in self._flat_weights_names]
+
+    def _torch_arguments(self) -> dict[str, Any]:
+        arguments = {"input_size": self.input_size, "hidden_size": self.hidden_size, "num_layers": self.num_layers,
+                     "bias": self.bias, "batch_first": self.batch_first, "dropout": self.dropout,
+                     "bidirectional": self.bidirectional}
+        if self.kernel_mode() == "lstm":
+            arguments["proj_size"] = self.specs[0].proj_size
+        if self.kernel_mode().startswith("rnn_"):
+            arguments["nonlinearity"] = self.specs[0].nonlinearity
+        return arguments
+
+    def _beyond_torch(self) -> list[str]:
+        """What this layer computes that torch.nn's cannot (empty: ``to_torch`` is exact)."""
+        spec = self.specs[0]
+        found = [name for name in ("peephole", "layer_norm") if getattr(spec, name, False)]
+        if getattr(spec, "reset_after", True) is False:
+            found.append("reset_after=False")
+        found += [f"{name}={getattr(self, name)}" for name in ("recurrent_dropout", "weight_drop") if getattr(self, name)]
+        if any(self.zoneout):
+            found.append(f"zoneout={self.zoneout}")
+        return found
+
+    @classmethod
+    def from_torch(cls, module: nn.RNNBase, **extras: Any) -> TorchCompatibleLayer:
+        """The rk layer of a ``torch.nn.RNN`` / ``LSTM`` / ``GRU``: the same arguments, device,
+        dtype, mode and weights (exact). ``extras`` (``peephole=True``, ``zoneout=0.1``, ...)
+        are passed on; parameters they add keep their initialization."""
+        torch_class = getattr(nn, cls.__name__)
+        if not isinstance(module, torch_class):
+            raise TypeError(f"{cls.__name__}.from_torch: expected a torch.nn.{cls.__name__}, got "
+                            f"{type(module).__module__}.{type(module).__name__}")
+        arguments = {name: getattr(module, name) for name in
+                     ("input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout", "bidirectional")}
+        if cls.__name__ == "LSTM":
+            arguments["proj_size"] = module.proj_size
+        if cls.__name__ == "RNN":
+            arguments["nonlinearity"] = module.nonlinearity
+        like = next(module.parameters())
+        layer = cls(**arguments, **extras, device=like.device, dtype=like.dtype)
+        missing, unexpected = layer.load_state_dict(module.state_dict(), strict=False)
+        added = {name for names in layer._all_weights for name in names} - set(module.state_dict())
+        if unexpected or set(missing) - added:
+            raise ValueError(f"{cls.__name__}.from_torch: the weights do not match (missing {missing}, "
+                             f"unexpected {unexpected})")
+        return layer.train(module.training)
+
+    def to_torch(self) -> nn.RNNBase:
+        """The ``torch.nn`` module that computes exactly this layer (same arguments, device, dtype,
+        weights, mode). A layer with something torch.nn has no equivalent for is refused."""
+        beyond = self._beyond_torch()
+        if beyond:
+            raise ValueError(f"{type(self).__name__}.to_torch: torch.nn.{type(self).__name__} has no "
+                             f"{', '.join(beyond)}; only a layer without them converts exactly")
+        like = self.weight_ih_l0
+        module = getattr(nn, type(self).__name__)(**self._torch_arguments(), device=like.device, dtype=like.dtype)
+        module.load_state_dict(self.state_dict())
+        return module.train(self.training)
+
     # -- the fused path ----------------------------------------------------------------------
     def kernel_mode(self) -> str:
         """The name of torch's kernel for this cell: ``lstm``, ``gru``, ``rnn_tanh`` or ``rnn_relu``."""
         raise NotImplementedError
 
-    def _flat_weights(self, for_forward: bool = False) -> list[Tensor]:
+    def _ordered_weights(self, for_forward: bool = False) -> list[Tensor]:
         """Weights in torch.nn's flat order; ``for_forward`` applies this pass's weight drop."""
         names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
         flat = []
@@ -276,7 +366,7 @@ class TorchCompatibleLayer(SpecStack, RecurrentLayer):
         # (gradients of a trained model, say) runs that forward too, without dropout.
         needs_grad = torch.is_grad_enabled() and (x.requires_grad or self.weight_ih_l0.requires_grad)
         return fused_forward(
-            self.kernel_mode(), x, hx, self._flat_weights(for_forward=True), self.bias, self.num_layers,
+            self.kernel_mode(), x, hx, self._ordered_weights(for_forward=True), self.bias, self.num_layers,
             self.dropout if self.training else 0.0, self.training or needs_grad, self.bidirectional, lengths,
         )
 
@@ -338,7 +428,7 @@ class TorchCompatibleLayer(SpecStack, RecurrentLayer):
         Called after every ``.to()``/``.cuda()``, as torch.nn does, so cuDNN need not compact
         the weights on every call. The parameters stay the same objects with the same values.
         """
-        weights = self._flat_weights()
+        weights = self._ordered_weights()
         first = weights[0]
         if not (first.is_cuda and torch.backends.cudnn.is_acceptable(first)):
             return

@@ -8,6 +8,7 @@ The layers are here; the rest is one attribute away and imported on first use:
 ``rk.functional``, ``rk.cells``, ``rk.layers``, ``rk.models``, ``rk.training`` (the loop,
 optimizers, checkpoints), ``rk.data``, ``rk.config``, ``rk.tasks`` (the applications), and
 ``rk.fit_task`` (train an application on your data, with its baselines and data report).
+``rk.quantize_dynamic(model)``: int8 weights for the rk LSTM/GRU layers and linear layers.
 """
 
 import importlib
@@ -16,6 +17,7 @@ from typing import Any
 from rnnkit import functional
 from rnnkit.cells import ConvGRUCell, ConvLSTMCell, GRUCell, Init, LSTMCell, MinGRUCell, MinLSTMCell, RNNCell
 from rnnkit.layers import GRU, ConvGRU, ConvLSTM, LSTM, RNN, EmbeddingDropout, LockedDropout, MinGRU, MinLSTM, Recurrent, Stream
+from rnnkit.layers.quantized import quantize_dynamic
 
 __version__ = "0.1.0"
 
@@ -52,4 +54,5 @@ __all__ = [
     "Stream",
     "__version__",
     "functional",
+    "quantize_dynamic",
 ]

@@ -11,7 +11,7 @@ from rnnkit.training.checkpoint import (
     trained_weights_and_origin,
 )
 from rnnkit.training.distributed import DistInfo, init_distributed
-from rnnkit.training.loop import EarlyStoppingConfig, FitResult, StepOutput, TrainConfig, fit, seed_everything
+from rnnkit.training.loop import EarlyStoppingConfig, FitResult, StepOutput, TrainConfig, fit, model_device, seed_everything
 from rnnkit.training.optim import NTASGD, OptimizerConfig, ScheduleConfig, build_optimizer, build_scheduler
 from rnnkit.training.run_folder import RunFolderError, RunLock, claim, holds_run, new_run_folder
 
@@ -38,6 +38,7 @@ __all__ = [
     "detach_state",
     "fit",
     "gradient_flow",
+    "model_device",
     "has_checkpoint",
     "holds_run",
     "init_distributed",

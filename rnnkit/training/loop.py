@@ -134,6 +134,14 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """Where ``model`` runs: its first parameter's device, else its first buffer's, else the CPU
+    (a dynamically quantized model holds its weights in packed buffers, not parameters)."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
 def to_device(batch: Any, device: torch.device) -> Any:
     if isinstance(batch, Tensor):
         return batch.to(device, non_blocking=True)

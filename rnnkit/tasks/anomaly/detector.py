@@ -18,6 +18,7 @@ from rnnkit.models.autoencoder import SequenceAutoencoder
 from rnnkit.models.sequence import SequenceModel
 from rnnkit.tasks.anomaly.config import DetectionConfig, DetectorModelConfig
 from rnnkit.tasks.core.metrics import best_f1_threshold
+from rnnkit.training import model_device
 
 
 def build_detector_model(channels: int, config: DetectorModelConfig) -> nn.Module:
@@ -46,7 +47,7 @@ class Detector:
         self.reset()
 
     def _device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        return model_device(self.model)
 
     def _scaled(self, values: np.ndarray) -> Tensor:
         values = np.asarray(values, dtype=np.float64)

@@ -61,7 +61,7 @@ from rnnkit.tasks.core.metrics import f1_at, ranking_scores
 from rnnkit.tasks.core.parts import Sealed, Split, fingerprint_bytes
 from rnnkit.tasks.core.plotting import pyplot, save_figure
 from rnnkit.tasks.core.registry import Task
-from rnnkit.training import RandomBatches, StepOutput
+from rnnkit.training import RandomBatches, StepOutput, model_device
 
 
 def load_frame(config: AnomalyDataConfig) -> SeriesFrame:
@@ -136,7 +136,7 @@ def build(config: AnomalyConfig, rank: int = 0) -> AnomalyJob:
     validation_labels = None if seen.labels is None else seen.labels[fit_end:]
 
     def evaluate(m: nn.Module) -> dict[str, float]:
-        scores = {"val_loss": loss(m, validation.to(next(m.parameters()).device)).item()}
+        scores = {"val_loss": loss(m, validation.to(model_device(m))).item()}
         if _labelled(validation_labels):  # how well the validation anomalies stand out, whatever the threshold
             detector = Detector(m, config.model, config.detection, loc, scale)
             val_scores, _ = calibrate(detector, seen.values, fit_end, seen.labels)

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from rnnkit.files import atomic_open
 from rnnkit.tasks.core.metrics import classification_scores
 from rnnkit.tasks.core.plotting import pyplot, save_figure
+from rnnkit.training import model_device
 
 
 def evaluate_parts(model: nn.Module, parts: dict[str, Any], num_classes: int) -> dict[str, float]:
@@ -36,7 +37,7 @@ def evaluate_parts(model: nn.Module, parts: dict[str, Any], num_classes: int) ->
 
 def predict_logits(model: nn.Module, part: Any, batch_size: int = 256) -> Tensor:
     """Logits ``(N, K)`` of every sequence of ``part``, in eval mode, on the model's device."""
-    device = next(model.parameters()).device
+    device = model_device(model)
     was_training = model.training
     model.eval()
     out = []

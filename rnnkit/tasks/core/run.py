@@ -55,6 +55,7 @@ from rnnkit.training import (
     fit,
     has_checkpoint,
     init_distributed,
+    model_device,
     seed_everything,
     trained_weights_and_origin,
 )
@@ -107,7 +108,7 @@ def _check_finite(task: str, metrics: dict[str, Any]) -> None:
 def use_trained_weights(job: Any, run_dir: str | Path) -> str:
     """Load the run's trained weights into ``job.model`` (the best evaluation's, NT-ASGD's
     average, else the last step's) in eval mode; returns which they are, in words."""
-    device = next(job.model.parameters()).device
+    device = model_device(job.model)
     state, origin = trained_weights_and_origin(run_dir, device)
     load_weights(job.model, state, run_dir)
     job.model.eval()

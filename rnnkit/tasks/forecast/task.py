@@ -51,7 +51,7 @@ from rnnkit.tasks.forecast import baselines as forecast_baselines
 from rnnkit.tasks.forecast.config import ForecastConfig
 from rnnkit.tasks.forecast.data import Prepared, WindowBatch, backtest_origins, load_frame
 from rnnkit.tasks.forecast.plots import plot_backtest, plot_forecast
-from rnnkit.training import RandomBatches, StepOutput, new_run_folder
+from rnnkit.training import RandomBatches, StepOutput, model_device, new_run_folder
 
 # forecast_fn(origins) -> point, lower, upper, each (O, K, S) in the series' units (bounds may be None)
 ForecastFn = Callable[[list[int]], tuple[np.ndarray, np.ndarray | None, np.ndarray | None]]
@@ -60,7 +60,7 @@ ForecastFn = Callable[[list[int]], tuple[np.ndarray, np.ndarray | None, np.ndarr
 def predict(model: Forecaster, prepared: Prepared, origins: list[int], horizon: int | None = None,
             future_covariates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Point forecasts and interval bounds ``(O, K, S)`` from each origin, in the series' units."""
-    device = next(model.parameters()).device
+    device = model_device(model)
     was_training = model.training
     model.eval()
     with torch.no_grad():

@@ -38,7 +38,7 @@ from rnnkit.tasks.core.parts import Sealed, Split, fingerprint_bytes
 from rnnkit.tasks.core.registry import Task
 from rnnkit.tasks.language.config import LanguageConfig, LanguageDataConfig
 from rnnkit.tasks.language.ngram import KneserNey
-from rnnkit.training import StepOutput, StreamBatches, batchify, detach_state
+from rnnkit.training import StepOutput, StreamBatches, batchify, detach_state, model_device
 
 
 def load_corpus(config: LanguageDataConfig) -> str:
@@ -126,7 +126,7 @@ def build(config: LanguageConfig, rank: int = 0, vocab: Vocabulary | None = None
 def cross_entropy(model: LanguageModel, ids: Tensor, batch_size: int, bptt: int) -> float:
     """Mean next-token cross-entropy (nats) over a stream, read as ``batch_size`` columns in
     chunks of ``bptt`` with the state carried (every token but each column's first is scored)."""
-    device = next(model.parameters()).device
+    device = model_device(model)
     was_training = model.training
     model.eval()
     columns = batchify(ids, min(batch_size, max(1, len(ids) // 2))).to(device)  # (N, B)
@@ -175,7 +175,7 @@ def generate(model: LanguageModel, vocab: Vocabulary, prompt: str, length: int, 
     ids = vocab.encode(prompt)
     if not ids:
         raise ValueError("generate: expected a prompt of at least one token")
-    device = next(model.parameters()).device
+    device = model_device(model)
     generator = torch.Generator(device=device)
     if seed is None:
         generator.seed()  # a fresh random seed, for this generator only

@@ -29,7 +29,7 @@ from rnnkit.models import RecurrentConfig, SequenceModel
 from rnnkit.tasks.core.parts import Sealed, Split
 from rnnkit.tasks.core.registry import Task
 from rnnkit.tasks.long_term.config import LongTermConfig
-from rnnkit.training import RandomBatches, StepOutput, gradient_flow
+from rnnkit.training import RandomBatches, StepOutput, gradient_flow, model_device
 
 COPY_SYMBOLS, COPY_LENGTH, BLANK, DELIMITER = 8, 10, 0, 9
 SOLVED = {"adding": ("val_mse", "min", 0.01), "copy": ("val_recall_accuracy", "max", 0.99)}  # metric, mode, mark
@@ -178,7 +178,7 @@ def probe(job: Job) -> Tensor:
 
 
 def _device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
+    return model_device(model)
 
 
 TASK = Task(LongTermConfig, build, report)

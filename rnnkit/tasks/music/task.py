@@ -33,12 +33,12 @@ from rnnkit.files import input_file
 from rnnkit.functional import mask_from_lengths
 from rnnkit.models.music import MusicModel
 from rnnkit.tasks.core import run
+from rnnkit.tasks.core.baselines import Candidates
 from rnnkit.tasks.core.parts import Sealed, Split, describe
 from rnnkit.tasks.core.plotting import pyplot, save_figure
-from rnnkit.tasks.core.baselines import Candidates
 from rnnkit.tasks.core.registry import Task
 from rnnkit.tasks.music.config import MusicConfig, MusicDataConfig
-from rnnkit.training import RandomBatches, StepOutput, trained_weights
+from rnnkit.training import RandomBatches, StepOutput, model_device, trained_weights
 
 
 def load_pieces(config: MusicDataConfig) -> list[Piece]:
@@ -89,7 +89,7 @@ def frame_nll(logits: Tensor, targets: Tensor, lengths: Tensor) -> tuple[Tensor,
 
 def nll_per_frame(model: MusicModel, pieces: list[Piece], batch_size: int = 32) -> float:
     """Mean NLL per frame over every frame of ``pieces`` (each piece from its silent start)."""
-    device = next(model.parameters()).device
+    device = model_device(model)
     was_training = model.training
     model.eval()
     total, frames = 0.0, 0
@@ -154,7 +154,7 @@ def generate(model: MusicModel, length: int, temperature: float = 1.0, seed: int
     drawn from ``sigmoid(logits / temperature)``."""
     if length < 1 or not 0 < temperature < math.inf:  # NaN fails too
         raise ValueError(f"generate: expected length >= 1 and temperature > 0, got {length}, {temperature}")
-    device = next(model.parameters()).device
+    device = model_device(model)
     pitches = model.head.out_features
     if prime is not None and (prime.ndim != 2 or prime.shape[1] != pitches):
         raise ValueError(f"prime: expected a roll (T, {pitches}), got shape {prime.shape}")

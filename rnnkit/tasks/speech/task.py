@@ -48,7 +48,7 @@ from rnnkit.tasks.core.plotting import pyplot, save_figure
 from rnnkit.tasks.core.registry import Task
 from rnnkit.tasks.speech.config import SpeechConfig, SpeechDataConfig
 from rnnkit.tasks.speech.digits import synthesize_digits
-from rnnkit.training import RandomBatches, StepOutput, trained_weights
+from rnnkit.training import RandomBatches, StepOutput, model_device, trained_weights
 
 
 def prepare(config: SpeechConfig) -> None:
@@ -200,7 +200,7 @@ def build(config: SpeechConfig, rank: int = 0) -> SpeechJob:
 
 def mean_ctc_loss(model: nn.Module, utterances: Utterances, index: Sequence[int], batch_size: int = 64) -> float:
     """The CTC loss per utterance (mean over ``index``), eval mode."""
-    device = next(model.parameters()).device
+    device = model_device(model)
     was_training = model.training
     model.eval()
     total = 0.0
@@ -218,7 +218,7 @@ def mean_ctc_loss(model: nn.Module, utterances: Utterances, index: Sequence[int]
 def transcribe_features(model: AcousticModel, labels: Labels, features: Sequence[Tensor], beam: int = 1,
                         batch_size: int = 64) -> list[str]:
     """Texts for feature sequences ``(T_i, F)``: greedy (``beam`` 1) or prefix beam search."""
-    device = next(model.parameters()).device
+    device = model_device(model)
     was_training = model.training
     model.eval()
     texts: list[str] = []
@@ -306,7 +306,7 @@ def report(job: SpeechJob, run_dir: Path) -> dict[str, Any]:
                              test.conditions[i] if test.conditions else "", reference, output])
     files = [str(path), str(run_dir / "labels.json")]
     features = test_utterances.features[0]
-    device = next(job.model.parameters()).device
+    device = model_device(job.model)
     job.model.eval()
     with torch.no_grad():
         log_probs, _ = job.model(features.unsqueeze(1).to(device), torch.tensor([len(features)], device=device))

@@ -48,7 +48,7 @@ from rnnkit.tasks.core.parts import Sealed, Split, describe
 from rnnkit.tasks.core.plotting import pyplot, save_figure
 from rnnkit.tasks.core.registry import Task
 from rnnkit.tasks.translate.config import TranslateConfig, TranslateDataConfig
-from rnnkit.training import RandomBatches, StepOutput, trained_weights
+from rnnkit.training import RandomBatches, StepOutput, model_device, trained_weights
 
 BOS, END = "<bos>", "</s>"
 
@@ -233,7 +233,7 @@ def build(config: TranslateConfig, rank: int = 0) -> TranslateJob:
 
 def teacher_forced_loss(model: Seq2Seq, part: EncodedPairs, bos: int, batch_size: int = 256) -> float:
     """Mean cross-entropy per target token (no label smoothing) over a part."""
-    device = next(model.parameters()).device
+    device = model_device(model)
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
@@ -253,7 +253,7 @@ def decode(model: Seq2Seq, sides: Sides, texts: Sequence[str], config: Translate
            batch_size: int = 128) -> list[str]:
     """Outputs for ``texts``: greedy (``beam`` 1) or beam search, in batches, eval mode."""
     beam = config.beam if beam is None else beam
-    device = next(model.parameters()).device
+    device = model_device(model)
     was_training = model.training
     model.eval()
     outputs: list[str] = []
@@ -337,7 +337,7 @@ def attention_map(model: Seq2Seq, sides: Sides, text: str, config: TranslateConf
     """The greedy output of one source with its attention weights ``(T, S)`` and both sides' tokens."""
     if model.attention is None:
         raise ValueError("attention: this model has none (model.attention: none)")
-    device = next(model.parameters()).device
+    device = model_device(model)
     ids = sides.encode_source(text, config.data.lowercase)
     source = torch.tensor(ids, device=device).unsqueeze(1)
     was_training = model.training

@@ -52,7 +52,7 @@ from rnnkit.tasks.core.parts import Sealed, Split, describe
 from rnnkit.tasks.core.plotting import pyplot, save_figure
 from rnnkit.tasks.core.registry import Task
 from rnnkit.tasks.video.config import CaptionDataConfig, VideoCaptionConfig
-from rnnkit.training import RandomBatches, StepOutput, fit, trained_weights
+from rnnkit.training import RandomBatches, StepOutput, fit, model_device, trained_weights
 
 BOS, END = "<bos>", "</s>"
 MOTION_NAMES = list(video.CAPTION_MOTIONS)
@@ -237,7 +237,7 @@ class VideoCaptionJob:
 def caption(model: Seq2Seq, words: Words, part: CaptionPart, beam: int, max_output: int,
             batch_size: int = 64) -> list[str]:
     """Captions of every clip of ``part``: greedy (``beam`` 1) or beam search, eval mode."""
-    device = next(model.parameters()).device
+    device = model_device(model)
     was_training = model.training
     model.eval()
     out: list[str] = []
@@ -255,7 +255,7 @@ def caption(model: Seq2Seq, words: Words, part: CaptionPart, beam: int, max_outp
 
 
 def teacher_forced_loss(model: Seq2Seq, words: Words, part: CaptionPart, batch_size: int = 64) -> float:
-    device = next(model.parameters()).device
+    device = model_device(model)
     was_training = model.training
     model.eval()
     total, tokens = 0.0, 0
@@ -348,7 +348,7 @@ def report(job: VideoCaptionJob, run_dir: Path) -> dict[str, Any]:
     clips, lengths = test.frames(np.arange(1))
     job.model.eval()
     with torch.no_grad():
-        ids, attention = greedy_decode(job.model, clips.to(next(job.model.parameters()).device), lengths,
+        ids, attention = greedy_decode(job.model, clips.to(model_device(job.model)), lengths,
                                        job.words.bos, job.words.end, config.max_output)
     written = job.words.decode(ids[0]).split()
     if attention is not None and written:

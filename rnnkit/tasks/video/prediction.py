@@ -41,7 +41,7 @@ from rnnkit.tasks.core.parts import Sealed, Split, describe, fingerprint_bytes
 from rnnkit.tasks.core.plotting import pyplot, save_figure
 from rnnkit.tasks.core.registry import Task
 from rnnkit.tasks.video.config import VideoDataConfig, VideoPredictionConfig
-from rnnkit.training import RandomBatches, StepOutput, trained_weights
+from rnnkit.training import RandomBatches, StepOutput, model_device, trained_weights
 
 # -- the parts --------------------------------------------------------------------------------------
 
@@ -168,7 +168,7 @@ def loss_of(logits: Tensor, targets: Tensor, kind: str) -> Tensor:
 
 def predict(model: nn.Module, inputs: np.ndarray, future: int, batch_size: int = 32) -> np.ndarray:
     """Predicted frames ``(N, future, C, H, W)`` in [0, 1] for input clips ``(N, T_in, C, H, W)``."""
-    device = next(model.parameters()).device
+    device = model_device(model)
     was_training = model.training
     model.eval()
     out = []

@@ -79,6 +79,8 @@ def _decide(layer: Any, device: torch.device, dtype: torch.dtype, lengths: bool 
         if not kernels.available():
             raise RuntimeError("impl='rnnkit': the fused kernels could not be built; use impl='auto' or 'loop'")
         return ("rnnkit", "impl='rnnkit': rnnkit's fused kernel")
+    if impl == "auto" and torch.jit.is_tracing():
+        return ("loop", "torch.jit.trace: the readable loop, whose graph traces (the fused kernels' calls do not)")
     fits_torch = torch_computes(layer)
     if impl == "torch":
         choice = ("torch", "impl='torch': torch's fused kernel")

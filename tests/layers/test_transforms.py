@@ -89,3 +89,14 @@ def test_torch_export_with_a_dynamic_batch(name: str) -> None:
     program = torch.export.export(layer, (torch.randn(T, B, I),), dynamic_shapes=({1: batch},))
     other = torch.randn(T, 7, I)  # another batch size than the one exported with
     torch.testing.assert_close(program.module()(other)[0], layer(other)[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["lstm-torch", "lstm-peephole-rnnkit", "gru-rnnkit", "gru-loop"])
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
+def test_torch_jit_trace_runs_the_loop_and_gives_eager_numbers(name: str) -> None:
+    """TorchScript is deprecated, but a traced layer still works: ``impl='auto'`` traces the
+    readable loop (for the traced sequence length, as tracing always specializes)."""
+    layer = make(name, torch.float32)
+    traced = torch.jit.trace(layer, (torch.randn(T, B, I),))  # the trace's own check compares two runs
+    other = torch.randn(T, 3, I)
+    torch.testing.assert_close(traced(other)[0], layer(other)[0], rtol=1e-5, atol=1e-6)

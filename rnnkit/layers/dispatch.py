@@ -69,7 +69,21 @@ def _decide(layer: Any, device: torch.device, dtype: torch.dtype, lengths: bool 
     loop. Checkpointed chunks of padded sequences cannot go through torch's kernel (its
     per-direction call takes no lengths): rnnkit's kernel or the loop run them. Nor can inputs
     under a torch.func transform (``functorch``): torch's RNN ops have no vmap rule.
+    ``torch.jit.trace`` runs the loop (the fused calls do not trace); an ONNX export runs torch's
+    kernel where it computes the layer (ONNX has the operator, any sequence length), else the
+    loop (unrolled over the exported length).
     """
+    name, why = _eager_choice(layer, device, dtype, lengths, chunked, functorch)
+    if layer.impl == "auto" and torch.onnx.is_in_onnx_export() and name != "loop":
+        if torch_computes(layer) and not getattr(layer.specs[0], "proj_size", 0) and not (chunked and lengths):
+            return ("torch", "ONNX export: torch's kernel, which becomes ONNX's own LSTM/GRU/RNN operator")
+        return ("loop", "ONNX export: the readable loop, in ONNX's elementwise operators (rnnkit's kernel has no "
+                        "ONNX form, and torch's converter gets the LSTM's projection wrong)")
+    return name, why
+
+
+def _eager_choice(layer: Any, device: torch.device, dtype: torch.dtype, lengths: bool, chunked: bool,
+                  functorch: bool) -> tuple[str, str]:
     impl, spec = layer.impl, layer.specs[0]
     if impl == "loop":
         return ("loop", "impl='loop': the readable loop")

@@ -15,6 +15,7 @@ Shape legend: T time, B batch, I input features, H_out outputs per direction.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -22,6 +23,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.layers.base import RecurrentLayer
+from rnnkit.layers.minrnn import MinRNN
 from rnnkit.layers.torch_layers import GRU, LSTM, RNN, TorchCompatibleLayer
 
 QUANTIZED_DTYPES = (torch.qint8, torch.float16)
@@ -88,14 +90,9 @@ def quantize_dynamic(model: nn.Module, dtype: torch.dtype = torch.qint8, linear:
     """
     if dtype not in QUANTIZED_DTYPES:
         raise ValueError(f"dtype: expected torch.qint8 or torch.float16, got {dtype}")
-    import copy
-
-    from rnnkit.layers.conv import ConvGRU, ConvLSTM
-    from rnnkit.layers.minrnn import MinGRU, MinLSTM
-
-    rk_layers = (TorchCompatibleLayer, ConvLSTM, ConvGRU, MinGRU, MinLSTM)
     refused = [f"{name or 'the model'} ({type(m).__name__}): {why}" for name, m in model.named_modules()
-               if isinstance(m, rk_layers) and (why := quantizable(m)) is not None]
+               if isinstance(m, (RecurrentLayer, MinRNN)) and not isinstance(m, DynamicQuantized)
+               and (why := quantizable(m)) is not None]
     if refused:
         raise ValueError("quantize_dynamic: these layers cannot be quantized; keep the model in float, or build "
                          "them without what is named:\n  " + "\n  ".join(refused))

@@ -60,7 +60,8 @@ def test_step_batch_first_and_linear_heads() -> None:
 
 
 def test_what_torch_cannot_quantize_is_refused_by_name() -> None:
-    model = nn.Sequential(rk.LSTM(3, 4, peephole=True), rk.GRU(3, 4, zoneout=0.1), rk.RNN(3, 4), rk.LSTM(3, 4))
+    model = nn.Sequential(rk.LSTM(3, 4, peephole=True), rk.GRU(3, 4, zoneout=0.1), rk.RNN(3, 4), rk.LSTM(3, 4),
+                          rk.MinGRU(3, 4), rk.ConvLSTM(3, 4, 3))
     with pytest.raises(ValueError) as error:
         rk.quantize_dynamic(model)
     message = str(error.value)
@@ -68,6 +69,8 @@ def test_what_torch_cannot_quantize_is_refused_by_name() -> None:
     assert "1 (GRU): torch's quantized GRU computes no zoneout=(0.1,)" in message
     assert "2 (RNN): torch has no quantized Elman RNN layer" in message
     assert "3 (LSTM)" not in message
+    assert "4 (MinGRU): MinGRU has no quantized kernel in torch" in message
+    assert "5 (ConvLSTM): ConvLSTM has no quantized kernel in torch" in message
     with pytest.raises(ValueError, match="dtype: expected torch.qint8 or torch.float16, got torch.int8"):
         rk.quantize_dynamic(rk.LSTM(3, 4), dtype=torch.int8)
 

@@ -8,7 +8,8 @@ The layers are here; the rest is one attribute away and imported on first use:
 ``rk.functional``, ``rk.cells``, ``rk.layers``, ``rk.models``, ``rk.training`` (the loop,
 optimizers, checkpoints), ``rk.data``, ``rk.config``, ``rk.tasks`` (the applications), and
 ``rk.fit_task`` (train an application on your data, with its baselines and data report).
-``rk.quantize_dynamic(model)``: int8 weights for the rk LSTM/GRU layers and linear layers.
+``rk.quantize_dynamic(model)``: int8 weights for the rk LSTM/GRU layers and linear layers;
+``rk.export_onnx(layer, path, streaming=...)``: a layer as ONNX, the whole sequence or one step.
 """
 
 import importlib
@@ -17,6 +18,7 @@ from typing import Any
 from rnnkit import functional
 from rnnkit.cells import ConvGRUCell, ConvLSTMCell, GRUCell, Init, LSTMCell, MinGRUCell, MinLSTMCell, RNNCell
 from rnnkit.layers import GRU, ConvGRU, ConvLSTM, LSTM, RNN, EmbeddingDropout, LockedDropout, MinGRU, MinLSTM, Recurrent, Stream
+from rnnkit.layers.export import export_onnx
 from rnnkit.layers.quantized import quantize_dynamic
 
 __version__ = "0.1.0"
@@ -53,6 +55,7 @@ __all__ = [
     "Recurrent",
     "Stream",
     "__version__",
+    "export_onnx",
     "functional",
     "quantize_dynamic",
 ]

@@ -34,6 +34,9 @@ OPTIONAL: dict[str, tuple[str, str]] = {
     "jiwer": ("jiwer", "seq2seq"),
     "scipy": ("scipy", "speech"),
     "tensorboard": ("tensorboard", "tensorboard"),
+    "onnx": ("onnx", "onnx"),
+    "onnxscript": ("onnxscript", "onnx"),
+    "onnxruntime": ("onnxruntime", "onnx"),
 }
 
 

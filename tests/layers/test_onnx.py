@@ -4,11 +4,9 @@ step with the state as explicit inputs and outputs, stepped over a sequence."""
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 import rnnkit as rk
 
@@ -34,46 +32,24 @@ def run_onnx(path: str, *inputs: Tensor) -> list[Tensor]:
     return [torch.from_numpy(out) for out in session.run(None, feeds)]
 
 
-def export(module: nn.Module, example: tuple, dynamic_shapes: tuple, path: str) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module, example, path, dynamo=True, dynamic_shapes=dynamic_shapes, verbose=False)
-
-
 @pytest.mark.parametrize("name", VARIANTS)
-def test_the_whole_sequence_exports_with_a_dynamic_batch(name: str, tmp_path) -> None:  # noqa: ANN001
+def test_the_whole_sequence_exports_with_a_dynamic_batch(name: str, tmp_path) -> None:
     torch.manual_seed(0)
     layer = VARIANTS[name]().eval()
-    path = str(tmp_path / "layer.onnx")
-    export(layer, (torch.randn(T, 2, I),), ({1: torch.export.Dim("batch")},), path)
+    path = str(rk.export_onnx(layer, tmp_path / "layer.onnx", steps=T))
     x = torch.randn(T, 7, I)  # another batch size
     output = run_onnx(path, x)[0]
     assert (output - layer(x)[0]).abs().max() < 1e-5  # float32, onnxruntime against PyTorch
 
 
-class Streaming(nn.Module):
-    """One step with the state in and out as tensors: ``(x_t (B, I), state) -> (h_t, state)``."""
-
-    def __init__(self, layer: nn.Module) -> None:
-        super().__init__()
-        self.layer = layer
-
-    def forward(self, x: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-        h, new = self.layer.step(x, state if len(state) > 1 else state[0])
-        return (h, *new) if isinstance(new, tuple) else (h, new)
-
-
 @pytest.mark.parametrize("name", [n for n in VARIANTS if "bidirectional" not in n])
-def test_one_step_exports_and_streams_a_sequence_of_any_length(name: str, tmp_path) -> None:  # noqa: ANN001
+def test_one_step_exports_and_streams_a_sequence_of_any_length(name: str, tmp_path) -> None:
     torch.manual_seed(1)
     layer = VARIANTS[name]().eval()
-    state = layer.initial_state(2)
-    state = state if isinstance(state, tuple) else (state,)
-    batch = torch.export.Dim("batch")
-    path = str(tmp_path / "step.onnx")
-    export(Streaming(layer), (torch.randn(2, I), state), ({0: batch}, tuple({1: batch} for _ in state)), path)
+    path = str(rk.export_onnx(layer, tmp_path / "step.onnx", streaming=True))
     xs = torch.randn(11, 3, I)  # 11 steps at batch 3: neither was the export's
-    leaves = [t.new_zeros(t.shape[0], 3, t.shape[2]) for t in state]
+    state = layer.initial_state(3)
+    leaves = list(state) if isinstance(state, tuple) else [state]
     outputs = []
     for x in xs:
         h, *leaves = run_onnx(path, x, *leaves)

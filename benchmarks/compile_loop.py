@@ -66,9 +66,9 @@ def main() -> None:
     rows = [measure(name, shape, args.quick) for name in VARIANTS]
     minutes = (time.perf_counter() - started) / 60
     lines = ["# torch.compile of the readable loop, forward + backward", "", header(info), "",
-             f"Command: `python benchmarks/compile_loop.py --shape {' '.join(map(str, shape))} --threads {args.threads}"
+             (f"Command: `python benchmarks/compile_loop.py --shape {' '.join(map(str, shape))} --threads {args.threads}"
              f"{' --quick' if args.quick else ''}`. Total {minutes:.1f} min. Shape (T, B, I, H) = {shape}; medians of "
-             "interleaved calls after the first (compiling) call.", "",
+             "interleaved calls after the first (compiling) call."), "",
              "| variant | eager path | eager ms | compiled ms | speed-up | compile s |", "|---|---|---:|---:|---:|---:|"]
     lines += [f"| {r['variant']} | {r['path']} | {r['eager_ms']:.1f} | {r['compiled_ms']:.1f} | {r['speedup']:.2f}x | "
               f"{r['compile_seconds']:.0f} |" for r in rows]

@@ -11,13 +11,11 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 from common import header, machine_info, time_interleaved, write_results
-from torch import Tensor, nn
 
 import rnnkit as rk
 
@@ -29,16 +27,6 @@ LAYERS = {
 }
 
 
-class Streaming(nn.Module):
-    def __init__(self, layer: nn.Module) -> None:
-        super().__init__()
-        self.layer = layer
-
-    def forward(self, x: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-        h, new = self.layer.step(x, state if len(state) > 1 else state[0])
-        return (h, *new) if isinstance(new, tuple) else (h, new)
-
-
 def session(path: str, threads: int) -> Any:
     import onnxruntime as ort
 
@@ -47,23 +35,15 @@ def session(path: str, threads: int) -> Any:
     return ort.InferenceSession(path, options)
 
 
-def export(module: nn.Module, example: tuple, dynamic: tuple, path: str) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module, example, path, dynamo=True, dynamic_shapes=dynamic, verbose=False)
-
-
 def measure(name: str, shape: tuple[int, int, int, int], threads: int, folder: Path, quick: bool) -> dict[str, Any]:
     T, B, I, H = shape
     torch.manual_seed(0)
     layer = LAYERS[name](I, H).eval()
-    batch = torch.export.Dim("batch")
     x = torch.randn(T, B, I)
-    export(layer, (x,), ({1: batch},), str(folder / "sequence.onnx"))
+    rk.export_onnx(layer, folder / "sequence.onnx", steps=T)
+    rk.export_onnx(layer, folder / "step.onnx", streaming=True)
     state = layer.initial_state(1)
     state = state if isinstance(state, tuple) else (state,)
-    export(Streaming(layer), (torch.randn(2, I), tuple(s.repeat(1, 2, 1) for s in state)),
-           ({0: batch}, tuple({1: batch} for _ in state)), str(folder / "step.onnx"))
     whole, step = session(str(folder / "sequence.onnx"), threads), session(str(folder / "step.onnx"), threads)
     x_np = x.numpy()
     one = torch.randn(1, I)
@@ -99,12 +79,12 @@ def main() -> None:
     minutes = (time.perf_counter() - started) / 60
     T, B, I, H = shape
     lines = ["# onnxruntime against PyTorch, rk layers exported with torch.onnx.export", "", header(info), "",
-             f"Command: `python benchmarks/onnx_latency.py --shape {T} {B} {I} {H} --threads {args.threads}"
+             (f"Command: `python benchmarks/onnx_latency.py --shape {T} {B} {I} {H} --threads {args.threads}"
              f"{' --quick' if args.quick else ''}`. Total {minutes:.1f} min. Both run on {args.threads} thread(s); "
              f"medians of interleaved calls, no autograd. Sequence: T={T}, batch {B}, I={I}, H={H}. Step: one step at "
-             "batch 1 (PyTorch `layer.step`, onnxruntime the exported step with the state as inputs).", "",
-             "| layer | PyTorch eager path | max abs diff | torch ms / sequence | onnxruntime ms / sequence | "
-             "torch ms / step | onnxruntime ms / step |", "|---|---|---:|---:|---:|---:|---:|"]
+             "batch 1 (PyTorch `layer.step`, onnxruntime the exported step with the state as inputs)."), "",
+             ("| layer | PyTorch eager path | max abs diff | torch ms / sequence | onnxruntime ms / sequence | "
+             "torch ms / step | onnxruntime ms / step |"), "|---|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['layer']} | {r['eager_path']} | {r['max_abs_diff']:.1e} | {r['torch sequence']:.2f} | "
               f"{r['onnxruntime sequence']:.2f} | {r['torch step']:.3f} | {r['onnxruntime step']:.3f} |" for r in rows]
     write_results(args.name, "\n".join(lines), {"machine": info, "shape": list(shape), "rows": rows})

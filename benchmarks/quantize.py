@@ -111,11 +111,11 @@ def main() -> None:
     minutes = (time.perf_counter() - started) / 60
     lines = ["# Dynamic int8 quantization: the same trained weights in float32 and with int8 weights", "",
              header(info), "",
-             f"Command: `python benchmarks/quantize.py --lm-steps {args.lm_steps} --forecast-steps {args.forecast_steps} "
+             (f"Command: `python benchmarks/quantize.py --lm-steps {args.lm_steps} --forecast-steps {args.forecast_steps} "
              f"--threads {args.threads} --cases {' '.join(args.cases)}{' --quick' if args.quick else ''}`. "
              f"Total time {minutes:.1f} min. Each model trained once (steps below), its kept weights chosen on "
              "validation; `rk.quantize_dynamic` then gives the int8 model. Test metrics from each task's report "
-             "(the test part read once per model); latency: median of interleaved calls, no_grad.", ""]
+             "(the test part read once per model); latency: median of interleaved calls, no_grad."), ""]
     for r in results:
         shapes = list(next(iter(r["rows"].values())).get("latency_ms", {}))
         lines += [f"## {r['case']}: preset `{r['preset']}`, {r['steps']} steps", "",

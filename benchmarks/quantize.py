@@ -14,11 +14,9 @@ in one process. Nothing is chosen on the test part: quantization has no setting 
 from __future__ import annotations
 
 import argparse
-import copy
 import io
 import shutil
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -47,7 +45,7 @@ def latency_calls(case: str, model: torch.nn.Module, config: Any) -> dict[str, A
         return {"100 chars x 16": lambda: model(chunk, None), "1 char x 1": lambda: model(one, None)}
     W, K, I = config.data.window, model.K, model.encoder.input_size
 
-    def forecast(B: int):  # noqa: ANN202
+    def forecast(B: int) -> Any:
         history, covariates, last = torch.randn(W, B, I), torch.randn(K, B, model.C), torch.randn(B, model.S)
         return lambda: model(history, covariates, last)
 
@@ -82,7 +80,7 @@ def run_case(case: str, args: argparse.Namespace) -> dict[str, Any]:
     if calls:
         timed = {}
         with torch.no_grad():
-            for shape, _ in calls.items():
+            for shape in calls:
                 pair = {name: latency_calls(case, model, config)[shape]
                         for name, model in (("float32", float_model), ("int8 weights", int8_model))}
                 times = time_interleaved(pair, rounds=5, min_seconds=0.2 if args.quick else 0.5)

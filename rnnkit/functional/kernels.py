@@ -222,6 +222,34 @@ def _empty(like: Tensor) -> Tensor:
     return like.new_empty(0)
 
 
+def _plain(args: tuple) -> bool:
+    """Whether every tensor in ``args`` is a plain eager tensor (not traced by torch.compile or
+    torch.export, not fake, not wrapped by a torch.func transform)."""
+    if torch.compiler.is_compiling():
+        return False
+    wrapped = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", lambda t: False)
+    return all(not isinstance(a, Tensor) or (type(a) in (Tensor, torch.nn.Parameter) and not wrapped(a))
+               for a in args)
+
+
+class _FusedOp:
+    """A ``torch.library`` custom op and the plain function behind it. A call on plain eager
+    tensors runs the function directly (the op's Python dispatch costs a few hundred microseconds
+    a call, which short sequences feel); traced, fake or transformed tensors go through the op."""
+
+    def __init__(self, name: str, function) -> None:
+        self.function = function
+        self.op = torch.library.custom_op(name, mutates_args=())(function)
+        self.register_fake = self.op.register_fake
+
+    def __call__(self, *args):
+        return (self.function if _plain(args) else self.op)(*args)
+
+
+def _fused(name: str):
+    return lambda function: _FusedOp(name, function)
+
+
 def _vmap_by_slices(op):
     """A vmap rule for ``op``: the op on each slice of the vmapped dimension, stacked. Exact for
     every op and every batched argument (weights included), at the cost of one call per slice."""
@@ -295,7 +323,7 @@ def _save_inputs(ctx, inputs: tuple, positions: list[int], extra: tuple[Tensor, 
 # -- LSTM --------------------------------------------------------------------------------
 
 
-@torch.library.custom_op("rnnkit_fused::lstm", mutates_args=())
+@_fused("rnnkit_fused::lstm")
 def _lstm_op(xg: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, weight_ch: Tensor, recurrent_mask: Tensor,
              keep_h: Tensor, keep_c: Tensor, valid: Tensor, save: bool
              ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
@@ -311,7 +339,7 @@ def _(xg, h0, c0, weight_hh, weight_ch, recurrent_mask, keep_h, keep_c, valid, s
             xg.new_empty(T + 1, B, H), xg.new_empty(T if save else 1, B, 4 * H))
 
 
-@torch.library.custom_op("rnnkit_fused::lstm_backward", mutates_args=())
+@_fused("rnnkit_fused::lstm_backward")
 def _lstm_backward_op(d_out: Tensor, d_h: Tensor, d_c: Tensor, weight_hh: Tensor, weight_ch: Tensor,
                       recurrent_mask: Tensor, keep_h: Tensor, keep_c: Tensor, valid: Tensor, hs: Tensor,
                       cs: Tensor, act: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
@@ -399,7 +427,7 @@ def lstm_sequence(
 # -- LSTM with layer normalization -------------------------------------------------------
 
 
-@torch.library.custom_op("rnnkit_fused::lstm_ln", mutates_args=())
+@_fused("rnnkit_fused::lstm_ln")
 def _lstm_ln_op(xg: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, ln_hh_w: Tensor, ln_hh_b: Tensor,
                 ln_c_w: Tensor, ln_c_b: Tensor, weight_ch: Tensor, recurrent_mask: Tensor, keep_h: Tensor,
                 keep_c: Tensor, valid: Tensor, save: bool
@@ -420,7 +448,7 @@ def _(xg, h0, c0, weight_hh, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, weight_ch, recurr
             xg.new_empty(S, B, 5))
 
 
-@torch.library.custom_op("rnnkit_fused::lstm_ln_backward", mutates_args=())
+@_fused("rnnkit_fused::lstm_ln_backward")
 def _lstm_ln_backward_op(d_out: Tensor, d_h: Tensor, d_c: Tensor, weight_hh: Tensor, ln_hh_w: Tensor,
                          ln_hh_b: Tensor, ln_c_w: Tensor, ln_c_b: Tensor, weight_ch: Tensor, recurrent_mask: Tensor,
                          keep_h: Tensor, keep_c: Tensor, valid: Tensor, hs: Tensor, cs: Tensor, act: Tensor,
@@ -525,7 +553,7 @@ def layer_norm_lstm_sequence(
 # -- GRU ---------------------------------------------------------------------------------
 
 
-@torch.library.custom_op("rnnkit_fused::gru", mutates_args=())
+@_fused("rnnkit_fused::gru")
 def _gru_op(xg: Tensor, h0: Tensor, weight_hh: Tensor, bias_hh: Tensor, recurrent_mask: Tensor, keep_h: Tensor,
             valid: Tensor, save: bool) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     out, hs, hg, n = _ops().gru_forward(xg, h0, weight_hh, bias_hh, recurrent_mask, keep_h, valid, save)
@@ -540,7 +568,7 @@ def _(xg, h0, weight_hh, bias_hh, recurrent_mask, keep_h, valid, save):
             xg.new_empty(S, B, H))
 
 
-@torch.library.custom_op("rnnkit_fused::gru_backward", mutates_args=())
+@_fused("rnnkit_fused::gru_backward")
 def _gru_backward_op(d_out: Tensor, d_h: Tensor, weight_hh: Tensor, bias_hh: Tensor, recurrent_mask: Tensor,
                      keep_h: Tensor, valid: Tensor, hs: Tensor, hg: Tensor, n: Tensor
                      ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -621,7 +649,7 @@ def gru_sequence(
 # -- Elman RNN ---------------------------------------------------------------------------
 
 
-@torch.library.custom_op("rnnkit_fused::rnn", mutates_args=())
+@_fused("rnnkit_fused::rnn")
 def _rnn_op(xg: Tensor, h0: Tensor, weight_hh: Tensor, relu: bool, recurrent_mask: Tensor, keep_h: Tensor,
             valid: Tensor, save: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     out, hs, hn = _ops().rnn_forward(xg, h0, weight_hh, relu, recurrent_mask, keep_h, valid, save)
@@ -634,7 +662,7 @@ def _(xg, h0, weight_hh, relu, recurrent_mask, keep_h, valid, save):
     return xg.new_empty(T, B, H), h0.new_empty(B, H), xg.new_empty(T + 1, B, H), xg.new_empty(T if save else 1, B, H)
 
 
-@torch.library.custom_op("rnnkit_fused::rnn_backward", mutates_args=())
+@_fused("rnnkit_fused::rnn_backward")
 def _rnn_backward_op(d_out: Tensor, d_h: Tensor, weight_hh: Tensor, relu: bool, recurrent_mask: Tensor,
                      keep_h: Tensor, valid: Tensor, hs: Tensor, hn: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     d_xg, d_h0, d_whh = _ops().rnn_backward(d_out.contiguous(), d_h.contiguous(), weight_hh, relu, recurrent_mask,

@@ -260,3 +260,18 @@ def test_kernel_gradgradcheck() -> None:
         return kernels.gru_sequence(x, h, w, b, recurrent_mask=mask, keep=keep[0], valid=valid.to(x.dtype))
 
     torch.autograd.gradgradcheck(run, (xg, h0, weights["weight_hh"], weights["bias_hh"]))
+
+
+def test_only_plain_eager_calls_skip_the_custom_ops_dispatch() -> None:
+    """Plain tensors run the C++ loop directly; fake (traced) and torch.func-wrapped tensors go
+    through the registered op, whose fake implementation and vmap rule they need."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    x = torch.randn(2, 3)
+    assert kernels._plain((x, torch.nn.Parameter(x), 1.0, True))
+    with FakeTensorMode() as mode:
+        fake = mode.from_tensor(x)
+    assert not kernels._plain((x, fake))
+    seen = []
+    torch.func.vmap(lambda row: seen.append(kernels._plain((row,))) or row)(x)
+    assert seen == [False]

@@ -263,6 +263,11 @@ def _vmap_by_slices(op):
     return rule
 
 
+def _given(t: Tensor) -> Tensor | None:
+    """The op's form of an optional tensor back to the readable one: empty is absent."""
+    return t if t.numel() else None
+
+
 def _zoneout_arg(keep: Tensor) -> Tensor | float | None:
     """The op's form of a zoneout argument back to the readable one: None, a rate, or the mask."""
     if keep.numel() == 0:
@@ -360,14 +365,16 @@ def _lstm_setup(ctx, inputs, output):
     _save_inputs(ctx, inputs, list(range(9)), output[3:])
 
 
-def _lstm_readable(xg, h0, c0, weight_hh, weight_ch, recurrent_mask, keep_h, keep_c, valid):
+def _lstm_readable(xg, h0, c0, weight_hh, weight_ch, recurrent_mask, keep_h, keep_c, valid, ln=(None,) * 4):
+    """The LSTM kernels' contract in readable form; ``ln``: the gains and shifts of ``LN(W_hh h)``
+    and ``LN(c)`` for the layer-normalized kernel."""
     def step(x, leaves):
-        _, state = recurrences.lstm_recurrence(x, leaves, weight_hh, weight_ch=weight_ch if weight_ch.numel() else None,
-                                               recurrent_mask=recurrent_mask if recurrent_mask.numel() else None)
+        _, state = recurrences.lstm_recurrence(x, leaves, weight_hh, weight_ch=_given(weight_ch), ln_hh_weight=ln[0],
+                                               ln_hh_bias=ln[1], ln_c_weight=ln[2], ln_c_bias=ln[3],
+                                               recurrent_mask=_given(recurrent_mask))
         return state
 
-    out, (h, c) = readable_sequence(step, xg, (h0, c0), (_zoneout_arg(keep_h), _zoneout_arg(keep_c)),
-                                    valid if valid.numel() else None)
+    out, (h, c) = readable_sequence(step, xg, (h0, c0), (_zoneout_arg(keep_h), _zoneout_arg(keep_c)), _given(valid))
     return out, h, c
 
 
@@ -385,6 +392,9 @@ torch.library.register_vmap("rnnkit_fused::lstm", _vmap_by_slices(_lstm_op))
 torch.library.register_vmap("rnnkit_fused::lstm_backward", _vmap_by_slices(_lstm_backward_op))
 
 
+# The four Functions below are the same three lines each, spelled out rather than made by a
+# factory: torch.compile traces a Function whose forward names a module-level op, and cannot
+# trace one whose forward closes over it.
 class _LSTMSequence(torch.autograd.Function):
     generate_vmap_rule = True
 
@@ -473,16 +483,8 @@ def _lstm_ln_setup(ctx, inputs, output):
 
 def _lstm_ln_readable(xg, h0, c0, weight_hh, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, weight_ch, recurrent_mask, keep_h,
                       keep_c, valid):
-    def step(x, leaves):
-        _, state = recurrences.lstm_recurrence(
-            x, leaves, weight_hh, weight_ch=weight_ch if weight_ch.numel() else None, ln_hh_weight=ln_hh_w,
-            ln_hh_bias=ln_hh_b, ln_c_weight=ln_c_w, ln_c_bias=ln_c_b,
-            recurrent_mask=recurrent_mask if recurrent_mask.numel() else None)
-        return state
-
-    out, (h, c) = readable_sequence(step, xg, (h0, c0), (_zoneout_arg(keep_h), _zoneout_arg(keep_c)),
-                                    valid if valid.numel() else None)
-    return out, h, c
+    return _lstm_readable(xg, h0, c0, weight_hh, weight_ch, recurrent_mask, keep_h, keep_c, valid,
+                          (ln_hh_w, ln_hh_b, ln_c_w, ln_c_b))
 
 
 def _lstm_ln_backward(ctx, d_out, d_h, d_c, *_):
@@ -588,11 +590,11 @@ def _gru_setup(ctx, inputs, output):
 
 def _gru_readable(xg, h0, weight_hh, bias_hh, recurrent_mask, keep_h, valid):
     def step(x, leaves):
-        _, h = recurrences.gru_recurrence(x, leaves[0], weight_hh, bias_hh if bias_hh.numel() else None,
-                                          recurrent_mask=recurrent_mask if recurrent_mask.numel() else None)
+        _, h = recurrences.gru_recurrence(x, leaves[0], weight_hh, _given(bias_hh),
+                                          recurrent_mask=_given(recurrent_mask))
         return (h,)
 
-    out, (h,) = readable_sequence(step, xg, (h0,), (_zoneout_arg(keep_h),), valid if valid.numel() else None)
+    out, (h,) = readable_sequence(step, xg, (h0,), (_zoneout_arg(keep_h),), _given(valid))
     return out, h
 
 
@@ -686,10 +688,10 @@ def _rnn_backward(ctx, d_out, d_h, *_):
         def readable(xg, h0, weight_hh, recurrent_mask, keep_h, valid):
             def step(x, leaves):
                 _, h = recurrences.rnn_recurrence(x, leaves[0], weight_hh, nonlinearity="relu" if relu else "tanh",
-                                                  recurrent_mask=recurrent_mask if recurrent_mask.numel() else None)
+                                                  recurrent_mask=_given(recurrent_mask))
                 return (h,)
 
-            out, (h,) = readable_sequence(step, xg, (h0,), (_zoneout_arg(keep_h),), valid if valid.numel() else None)
+            out, (h,) = readable_sequence(step, xg, (h0,), (_zoneout_arg(keep_h),), _given(valid))
             return out, h
 
         return _higher_order(ctx, readable, (d_out, d_h))

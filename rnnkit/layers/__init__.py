@@ -5,11 +5,11 @@ from rnnkit.layers.conv import ConvGRU, ConvLSTM
 from rnnkit.layers.generic import Recurrent
 from rnnkit.layers.minrnn import MinGRU, MinLSTM
 from rnnkit.layers.regularizers import EmbeddingDropout, LockedDropout, SpecAugment
-from rnnkit.layers.streaming import Stream
+from rnnkit.layers.streaming import Stream, stack_states, unstack_state
 from rnnkit.layers.torch_layers import GRU, LSTM, RNN
 
 __all__ = [
     "ConvGRU", "ConvLSTM", "GRU", "LSTM", "RNN", "MinGRU", "MinLSTM", "EmbeddingDropout", "LockedDropout", "Recurrent", "RecurrentLayer",
     "SpecAugment",
-    "Stream",
+    "Stream", "stack_states", "unstack_state",
 ]

@@ -15,9 +15,12 @@ stream after replacing a parameter object).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import torch
 from torch import Tensor
+from torch.utils._pytree import tree_flatten, tree_map
 
 from rnnkit.layers.base import RecurrentLayer
 from rnnkit.layers.torch_layers import TorchCompatibleLayer
@@ -89,3 +92,21 @@ class Stream:
 
     def __repr__(self) -> str:
         return f"Stream({type(self.layer).__name__}, batch_size={self.batch_size}, fast={self._weights is not None})"
+
+
+def stack_states(states: Sequence[Any], dim: int = 1) -> Any:
+    """Several streams' states, each in a layer's state form (a tensor, or a tuple such as
+    ``(h, c)``, each leaf ``(L, B_i, H)``), joined into one batch along ``dim``: what lets one
+    forward pass advance many independent streams (a server's sessions)."""
+    if not states:
+        raise ValueError("stack_states: expected at least one state")
+    return tree_map(lambda *leaves: torch.cat(leaves, dim), states[0], *states[1:])
+
+
+def unstack_state(state: Any, dim: int = 1) -> list[Any]:
+    """The inverse of :func:`stack_states` for streams of batch 1: one state per batch row."""
+    leaves, _ = tree_flatten(state)
+    if not leaves:
+        raise ValueError("unstack_state: expected a state with at least one tensor")
+    n = leaves[0].shape[dim]
+    return [tree_map(lambda leaf, i=i: leaf.narrow(dim, i, 1).clone(), state) for i in range(n)]  # own storage each

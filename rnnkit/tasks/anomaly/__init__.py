@@ -7,7 +7,7 @@ scoring and streaming, :mod:`.baselines` for the rolling z-score and the isolati
 """
 
 from rnnkit.tasks.anomaly.config import AnomalyConfig, AnomalyDataConfig, DetectionConfig, DetectorModelConfig
-from rnnkit.tasks.anomaly.detector import Detector, build_detector_model, calibrate, choose_threshold, segments
+from rnnkit.tasks.anomaly.detector import Detector, DetectorStream, build_detector_model, calibrate, choose_threshold, segments
 from rnnkit.tasks.anomaly.task import (
     TASK,
     AnomalyJob,
@@ -29,6 +29,7 @@ __all__ = [
     "AnomalyJob",
     "DetectionConfig",
     "Detector",
+    "DetectorStream",
     "DetectorModelConfig",
     "build",
     "build_detector_model",

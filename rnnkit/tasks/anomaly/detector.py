@@ -7,13 +7,15 @@ for the two kinds of model) and scores into flags with a threshold set on the va
 from __future__ import annotations
 
 import warnings
-from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from rnnkit.layers import stack_states, unstack_state
 from rnnkit.models.autoencoder import SequenceAutoencoder
 from rnnkit.models.sequence import SequenceModel
 from rnnkit.tasks.anomaly.config import DetectionConfig, DetectorModelConfig
@@ -26,6 +28,17 @@ def build_detector_model(channels: int, config: DetectorModelConfig) -> nn.Modul
         return SequenceAutoencoder(channels, config.recurrent)
     return SequenceModel(channels, channels * config.horizon, config.recurrent, readout="all")
 
+
+
+@dataclass
+class DetectorStream:
+    """What scoring one series point by point carries from a point to the next (see
+    :meth:`Detector.update_many`). Tensors are in model units, on the model's device."""
+
+    state: Any = None  # forecaster: the recurrent state after the last point (batch 1); None before the first
+    predictions: list[Tensor] = field(default_factory=list)  # forecaster: the last `horizon` predictions (L, C)
+    recent: list[Tensor] = field(default_factory=list)  # autoencoder: the last `window` points (C,)
+    post: dict[str, float | None] = field(default_factory=dict)  # adapt's error level, smooth's running value
 
 
 class Detector:
@@ -127,33 +140,54 @@ class Detector:
         return float(np.sqrt(state["running"]))
 
     # -- streaming ----------------------------------------------------------------------------
+    def new_stream(self) -> DetectorStream:
+        """A series not yet begun, for :meth:`update_many`."""
+        return DetectorStream(post=self._fresh_state())
+
     def reset(self) -> None:
         """Forget the stream: the next :meth:`update` starts a new series."""
-        self._state: Any = None
-        self._predictions: deque[Tensor] = deque(maxlen=self.config.horizon)  # the forecaster's last ones
-        self._recent: deque[Tensor] = deque(maxlen=self.config.window)  # the autoencoder's window
-        self._post_state = self._fresh_state()  # adapt's error level, smooth's running value
+        self.stream = self.new_stream()
 
     def update(self, x_t: np.ndarray | float) -> float:
         """Score one new point ``(C,)`` (NaN while there is no score yet), then take it in."""
-        x = self._scaled(np.atleast_1d(np.asarray(x_t, dtype=np.float64)))  # (1, C)
-        C = x.shape[1]
+        return self.update_many([self.stream], [x_t])[0]
+
+    def update_many(self, streams: Sequence[DetectorStream], points: Sequence[np.ndarray | float]) -> list[float]:
+        """:meth:`update` for several independent series at once, one point ``(C,)`` each, in one
+        batched forward pass; each stream gets the score it would get alone."""
+        if len(streams) != len(points) or not streams:
+            raise ValueError(f"update_many: expected one point per stream, got {len(points)} for {len(streams)}")
+        xs = [self._scaled(np.atleast_1d(np.asarray(p, dtype=np.float64))) for p in points]  # each (1, C)
+        C = xs[0].shape[1]
+        errors: list[Tensor | None] = [None] * len(streams)
         with torch.no_grad():
             if self.config.kind == "forecaster":
                 L = self.config.horizon
-                error = torch.full((L, C), float("nan"), dtype=torch.float64)
-                for j, made in enumerate(reversed(self._predictions), start=1):  # made j steps ago
-                    error[j - 1] = (x[0] - made[j - 1]).double().cpu()
+                for i, (stream, x) in enumerate(zip(streams, xs)):
+                    error = torch.full((L, C), float("nan"), dtype=torch.float64)
+                    for j, made in enumerate(reversed(stream.predictions), start=1):  # made j steps ago
+                        error[j - 1] = (x[0] - made[j - 1]).double().cpu()
+                    errors[i] = error  # all NaN at first: no score
                 model: SequenceModel = self.model  # type: ignore[assignment]
-                output, self._state = model.recurrent.step(x, self._state)
-                self._predictions.append(model.head(output).view(L, C))  # all NaN errors at first: no score
+                states = [model.recurrent.initial_state(1) if s.state is None else s.state for s in streams]
+                output, state = model.recurrent.step(torch.cat(xs), stack_states(states))
+                predicted = model.head(output).view(len(streams), L, C)
+                for i, (stream, own) in enumerate(zip(streams, unstack_state(state))):
+                    stream.state = own
+                    stream.predictions = [*stream.predictions, predicted[i].clone()][-L:]
             else:
-                self._recent.append(x[0])
-                if len(self._recent) < self.config.window:
-                    return float("nan")
-                window = torch.stack(list(self._recent)).unsqueeze(1)  # (W, 1, C)
-                error = (window - self.model(window))[:, 0].double().cpu()  # (W, C)
-        return self._post(float(self.combine(error.reshape(1, -1).numpy())[0]), self._post_state)
+                W = self.config.window
+                for stream, x in zip(streams, xs):
+                    stream.recent = [*stream.recent, x[0]][-W:]
+                ready = [i for i, stream in enumerate(streams) if len(stream.recent) == W]
+                if ready:
+                    windows = torch.stack([torch.stack(streams[i].recent) for i in ready], dim=1)  # (W, B', C)
+                    error = (windows - self.model(windows)).double().cpu()
+                    for k, i in enumerate(ready):
+                        errors[i] = error[:, k]  # (W, C)
+        return [float("nan") if error is None  # the autoencoder's window is not full yet
+                else self._post(float(self.combine(error.reshape(1, -1).numpy())[0]), stream.post)
+                for stream, error in zip(streams, errors)]
 
     # -- decisions ------------------------------------------------------------------------------
     def flag(self, scores: np.ndarray) -> np.ndarray:

@@ -4,7 +4,8 @@
     rnnkit forecast runs/forecast-... --horizon 24
 
 See :mod:`rnnkit.tasks.forecast.task` for the split and the protocol, :mod:`.config` for the
-settings, :mod:`.baselines` for naive, seasonal naive, ETS and ARIMA.
+settings, :mod:`.baselines` for naive, seasonal naive, ETS and ARIMA, :mod:`.stream` for forecasting
+as new observations come.
 """
 
 from rnnkit.tasks.forecast.config import ForecastConfig, ForecastDataConfig
@@ -17,10 +18,12 @@ from rnnkit.tasks.forecast.task import (
     ForecastJob,
     backtest,
     build,
+    forecast_frames,
     forecast_future,
     forecast_run,
     format_forecast,
     predict,
+    predict_batch,
     read_backtest_csv,
     report,
     test_backtest,
@@ -28,6 +31,7 @@ from rnnkit.tasks.forecast.task import (
     write_backtest_csv,
     write_forecast_csv,
 )
+from rnnkit.tasks.forecast.stream import extend_stream, start_stream
 
 __all__ = [
     "TASK",
@@ -41,6 +45,8 @@ __all__ = [
     "backtest",
     "backtest_origins",
     "build",
+    "extend_stream",
+    "forecast_frames",
     "forecast_future",
     "forecast_run",
     "format_forecast",
@@ -48,8 +54,10 @@ __all__ = [
     "plot_backtest",
     "plot_forecast",
     "predict",
+    "predict_batch",
     "read_backtest_csv",
     "report",
+    "start_stream",
     "test_backtest",
     "train_pandas",
     "write_backtest_csv",

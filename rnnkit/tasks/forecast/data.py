@@ -55,6 +55,17 @@ class WindowBatch:
         return WindowBatch(*(None if getattr(self, f) is None else getattr(self, f).to(device)
                              for f in self.__dataclass_fields__))
 
+    @staticmethod
+    def join(batches: list[WindowBatch]) -> WindowBatch:
+        """Batches (of the same window, horizon and series) as one, in order along B."""
+        def cat(name: str) -> Tensor | None:
+            parts = [getattr(b, name) for b in batches]
+            if parts[0] is None:
+                return None
+            return torch.cat(parts, dim=0 if parts[0].dim() == 2 else 1)  # (B, S) or (time, B, .)
+
+        return WindowBatch(*(cat(name) for name in WindowBatch.__dataclass_fields__))
+
 
 class Prepared:
     """A series made ready for the model: transformed, gaps handled, scaling statistics known."""

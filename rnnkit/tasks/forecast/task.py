@@ -60,11 +60,17 @@ ForecastFn = Callable[[list[int]], tuple[np.ndarray, np.ndarray | None, np.ndarr
 def predict(model: Forecaster, prepared: Prepared, origins: list[int], horizon: int | None = None,
             future_covariates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Point forecasts and interval bounds ``(O, K, S)`` from each origin, in the series' units."""
+    return predict_batch(model, prepared, prepared.batch(origins, horizon, future_covariates), horizon)
+
+
+def predict_batch(model: Forecaster, prepared: Prepared, batch: WindowBatch, horizon: int | None = None
+                  ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """:func:`predict` of a batch already made (several series' windows joined: :meth:`WindowBatch.join`)."""
     device = model_device(model)
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        batch = prepared.batch(origins, horizon, future_covariates).to(device)
+        batch = batch.to(device)
         params = model(batch.history, batch.future_covariates, batch.last_value, horizon=horizon, anchor=batch.anchor)
         point = prepared.unscale(model.point(params), batch)
         bounds = model.interval(params, prepared.config.interval)
@@ -324,24 +330,35 @@ def forecast_future(job: ForecastJob, horizon: int, frame: SeriesFrame | None = 
     Returns ``{"time": (K,), "point"/"lower"/"upper": (K, S) or None, "names": [...]}``.
     """
     frame = frame if frame is not None else job.whole_series()
-    if frame.num_series != job.prepared.frame.num_series:
-        raise ValueError(f"expected {job.prepared.frame.num_series} series {job.prepared.frame.names}, "
-                         f"got {frame.num_series} {frame.names}")
-    prepared = Prepared(frame, job.config.data, len(frame))
-    prepared.global_loc, prepared.global_scale = job.prepared.global_loc, job.prepared.global_scale
+    return forecast_frames(job, [frame], horizon, [future_covariates])[0]
+
+
+def forecast_frames(job: ForecastJob, frames: list[SeriesFrame], horizon: int,
+                    future_covariates: list[np.ndarray | None] | None = None) -> list[dict[str, Any]]:
+    """:func:`forecast_future` from the end of each of several frames (series of the run's kind),
+    in one batched forward pass; each gets the forecast it would get alone."""
+    futures = future_covariates if future_covariates is not None else [None] * len(frames)
     steps = horizon
     if job.config.model.head == "direct" and horizon < job.model.K:  # it forecasts K steps: keep the first ones
         steps = job.model.K
-        if future_covariates is not None and len(future_covariates) < steps:
+    batches, prepared = [], None
+    for frame, future in zip(frames, futures, strict=True):
+        if frame.num_series != job.prepared.frame.num_series:
+            raise ValueError(f"expected {job.prepared.frame.num_series} series {job.prepared.frame.names}, "
+                             f"got {frame.num_series} {frame.names}")
+        if steps > horizon and future is not None and len(future) < steps:
             raise ValueError(f"future covariates: the direct head reads the covariates of all {steps} steps it "
-                             f"forecasts at once (even to give {horizon}): expected {steps} rows, got "
-                             f"{len(future_covariates)}")
-    covariates = frame.future_covariates(steps, future_covariates)
-    point, lower, upper = predict(job.model, prepared, [len(frame)], steps, covariates)
-    return {"time": frame.future_time(horizon), "names": frame.names, "level": job.config.data.interval,
-            "point": point[0, :horizon],
-            "lower": None if lower is None else lower[0, :horizon],
-            "upper": None if upper is None else upper[0, :horizon]}
+                             f"forecasts at once (even to give {horizon}): expected {steps} rows, got {len(future)}")
+        prepared = Prepared(frame, job.config.data, len(frame))
+        prepared.global_loc, prepared.global_scale = job.prepared.global_loc, job.prepared.global_scale
+        batches.append(prepared.batch([len(frame)], steps, frame.future_covariates(steps, future)))
+    if prepared is None:
+        return []
+    point, lower, upper = predict_batch(job.model, prepared, WindowBatch.join(batches), steps)
+    return [{"time": frame.future_time(horizon), "names": frame.names, "level": job.config.data.interval,
+             "point": point[i, :horizon],
+             "lower": None if lower is None else lower[i, :horizon],
+             "upper": None if upper is None else upper[i, :horizon]} for i, frame in enumerate(frames)]
 
 
 def write_forecast_csv(result: dict[str, Any], path: str | Path) -> Path:

@@ -210,15 +210,21 @@ def report(job: LanguageJob, run_dir: Path) -> dict[str, Any]:
             "files": [str(run_dir / "vocab.json"), str(path)]}
 
 
-def generate_run(run_dir: str | Path, prompt: str, length: int, temperature: float = 1.0, top_k: int = 0,
-                 top_p: float = 1.0, seed: int | None = None, allow_unfinished: bool = False) -> str:
-    """``rnnkit generate``: text from a trained run, with the vocabulary saved beside it."""
-    config, job = run.load_trained(run_dir, "language", "language-model", allow_unfinished)
+def load_generator(run_dir: str | Path, allow_unfinished: bool = False) -> tuple[LanguageModel, Vocabulary]:
+    """A trained run's model (in eval mode) and the vocabulary saved beside it."""
+    _, job = run.load_trained(run_dir, "language", "language-model", allow_unfinished)
     vocab_path = Path(run_dir) / "vocab.json"
     vocab = Vocabulary.load(vocab_path) if vocab_path.exists() else job.vocab
     if len(vocab) != job.model.embedding.num_embeddings:
         raise ValueError(f"{vocab_path}: {len(vocab)} tokens, but the model has {job.model.embedding.num_embeddings}")
-    return generate(job.model, vocab, prompt, length, temperature, top_k, top_p, seed)
+    return job.model.eval(), vocab
+
+
+def generate_run(run_dir: str | Path, prompt: str, length: int, temperature: float = 1.0, top_k: int = 0,
+                 top_p: float = 1.0, seed: int | None = None, allow_unfinished: bool = False) -> str:
+    """``rnnkit generate``: text from a trained run, with the vocabulary saved beside it."""
+    model, vocab = load_generator(run_dir, allow_unfinished)
+    return generate(model, vocab, prompt, length, temperature, top_k, top_p, seed)
 
 
 NGRAM_ORDERS = (2, 3, 4, 5, 6)

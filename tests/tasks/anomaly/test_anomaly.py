@@ -192,3 +192,32 @@ def test_without_validation_labels_the_threshold_is_set_without_labels(tmp_path)
     config.train.steps = 30
     _, result = run.train(config, tmp_path / "run")
     assert "no labelled anomaly" in result.report["threshold_rule"] and "val_roc_auc" not in result.last_eval
+
+
+@pytest.mark.parametrize("kind,smooth,adapt", [("forecaster", 3, 5), ("autoencoder", 2, 0)])
+def test_update_many_gives_each_stream_what_it_gets_alone(kind, smooth, adapt):
+    """Three series scored point by point together (one batched pass per point, the streams at
+    different ages) == each scored alone by update."""
+    det = detector(kind, horizon=2 if kind == "forecaster" else 1, smooth=smooth, adapt=adapt)
+    det.model.float()
+    rng = np.random.default_rng(4)
+    series = [rng.normal(size=(n, 2)) for n in (12, 9, 15)]
+    streams = [det.new_stream() for _ in series]
+    together: list[list[float]] = [[] for _ in series]
+    for t in range(max(len(v) for v in series)):
+        active = [i for i, v in enumerate(series) if 2 * i <= t < len(v)]  # series i joins at point 2i
+        for i, score in zip(active, det.update_many([streams[i] for i in active], [series[i][t] for i in active])):
+            together[i].append(score)
+    for i, values in enumerate(series):
+        det.reset()
+        alone = np.array([det.update(x) for x in values[2 * i :]])
+        got = np.array(together[i])
+        assert len(got) == len(alone) and np.isfinite(got[-1])
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(alone))
+        np.testing.assert_allclose(got[~np.isnan(got)], alone[~np.isnan(alone)], rtol=1e-5, atol=1e-6)
+
+
+def test_update_many_refuses_a_point_count_that_does_not_match():
+    det = detector("forecaster")
+    with pytest.raises(ValueError, match="one point per stream"):
+        det.update_many([det.new_stream(), det.new_stream()], [np.zeros(2)])

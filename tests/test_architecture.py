@@ -1,6 +1,6 @@
 """The shape of the house, checked on every module's imports (module level and inside functions).
 
-- The stack runs one way: functional <- cells <- layers <- models <- tasks <- cli; training/,
+- The stack runs one way: functional <- cells <- layers <- models <- tasks <- serve <- cli; training/,
   data/ and config/ stand beside it (used by tasks and cli, importing nothing of the stack).
 - files.py and extras.py are leaves: they import nothing of rnnkit.
 - Inside tasks/, each application is a subpackage; no application imports another, and
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import rnnkit
 
-STACK = ["functional", "cells", "layers", "models", "tasks", "cli"]
+STACK = ["functional", "cells", "layers", "models", "tasks", "serve", "cli"]
 BESIDE = ["training", "data", "config"]
 LEAVES = ["files", "extras"]
 ROOT = Path(rnnkit.__file__).parent

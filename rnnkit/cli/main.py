@@ -226,6 +226,15 @@ def _transcribe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from rnnkit.serve import ServerConfig, serve
+
+    config = ServerConfig(sessions=args.sessions, max_sessions=args.max_sessions, idle_seconds=args.idle_seconds,
+                          max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, allow_unfinished=args.unfinished)
+    serve(args.run_dir, args.host, args.port, config, args.log_level)
+    return 0
+
+
 def _report(run_dir: Path, result) -> None:
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 speaks for all
         return
@@ -500,6 +509,42 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--beam", type=POSITIVE_INT, help="prefix beam width (default: the run's; 1: greedy)")
     transcribe.add_argument("--unfinished", action="store_true", help=UNFINISHED_HELP)
     transcribe.set_defaults(handler=_transcribe)
+
+    server = commands.add_parser(
+        "serve",
+        help="serve a trained run over HTTP: its inference, streaming sessions, /health and /metrics",
+        description=(
+            "Load the trained model of RUN_DIR once and serve it with FastAPI on uvicorn. Every task: GET /info, "
+            "/health and /metrics (Prometheus). The task's inference: POST /generate (language), /score (anomaly), "
+            "/forecast, /predict (sentiment), /translate, /transcribe (a WAV file as the body). The streaming tasks "
+            "(language, anomaly, forecast) also keep sessions: POST /sessions opens one, POST /sessions/ID/step "
+            "advances it (text to read and tokens to sample; new sensor points; new observations), GET reads it, "
+            "POST /sessions/ID/reset restarts it, DELETE closes it. Steps of different sessions that arrive together "
+            "share one forward pass (micro-batching). The interactive API documentation is at /docs."
+        ),
+        epilog=("example: rnnkit serve runs/language-shakespeare --port 8000, then: curl -s localhost:8000/sessions "
+                "-H 'Content-Type: application/json' -d '{\"seed\": 1}'"),
+    )
+    server.add_argument("run_dir", help="a trained run folder (language, anomaly, forecast, sentiment, translate, speech)")
+    server.add_argument("--host", default="127.0.0.1",
+                        help="the address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0: every interface)")
+    server.add_argument("--port", type=_number(int, lambda v: 0 <= v < 65536, "a port in [0, 65535]"), default=8000,
+                        help="the TCP port (default: 8000)")
+    server.add_argument("--sessions", default="memory",
+                        help="where sessions live: 'memory' (this process; lost on restart; the default) or a Redis URL "
+                             "such as redis://127.0.0.1:6379/0 (they survive a restart and any replica can continue them)")
+    server.add_argument("--max-sessions", type=POSITIVE_INT, default=1000,
+                        help="open sessions at most; one more gets 429 (default: 1000)")
+    server.add_argument("--idle-seconds", type=_number(float, lambda v: v > 0, "seconds > 0"), default=600.0,
+                        help="a session unused this long is closed (default: 600)")
+    server.add_argument("--max-batch", type=POSITIVE_INT, default=64,
+                        help="session steps batched into one forward pass at most (default: 64; 1: no batching)")
+    server.add_argument("--max-wait-ms", type=_number(float, lambda v: 0 <= v < 10_000, "milliseconds in [0, 10000)"),
+                        default=2.0, help="how long a step waits for others to batch with (default: 2)")
+    server.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                        help="uvicorn's log level (default: info)")
+    server.add_argument("--unfinished", action="store_true", help=UNFINISHED_HELP)
+    server.set_defaults(handler=_serve)
 
     for command in commands.choices.values():  # also after the command: rnnkit train x --debug
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,

@@ -56,6 +56,11 @@ CALLS = [
               "sqlite:///{tmp}/tune/study.db", "--run-dir", "{tmp}/tune", "--debug"]),
 ]
 
+# rnnkit serve runs until it is stopped: test_serve_with_every_option starts it as a process
+SERVE = ["serve", "{language}", "--host", "127.0.0.1", "--port", "{port}", "--sessions", "memory", "--max-sessions", "2",
+         "--idle-seconds", "30", "--max-batch", "4", "--max-wait-ms", "1", "--log-level", "warning", "--unfinished",
+         "--debug"]
+
 
 def train_tiny(task: str, folder: Path, **extra: object) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
@@ -175,7 +180,7 @@ def test_the_table_uses_every_option_of_every_command():
     parser = build_parser()
     commands = next(a for a in parser._actions if a.dest == "command").choices
     used: dict[str, set[str]] = {}
-    for _, argv in CALLS:
+    for _, argv in [*CALLS, ("serve", SERVE)]:
         used.setdefault(argv[0], set()).update(a for a in argv if a.startswith("--"))
     missing = []
     for verb, sub in commands.items():
@@ -184,3 +189,35 @@ def test_the_table_uses_every_option_of_every_command():
         if verb not in used:
             missing.append(verb)
     assert not missing, f"commands or options no test runs: {missing}"
+
+
+@pytest.mark.slow
+def test_serve_with_every_option(places):
+    httpx = pytest.importorskip("httpx")
+    pytest.importorskip("fastapi")
+    import signal
+    import subprocess
+    import time
+
+    from tests.serve.conftest import free_port
+
+    port = free_port()
+    argv = [a.format(port=port, **places) for a in SERVE]
+    process = subprocess.Popen([sys.executable, "-m", "rnnkit", *argv], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert process.poll() is None, process.stdout.read()
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "rnnkit serve did not answer in 90 s"
+                time.sleep(0.1)
+        assert httpx.get(url + "/info").json()["max_batch"] == 4
+        assert [httpx.post(url + "/sessions").status_code for _ in range(3)] == [200, 200, 429]  # --max-sessions 2
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) in (0, -signal.SIGTERM)

@@ -1,0 +1,273 @@
+"""The HTTP application of ``rnnkit serve``: :func:`create_app` builds it, :func:`serve` runs it
+with uvicorn.
+
+Endpoints (every task):
+
+- ``GET /`` and ``GET /info``: the run, its task, its test metrics and the endpoints;
+- ``GET /health``: 200 while the server and its session store answer, else 503;
+- ``GET /metrics``: Prometheus text (requests by route and status, latency, sessions, batch sizes);
+- the task's one-shot endpoints (:mod:`rnnkit.serve.services`).
+
+Sessions (the streaming tasks: language, anomaly, forecast):
+
+- ``POST /sessions`` (the task's creation fields, if any) -> ``{"session": ID, ...}``;
+- ``POST /sessions/ID/step`` (the task's step request) -> its output; the session's state advances;
+- ``GET /sessions/ID``: the state; ``POST /sessions/ID/reset``: back to the start; ``DELETE /sessions/ID``.
+
+Steps of different sessions that arrive together run as one batch (:mod:`rnnkit.serve.batching`);
+steps of one session run in the order they arrive, one at a time. Bad input is a 422 naming
+what was expected; an unknown or expired session a 404; a full store a 429; a store that cannot
+be reached, or a server shutting down, a 503. On shutdown the server stops taking requests,
+finishes the queued steps, then stops.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rnnkit.extras import require
+
+require("fastapi", "rnnkit serve")
+require("prometheus_client", "rnnkit serve's /metrics")
+from fastapi import Body, FastAPI, Request  # noqa: E402
+from fastapi.responses import JSONResponse, PlainTextResponse  # noqa: E402
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest  # noqa: E402
+
+from rnnkit.serve import records  # noqa: E402
+from rnnkit.serve.batching import MicroBatcher  # noqa: E402
+from rnnkit.serve.services import Route, Service, load_service  # noqa: E402
+from rnnkit.serve.sessions import SessionNotFound, SessionsFull, StoreUnavailable, open_sessions  # noqa: E402
+from rnnkit.tasks.core import run  # noqa: E402
+
+log = logging.getLogger("rnnkit.serve")
+
+
+@dataclass
+class ServerConfig:
+    """How the server keeps sessions and batches their steps (``rnnkit serve --help``)."""
+
+    sessions: str = "memory"  # or a Redis URL
+    max_sessions: int = 1000
+    idle_seconds: float = 600.0
+    max_batch: int = 64  # 1: no micro-batching
+    max_wait_ms: float = 2.0
+    allow_unfinished: bool = False
+
+
+class Draining(RuntimeError):
+    """The server is shutting down."""
+
+
+class KeyedLocks:
+    """One asyncio lock per key, gone when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+class Metrics:
+    """The server's Prometheus metrics, in a registry of its own (no global state)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("rnnkit_requests", "HTTP requests by route and status", ["route", "status"],
+                                registry=self.registry)
+        self.latency = Histogram("rnnkit_request_seconds", "request latency by route", ["route"],
+                                 buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10),
+                                 registry=self.registry)
+        self.sessions = Gauge("rnnkit_sessions", "open sessions", registry=self.registry)
+        self.batch = Histogram("rnnkit_batch_size", "session steps per batched model call",
+                               buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=self.registry)
+
+
+def create_app(run_dir: str | Path, config: ServerConfig | None = None, service: Service | None = None) -> FastAPI:
+    """The server of a trained run (see the module docstring). ``service``: one already loaded."""
+    config = config or ServerConfig()
+    service = service or load_service(run_dir, config.allow_unfinished)
+    run_dir = Path(run_dir)
+    store = open_sessions(config.sessions, f"rnnkit:{service.task}:{run_dir.resolve().name}", config.max_sessions,
+                          config.idle_seconds)
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rnnkit-model")  # one model call at a time
+    metrics = Metrics()
+    locks = KeyedLocks()
+    state = {"draining": False}
+
+    def step_batch(items: list[tuple[bytes, Any]]) -> list[tuple[dict[str, Any], bytes]]:
+        metrics.batch.observe(len(items))
+        decoded = [records.decode(blob, service.device) for blob, _ in items]
+        out = service.step_many(decoded, [request for _, request in items])
+        return [(output, records.encode(record)) for output, record in out]
+
+    batcher = MicroBatcher(step_batch, config.max_batch, config.max_wait_ms / 1000, executor)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        batcher.start()
+        try:
+            await store.ping()
+        except StoreUnavailable as error:
+            log.warning("%s (sessions will fail until it answers)", error)
+        yield
+        state["draining"] = True  # uvicorn has stopped accepting; finish what is queued, then stop
+        await batcher.stop()
+        await store.close()
+        executor.shutdown(wait=True)
+
+    app = FastAPI(title=f"rnnkit: {service.task} ({run_dir.name})", lifespan=lifespan,
+                  description=f"Inference for the {service.task} run {run_dir}.")
+    app.state.service, app.state.store, app.state.batcher, app.state.metrics = service, store, batcher, metrics
+
+    async def in_model_thread(fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+
+    # -- errors and metrics ------------------------------------------------------------------------
+    def error(status: int, message: str) -> JSONResponse:
+        return JSONResponse({"detail": message}, status_code=status)
+
+    handlers: dict[type[BaseException], tuple[int, Callable[[BaseException], str]]] = {
+        SessionNotFound: (404, lambda e: f"no session {e.args[0]!r} (never created, deleted, or expired after "
+                                         f"{config.idle_seconds:g} s idle)"),
+        SessionsFull: (429, str),
+        StoreUnavailable: (503, str),
+        Draining: (503, lambda e: "the server is shutting down"),
+        ValueError: (422, str),
+    }
+    for kind, (status, text) in handlers.items():
+        app.add_exception_handler(kind, lambda request, e, status=status, text=text: error(status, text(e)))
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Callable[..., Any]) -> Any:
+        started = time.perf_counter()
+        if state["draining"] and request.url.path not in ("/health", "/metrics"):
+            response = error(503, "the server is shutting down")
+        else:
+            try:
+                response = await call_next(request)
+            except Exception:  # noqa: BLE001 - a bug: logged, answered with a 500 that says so
+                log.exception("request %s %s failed", request.method, request.url.path)
+                response = error(500, "internal error (logged by the server)")
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        metrics.requests.labels(name, str(response.status_code)).inc()
+        metrics.latency.labels(name).observe(time.perf_counter() - started)
+        return response
+
+    # -- every task --------------------------------------------------------------------------------
+    summary = run.reported(run_dir) or {}
+    endpoints = [f"POST {r.path}" for r in service.routes()]
+    if service.streams:
+        endpoints += ["POST /sessions", "POST /sessions/{id}/step", "GET /sessions/{id}", "POST /sessions/{id}/reset",
+                      "DELETE /sessions/{id}"]
+
+    @app.get("/", summary="the run and its endpoints")
+    @app.get("/info", summary="the run and its endpoints")
+    async def info() -> dict[str, Any]:
+        return {"task": service.task, "run": str(run_dir), "metrics": summary.get("metrics", {}),
+                "weights": summary.get("weights"), "endpoints": endpoints, "sessions": store.kind,
+                "max_batch": config.max_batch}
+
+    @app.get("/health", summary="200 while the server and its session store answer")
+    async def health() -> JSONResponse:
+        if state["draining"]:
+            return error(503, "the server is shutting down")
+        try:
+            await store.ping()
+        except StoreUnavailable as e:
+            return JSONResponse({"status": "degraded", "detail": str(e)}, status_code=503)
+        return JSONResponse({"status": "ok", "task": service.task})
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+    async def prometheus() -> PlainTextResponse:
+        with contextlib.suppress(StoreUnavailable):
+            metrics.sessions.set(await store.count())
+        return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    # -- the task's one-shot endpoints ---------------------------------------------------------------
+    def add_route(route: Route) -> None:
+        if route.body is bytes:
+            async def raw(request: Request) -> Any:
+                return await in_model_thread(route.handler, await request.body())
+
+            app.post(route.path, summary=route.summary)(raw)
+            return
+
+        async def endpoint(body: Any) -> Any:
+            return await in_model_thread(route.handler, body)
+
+        endpoint.__annotations__ = {"body": route.body, "return": dict[str, Any]}
+        app.post(route.path, summary=route.summary)(endpoint)
+
+    for route in service.routes():
+        add_route(route)
+
+    # -- sessions --------------------------------------------------------------------------------------
+    if service.streams:
+        Create, Step = service.CreateRequest, service.StepRequest
+
+        async def create(body: Any = Body(None)) -> dict[str, Any]:
+            record = service.new_record(body if body is not None else Create())
+            sid = await store.create(records.encode(record))
+            return {"session": sid, "state": service.describe(record)}
+
+        create.__annotations__ = {"body": Create | None, "return": dict[str, Any]}
+        app.post("/sessions", summary="open a session")(create)
+
+        async def step(sid: str, body: Any) -> dict[str, Any]:
+            async with locks.hold(sid):
+                blob = await store.get(sid)
+                output, new = await batcher.submit((blob, body))
+                await store.put(sid, new)
+            return output
+
+        step.__annotations__ = {"sid": str, "body": Step, "return": dict[str, Any]}
+        app.post("/sessions/{sid}/step", summary="advance a session")(step)
+
+        @app.get("/sessions/{sid}", summary="a session's state")
+        async def read(sid: str) -> dict[str, Any]:
+            blob = await store.get(sid)
+            return {"session": sid, "state": service.describe(records.decode(blob))}
+
+        @app.post("/sessions/{sid}/reset", summary="a session back to its start")
+        async def reset(sid: str) -> dict[str, Any]:
+            async with locks.hold(sid):
+                record = service.reset(records.decode(await store.get(sid)))
+                await store.put(sid, records.encode(record))
+            return {"session": sid, "state": service.describe(record)}
+
+        @app.delete("/sessions/{sid}", summary="close a session")
+        async def delete(sid: str) -> dict[str, Any]:
+            async with locks.hold(sid):
+                await store.delete(sid)
+            return {"session": sid, "deleted": True}
+
+    return app
+
+
+def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, config: ServerConfig | None = None,
+          log_level: str = "info") -> None:
+    """Run the server of ``run_dir`` until interrupted (SIGINT/SIGTERM: drain, then stop)."""
+    require("uvicorn", "rnnkit serve")
+    import uvicorn
+
+    app = create_app(run_dir, config)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=30)

@@ -100,6 +100,35 @@ class Metrics:
                                buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=self.registry)
 
 
+class Measured:
+    """ASGI middleware: each HTTP request counted by route template and status, and timed; while
+    the server drains, a 503 for all but /health and /metrics. The response passes through as is."""
+
+    def __init__(self, app: Any, metrics: Metrics, draining: Callable[[], bool]) -> None:
+        self.app, self.metrics, self.draining = app, metrics, draining
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started, status = time.perf_counter(), {"code": 500}  # 500 unless a response starts
+
+        async def send_status(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            if self.draining() and scope["path"] not in ("/health", "/metrics"):
+                response = JSONResponse({"detail": "the server is shutting down"}, status_code=503)
+                await response(scope, receive, send_status)
+            else:
+                await self.app(scope, receive, send_status)
+        finally:
+            name = getattr(scope.get("route"), "path", "unmatched")  # the route's template, set by the router
+            self.metrics.requests.labels(name, str(status["code"])).inc()
+            self.metrics.latency.labels(name).observe(time.perf_counter() - started)
+
+
 def create_app(run_dir: str | Path, config: ServerConfig | None = None, service: Service | None = None) -> FastAPI:
     """The server of a trained run (see the module docstring). ``service``: one already loaded."""
     config = config or ServerConfig()
@@ -118,7 +147,9 @@ def create_app(run_dir: str | Path, config: ServerConfig | None = None, service:
         out = service.step_many(decoded, [request for _, request in items])
         return [(output, records.encode(record)) for output, record in out]
 
-    batcher = MicroBatcher(step_batch, config.max_batch, config.max_wait_ms / 1000, executor)
+    arriving = {"steps": 0}  # session steps past their session's lock, not queued yet
+    batcher = MicroBatcher(step_batch, config.max_batch, config.max_wait_ms / 1000, executor,
+                           arriving=lambda: arriving["steps"])
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -155,22 +186,7 @@ def create_app(run_dir: str | Path, config: ServerConfig | None = None, service:
     for kind, (status, text) in handlers.items():
         app.add_exception_handler(kind, lambda request, e, status=status, text=text: error(status, text(e)))
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Callable[..., Any]) -> Any:
-        started = time.perf_counter()
-        if state["draining"] and request.url.path not in ("/health", "/metrics"):
-            response = error(503, "the server is shutting down")
-        else:
-            try:
-                response = await call_next(request)
-            except Exception:  # noqa: BLE001 - a bug: logged, answered with a 500 that says so
-                log.exception("request %s %s failed", request.method, request.url.path)
-                response = error(500, "internal error (logged by the server)")
-        route = request.scope.get("route")
-        name = getattr(route, "path", "unmatched")
-        metrics.requests.labels(name, str(response.status_code)).inc()
-        metrics.latency.labels(name).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(Measured, metrics=metrics, draining=lambda: state["draining"])
 
     # -- every task --------------------------------------------------------------------------------
     summary = run.reported(run_dir) or {}
@@ -234,7 +250,11 @@ def create_app(run_dir: str | Path, config: ServerConfig | None = None, service:
 
         async def step(sid: str, body: Any) -> dict[str, Any]:
             async with locks.hold(sid):
-                blob = await store.get(sid)
+                arriving["steps"] += 1
+                try:
+                    blob = await store.get(sid)
+                finally:
+                    arriving["steps"] -= 1
                 output, new = await batcher.submit((blob, body))
                 await store.put(sid, new)
             return output

@@ -3,10 +3,14 @@
     batcher = MicroBatcher(step_many, max_batch=64, max_wait=0.002, executor=executor)
     result = await batcher.submit(item)      # from many coroutines at once
 
-The first request waits at most ``max_wait`` seconds for others to join it; a batch holds at
-most ``max_batch``; ``step_many(items) -> results`` runs in ``executor`` (one thread: one model
-call at a time). ``max_batch=1`` turns batching off: each request is its own call. Should a
-batch fail, each of its items runs alone, so one bad request fails only itself.
+A batch holds at most ``max_batch`` items; ``step_many(items) -> results`` runs in ``executor``
+(one thread: one model call at a time). While the model is busy, requests queue and the next
+batch takes them all. When it is idle, the first request waits for others to join it, but only
+for those already on their way (``arriving()``: requests the server has taken in that have not
+reached the queue yet) and at most ``max_wait`` seconds: a lone stream never waits. Without
+``arriving`` it waits ``max_wait`` for whatever comes. ``max_batch=1`` turns batching off: each
+request is its own call. Should a batch fail, each of its items runs alone, so one bad request
+fails only itself.
 """
 
 from __future__ import annotations
@@ -32,12 +36,13 @@ class MicroBatcher:
     """See the module docstring."""
 
     def __init__(self, run: Callable[[Sequence[Any]], Sequence[Any]], max_batch: int = 64, max_wait: float = 0.002,
-                 executor: Executor | None = None) -> None:
+                 executor: Executor | None = None, arriving: Callable[[], int] | None = None) -> None:
         if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
             raise ValueError(f"max_batch: expected an int >= 1, got {max_batch!r}")
         if not 0 <= max_wait < 10:
             raise ValueError(f"max_wait: expected seconds in [0, 10), got {max_wait!r}")
         self.run, self.max_batch, self.max_wait, self.executor = run, max_batch, max_wait, executor
+        self.arriving = arriving
         self.stats = BatchStats()
         self._queue: asyncio.Queue[tuple[Any, asyncio.Future[Any]]] | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -75,6 +80,8 @@ class MicroBatcher:
                 continue
             except asyncio.QueueEmpty:
                 pass
+            if self.arriving is not None and self.arriving() == 0:
+                break  # nothing else is on its way: do not wait for nobody
             left = deadline - loop.time()
             if left <= 0:
                 break

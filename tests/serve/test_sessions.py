@@ -134,3 +134,30 @@ def test_the_batcher_joins_what_arrives_together_and_isolates_a_failure():
         assert all(name.startswith("model") for name in thread_names)
 
     asyncio.run(main())
+
+
+def test_the_batcher_waits_only_for_requests_on_their_way():
+    calls: list[list[str]] = []
+    on_the_way = {"n": 0}
+
+    def run(items):
+        calls.append(list(items))
+        return items
+
+    async def main():
+        batcher = MicroBatcher(run, max_batch=8, max_wait=9, arriving=lambda: on_the_way["n"])
+        batcher.start()
+        # nothing else on its way: a lone request runs at once, not after max_wait (9 s)
+        assert await asyncio.wait_for(batcher.submit("a"), 5) == "a"
+        # one more on its way: the first waits for it, and both run together
+        on_the_way["n"] = 1
+        first = asyncio.create_task(batcher.submit("b"))
+        await asyncio.sleep(0.05)
+        assert not first.done()
+        on_the_way["n"] = 0
+        second = batcher.submit("c")
+        assert await asyncio.wait_for(asyncio.gather(first, second), 30) == ["b", "c"]
+        await batcher.stop()
+
+    asyncio.run(main())
+    assert calls == [["a"], ["b", "c"]]

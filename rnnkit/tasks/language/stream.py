@@ -80,7 +80,8 @@ def advance_many(model: LanguageModel, vocab: Vocabulary, streams: Sequence[Text
             raise ValueError("generate: the stream has read no text yet; expected text to start from")
     device = model_device(model)
     was_training = model.training
-    model.eval()
+    if was_training:
+        model.eval()
     read = [0] * len(streams)
     out: list[list[int]] = [[] for _ in streams]
     try:
@@ -105,6 +106,7 @@ def advance_many(model: LanguageModel, vocab: Vocabulary, streams: Sequence[Text
                 for k, (i, own) in enumerate(zip(rows, unstack_state(state))):
                     streams[i].state, streams[i].logits = own, logits[k].clone()
     finally:
-        model.train(was_training)
+        if was_training:
+            model.train()
     return [vocab.decode(ids) for ids in out]
 

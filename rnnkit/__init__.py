@@ -9,7 +9,9 @@ The layers are here; the rest is one attribute away and imported on first use:
 optimizers, checkpoints), ``rk.data``, ``rk.config``, ``rk.tasks`` (the applications), and
 ``rk.fit_task`` (train an application on your data, with its baselines and data report).
 ``rk.quantize_dynamic(model)``: int8 weights for the rk LSTM/GRU layers and linear layers;
-``rk.export_onnx(layer, path, streaming=...)``: a layer as ONNX, the whole sequence or one step.
+``rk.export_onnx(layer, path, streaming=...)``: a layer as ONNX, the whole sequence or one step;
+``rk.export_run(run_dir, format=..., streaming=...)``: a trained run's model as ONNX or a
+``torch.export`` program (``rnnkit export``); ``rnnkit.serve``: a trained run behind an HTTP server.
 """
 
 import importlib
@@ -23,7 +25,7 @@ from rnnkit.layers.quantized import quantize_dynamic
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("cells", "config", "data", "functional", "layers", "models", "tasks", "training")
+_SUBPACKAGES = ("cells", "config", "data", "functional", "layers", "models", "serve", "tasks", "training")
 
 
 def __getattr__(name: str) -> Any:
@@ -32,6 +34,8 @@ def __getattr__(name: str) -> Any:
         return importlib.import_module(f"rnnkit.{name}")
     if name == "fit_task":  # train a task and report it with its baselines (rnnkit.tasks.core.api)
         return importlib.import_module("rnnkit.tasks.core.api").fit_task
+    if name == "export_run":  # a trained run's model as ONNX or an ExportedProgram (rnnkit.tasks.core.export)
+        return importlib.import_module("rnnkit.tasks.core.export").export_run
     raise AttributeError(f"module 'rnnkit' has no attribute {name!r}")
 
 __all__ = [

@@ -2,7 +2,7 @@
 before the test workers start (with ``RNNKIT_REQUIRE_KERNEL=1``, as CI sets it, a kernel that
 does not build fails the session at once instead of letting its tests skip); the baselines that
 every report runs (ETS, ARIMA, DTW, ...) run only in the tests marked ``baselines``, so that the
-many small runs of the other tests stay small."""
+many small runs of the other tests stay small; ``trained(task)``: a tiny trained run of a task."""
 
 from __future__ import annotations
 
@@ -21,6 +21,34 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         kernels.available()
     except RuntimeError as error:
         raise pytest.UsageError(str(error)) from None
+
+
+TINY_TRAIN = {"steps": 6, "batch_size": 4, "eval_every": 3, "progress": False, "device": "cpu"}
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory):
+    """``trained(task, changes=None)`` -> the folder of a tiny run of ``task`` on the generated data
+    of :mod:`tests.tiny` (``changes``: config sections merged over it, e.g. ``{"model": {...}}``),
+    trained once per test session and worker."""
+    import json
+
+    import rnnkit as rk
+    from tests.tiny import CONFIGS
+
+    runs: dict[str, object] = {}
+
+    def get(task: str, changes: dict | None = None):
+        key = task + json.dumps(changes or {}, sort_keys=True)
+        if key not in runs:
+            folder = tmp_path_factory.mktemp(task)
+            data = {"task": task, **CONFIGS[task](folder), "train": TINY_TRAIN}
+            for section, values in (changes or {}).items():
+                data[section] = {**data.get(section, {}), **values}
+            runs[key] = rk.fit_task(data, run_dir=folder / "run", baselines=False).run_dir
+        return runs[key]
+
+    return get
 
 
 @pytest.fixture(params=DEVICES)

@@ -226,6 +226,17 @@ def _transcribe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from rnnkit.tasks.core.export import export_run
+
+    result = export_run(args.run_dir, args.format, args.streaming, args.out, args.unfinished, args.steps)
+    shape = "one step per call, the state in and out" if result.streaming else \
+        "any length" if result.dynamic_time else f"sequences of {result.time} steps"
+    print(f"wrote {result.path} ({shape}) and {result.sidecar}; checked against PyTorch on a new input: max |diff| "
+          f"{result.max_abs_diff:.3g}")
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     from rnnkit.serve import ServerConfig, serve
 
@@ -509,6 +520,34 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--beam", type=POSITIVE_INT, help="prefix beam width (default: the run's; 1: greedy)")
     transcribe.add_argument("--unfinished", action="store_true", help=UNFINISHED_HELP)
     transcribe.set_defaults(handler=_transcribe)
+
+    export = commands.add_parser(
+        "export",
+        help="export a trained run's model as ONNX or a torch.export program, checked against PyTorch",
+        description=(
+            "Write the trained model of RUN_DIR as an ONNX file (run it with onnxruntime) or a torch.export "
+            "ExportedProgram (.pt2; torch.export.load), with export.json beside it: the inputs and outputs, what each "
+            "means, what is dynamic (the batch always; the time where the exporter allows it), what the caller must "
+            "do around the model (scaling, vocabulary, classes), and the largest difference from PyTorch on a new "
+            "input. --streaming exports one time step with the recurrent state as explicit inputs and outputs "
+            "(language, music, the anomaly forecaster, a unidirectional speech model). Tasks: language, music, "
+            "anomaly, forecast, classify, sentiment, speech."
+        ),
+        epilog="example: rnnkit export runs/language-shakespeare --format onnx --streaming",
+    )
+    export.add_argument("run_dir", help="a trained run folder")
+    export.add_argument("--format", choices=["onnx", "exported-program"], default="onnx",
+                        help="onnx (needs the onnx extra) or exported-program (torch.export; default: onnx)")
+    export.add_argument("--streaming", action="store_true",
+                        help="one time step per call, the state in and out, instead of the whole sequence")
+    export.add_argument("--out", help="the file to write (default: RUN_DIR/model-sequence.onnx or model-step.onnx; "
+                                      ".pt2 for exported-program); the sidecar goes beside it as .json")
+    export.add_argument("--steps", type=_number(int, lambda v: v >= 2, "an integer >= 2"),
+                        help="the sequence length to trace, which becomes the file's fixed length where the exporter "
+                             "cannot keep time dynamic (ONNX, and torch.export of the LSTM): models that read any length "
+                             "(default: the task's, 12-24; stream instead for any length)")
+    export.add_argument("--unfinished", action="store_true", help=UNFINISHED_HELP)
+    export.set_defaults(handler=_export)
 
     server = commands.add_parser(
         "serve",

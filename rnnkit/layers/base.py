@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.functional import mask_from_lengths, tree_map
-from rnnkit.layers.checks import check_finite, check_input, check_lengths, check_time_major
+from rnnkit.layers.checks import check_finite, check_input, check_lengths, check_time_major, tracing
 from rnnkit.layers.loop import RunDirection, SteppedCell, run_direction
 
 
@@ -253,6 +253,8 @@ def time_major_with_lengths(x: Tensor, lengths: Any) -> tuple[Tensor, Tensor | N
     if lengths is None:
         return x, None
     lengths = check_lengths(lengths, x.shape[1], x.shape[0])
+    if tracing():  # the values are not known while tracing: always mask (a full-length batch masks nothing)
+        return x, lengths
     return x, (None if int(lengths.min()) == x.shape[0] else lengths)  # full length: nothing to mask
 
 

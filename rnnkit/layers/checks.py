@@ -37,6 +37,12 @@ def check_time_major(x: Tensor) -> None:
         raise ValueError(f"expected a non-empty batch, got batch size 0 (time-major shape {tuple(x.shape)})")
 
 
+def tracing() -> bool:
+    """Whether torch.compile or torch.export is tracing: tensors' values are not known, so nothing
+    may branch on them (eager calls check and branch as usual)."""
+    return torch.compiler.is_compiling() or torch.compiler.is_exporting()
+
+
 def check_lengths(lengths: Tensor | Sequence[int], batch_size: int, max_length: int) -> Tensor:
     """Validate ``lengths`` and return it as a CPU int64 tensor of ``batch_size`` values in [1, T]."""
     if not isinstance(lengths, Tensor):
@@ -52,6 +58,8 @@ def check_lengths(lengths: Tensor | Sequence[int], batch_size: int, max_length: 
     if lengths.numel() != batch_size:
         raise ValueError(f"expected {batch_size} lengths (one per sequence in the batch), got {lengths.numel()}")
     lengths = lengths.to("cpu", torch.int64)
+    if tracing():
+        return lengths  # traced: the values are data of the graph, not known here; eager calls check them
     low, high = int(lengths.min()), int(lengths.max())
     if low < 1:
         raise ValueError(f"expected every length >= 1, got {low} at index {int(lengths.argmin())}")

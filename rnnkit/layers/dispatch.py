@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from rnnkit.functional import kernels
+from rnnkit.layers.checks import tracing
 from rnnkit.layers.kernel import kernel_supports
 
 # torch's fused one-step ops, by kernel mode
@@ -71,14 +72,22 @@ def _decide(layer: Any, device: torch.device, dtype: torch.dtype, lengths: bool 
     under a torch.func transform (``functorch``): torch's RNN ops have no vmap rule.
     ``torch.jit.trace`` runs the loop (the fused calls do not trace); an ONNX export runs torch's
     kernel where it computes the layer (ONNX has the operator, any sequence length), else the
-    loop (unrolled over the exported length).
+    loop (unrolled over the exported length). Padded sequences traced by torch.compile or
+    torch.export run a path that masks (rnnkit's kernel, else the loop), never torch's, which packs
+    them by their lengths' values.
     """
     name, why = _eager_choice(layer, device, dtype, lengths, chunked, functorch)
     if layer.impl == "auto" and torch.onnx.is_in_onnx_export() and name != "loop":
-        if torch_computes(layer) and not getattr(layer.specs[0], "proj_size", 0) and not (chunked and lengths):
+        if torch_computes(layer) and not getattr(layer.specs[0], "proj_size", 0) and not lengths:
             return ("torch", "ONNX export: torch's kernel, which becomes ONNX's own LSTM/GRU/RNN operator")
         return ("loop", "ONNX export: the readable loop, in ONNX's elementwise operators (rnnkit's kernel has no "
-                        "ONNX form, and torch's converter gets the LSTM's projection wrong)")
+                        "ONNX form, torch's converter gets the LSTM's projection wrong, and torch's kernel packs "
+                        "padded sequences by their lengths' values, which an export cannot know)")
+    if layer.impl == "auto" and name == "torch" and lengths and tracing():
+        if kernel_runs(layer, device, dtype):
+            return ("rnnkit", "traced with lengths: rnnkit's kernel, which masks the padding (torch's packs it by "
+                              "the lengths' values, which a trace cannot know)")
+        return ("loop", "traced with lengths: the readable loop, which masks the padding")
     return name, why
 
 

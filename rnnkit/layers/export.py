@@ -57,7 +57,8 @@ def export_onnx(layer: nn.Module, path: str | Path, steps: int = 8, streaming: b
             dynamic = ({0 if layer.batch_first else 1: batch},)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(module, example, str(path), dynamo=True, dynamic_shapes=dynamic, verbose=False)
+            torch.onnx.export(module, example, str(path), dynamo=True, dynamic_shapes=dynamic, verbose=False,
+                              external_data=False)  # one file, the weights inside
     finally:
         layer.train(was_training)
     return Path(path)

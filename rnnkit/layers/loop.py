@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.functional import reverse_padded, select_state
+from rnnkit.layers.checks import tracing
 
 
 class SteppedCell(Protocol):
@@ -57,7 +58,8 @@ def run_direction(
     # One matrix product for the input's share of every step; unbind (not x[t]) so that each
     # step's backward does not write a full-size zero gradient.
     inputs = cell.project_input(x).unbind(0)
-    all_valid_until = x.shape[0] if lengths is None else int(lengths.min())
+    # steps every sequence still has need no mask (while tracing the lengths' values are unknown: mask all)
+    all_valid_until = x.shape[0] if lengths is None else 0 if tracing() else int(lengths.min())
     outputs = []
     for t, xg in enumerate(inputs):
         h, new_state = cell.recur(xg, state)

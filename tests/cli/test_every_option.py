@@ -51,6 +51,9 @@ CALLS = [
                         "{tmp}/rollout.gif"]),
     ("predict --clip", ["predict", "{video_action}", "--clip", "{action_clip_a}", "--clip", "{action_clip_b}"]),
     ("caption", ["caption", "{video_caption}", "--clip", "{caption_clip}", "--beam", "2", "--unfinished", "--debug"]),
+    ("export", ["export", "{language}", "--format", "onnx", "--streaming", "--out", "{tmp}/lm/step.onnx", "--steps", "8",
+                "--unfinished", "--debug"]),
+    ("export --format", ["export", "{sentiment}", "--format", "exported-program", "--steps", "6"]),
     ("tune", ["tune", "{tune_config}", "--set", "train.steps=4", "--budget", "5m", "--trials", "2", "--jobs", "1",
               "--metric", "val_loss", "--mode", "min", "--space", "{tune_space}", "--storage",
               "sqlite:///{tmp}/tune/study.db", "--run-dir", "{tmp}/tune", "--debug"]),
@@ -174,6 +177,11 @@ def check_output(name: str, out: str, places: dict[str, str]) -> None:
         assert "2 trials finished of 2; best val_loss" in out and (tmp / "tune" / "best.yaml").exists()
     elif name == "transcribe":
         assert out.startswith(places["wav"] + "\t")
+    elif name == "export":
+        assert (tmp / "lm" / "step.onnx").exists() and (tmp / "lm" / "step.json").exists()
+        assert "(one step per call, the state in and out)" in out and "max |diff|" in out
+    elif name == "export --format":
+        assert Path(places["sentiment"], "model-sequence.pt2").exists() and "(any length)" in out
 
 
 def test_the_table_uses_every_option_of_every_command():

@@ -91,6 +91,35 @@ def test_torch_export_with_a_dynamic_batch(name: str) -> None:
     torch.testing.assert_close(program.module()(other)[0], layer(other)[0], rtol=1e-5, atol=1e-6)
 
 
+class WithLengths(torch.nn.Module):
+    def __init__(self, layer: torch.nn.Module) -> None:
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        output, h = self.layer(x, lengths=lengths)
+        return output, h[0] if isinstance(h, tuple) else h
+
+
+@pytest.mark.parametrize("name", ["lstm-torch", "gru-rnnkit", "gru-loop"])
+def test_padded_sequences_export_and_compile_with_the_lengths_as_data(name: str) -> None:
+    """Traced, the lengths' values are not known: every path masks (torch's packs by the values, so
+    it is not used), and the program gives eager's numbers for lengths it was not traced with."""
+    layer = make(name, torch.float32)
+    model = WithLengths(layer)
+    x = torch.randn(T, 3, I)
+    program = torch.export.export(model, (x, torch.tensor([5, 2, 3])),
+                                  dynamic_shapes=({1: torch.export.Dim("batch")}, {0: torch.export.Dim("batch")}))
+    compiled = torch.compile(model, backend="eager", fullgraph=True)
+    for lengths in (torch.tensor([5, 1, 4]), torch.tensor([5, 5, 5])):
+        expected = model(x, lengths)
+        for got in (program.module()(x, lengths), compiled(x, lengths)):
+            for a, b in zip(got, expected):
+                torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="every length >= 1"):  # eager still checks the values
+        model(x, torch.tensor([5, 0, 3]))
+
+
 @pytest.mark.parametrize("name", ["lstm-torch", "lstm-peephole-rnnkit", "gru-rnnkit", "gru-loop"])
 @pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
 def test_torch_jit_trace_runs_the_loop_and_gives_eager_numbers(name: str) -> None:

@@ -1,4 +1,5 @@
-"""Trained tiny runs to serve, a real redis-server, and a real ``rnnkit serve`` process."""
+"""A real redis-server and a real ``rnnkit serve`` process (the runs they serve: ``trained`` in
+tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -15,27 +16,6 @@ import pytest
 
 pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
-
-from tests.tiny import CONFIGS  # noqa: E402
-
-TRAIN = {"steps": 6, "batch_size": 4, "eval_every": 3, "progress": False, "device": "cpu"}
-
-
-@pytest.fixture(scope="session")
-def trained(tmp_path_factory):
-    """``trained(task)`` -> the folder of a tiny run of that task, trained once per test session."""
-    import rnnkit as rk
-
-    runs: dict[str, Path] = {}
-
-    def get(task: str) -> Path:
-        if task not in runs:
-            folder = tmp_path_factory.mktemp(task)
-            data = {"task": task, **CONFIGS[task](folder), "train": TRAIN}
-            runs[task] = rk.fit_task(data, run_dir=folder / "run", baselines=False).run_dir
-        return runs[task]
-
-    return get
 
 
 def free_port() -> int:

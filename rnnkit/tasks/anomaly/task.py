@@ -57,6 +57,7 @@ from rnnkit.tasks.anomaly.baselines import isolation_forest, rolling_zscore
 from rnnkit.tasks.anomaly.config import AnomalyConfig, AnomalyDataConfig, DetectionConfig
 from rnnkit.tasks.anomaly.detector import Detector, build_detector_model, calibrate, choose_threshold, segments
 from rnnkit.tasks.core.baselines import Candidates
+from rnnkit.tasks.core.export import ExportSpec, example_generator, recurrent_spec
 from rnnkit.tasks.core.metrics import f1_at, ranking_scores
 from rnnkit.tasks.core.parts import Sealed, Split, fingerprint_bytes
 from rnnkit.tasks.core.plotting import pyplot, save_figure
@@ -278,4 +279,47 @@ def baselines(job: AnomalyJob) -> Candidates:
     return Candidates({name: scored(make) for name, make in methods.items()})
 
 
-TASK = Task(AnomalyConfig, build, report, baselines=baselines)
+def export_spec(job: AnomalyJob, streaming: bool) -> ExportSpec:
+    """``rnnkit export``: the forecaster's predictions of the next ``horizon`` points after each
+    point, its state in and out (a point per call when ``streaming``); the autoencoder's
+    reconstruction of whole windows. Points standardized by the sidecar's loc and scale."""
+    model, config = job.model, job.config.model
+    C = len(job.loc)
+    extra = {"loc": job.loc.tolist(), "scale": job.scale.tolist(), "kind": config.kind}
+    units = "standardized: (x - loc) / scale per channel"
+    if config.kind == "autoencoder":
+        if streaming:
+            raise ValueError("the autoencoder reconstructs whole windows of model.window points: export it without "
+                             "--streaming")
+        W = config.window
+        spec = ExportSpec(model, lambda b, t: (torch.randn(W, b, C, generator=example_generator(b, t)),),
+                          ["windows"], ["reconstruction"], {"windows": {1: "batch"}}, W,
+                          {"windows": f"windows of {W} points (window, batch, channels), {units}",
+                           "reconstruction": "the windows as the model rebuilds them (same shape)"}, extra)
+        return spec
+    L = config.horizon
+
+    def run_all(x: Tensor, state: Any) -> tuple[Tensor, Any]:
+        output, state = model.recurrent(x, state)
+        return model.head(output), state
+
+    def run_step(x: Tensor, state: Any) -> tuple[Tensor, Any]:
+        output, state = model.recurrent.step(x, state)
+        return model.head(output), state
+
+    def points(b: int, t: int) -> Tensor:
+        return torch.randn(*((b, C) if streaming else (t, b, C)), generator=example_generator(b, t))
+
+    ahead = f"after each point, the next {L} points predicted: column (j - 1) * channels + c is channel c, j ahead"
+    if streaming:
+        spec = recurrent_spec(model, model.recurrent, run_step, points, "x", {0: "batch"}, "predictions", 1,
+                              {"x": f"one point (batch, channels), {units}", "predictions": f"(batch, {L * C}): {ahead}"})
+    else:
+        spec = recurrent_spec(model, model.recurrent, run_all, points, "x", {0: "time", 1: "batch"}, "predictions", 16,
+                              {"x": f"points (time, batch, channels), {units}",
+                               "predictions": f"(time, batch, {L * C}): {ahead}"})
+    spec.extra = extra
+    return spec
+
+
+TASK = Task(AnomalyConfig, build, report, baselines=baselines, export=export_spec)

@@ -35,6 +35,7 @@ from rnnkit.models.classifier import SequenceClassifier
 from rnnkit.tasks.classify import baselines as classify_baselines
 from rnnkit.tasks.classify.config import ClassifyConfig, ClassifyDataConfig
 from rnnkit.tasks.core.baselines import Candidates
+from rnnkit.tasks.core.export import ExportSpec, example_generator, sequence_spec
 from rnnkit.tasks.core.classification import evaluate_parts, test_report
 from rnnkit.tasks.core.data_report import class_balance, length_summary
 from rnnkit.tasks.core.metrics import classification_scores
@@ -102,6 +103,7 @@ class ClassifyJob:
     channels: int
     config: ClassifyConfig
     data_notes: list[str] = field(default_factory=list)  # for the data report
+    scaling: tuple[Any, Any] = (0.0, 1.0)  # the training part's per-channel (loc, scale): x -> (x - loc) / scale
 
     @property
     def train_size(self) -> int:
@@ -192,7 +194,7 @@ def build(config: ClassifyConfig, rank: int = 0) -> ClassifyJob:
         notes.append("warning: no validation part (data.validation_fraction 0): the last step's weights are kept, "
                      "chosen by nothing")
     return ClassifyJob(model, step_fn, batches, evaluate, Split(record, sealed), classes, parts, encode,
-                       train.num_channels, config, notes)
+                       train.num_channels, config, notes, (loc, scale))
 
 
 def report(job: ClassifyJob, run_dir: Path) -> dict[str, Any]:
@@ -229,6 +231,24 @@ def baselines(job: ClassifyJob) -> Candidates:
     return candidates
 
 
-TASK = Task(ClassifyConfig, build, report, baselines=baselines,
+def export_spec(job: ClassifyJob, streaming: bool) -> ExportSpec:
+    """``rnnkit export``: ``(x, lengths) -> logits``, ``x`` standardized as in training (the sidecar
+    has the scaling and the class names)."""
+    if streaming:
+        raise ValueError("the classifier reads a whole sequence before it answers: export it without --streaming")
+    C = job.channels
+
+    def x(b: int, t: int) -> Tensor:
+        return torch.randn(t, b, C, generator=example_generator(b, t))
+
+    loc, scale = (np.broadcast_to(np.asarray(v, dtype=np.float64), (C,)).tolist() for v in job.scaling)
+    spec = sequence_spec(job.model, x, "x", {0: "time", 1: "batch"}, ["logits"], 12,
+                         {"x": "sequences (time, batch, channels), each channel standardized: (x - loc) / scale",
+                          "logits": "class logits (batch, classes), in the order of classes"})
+    spec.extra = {"classes": job.classes, "loc": loc, "scale": scale}
+    return spec
+
+
+TASK = Task(ClassifyConfig, build, report, baselines=baselines, export=export_spec,
             search_space={"model.recurrent.bidirectional": {"choices": [False, True]},
                           "model.head_dropout": {"low": 0.0, "high": 0.5}})

@@ -46,6 +46,8 @@ class Task:
     ``baselines(job) -> Candidates``: the standard methods to run beside the model on the same
     parts, after the report (see :mod:`rnnkit.tasks.core.baselines`). ``search_space``: what
     ``rnnkit tune`` searches for this task beyond the common entries (see :mod:`rnnkit.tasks.core.tune`).
+    ``export(job, streaming) -> ExportSpec``: the trained model's inputs and outputs for ``rnnkit export``
+    (see :mod:`rnnkit.tasks.core.export`).
     """
 
     config: type
@@ -54,6 +56,7 @@ class Task:
     prepare: Callable[[Any], None] | None = None
     baselines: Callable[[Any], Any] | None = None
     search_space: dict[str, dict[str, Any]] | None = None  # rnnkit tune: added to (or replacing) its COMMON space
+    export: Callable[[Any, bool], Any] | None = None  # rnnkit export: (job, streaming) -> ExportSpec (core.export)
 
 
 def names() -> list[str]:

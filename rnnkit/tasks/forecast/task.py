@@ -37,13 +37,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from rnnkit.data.timeseries import SeriesFrame, as_frame, from_pandas, read_series_csv, write_frame_csv
 from rnnkit.files import atomic_open
 from rnnkit.models.forecaster import Forecaster
 from rnnkit.tasks.core import run
 from rnnkit.tasks.core.baselines import Candidates
+from rnnkit.tasks.core.export import ExportSpec, example_generator
 from rnnkit.tasks.core.metrics import forecast_errors, mase_scale
 from rnnkit.tasks.core.parts import Sealed, Split, fingerprint_bytes
 from rnnkit.tasks.core.registry import Task
@@ -466,4 +467,54 @@ def format_forecast(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-TASK = Task(ForecastConfig, build, report, baselines=baselines)
+class WindowForecast(nn.Module):
+    """The forecaster as ``(history, last_value[, future_covariates][, anchor]) -> parameters``: the
+    exported form (no teacher forcing; no covariates input when the series has none)."""
+
+    def __init__(self, model: Forecaster, covariates: int, anchor: bool) -> None:
+        super().__init__()
+        self.model, self.covariates, self.anchor = model, covariates, anchor
+
+    def forward(self, history: Tensor, last_value: Tensor, *rest: Tensor) -> Tensor:
+        future = rest[0] if self.covariates else history.new_zeros(self.model.K, history.shape[1], 0)
+        anchor = rest[-1] if self.anchor else None
+        return self.model(history, future, last_value, anchor=anchor)
+
+
+def export_spec(job: ForecastJob, streaming: bool) -> ExportSpec:
+    """``rnnkit export``: one forecast per call from a window of history, in the model's scaled
+    units (the sidecar says how the task scales a window and reads the parameters back)."""
+    if streaming:
+        raise ValueError("the forecaster reads a whole window of history for each forecast: export it without "
+                         "--streaming (rnnkit serve keeps a forecasting stream)")
+    data, model = job.config.data, job.model
+    W, K, I = data.window, model.K, job.prepared.input_size
+    C, S = job.prepared.frame.covariates.shape[1], job.prepared.frame.num_series
+    anchor = data.anchor != "none"
+
+    def make(b: int, t: int) -> tuple[Tensor, ...]:
+        g = example_generator(b, t)
+        parts = [torch.randn(W, b, I, generator=g), torch.randn(b, S, generator=g)]
+        parts += [torch.randn(K, b, C, generator=g)] if C else []
+        return (*parts, *([torch.randn(K, b, S, generator=g)] if anchor else []))
+
+    names = ["history", "last_value"] + (["future_covariates"] if C else []) + (["anchor"] if anchor else [])
+    dims = {"history": {1: "batch"}, "last_value": {0: "batch"}, "future_covariates": {1: "batch"}, "anchor": {1: "batch"}}
+    scaling = ("each series scaled by its window's mean and standard deviation" if data.scaling == "window"
+               else "each series scaled by the training part's mean and standard deviation (global_loc, global_scale)")
+    describe = {"history": f"the last {W} steps (window, batch, {I}): the series {scaling}"
+                           + (", log-transformed first" if data.transform == "log" else "")
+                           + (", then observed flags" if data.missing == "mask" else "") + ", then covariates",
+                "last_value": "the last history value of each series, scaled (batch, series)",
+                "future_covariates": f"the covariates of the {K} steps ahead (horizon, batch, covariates)",
+                "anchor": f"the {data.anchor} forecast in scaled units (horizon, batch, series), which the model corrects",
+                "parameters": f"(horizon, batch, series, parameters) of distribution {job.config.model.distribution!r} "
+                              "in scaled units: the point (or mean) first; unscale as value * scale + loc"}
+    return ExportSpec(WindowForecast(model, C, anchor), make, names, ["parameters"], {n: dims[n] for n in names}, W,
+                      {n: describe[n] for n in [*names, "parameters"]},
+                      {"window": W, "horizon": K, "scaling": data.scaling, "transform": data.transform,
+                       "global_loc": job.prepared.global_loc.tolist(), "global_scale": job.prepared.global_scale.tolist(),
+                       "series": job.prepared.frame.names}, varargs=2)
+
+
+TASK = Task(ForecastConfig, build, report, baselines=baselines, export=export_spec)

@@ -34,6 +34,7 @@ from rnnkit.functional import activation_regularization, temporal_activation_reg
 from rnnkit.models.language import LanguageModel
 from rnnkit.tasks.core import run
 from rnnkit.tasks.core.baselines import Candidates
+from rnnkit.tasks.core.export import ExportSpec, example_generator, recurrent_spec
 from rnnkit.tasks.core.parts import Sealed, Split, fingerprint_bytes
 from rnnkit.tasks.core.registry import Task
 from rnnkit.tasks.language.config import LanguageConfig, LanguageDataConfig
@@ -249,4 +250,22 @@ def baselines(job: LanguageJob) -> Candidates:
     return Candidates({"Kneser-Ney n-gram (order chosen on validation)": score})
 
 
-TASK = Task(LanguageConfig, build, report, baselines=baselines)
+def export_spec(job: LanguageJob, streaming: bool) -> ExportSpec:
+    """``rnnkit export``: the model over token ids with its state in and out (a token per call when
+    ``streaming``); the ids are those of ``vocab.json``."""
+    model = job.model
+    V = model.embedding.num_embeddings
+
+    def ids(b: int, t: int) -> Tensor:
+        return torch.randint(0, V, (b,) if streaming else (t, b), generator=example_generator(b, t))
+
+    if streaming:
+        return recurrent_spec(model, model.recurrent, model.step, ids, "ids", {0: "batch"}, "logits", 1,
+                              {"ids": "one token id per stream (batch,), int64, of vocab.json",
+                               "logits": "the next token's logits (batch, vocab)"})
+    return recurrent_spec(model, model.recurrent, model.forward, ids, "ids", {0: "time", 1: "batch"}, "logits", 16,
+                          {"ids": "token ids (time, batch), int64, of vocab.json",
+                           "logits": "after each token, the next one's logits (time, batch, vocab)"})
+
+
+TASK = Task(LanguageConfig, build, report, baselines=baselines, export=export_spec)

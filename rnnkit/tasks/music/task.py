@@ -34,6 +34,7 @@ from rnnkit.functional import mask_from_lengths
 from rnnkit.models.music import MusicModel
 from rnnkit.tasks.core import run
 from rnnkit.tasks.core.baselines import Candidates
+from rnnkit.tasks.core.export import ExportSpec, example_generator, recurrent_spec
 from rnnkit.tasks.core.parts import Sealed, Split, describe
 from rnnkit.tasks.core.plotting import pyplot, save_figure
 from rnnkit.tasks.core.registry import Task
@@ -252,4 +253,24 @@ def baselines(job: MusicJob) -> Candidates:
     return Candidates({"per-pitch frequency": lambda: {"test_nll": pitch_frequency_nll(job.parts["train"], test)}})
 
 
-TASK = Task(MusicConfig, build, report, baselines=baselines)
+def export_spec(job: Any, streaming: bool) -> ExportSpec:
+    """``rnnkit export``: the model over piano-roll frames (0/1 per pitch) with its state in and out
+    (a frame per call when ``streaming``)."""
+    model = job.model
+    P = model.head.out_features
+
+    def frames(b: int, t: int) -> Tensor:
+        shape = (b, P) if streaming else (t, b, P)
+        return (torch.rand(shape, generator=example_generator(b, t)) < 0.1).float()
+
+    pitches = f"one column per pitch from MIDI {job.config.data.low} to {job.config.data.high}"
+    if streaming:
+        return recurrent_spec(model, model.recurrent, model.step, frames, "frame", {0: "batch"}, "logits", 1,
+                              {"frame": f"the notes sounding now (batch, pitches), 0 or 1, {pitches}",
+                               "logits": "each pitch's logit of sounding in the next frame (batch, pitches)"})
+    return recurrent_spec(model, model.recurrent, model.forward, frames, "frames", {0: "time", 1: "batch"}, "logits",
+                          16, {"frames": f"piano-roll frames (time, batch, pitches), 0 or 1, {pitches}",
+                               "logits": "after each frame, each pitch's logit in the next (time, batch, pitches)"})
+
+
+TASK = Task(MusicConfig, build, report, baselines=baselines, export=export_spec)

@@ -42,6 +42,7 @@ from rnnkit.files import read_text
 from rnnkit.models.text_classifier import TextClassifier, transfer_language_model
 from rnnkit.tasks.core import run
 from rnnkit.tasks.core.baselines import Candidates
+from rnnkit.tasks.core.export import ExportSpec, example_generator, sequence_spec
 from rnnkit.tasks.core.classification import evaluate_parts, predict_logits, test_report
 from rnnkit.tasks.core.data_report import class_balance, length_summary
 from rnnkit.tasks.core.metrics import classification_scores
@@ -220,6 +221,22 @@ def predict_run(run_dir: str | Path, texts: Sequence[str], allow_unfinished: boo
     return classifier.classes, classifier(texts)
 
 
-TASK = Task(SentimentConfig, build, report, prepare=prepare, baselines=baselines,
+def export_spec(job: Any, streaming: bool) -> ExportSpec:
+    """``rnnkit export``: ``(ids, lengths) -> logits`` over token ids of ``vocab.json``."""
+    if streaming:
+        raise ValueError("the classifier reads a whole text before it answers: export it without --streaming")
+    V = job.model.embedding.num_embeddings
+
+    def ids(b: int, t: int) -> Tensor:
+        return torch.randint(0, V, (t, b), generator=example_generator(b, t))
+
+    spec = sequence_spec(job.model, ids, "ids", {0: "time", 1: "batch"}, ["logits"], 12,
+                         {"ids": "token ids (time, batch), int64, of vocab.json (lowercased if the run's data.lowercase)",
+                          "logits": "class logits (batch, classes), in the order of classes.json"})
+    spec.extra = {"classes": list(job.classes)}
+    return spec
+
+
+TASK = Task(SentimentConfig, build, report, prepare=prepare, baselines=baselines, export=export_spec,
             search_space={"model.recurrent.bidirectional": {"choices": [False, True]},
                           "model.head_dropout": {"low": 0.0, "high": 0.5}})

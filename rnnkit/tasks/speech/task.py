@@ -42,7 +42,9 @@ from rnnkit.extras import require
 from rnnkit.files import atomic_open
 from rnnkit.functional.ctc import ctc_beam_decode, ctc_greedy
 from rnnkit.models.acoustic import AcousticModel
+from rnnkit.config import to_dict
 from rnnkit.tasks.core import run
+from rnnkit.tasks.core.export import ExportSpec, example_generator, recurrent_spec, sequence_spec
 from rnnkit.tasks.core.parts import Sealed, Split, describe
 from rnnkit.tasks.core.plotting import pyplot, save_figure
 from rnnkit.tasks.core.registry import Task
@@ -338,4 +340,39 @@ def transcribe_files(model: AcousticModel, labels: Labels, config: SpeechConfig,
     return transcribe_features(model, labels, features, config.beam if beam is None else beam)
 
 
-TASK = Task(SpeechConfig, build, report, prepare=prepare)
+def export_spec(job: Any, streaming: bool) -> ExportSpec:
+    """``rnnkit export``: ``(features, lengths) -> (log_probs, lengths)`` (CTC's per-frame label
+    log probabilities, ``subsample`` feature frames per output frame); with ``streaming``, one output
+    frame per call from ``subsample`` stacked feature frames, the state in and out (a
+    unidirectional model only)."""
+    model, config = job.model, job.config
+    F_, k = config.features.size, config.model.subsample
+    labels = {"labels": "labels.json's symbols; column 0 is CTC's blank"}
+    if streaming:
+        if model.recurrent.bidirectional:
+            raise ValueError("the acoustic model is bidirectional: it reads whole utterances; export it without "
+                             "--streaming, or train a unidirectional one (model.recurrent.bidirectional: false)")
+
+        def step(x: Tensor, state: Any) -> tuple[Tensor, Any]:
+            hidden, state = model.recurrent.step(x, state)
+            return torch.log_softmax(model.head(hidden), dim=-1), state
+
+        def frames(b: int, t: int) -> Tensor:
+            return torch.randn(b, k * F_, generator=example_generator(b, t))
+
+        spec = recurrent_spec(model, model.recurrent, step, frames, "frames", {0: "batch"}, "log_probs", 1,
+                              {"frames": f"{k} feature frames stacked (batch, {k} x {F_}), as the run computes them",
+                               "log_probs": "label log probabilities of this output frame (batch, labels)", **labels})
+    else:
+        def features(b: int, t: int) -> Tensor:
+            return torch.randn(t, b, F_, generator=example_generator(b, t))
+
+        spec = sequence_spec(model, features, "features", {0: "time", 1: "batch"}, ["log_probs", "out_lengths"], 24,
+                             {"features": f"feature frames (time, batch, {F_}), as the run computes them",
+                              "log_probs": "label log probabilities (time / subsample, batch, labels)",
+                              "out_lengths": "each utterance's output frames (batch,)", **labels})
+    spec.extra = {"features": to_dict(config.features), "subsample": k}
+    return spec
+
+
+TASK = Task(SpeechConfig, build, report, prepare=prepare, export=export_spec)

@@ -1,0 +1,248 @@
+"""``rnnkit export RUN_DIR``: a trained run's model as an ONNX file or a ``torch.export`` program.
+
+    rnnkit export runs/language-... --format onnx --streaming      # one token a step, the state in and out
+    rk.export_run("runs/forecast-...", format="exported-program")  # the same from Python
+
+Each application says what its model's inputs are (its :class:`Task`'s ``export``: a function
+``(job, streaming) -> ExportSpec``): the whole sequence, or with ``streaming`` one time step
+with the recurrent state as explicit inputs and outputs (``state.0``, ``state.1``: the
+layer's ``(h, c)`` for an LSTM, each ``(L, B, H)``), which a deployment carries from call to
+call. The batch is dynamic. The time length of a sequence export is fixed in an ONNX file
+(``--steps``; stream for any length) and dynamic in an ExportedProgram where torch.export allows
+it (checked on another length; else fixed, and the sidecar says so).
+
+Beside the file (``RUN_DIR/model-sequence.onnx``, ``model-step.onnx``, or ``.pt2``) goes a JSON file
+of the same name: the inputs and outputs (names,
+shapes, what they mean), what is dynamic, and the check that was run: the exported file on a
+new input (another batch size, and another length where time is dynamic) against PyTorch, with
+the largest absolute difference. Needs the ``onnx`` extra for ONNX.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.files import write_text
+from rnnkit.tasks.core import registry, run
+
+Format = Literal["onnx", "exported-program"]
+FORMATS = ("onnx", "exported-program")
+SUFFIX = {"onnx": ".onnx", "exported-program": ".pt2"}
+
+
+@dataclass
+class ExportSpec:
+    """What to export: ``module(*make(batch, time))`` with named inputs and outputs.
+
+    ``make(batch, time)`` builds example inputs of that batch size and length (the exporter
+    traces one; the check runs another); ``dynamic``: input name -> {dim: "batch" or "time"};
+    ``describe``: a line per input and output for the sidecar.
+    """
+
+    module: nn.Module
+    make: Callable[[int, int], tuple[Tensor, ...]]
+    input_names: list[str]
+    output_names: list[str]
+    dynamic: dict[str, dict[int, str]]
+    time: int  # the example's length (the fixed one where time cannot be dynamic)
+    describe: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # for the sidecar: what a caller needs beside the file
+    varargs: int | None = None  # the position where the module's ``*args`` begin, if it has them
+
+
+class StatefulStep(nn.Module):
+    """``(x, *state leaves) -> (y, *new state leaves)`` of ``step(x, state) -> (y, state)``: a
+    recurrent state (a tensor, or a tuple such as ``(h, c)``) as flat tensors in and out."""
+
+    def __init__(self, owner: nn.Module, step: Callable[[Tensor, Any], tuple[Tensor, Any]]) -> None:
+        super().__init__()
+        self.owner, self._step = owner, step  # owner: registers the parameters the step uses
+
+    def forward(self, x: Tensor, *state: Tensor) -> tuple[Tensor, ...]:
+        y, new = self._step(x, state[0] if len(state) == 1 else tuple(state))
+        return (y, *(new if isinstance(new, tuple) else (new,)))
+
+
+def state_leaves(layer: nn.Module, batch: int) -> tuple[Tensor, ...]:
+    """A recurrent layer's zero state for ``batch`` as a tuple of tensors."""
+    state = layer.initial_state(batch)
+    return state if isinstance(state, tuple) else (state,)
+
+
+def state_names(count: int, prefix: str = "state") -> list[str]:
+    return [f"{prefix}.{i}" for i in range(count)]
+
+
+def recurrent_spec(owner: nn.Module, layer: nn.Module, step: Callable[[Tensor, Any], tuple[Tensor, Any]],
+                   make_x: Callable[[int, int], Tensor], x_name: str, x_dims: dict[int, str], y_name: str, time: int,
+                   describe: dict[str, str]) -> ExportSpec:
+    """A model that reads ``x`` with a recurrent ``layer`` and carries its state, as
+    ``(x, *state) -> (y, *state)``: ``step`` is one time step (streaming) or the whole sequence;
+    ``x_dims``: which of ``x``'s dimensions are the batch and the time."""
+    count = len(state_leaves(layer, 1))
+    names, nexts = state_names(count), state_names(count, "next_state")
+    states = {n: f"the recurrent state (layers, batch, hidden): zeros at the start, then the previous call's {m}"
+              for n, m in zip(names, nexts)}
+    states.update({m: f"the state after this call, for the next call's {n}" for n, m in zip(names, nexts)})
+    return ExportSpec(StatefulStep(owner, step), lambda b, t: (make_x(b, t), *state_leaves(layer, b)),
+                      [x_name, *names], [y_name, *nexts], {x_name: x_dims, **{n: {1: "batch"} for n in names}}, time,
+                      {**describe, **states}, varargs=1)
+
+
+def sequence_spec(module: nn.Module, make_x: Callable[[int, int], Tensor], x_name: str, x_dims: dict[int, str],
+                  output_names: list[str], time: int, describe: dict[str, str]) -> ExportSpec:
+    """A model of ``(x, lengths (B,)) -> outputs``: sequences of different lengths in one batch,
+    each padded to the longest (what the padding holds does not matter)."""
+    def make(b: int, t: int) -> tuple[Tensor, Tensor]:
+        lengths = torch.randint(1, t + 1, (b,), generator=example_generator(b, t))
+        lengths[0] = t
+        return make_x(b, t), lengths
+
+    lines = {"lengths": "each sequence's length (batch,), int64; the longest is the padded length", **describe}
+    return ExportSpec(module, make, [x_name, "lengths"], output_names, {x_name: x_dims, "lengths": {0: "batch"}}, time,
+                      lines)
+
+
+def example_generator(batch: int, time: int) -> torch.Generator:
+    """A generator seeded by the example's shape: the same example inputs every run."""
+    return torch.Generator().manual_seed(1000 * batch + time)
+
+
+# -- export and check ------------------------------------------------------------------------------
+@dataclass
+class ExportResult:
+    path: Path
+    sidecar: Path
+    max_abs_diff: float
+    dynamic_time: bool
+    streaming: bool
+    time: int  # the traced length (the file's, where time is fixed)
+
+
+def _torch_dynamic(spec: ExportSpec, with_time: bool) -> tuple[Any, ...]:
+    """``dynamic_shapes`` in the structure of the module's signature (its ``*args`` as one tuple)."""
+    dims = {"batch": torch.export.Dim("batch", min=1), "time": torch.export.Dim("time", min=2)}
+    shapes = tuple({d: dims[kind] for d, kind in spec.dynamic.get(name, {}).items() if with_time or kind != "time"}
+                   for name in spec.input_names)
+    return shapes if spec.varargs is None else (*shapes[: spec.varargs], shapes[spec.varargs :])
+
+
+def _export(spec: ExportSpec, fmt: Format, path: Path, with_time: bool) -> None:
+    example = spec.make(2, spec.time)
+    dynamic = _torch_dynamic(spec, with_time)
+    registration = logging.getLogger("torch.onnx._internal.exporter._registration")  # "torchvision is not installed"
+    level = registration.level
+    registration.setLevel(logging.ERROR)
+    try:
+        _export_quietly(spec, fmt, path, example, dynamic)
+    finally:
+        registration.setLevel(level)
+
+
+def _export_quietly(spec: ExportSpec, fmt: Format, path: Path, example: tuple[Tensor, ...],
+                    dynamic: tuple[Any, ...]) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if fmt == "onnx":
+            torch.onnx.export(spec.module, example, str(path), dynamo=True, dynamic_shapes=dynamic,
+                              input_names=spec.input_names, output_names=spec.output_names, verbose=False,
+                              external_data=False)  # one file, the weights inside
+        else:
+            program = torch.export.export(spec.module, example, dynamic_shapes=dynamic)
+            torch.export.save(program, str(path))
+
+
+def _run_exported(fmt: Format, path: Path, inputs: Sequence[Tensor]) -> list[Tensor]:
+    if fmt == "onnx":
+        from rnnkit.extras import require
+
+        ort = require("onnxruntime", "checking an ONNX export")
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        feeds = {i.name: t.detach().cpu().numpy() for i, t in zip(session.get_inputs(), inputs)}
+        return [torch.from_numpy(o) for o in session.run(None, feeds)]
+    out = torch.export.load(str(path)).module()(*inputs)
+    return [t.detach().cpu() for t in (out if isinstance(out, (tuple, list)) else (out,))]
+
+
+def check_export(spec: ExportSpec, fmt: Format, path: Path, dynamic_time: bool) -> float:
+    """The largest absolute difference between the exported file and PyTorch on a new input (batch
+    3; with dynamic time, another length too)."""
+    time = spec.time + 3 if dynamic_time else spec.time
+    inputs = spec.make(3, time)
+    with torch.no_grad():
+        expected = spec.module(*inputs)
+    expected = [t.detach().cpu() for t in (expected if isinstance(expected, (tuple, list)) else (expected,))]
+    got = _run_exported(fmt, path, inputs)
+    if len(got) != len(expected):
+        raise RuntimeError(f"{path}: the export gives {len(got)} outputs, PyTorch {len(expected)}")
+    return max(float((g.to(e.dtype) - e).abs().max()) if e.numel() else 0.0 for g, e in zip(got, expected))
+
+
+def export_run(run_dir: str | Path, format: Format = "onnx", streaming: bool = False, out: str | Path | None = None,
+               allow_unfinished: bool = False, steps: int | None = None) -> ExportResult:
+    """Export a trained run's model (see the module docstring); returns where, and the check.
+    ``steps``: the sequence length to trace (the fixed length where time cannot stay dynamic) for
+    models that read sequences of any length (default: the task's)."""
+    if format not in FORMATS:
+        raise ValueError(f"--format {format!r}: expected one of {list(FORMATS)}")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 2):
+        raise ValueError(f"--steps {steps!r}: expected an integer >= 2")
+    if format == "onnx":
+        from rnnkit.extras import require
+
+        require("onnxscript", "ONNX export")
+    run_dir = Path(run_dir)
+    config = run.load_run_config(run_dir)
+    entry = registry.get(config.task)
+    if entry.export is None:
+        raise ValueError(f"{run_dir}: task {config.task!r} has no export yet; exported tasks: "
+                         f"{[n for n in registry.names() if registry.get(n).export is not None]}")
+    _, job = run.load_trained(run_dir, config.task, config.task, allow_unfinished)
+    job.model.cpu().eval()
+    spec = entry.export(job, streaming)
+    reads_any_length = any("time" in d.values() for d in spec.dynamic.values())
+    if steps is not None and reads_any_length:
+        spec.time = steps
+    # ONNX: the exporter unrolls or reshapes by the traced length (rnnkit's layers and torch's), so
+    # the file's length is fixed; torch.export keeps it dynamic where it can (checked, else fixed)
+    wants_time = reads_any_length and format == "exported-program"
+    kind = "step" if streaming else "sequence"
+    path = Path(out) if out is not None else run_dir / f"model-{kind}{SUFFIX[format]}"
+    if path.suffix != SUFFIX[format]:
+        raise ValueError(f"--out {path}: expected a file name ending in {SUFFIX[format]} for --format {format}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as scratch:
+        partial = Path(scratch) / path.name  # written whole, checked, then renamed into place
+        dynamic_time = wants_time
+        with torch.no_grad():
+            try:
+                _export(spec, format, partial, with_time=wants_time)
+                difference = check_export(spec, format, partial, dynamic_time)
+            except Exception:  # noqa: BLE001 - the exporter cannot keep time dynamic here: fix it to the example's
+                if not wants_time:
+                    raise
+                dynamic_time = False
+                _export(spec, format, partial, with_time=False)
+                difference = check_export(spec, format, partial, dynamic_time)
+        partial.replace(path)
+    sidecar = path.with_suffix(".json")
+    shape_notes = {name: {str(d): ("dynamic" if kind == "batch" or dynamic_time else f"fixed at {spec.time}") + f" ({kind})"
+                          for d, kind in spec.dynamic.get(name, {}).items()} for name in spec.input_names}
+    write_text(sidecar, json.dumps({
+        "run": str(run_dir.resolve()), "task": config.task, "format": format, "kind": kind,
+        "inputs": spec.input_names, "outputs": spec.output_names, "dimensions": shape_notes,
+        "meaning": spec.describe, "dynamic_time": dynamic_time, **spec.extra,
+        "check": {"max_abs_diff": difference, "against": "PyTorch eager on a new input of batch 3"
+                  + (f" and length {spec.time + 3}" if dynamic_time else "")},
+        "torch": torch.__version__}, indent=1) + "\n")
+    return ExportResult(path, sidecar, difference, dynamic_time, streaming, spec.time)

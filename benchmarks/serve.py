@@ -176,7 +176,7 @@ def main() -> None:
                       f"{result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms, mean batch {result['mean_batch']:.1f}, "
                       f"errors {result['errors']}", flush=True)
     lines = ["# rnnkit serve under load (loopback)", "", header(info), "",
-             f"Command: `python benchmarks/serve.py {' '.join(sys.argv[1:])}`".rstrip(), "",
+             "Command: `" + " ".join(["python benchmarks/serve.py", *sys.argv[1:]]) + "`", "",
              f"Each case: at most {args.requests} session steps or {args.seconds:g} s; server torch on 1 thread, the "
              f"load generator in another process on the same machine; batching wait {args.max_wait_ms:g} ms.", "",
              "| workload | streams | micro-batching | requests/s | p50 ms | p99 ms | mean batch | errors |",

@@ -28,6 +28,7 @@ ROWS = [  # bottom to top
     ["models", "testing"],
     ["tasks.core"],
     None,  # the applications, side by side
+    ["serve"],
     ["cli"],
 ]
 

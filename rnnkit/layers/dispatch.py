@@ -53,6 +53,12 @@ def kernel_runs(layer: Any, device: torch.device, dtype: torch.dtype) -> bool:
     return kernel_supports(layer.specs[0]) and kernels.supports(device, dtype) and kernels.available()
 
 
+def onnx_operator(layer: Any) -> bool:
+    """Whether an ONNX export writes the layer (without lengths) as ONNX's own LSTM/GRU/RNN
+    operator, which reads any sequence length; else it is the readable loop, unrolled."""
+    return layer.impl in ("auto", "torch") and torch_computes(layer) and not getattr(layer.specs[0], "proj_size", 0)
+
+
 def under_functorch(x: torch.Tensor) -> bool:
     """Whether ``x`` is wrapped by a torch.func transform (vmap, grad, jacrev, ...); False while
     torch.compile traces (it handles the transforms itself, and cannot trace this check)."""
@@ -77,8 +83,8 @@ def _decide(layer: Any, device: torch.device, dtype: torch.dtype, lengths: bool 
     them by their lengths' values.
     """
     name, why = _eager_choice(layer, device, dtype, lengths, chunked, functorch)
-    if layer.impl == "auto" and torch.onnx.is_in_onnx_export() and name != "loop":
-        if torch_computes(layer) and not getattr(layer.specs[0], "proj_size", 0) and not lengths:
+    if layer.impl == "auto" and torch.onnx.is_in_onnx_export():  # both exporters (the TorchScript one traces)
+        if onnx_operator(layer) and not lengths:
             return ("torch", "ONNX export: torch's kernel, which becomes ONNX's own LSTM/GRU/RNN operator")
         return ("loop", "ONNX export: the readable loop, in ONNX's elementwise operators (rnnkit's kernel has no "
                         "ONNX form, torch's converter gets the LSTM's projection wrong, and torch's kernel packs "

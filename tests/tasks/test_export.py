@@ -75,6 +75,24 @@ def test_a_language_model_as_an_exported_program_reads_any_length(trained, tmp_p
     assert result.dynamic_time
 
 
+def test_a_plain_language_model_in_onnx_reads_any_length(trained, tmp_path):
+    run_dir = trained("language")
+    model, _ = load(run_dir)
+    result = rk.export_run(run_dir, "onnx", out=tmp_path / "lm.onnx")
+    assert result.dynamic_time  # every layer is ONNX's LSTM operator: no length is baked in
+    s = session(result.path)
+    for T, B in ((3, 1), (41, 5)):
+        ids = torch.randint(0, model.embedding.num_embeddings, (T, B))
+        zeros = np.zeros((1, B, 8), np.float32)
+        logits, h, c = s.run(None, {"ids": ids.numpy(), "state.0": zeros, "state.1": zeros})
+        with torch.no_grad():
+            expected, (h_expected, _) = model(ids)
+        np.testing.assert_allclose(logits, expected.numpy(), atol=2e-5, rtol=1e-4)
+        np.testing.assert_allclose(h, h_expected.numpy(), atol=2e-5, rtol=1e-4)
+    sidecar = json.loads(result.sidecar.read_text())
+    assert sidecar["dimensions"]["ids"] == {"0": "dynamic (time)", "1": "dynamic (batch)"}
+
+
 def test_the_anomaly_forecaster_streams_and_the_autoencoder_reads_windows(trained, tmp_path):
     run_dir = trained("anomaly")
     model, job = load(run_dir)

@@ -7,9 +7,12 @@ Each application says what its model's inputs are (its :class:`Task`'s ``export`
 ``(job, streaming) -> ExportSpec``): the whole sequence, or with ``streaming`` one time step
 with the recurrent state as explicit inputs and outputs (``state.0``, ``state.1``: the
 layer's ``(h, c)`` for an LSTM, each ``(L, B, H)``), which a deployment carries from call to
-call. The batch is dynamic. The time length of a sequence export is fixed in an ONNX file
-(``--steps``; stream for any length) and dynamic in an ExportedProgram where torch.export allows
-it (checked on another length; else fixed, and the sidecar says so).
+call. The batch is dynamic. The time length of a sequence export is dynamic where the exporter
+allows it, checked on another length (else fixed at ``--steps``, and the sidecar says so; stream
+for any length): in ONNX where every recurrent layer becomes ONNX's own LSTM/GRU/RNN operator
+(plain cells, no lengths input), written by torch.onnx's TorchScript exporter, since the dynamo
+exporter fixes the length of those operators (of torch.nn's layers too, torch 2.13); in an
+ExportedProgram where torch.export keeps it (not torch's LSTM, which it unrolls).
 
 Beside the file (``RUN_DIR/model-sequence.onnx``, ``model-step.onnx``, or ``.pt2``) goes a JSON file
 of the same name: the inputs and outputs (names,
@@ -137,8 +140,26 @@ def _torch_dynamic(spec: ExportSpec, with_time: bool) -> tuple[Any, ...]:
     return shapes if spec.varargs is None else (*shapes[: spec.varargs], shapes[spec.varargs :])
 
 
+def onnx_reads_any_length(module: nn.Module) -> bool:
+    """Whether every recurrent layer in ``module`` becomes ONNX's own LSTM/GRU/RNN operator, which
+    reads any length (else a layer is its loop unrolled over the traced length)."""
+    from rnnkit.layers.base import RecurrentLayer
+    from rnnkit.layers.dispatch import onnx_operator
+    from rnnkit.layers.torch_layers import TorchCompatibleLayer
+
+    layers = [m for m in module.modules() if isinstance(m, RecurrentLayer)]
+    return bool(layers) and all(isinstance(m, TorchCompatibleLayer) and onnx_operator(m) for m in layers)
+
+
 def _export(spec: ExportSpec, fmt: Format, path: Path, with_time: bool) -> None:
     example = spec.make(2, spec.time)
+    if fmt == "onnx" and with_time:  # torch.onnx's TorchScript exporter: its LSTM/GRU operators keep time dynamic
+        axes = {name: {d: kind for d, kind in dims.items()} for name, dims in spec.dynamic.items()}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(spec.module, example, str(path), dynamo=False, input_names=spec.input_names,
+                              output_names=spec.output_names, dynamic_axes=axes)
+        return
     dynamic = _torch_dynamic(spec, with_time)
     registration = logging.getLogger("torch.onnx._internal.exporter._registration")  # "torchvision is not installed"
     level = registration.level
@@ -213,9 +234,12 @@ def export_run(run_dir: str | Path, format: Format = "onnx", streaming: bool = F
     reads_any_length = any("time" in d.values() for d in spec.dynamic.values())
     if steps is not None and reads_any_length:
         spec.time = steps
-    # ONNX: the exporter unrolls or reshapes by the traced length (rnnkit's layers and torch's), so
-    # the file's length is fixed; torch.export keeps it dynamic where it can (checked, else fixed)
-    wants_time = reads_any_length and format == "exported-program"
+    # ONNX: time stays dynamic where every recurrent layer is ONNX's own operator and no lengths are
+    # read (torch.onnx's dynamo exporter fixes the length even there, for torch.nn's layers too: the
+    # TorchScript exporter writes it); else the loop is unrolled over the traced length, which is fixed.
+    # torch.export keeps time dynamic where it can. Either way it is checked on another length.
+    wants_time = reads_any_length and (format == "exported-program" or (
+        "lengths" not in spec.input_names and onnx_reads_any_length(spec.module)))
     kind = "step" if streaming else "sequence"
     path = Path(out) if out is not None else run_dir / f"model-{kind}{SUFFIX[format]}"
     if path.suffix != SUFFIX[format]:

@@ -526,12 +526,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="export a trained run's model as ONNX or a torch.export program, checked against PyTorch",
         description=(
             "Write the trained model of RUN_DIR as an ONNX file (run it with onnxruntime) or a torch.export "
-            "ExportedProgram (.pt2; torch.export.load), with export.json beside it: the inputs and outputs, what each "
+            "ExportedProgram (.pt2; torch.export.load), with a JSON file of the same name beside it: the inputs and "
+            "outputs, what each "
             "means, what is dynamic (the batch always; the time where the exporter allows it), what the caller must "
             "do around the model (scaling, vocabulary, classes), and the largest difference from PyTorch on a new "
             "input. --streaming exports one time step with the recurrent state as explicit inputs and outputs "
-            "(language, music, the anomaly forecaster, a unidirectional speech model). Tasks: language, music, "
-            "anomaly, forecast, classify, sentiment, speech."
+            "(language, music, the anomaly forecaster, a unidirectional speech model; for translate and "
+            "video_caption, the encoder without it and one decoder step with it). Every task but adding and copy."
         ),
         epilog="example: rnnkit export runs/language-shakespeare --format onnx --streaming",
     )

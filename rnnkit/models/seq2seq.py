@@ -348,3 +348,52 @@ def beam_search(model: Seq2Seq, source: Tensor, lengths: Tensor, bos: int, eos: 
     normalized = scores.view(-1) / steps.clamp(min=1) ** length_penalty if length_penalty else scores.view(-1)
     winners = normalized.view(B, K).argmax(-1) + torch.arange(B, device=device) * K
     return [_strip(history[:, w].tolist(), eos) for w in winners.tolist()]
+
+
+class ExportedEncoder(nn.Module):
+    """:meth:`Seq2Seq.encode` with flat tensors out, for export: ``(source, lengths) ->
+    (outputs, [keys], mask, [tokens], *state, [feed])``; the brackets are there when the model has
+    them (attention, copy, input feeding). :class:`ExportedDecoderStep` takes them back."""
+
+    def __init__(self, model: Seq2Seq) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, source: Tensor, lengths: Tensor) -> tuple[Tensor, ...]:
+        memory, state = self.model.encode(source, lengths)
+        feed = self.model.initial_feed(lengths.shape[0], memory.outputs)
+        return (*memory_leaves(memory), *(state if isinstance(state, tuple) else (state,)),
+                *(() if feed is None else (feed,)))
+
+
+class ExportedDecoderStep(nn.Module):
+    """:meth:`Seq2Seq.step` with flat tensors, for export: ``(token, *state, [feed], outputs,
+    [keys], mask, [tokens]) -> (logits, *state, [feed], [weights])`` (see :class:`ExportedEncoder`)."""
+
+    def __init__(self, model: Seq2Seq, state_count: int) -> None:
+        super().__init__()
+        self.model, self.state_count = model, state_count
+
+    def forward(self, token: Tensor, *rest: Tensor) -> tuple[Tensor, ...]:
+        config, n = self.model.config, self.state_count
+        state = rest[0] if n == 1 else tuple(rest[:n])
+        feed = rest[n] if config.input_feeding else None
+        memory_parts = list(rest[n + (1 if config.input_feeding else 0):])
+        outputs = memory_parts.pop(0)
+        keys = memory_parts.pop(0) if self.model.attention is not None else None
+        mask = memory_parts.pop(0)
+        tokens = memory_parts.pop(0) if self.model.gate is not None else None
+        logits, state, attentional, weights = self.model.step(token, state, feed, Memory(outputs, keys, mask, tokens))
+        return (logits, *(state if isinstance(state, tuple) else (state,)),
+                *((attentional,) if config.input_feeding else ()), *(() if weights is None else (weights,)))
+
+
+def memory_leaves(memory: Memory) -> tuple[Tensor, ...]:
+    """The memory's tensors in :class:`ExportedEncoder`'s order (the absent ones left out)."""
+    return tuple(t for t in (memory.outputs, memory.keys, memory.mask, memory.tokens) if t is not None)
+
+
+def memory_names(model: Seq2Seq) -> list[str]:
+    """The names of :func:`memory_leaves` for ``model``."""
+    return (["memory"] + (["keys"] if model.attention is not None else []) + ["mask"]
+            + (["source_tokens"] if model.gate is not None else []))

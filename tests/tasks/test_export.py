@@ -190,9 +190,68 @@ def test_a_speech_model_exports_whole_and_unidirectional_streams(trained, tmp_pa
     np.testing.assert_allclose(got, expected.numpy(), atol=2e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize("task", ["translate", "video_caption"])
+def test_an_encoder_and_a_decoder_step_in_onnx_decode_greedily_as_pytorch(trained, tmp_path, task):
+    """The encoder file, then the step file once per token from <bos>: the greedy outputs of
+    PyTorch's decoder, token for token."""
+    from rnnkit.models.seq2seq import greedy_decode
+
+    run_dir = trained(task)
+    model, job = load(run_dir)
+    encoder = rk.export_run(run_dir, "onnx", out=tmp_path / "encoder.onnx")
+    step = rk.export_run(run_dir, "onnx", streaming=True, out=tmp_path / "step.onnx")
+    extra = json.loads(step.sidecar.read_text())
+    bos, end = extra["bos"], extra["end"]
+    if task == "translate":
+        source = torch.randint(0, model.source_embedding.num_embeddings, (12, 3))
+    else:
+        data = job.config.data
+        source = torch.rand(12, 3, data.channels, data.size, data.size)
+    lengths = torch.tensor([12, 12, 12])  # the encoder file's fixed length (its loop is unrolled)
+    with torch.no_grad():
+        expected, _ = greedy_decode(model, source, lengths, bos, end, 6)
+    enc, dec = session(encoder.path), session(step.path)
+    encoded = dict(zip([o.name for o in enc.get_outputs()], enc.run(None, {enc.get_inputs()[0].name: source.numpy(),
+                                                                            "lengths": lengths.numpy()})))
+    carried = {name: encoded[name] for name in encoded if name.startswith("state.") or name == "feed"}
+    token = np.full(3, bos, dtype=np.int64)
+    outputs = []
+    for _ in range(6):
+        feeds = {i.name: (token if i.name == "token" else carried[i.name] if i.name in carried else encoded[i.name])
+                 for i in dec.get_inputs()}
+        results = dict(zip([o.name for o in dec.get_outputs()], dec.run(None, feeds)))
+        token = results["logits"].argmax(-1)
+        outputs.append(token)
+        carried = {n.replace("next_", ""): v for n, v in results.items() if n.startswith("next_")}
+    got = [row[: row.index(end)] if end in row else row for row in np.stack(outputs).T.tolist()]  # cut at </s>
+    assert got == expected
+    assert [i.name for i in dec.get_inputs()][0] == "token" and "memory" in encoded
+
+
+def test_video_clips_export_for_action_and_prediction(trained, tmp_path):
+    run_dir = trained("video_action")
+    model, job = load(run_dir)
+    data = job.config.data
+    result = rk.export_run(run_dir, "exported-program", out=tmp_path / "action.pt2")
+    clips, lengths = torch.rand(8, 3, data.channels, data.size, data.size), torch.tensor([8, 5, 6])
+    with torch.no_grad():
+        expected = model(clips, lengths)
+    torch.testing.assert_close(torch.export.load(str(result.path)).module()(clips, lengths), expected,
+                               rtol=1e-5, atol=1e-6)
+    run_dir = trained("video_prediction")
+    model, job = load(run_dir)
+    data = job.config.data
+    result = rk.export_run(run_dir, "onnx", out=tmp_path / "prediction.onnx")
+    frames = torch.rand(data.input_frames, 2, data.channels, data.size, data.size)
+    with torch.no_grad():
+        expected = model(frames, data.output_frames)
+    got = session(result.path).run(None, {"frames": frames.numpy()})[0]
+    np.testing.assert_allclose(got, expected.numpy(), atol=2e-5, rtol=1e-4)
+
+
 def test_what_cannot_be_exported_is_refused_by_name(trained, tmp_path):
-    with pytest.raises(ValueError, match="task 'translate' has no export yet; exported tasks"):
-        rk.export_run(trained("translate"))
+    with pytest.raises(ValueError, match="task 'adding' has no export yet; exported tasks"):
+        rk.export_run(trained("adding"))
     run_dir = trained("classify")
     with pytest.raises(ValueError, match="reads a whole sequence"):
         rk.export_run(run_dir, streaming=True)

@@ -116,6 +116,63 @@ def sequence_spec(module: nn.Module, make_x: Callable[[int, int], Tensor], x_nam
                       lines)
 
 
+def seq2seq_spec(model: nn.Module, streaming: bool, make_source: Callable[[int, int], Tensor], source_dims: dict[int, str],
+                 source: str, target_vocab: str) -> ExportSpec:
+    """An encoder-decoder (:class:`~rnnkit.models.seq2seq.Seq2Seq`) as two files: the encoder
+    (``(source, lengths) -> memory and the decoder's first state``) and, with ``streaming``, one
+    decoder step (``(token, *state, [feed], *memory) -> (logits, *next_state, [next_feed],
+    [weights])``), which a search (greedy or beam) calls once per output token."""
+    from rnnkit.models.seq2seq import ExportedDecoderStep, ExportedEncoder, memory_names
+
+    def encoder_inputs(b: int, t: int) -> tuple[Tensor, Tensor]:
+        lengths = torch.randint(1, t + 1, (b,), generator=example_generator(b, t))
+        lengths[0] = t
+        return make_source(b, t), lengths
+
+    encoder = ExportedEncoder(model)
+    with torch.no_grad():
+        probe = encoder(*encoder_inputs(2, 6))
+    feeds = 1 if model.config.input_feeding else 0
+    memory = memory_names(model)
+    n_state = len(probe) - len(memory) - feeds
+    states = state_names(n_state)
+    feed = ["feed"] if feeds else []
+    if not streaming:
+        describe = {source: f"{source} (time, batch)", "lengths": "each source's length (batch,), int64",
+                    "memory": "the encoder's outputs (source time, batch, width)",
+                    "keys": "the attention's projection of the memory", "mask": "true at the sources' valid steps",
+                    "source_tokens": "the source ids, which the copy mechanism copies from",
+                    "feed": "the decoder's first input feed (zeros)",
+                    **{n: "the decoder's first state (layers, batch, hidden)" for n in states}}
+        return ExportSpec(encoder, encoder_inputs, [source, "lengths"], [*memory, *states, *feed],
+                          {source: source_dims, "lengths": {0: "batch"}}, 12,
+                          {k: v for k, v in describe.items() if k in [source, "lengths", *memory, *states, *feed]})
+
+    def step_inputs(b: int, t: int) -> tuple[Tensor, ...]:
+        with torch.no_grad():
+            encoded = encoder(*encoder_inputs(b, t))  # a source of t steps
+        memory_part = encoded[: len(memory)]
+        rest = encoded[len(memory):]
+        token = torch.randint(0, model.output.out_features, (b,), generator=example_generator(b, t))
+        return (token, *rest, *memory_part)
+
+    nexts = state_names(n_state, "next_state")
+    outputs = ["logits", *nexts, *(["next_feed"] if feeds else []), *(["weights"] if model.attention is not None else [])]
+    dims = {"token": {0: "batch"}, **{n: {1: "batch"} for n in states}, "feed": {0: "batch"},
+            "memory": {0: "time", 1: "batch"}, "keys": {0: "time", 1: "batch"}, "mask": {0: "time", 1: "batch"},
+            "source_tokens": {0: "time", 1: "batch"}}
+    names = ["token", *states, *feed, *memory]
+    describe = {"token": f"the previous output token (batch,), int64, of {target_vocab} (<bos> first)",
+                **{n: "the decoder state: the encoder's, then the previous step's next_state" for n in states},
+                "feed": "the previous step's next_feed (the encoder's first, zeros)",
+                **{n: f"the encoder's {n}, the same at every step" for n in memory},
+                "logits": "the next token's logits (batch, vocab) (log probabilities with copy)",
+                **{n: "the state for the next step" for n in nexts}, "next_feed": "the feed for the next step",
+                "weights": "the attention weights over the source (source time, batch)"}
+    return ExportSpec(ExportedDecoderStep(model, n_state), step_inputs, names, outputs, {n: dims[n] for n in names}, 7,
+                      {k: v for k, v in describe.items() if k in [*names, *outputs]}, varargs=1)
+
+
 def example_generator(batch: int, time: int) -> torch.Generator:
     """A generator seeded by the example's shape: the same example inputs every run."""
     return torch.Generator().manual_seed(1000 * batch + time)
@@ -206,7 +263,7 @@ def check_export(spec: ExportSpec, fmt: Format, path: Path, dynamic_time: bool) 
     got = _run_exported(fmt, path, inputs)
     if len(got) != len(expected):
         raise RuntimeError(f"{path}: the export gives {len(got)} outputs, PyTorch {len(expected)}")
-    return max(float((g.to(e.dtype) - e).abs().max()) if e.numel() else 0.0 for g, e in zip(got, expected))
+    return max(float((g.double() - e.double()).abs().max()) if e.numel() else 0.0 for g, e in zip(got, expected))
 
 
 def export_run(run_dir: str | Path, format: Format = "onnx", streaming: bool = False, out: str | Path | None = None,

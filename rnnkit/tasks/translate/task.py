@@ -43,6 +43,7 @@ from rnnkit.files import atomic_open
 from rnnkit.models.seq2seq import Seq2Seq, beam_search, greedy_decode, sequence_loss
 from rnnkit.tasks.core import run
 from rnnkit.tasks.core.baselines import Candidates
+from rnnkit.tasks.core.export import ExportSpec, example_generator, seq2seq_spec
 from rnnkit.tasks.core.metrics import bleu_scores
 from rnnkit.tasks.core.parts import Sealed, Split, describe
 from rnnkit.tasks.core.plotting import pyplot, save_figure
@@ -478,4 +479,19 @@ def baselines(job: TranslateJob) -> Candidates:
     return candidates
 
 
-TASK = Task(TranslateConfig, build, report, prepare=prepare, baselines=baselines)
+def export_spec(job: TranslateJob, streaming: bool) -> ExportSpec:
+    """``rnnkit export``: the encoder (source ids of ``source_vocab.json`` and lengths -> the memory
+    and the decoder's first state) or, with ``streaming``, one decoder step (the previous token of
+    ``target_vocab.json`` -> the next one's logits): a search calls it once per output token."""
+    V = job.model.source_embedding.num_embeddings
+
+    def source(b: int, t: int) -> Tensor:
+        return torch.randint(0, V, (t, b), generator=example_generator(b, t))
+
+    spec = seq2seq_spec(job.model, streaming, source, {0: "time", 1: "batch"}, "source", "target_vocab.json")
+    spec.extra = {"bos": job.sides.bos, "end": job.sides.end, "beam": job.config.beam,
+                  "max_output": job.config.max_output}
+    return spec
+
+
+TASK = Task(TranslateConfig, build, report, prepare=prepare, baselines=baselines, export=export_spec)

@@ -42,6 +42,7 @@ from rnnkit.files import read_text
 from rnnkit.models.video import ActionRecognizer
 from rnnkit.tasks.core import run
 from rnnkit.tasks.core.baselines import Candidates
+from rnnkit.tasks.core.export import ExportSpec, example_generator, sequence_spec
 from rnnkit.tasks.core.classification import evaluate_parts, format_confusion, predict_logits, test_report
 from rnnkit.tasks.core.parts import Sealed, Split, describe
 from rnnkit.tasks.core.registry import Task
@@ -240,4 +241,19 @@ def _action_space() -> dict[str, Any]:
             "model.cell": {"choices": ["lstm", "gru"]}}
 
 
-TASK = Task(VideoActionConfig, build, report, baselines=baselines, search_space=_action_space())
+def export_spec(job: VideoActionJob, streaming: bool) -> ExportSpec:
+    """``rnnkit export``: ``(frames, lengths) -> logits`` of whole clips."""
+    if streaming:
+        raise ValueError("the action recognizer reads a whole clip before it answers: export it without --streaming")
+    data = job.config.data
+
+    def frames(b: int, t: int) -> Tensor:
+        return torch.rand(t, b, data.channels, data.size, data.size, generator=example_generator(b, t))
+
+    spec = sequence_spec(job.model, frames, "frames", {0: "time", 1: "batch"}, ["logits"], 8,
+                         {"frames": "frames in [0, 1] (time, batch, channels, size, size), as the task loads them (resized, /255)", "logits": "class logits (batch, classes), in the order of classes"})
+    spec.extra = {"classes": list(job.classes)}
+    return spec
+
+
+TASK = Task(VideoActionConfig, build, report, baselines=baselines, search_space=_action_space(), export=export_spec)

@@ -47,6 +47,7 @@ from rnnkit.models.seq2seq import Seq2Seq, beam_search, greedy_decode, sequence_
 from rnnkit.models.video import SlotClassifier, build_captioner
 from rnnkit.tasks.core import run
 from rnnkit.tasks.core.baselines import Candidates
+from rnnkit.tasks.core.export import ExportSpec, example_generator, seq2seq_spec
 from rnnkit.tasks.core.metrics import bleu_scores
 from rnnkit.tasks.core.parts import Sealed, Split, describe
 from rnnkit.tasks.core.plotting import pyplot, save_figure
@@ -434,7 +435,22 @@ def caption_clips(run_dir: str | Path, paths: list[str | Path], beam: int | None
                    config.max_output)
 
 
-TASK = Task(VideoCaptionConfig, build, report, baselines=baselines,
+def export_spec(job: VideoCaptionJob, streaming: bool) -> ExportSpec:
+    """``rnnkit export``: the clip encoder (frames and lengths -> the memory and the decoder's first
+    state) or, with ``streaming``, one decoder step (the previous word -> the next one's logits)."""
+    data = job.config.data
+
+    def frames(b: int, t: int) -> Tensor:
+        return torch.rand(t, b, data.channels, data.size, data.size, generator=example_generator(b, t))
+
+    spec = seq2seq_spec(job.model, streaming, frames, {0: "time", 1: "batch"}, "frames", "the caption vocabulary")
+    spec.describe["frames"] = "frames in [0, 1] (time, batch, channels, size, size), as the task loads them (resized, /255)"
+    spec.extra = {"words": job.words.vocabulary.tokens, "bos": job.words.bos, "end": job.words.end,
+                  "every_kth_frame": data.frame_step}
+    return spec
+
+
+TASK = Task(VideoCaptionConfig, build, report, baselines=baselines, export=export_spec,
             search_space={"model.recurrent.hidden_size": None, "model.recurrent.cell": None,
                           "model.recurrent.num_layers": None,
                           "model.seq2seq.recurrent.hidden_size": {"low": 32, "high": 256, "log": True, "int": True}})

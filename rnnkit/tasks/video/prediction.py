@@ -37,6 +37,7 @@ from rnnkit.extras import require
 from rnnkit.models.video import build_predictor
 from rnnkit.tasks.core import run
 from rnnkit.tasks.core.baselines import Candidates
+from rnnkit.tasks.core.export import ExportSpec, example_generator
 from rnnkit.tasks.core.parts import Sealed, Split, describe, fingerprint_bytes
 from rnnkit.tasks.core.plotting import pyplot, save_figure
 from rnnkit.tasks.core.registry import Task
@@ -339,7 +340,36 @@ def generate_run(run_dir: str | Path, length: int, seed: int | None = None, out:
     return [str(p) for p in (gif, png) if p]
 
 
-TASK = Task(VideoPredictionConfig, build, report, baselines=baselines,
+class FixedFuture(nn.Module):
+    """A frame predictor with its number of future frames fixed: ``frames -> logits``, for export."""
+
+    def __init__(self, model: nn.Module, future: int) -> None:
+        super().__init__()
+        self.model, self.future = model, future
+
+    def forward(self, frames: Tensor) -> Tensor:
+        return self.model(frames, self.future)
+
+
+def export_spec(job: VideoPredictionJob, streaming: bool) -> ExportSpec:
+    """``rnnkit export``: ``frames -> logits`` of the next ``data.output_frames`` frames."""
+    if streaming:
+        raise ValueError("the predictor reads its input frames, then rolls out the future: export it without "
+                         "--streaming")
+    data = job.config.data
+    K = data.output_frames
+
+    def frames(b: int, t: int) -> tuple[Tensor]:
+        return (torch.rand(t, b, data.channels, data.size, data.size, generator=example_generator(b, t)),)
+
+    out = "sigmoid them for pixel values in [0, 1]" if job.config.loss == "bce" else "the pixel values"
+    return ExportSpec(FixedFuture(job.model, K), frames, ["frames"], ["logits"],
+                      {"frames": {0: "time", 1: "batch"}}, data.input_frames,
+                      {"frames": "frames in [0, 1] (time, batch, channels, size, size), as the task loads them (resized, /255)", "logits": f"the next {K} frames (future, batch, channels, size, size): {out}"},
+                      {"output_frames": K})
+
+
+TASK = Task(VideoPredictionConfig, build, report, baselines=baselines, export=export_spec,
             search_space={"model.recurrent.hidden_size": None, "model.recurrent.cell": None,
                           "model.recurrent.num_layers": None, "model.kernel_size": {"choices": [3, 5]},
                           "model.patch": {"choices": [2, 4]}, "train.batch_size": {"choices": [8, 16, 32]}})

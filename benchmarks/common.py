@@ -31,10 +31,29 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "asimd", "sve")
+
+
+def cpu_vendor_and_isa() -> tuple[str, str]:
+    """The CPU's vendor (``GenuineIntel``, ``AuthenticAMD``, ...) and the vector extensions a GEMM
+    route may use, from /proc/cpuinfo (``unknown`` elsewhere)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.machine(), "unknown"
+    fields = dict(line.split(":", 1) for line in text.splitlines()[:40] if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    flags = set((fields.get("flags") or fields.get("Features") or "").split())
+    return fields.get("vendor_id", platform.machine()), " ".join(f for f in ISA_FLAGS if f in flags) or "none listed"
+
+
 def machine_info() -> dict[str, str | int]:
+    vendor, isa = cpu_vendor_and_isa()
     info: dict[str, str | int] = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": cpu_model(),
+        "vendor": vendor,
+        "isa": isa,
         "cores": os.cpu_count() or 0,
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),

@@ -324,6 +324,10 @@ def markdown(result: dict) -> str:
              header(info) + f"; matmul rate {result['matmul_gflops']:.0f} GFLOP/s (measured in this run); "
              f"device {result['device']}; whole run {result['seconds'] / 60:.1f} min", "",
              f"Keras: {result['keras_note']}.", "",
+             "rnnkit's kernel, per-step recurrent product (`rnnkit.functional.kernels.gemm_routes()`, measured "
+             "once per shape in this run): " + (", ".join(
+                 f"B={c['batch']} {c['in']}->{c['out']} on {c['threads']} thread(s): {c['route']}"
+                 for c in result.get("gemm_routes", {}).get("chosen", [])) or "none ran") + ".", "",
              "Cells: median ms per call, float32 (ratio to torch.nn, the first row of each table; percent of "
              "the matmul rate). Forward+backward tables add the peak memory of live tensors in MiB; "
              "`(auto)` rows add the path `impl='auto'` chose for that shape.", ""]
@@ -414,8 +418,12 @@ def main(args: argparse.Namespace) -> dict:
     shape_keys = [f"{T},{B},{I},{H},{L}" for T, B, I, H, L in shapes]
     gpu_note = ("measured in this run" if device.startswith("cuda") else
                 "not measured in this run (no GPU here); `python benchmarks/speed.py --device cuda` on a GPU machine")
+    from rnnkit.functional import kernels
+
+    routes = kernels.gemm_routes() if kernels.available() else {"forced": "none", "chosen": []}
     result = {
         "machine": machine_info(), "device": device, "matmul_gflops": peak / 1e9, "shapes": shapes,
+        "gemm_routes": routes,
         "rows": rows + keras_rows, "keras_note": keras_note, "parallel": parallel, "streaming": streaming,
         "long": long, "targets": check_targets(rows, streaming, shape_keys), "gpu_note": gpu_note,
     }

@@ -182,6 +182,32 @@ def supports(device: torch.device, dtype: torch.dtype) -> bool:
     return device.type == "cpu" and dtype in SUPPORTED_DTYPES and not torch.is_autocast_enabled(device.type)
 
 
+GEMM_ROUTES = ("auto", "mm", "onednn")
+
+
+def set_gemm_route(route: str) -> None:
+    """How the kernels compute each step's recurrent product (float32): ``"auto"`` (the default:
+    measured once per shape, thread count and process, the faster kept), ``"mm"`` (``at::mm``,
+    the BLAS torch was built with: MKL in the x86 wheels) or ``"onednn"`` (oneDNN's matmul, the
+    weight reordered once per sequence). Process-wide, like torch's thread count."""
+    if route not in GEMM_ROUTES:
+        raise ValueError(f"set_gemm_route: expected one of {list(GEMM_ROUTES)}, got {route!r}")
+    _ops().set_gemm_route(route)
+
+
+def gemm_routes() -> dict[str, object]:
+    """What the kernels chose: ``{"forced": "auto"|"mm"|"onednn", "onednn_available": bool,
+    "chosen": [{"batch", "in", "out", "threads", "route", "why"}, ...]}`` (one entry per shape met)."""
+    first, *rest = [line for line in _ops().gemm_routes().splitlines() if line]
+    _, forced, _, available = first.split()
+    chosen = []
+    for line in rest:
+        batch, k, n, threads, route, why = line.split(" ", 5)
+        chosen.append({"batch": int(batch), "in": int(k), "out": int(n), "threads": int(threads), "route": route,
+                       "why": why.strip("()")})
+    return {"forced": forced, "onednn_available": available == "1", "chosen": chosen}
+
+
 def _arg(t: Tensor | float | None, like: Tensor) -> Tensor:
     """A contiguous tensor for the kernel, an empty one for 'absent', a 0-dim one for a rate."""
     if t is None:

@@ -146,6 +146,48 @@ def test_kernel_float32_and_no_grad(kind: str) -> None:
     torch.testing.assert_close(out32.double(), out64, rtol=0, atol=2e-6)
 
 
+@pytest.fixture
+def gemm_route():
+    """Force a route for the test, then back to measuring."""
+    yield kernels.set_gemm_route
+    kernels.set_gemm_route("auto")
+
+
+@pytest.mark.parametrize("route", ["mm", "onednn"])
+@pytest.mark.parametrize("kind", ["lstm", "lstm_ln", "gru", "rnn_tanh"])
+def test_each_gemm_route_gives_the_reference_in_float32(kind: str, route: str, gemm_route) -> None:
+    """The per-step product by MKL's (at::mm) or oneDNN's matmul: the float32 kernel, forward and
+    backward (with recurrent dropout, which multiplies the product's input and its gradient), against
+    the float64 reference."""
+    if route == "onednn" and not kernels.gemm_routes()["onednn_available"]:
+        pytest.skip("this torch has no oneDNN matmul")
+    gemm_route(route)
+    xg, state, weights, mask, keep, valid = make_case(kind, True, True, "train", True)
+    out64, fin64 = reference(kind, xg, state, weights, mask, keep, valid)
+    cast = lambda t: t.detach().float().requires_grad_() if isinstance(t, torch.Tensor) and t.is_floating_point() \
+        else t  # noqa: E731
+    state32 = tuple(map(cast, state)) if isinstance(state, tuple) else cast(state)
+    weights32 = {k: cast(v) for k, v in weights.items()}
+    out32, _ = run_kernel(kind, cast(xg), state32, weights32, cast(mask), keep, valid)
+    torch.testing.assert_close(out32.double(), out64, rtol=0, atol=2e-6)
+    upstream = torch.randn(out64.shape, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    (g64,) = torch.autograd.grad(out64, [weights["weight_hh"]], upstream)
+    (g32,) = torch.autograd.grad(out32, [weights32["weight_hh"]], upstream.float())
+    torch.testing.assert_close(g32.double(), g64, rtol=1e-4, atol=2e-5)
+
+
+def test_auto_measures_the_route_once_per_shape_and_says_why(gemm_route) -> None:
+    gemm_route("auto")
+    layer = rk.GRU(6, 11)  # a shape no other test uses: measured here
+    layer(torch.randn(4, 3, 6))
+    chosen = [c for c in kernels.gemm_routes()["chosen"] if (c["batch"], c["in"], c["out"]) == (3, 11, 33)]
+    assert len(chosen) == 1 and chosen[0]["route"] in ("mm", "onednn") and chosen[0]["why"].startswith("measured")
+    layer(torch.randn(4, 3, 6))
+    assert [c for c in kernels.gemm_routes()["chosen"] if (c["batch"], c["in"], c["out"]) == (3, 11, 33)] == chosen
+    with pytest.raises(ValueError, match="expected one of"):
+        kernels.set_gemm_route("blas")
+
+
 @pytest.mark.parametrize("x", [0.0, 1e-3, -0.5, 3.0, -20.0, 50.0, -100.0, 700.0])
 def test_kernel_activations_accurate_over_the_range(x: float) -> None:
     # One Elman step from a zero state is tanh(xg) exactly: checks the kernel's own tanh.

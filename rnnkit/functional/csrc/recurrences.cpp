@@ -15,8 +15,10 @@
 // Both collapse into one coefficient per unit, k = 1 - valid * (1 - keep):
 //   state_t = k * state_{t-1} + (1 - k) * new_t,   out_t = valid * h_t.
 
+#include <ATen/Context.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
+#include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/addmm.h>
 #include <ATen/TensorOperators.h>
@@ -28,8 +30,15 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <tuple>
 #include <type_traits>
 
 namespace {
@@ -197,17 +206,165 @@ class StepThreads {
   int previous_ = 0;
 };
 
+// ---------------------------------------------------------------------------------------
+// The per-step product out (B, N) = x (B, K) @ W^T, W (N, K), by one of two routes:
+//   mm      at::mm: the BLAS torch was built with (MKL in the x86 wheels)
+//   onednn  oneDNN's matmul (mkldnn::_linear_pointwise), W reordered once per sequence
+// Neither wins everywhere: MKL's sgemm is a vendor's (fast on the CPUs it knows, half as fast
+// as oneDNN's at batch 64 on an AMD EPYC), oneDNN pays more per call at small shapes. So the
+// route is measured: the first time a (B, K, N, threads) comes, the two routes run interleaved
+// on the real weight (the best of 6 samples of 8 calls each) and oneDNN is kept for the process
+// if it is at least 5% faster (a smaller margin is noise), else mm. set_gemm_route forces one
+// (tests, benchmarks); gemm_routes says what was chosen and the times. float64 always takes mm
+// (oneDNN has no f64 matmul).
+
+enum class Route { mm, onednn };
+const char* route_name(Route r) { return r == Route::mm ? "mm" : "onednn"; }
+
+struct RouteBook {
+  std::mutex lock;
+  std::string forced = "auto";  // "auto", "mm" or "onednn"
+  std::map<std::tuple<int64_t, int64_t, int64_t, int>, std::pair<Route, std::string>> chosen;  // -> route, why
+};
+RouteBook& route_book() {
+  static RouteBook book;
+  return book;
+}
+
+std::optional<c10::OperatorHandle> mkldnn_op(const char* name) {
+  if (!at::hasMKLDNN()) return std::nullopt;
+  return c10::Dispatcher::singleton().findSchema({name, ""});
+}
+
+Tensor onednn_reorder(const Tensor& w, int64_t B) {
+  static const auto op = mkldnn_op("mkldnn::_reorder_linear_weight");
+  std::vector<c10::IValue> stack{w, c10::IValue(B)};
+  op->callBoxed(stack);
+  return stack[0].toTensor();
+}
+
+Tensor onednn_linear(const Tensor& x, const Tensor& packed) {
+  static const auto op = mkldnn_op("mkldnn::_linear_pointwise");
+  std::vector<c10::IValue> stack{x, packed, c10::IValue(), c10::IValue(std::string("none")),
+                                 c10::IValue(c10::List<std::optional<c10::Scalar>>()), c10::IValue(std::string(""))};
+  op->callBoxed(stack);
+  return stack[0].toTensor();
+}
+
+bool onednn_available() {
+  static const bool available = mkldnn_op("mkldnn::_linear_pointwise").has_value() &&
+                                mkldnn_op("mkldnn::_reorder_linear_weight").has_value();
+  return available;
+}
+
+class StepGemm {
+ public:
+  // out (B, N) = x (B, K) @ rhs, rhs (K, N) (a transposed view is fine: mm reads it as it is, oneDNN
+  // gets it reordered once).
+  StepGemm(const Tensor& rhs, int64_t B) : rhs_(rhs) {
+    const bool f32 = rhs.scalar_type() == at::kFloat;
+    route_ = f32 && onednn_available() ? choose(B) : Route::mm;
+    if (route_ == Route::onednn) packed_ = onednn_reorder(rhs.t().contiguous(), B);
+  }
+
+  void product(Tensor& out, const Tensor& x) const {
+    if (route_ == Route::mm) {
+      at::mm_out(out, x, rhs_);
+    } else {
+      out.copy_(onednn_linear(x, packed_));
+    }
+  }
+
+  Tensor product(const Tensor& x) const {
+    return route_ == Route::mm ? at::mm(x, rhs_) : onednn_linear(x, packed_);
+  }
+
+  void add_product(Tensor& acc, const Tensor& x) const {
+    if (route_ == Route::mm) {
+      acc.addmm_(x, rhs_);
+    } else {
+      acc.add_(onednn_linear(x, packed_));
+    }
+  }
+
+ private:
+  Route choose(int64_t B) const {
+    RouteBook& book = route_book();
+    const std::lock_guard<std::mutex> hold(book.lock);
+    if (book.forced != "auto") return book.forced == "mm" ? Route::mm : Route::onednn;
+    const int64_t K = rhs_.size(0), N = rhs_.size(1);
+    const auto key = std::make_tuple(B, K, N, at::get_num_threads());
+    auto found = book.chosen.find(key);
+    if (found != book.chosen.end()) return found->second.first;
+    const Tensor x = at::zeros({B, K}, rhs_.options());
+    Tensor out = at::empty({B, N}, rhs_.options());
+    const Tensor packed = onednn_reorder(rhs_.t().contiguous(), B);
+    auto sample = [&](Route r) {  // seconds per call, over 8 calls
+      const auto start = std::chrono::steady_clock::now();
+      for (int i = 0; i < 8; ++i) {
+        if (r == Route::mm) {
+          at::mm_out(out, x, rhs_);
+        } else {
+          out.copy_(onednn_linear(x, packed));
+        }
+      }
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / 8;
+    };
+    double mm = 1e30, dnn = 1e30;  // the best of 6 interleaved samples each, after 2 to warm up
+    for (int round = 0; round < 8; ++round) {
+      const double a = sample(Route::mm), b = sample(Route::onednn);
+      if (round >= 2) {
+        mm = std::min(mm, a);
+        dnn = std::min(dnn, b);
+      }
+    }
+    const Route r = dnn < 0.95 * mm ? Route::onednn : Route::mm;  // oneDNN when clearly faster: noise keeps mm
+    std::ostringstream why;
+    why.precision(3);
+    why << "measured: mm " << mm * 1e6 << " us, onednn " << dnn * 1e6 << " us";
+    book.chosen[key] = {r, why.str()};
+    return r;
+  }
+
+  Tensor rhs_;
+  Tensor packed_;
+  Route route_ = Route::mm;
+};
+
+void set_gemm_route(std::string route) {
+  TORCH_CHECK(route == "auto" || route == "mm" || route == "onednn",
+              "rnnkit set_gemm_route: expected 'auto', 'mm' or 'onednn', got '", route, "'");
+  TORCH_CHECK(route != "onednn" || onednn_available(), "rnnkit set_gemm_route: oneDNN's matmul is not in this torch");
+  RouteBook& book = route_book();
+  const std::lock_guard<std::mutex> hold(book.lock);
+  book.forced = route;
+}
+
+// One line per shape measured: "B K N threads route (why)"; the first line says what is forced.
+std::string gemm_routes() {
+  RouteBook& book = route_book();
+  const std::lock_guard<std::mutex> hold(book.lock);
+  std::ostringstream text;
+  text << "forced " << book.forced << " onednn_available " << onednn_available() << "\n";
+  for (const auto& [key, value] : book.chosen) {
+    text << std::get<0>(key) << " " << std::get<1>(key) << " " << std::get<2>(key) << " " << std::get<3>(key) << " "
+         << route_name(value.first) << " (" << value.second << ")\n";
+  }
+  return text.str();
+}
+
 // h_in = h * rmask for this step's recurrent product (or h itself).
 Tensor masked_input(const Tensor& h, const Tensor& rmask) {
   return rmask.defined() && rmask.numel() > 0 ? h * rmask : h;
 }
 
 // d h_{t-1} += (d pre-activations @ W_hh) * rmask; dh holds the share that bypassed the cell.
-void recurrent_grad(Tensor& dh, const Tensor& d_pre, const Tensor& w_hh, const Tensor& rmask) {
+// ``back`` is the product by W_hh: StepGemm(w_hh, B).
+void recurrent_grad(Tensor& dh, const Tensor& d_pre, const StepGemm& back, const Tensor& rmask) {
   if (rmask.defined() && rmask.numel() > 0) {
-    dh.addcmul_(at::mm(d_pre, w_hh), rmask);
+    dh.addcmul_(back.product(d_pre), rmask);
   } else {
-    dh.addmm_(d_pre, w_hh);
+    back.add_product(dh, d_pre);
   }
 }
 
@@ -288,15 +445,15 @@ template <typename T>
 void lstm_forward_impl(const Tensor& xg, const Tensor& w_hh, const Tensor& peep, const Tensor& rmask,
                        const Masks<T>& m, Tensor& act, Tensor& hs, Tensor& cs, Tensor& out, bool save) {
   const int64_t T_ = xg.size(0), B = xg.size(1), H = w_hh.size(1);
-  const Tensor w_t = w_hh.t();
-  const T* p = ptr_or_null<T>(peep);
+    const T* p = ptr_or_null<T>(peep);
   const T* X = xg.data_ptr<T>();
   T *H_ = hs.data_ptr<T>(), *C = cs.data_ptr<T>(), *O = out.data_ptr<T>();
   with_flags(p != nullptr, m.keep_h != nullptr, m.keep_c != nullptr, [&](auto PEEP, auto KH, auto KC) {
     const StepThreads threads(B, w_hh.size(1), w_hh.size(0));
+    const StepGemm gemm(w_hh.t(), B);  // W_hh h_{t-1}, by the route measured for this shape
     for (int64_t t = 0; t < T_; ++t) {
       Tensor gates = act.select(0, save ? t : 0);
-      at::mm_out(gates, masked_input(hs.select(0, t), rmask), w_t);  // W_hh h; the row adds xg
+      gemm.product(gates, masked_input(hs.select(0, t), rmask));  // W_hh h; the row adds xg
       T* G = gates.data_ptr<T>();
       for_rows(B, H, [&](int64_t b) {
         const int64_t u = (t * B + b) * H, u1 = u + B * H;
@@ -338,6 +495,7 @@ void lstm_backward_impl(const Tensor& dout, Tensor& dh, Tensor& dc, const Tensor
   T* CN = ptr_or_null<T>(c_new) ? c_new.data_ptr<T>() : nullptr;
   with_flags(p != nullptr, m.keep_h != nullptr, m.keep_c != nullptr, [&](auto PEEP, auto KH, auto KC) {
     const StepThreads threads(B, w_hh.size(1), w_hh.size(0));
+    const StepGemm back(w_hh, B);  // d h = d pre-activations @ W_hh
     for (int64_t t = T_ - 1; t >= 0; --t) {
       for_rows(B, H, [&](int64_t b) {
         const int64_t u = (t * B + b) * H, r = b * H;
@@ -345,7 +503,7 @@ void lstm_backward_impl(const Tensor& dout, Tensor& dh, Tensor& dc, const Tensor
             H, A + 4 * u, C + u, p, m.kh(t, b), m.kc(t, b), m.z_h, m.z_c, m.v(t, b), DO + u, dH + r, dC + r, D + 4 * u,
             CN ? CN + u : nullptr);
       });
-      recurrent_grad(dh, dgates.select(0, t), w_hh, rmask);
+      recurrent_grad(dh, dgates.select(0, t), back, rmask);
     }
   });
 }
@@ -515,8 +673,7 @@ std::vector<Tensor> lstm_ln_forward(const Tensor& xg, const Tensor& h0, const Te
   Tensor out = at::empty({T_, B, H}, xg.options());
   hs.select(0, 0).copy_(h0);
   cs.select(0, 0).copy_(c0);
-  const Tensor w_t = w_hh.t();
-  AT_DISPATCH_FLOATING_TYPES(xg.scalar_type(), "rnnkit_lstm_ln_forward", [&] {
+    AT_DISPATCH_FLOATING_TYPES(xg.scalar_type(), "rnnkit_lstm_ln_forward", [&] {
     using T = scalar_t;
     const Masks<T> m(keep_h, keep_c, valid, B, H);
     const LayerNormWeights<T> ln{ln_hh_w.data_ptr<T>(), ln_hh_b.data_ptr<T>(), ln_c_w.data_ptr<T>(),
@@ -525,10 +682,11 @@ std::vector<Tensor> lstm_ln_forward(const Tensor& xg, const Tensor& h0, const Te
     T *H_ = hs.data_ptr<T>(), *C = cs.data_ptr<T>(), *O = out.data_ptr<T>();
     with_flags(p != nullptr, m.keep_h != nullptr, m.keep_c != nullptr, [&](auto PEEP, auto KH, auto KC) {
       const StepThreads threads(B, w_hh.size(1), w_hh.size(0));
+      const StepGemm gemm(w_hh.t(), B);  // W_hh h_{t-1}, by the route measured for this shape
       for (int64_t t = 0; t < T_; ++t) {
         const int64_t s = save ? t : 0;
         Tensor xhat_t = xhat.select(0, s);
-        at::mm_out(xhat_t, masked_input(hs.select(0, t), rmask), w_t);  // W_hh h, normalized by the row
+        gemm.product(xhat_t, masked_input(hs.select(0, t), rmask));  // W_hh h, normalized by the row
         T *XH = xhat_t.data_ptr<T>(), *A = act.select(0, s).data_ptr<T>();
         T *CH = chat.select(0, s).data_ptr<T>(), *R = rstd.select(0, s).data_ptr<T>();
         for_rows(B, H, [&](int64_t b) {
@@ -568,6 +726,7 @@ std::vector<Tensor> lstm_ln_backward(const Tensor& dout, const Tensor& dhT, cons
     T *dH = dh.data_ptr<T>(), *dC = dc.data_ptr<T>(), *CN = has_peep ? c_new.data_ptr<T>() : nullptr;
     with_flags(p != nullptr, m.keep_h != nullptr, m.keep_c != nullptr, [&](auto PEEP, auto KH, auto KC) {
       const StepThreads threads(B, w_hh.size(1), w_hh.size(0));
+      const StepGemm back(w_hh, B);  // d h = d pre-activations @ W_hh
       for (int64_t t = T_ - 1; t >= 0; --t) {
         for_rows(B, H, [&](int64_t b) {
           const int64_t u = (t * B + b) * H, r = b * H;
@@ -575,7 +734,7 @@ std::vector<Tensor> lstm_ln_backward(const Tensor& dout, const Tensor& dhT, cons
               H, A + 4 * u, XH + 4 * u, CH + u, R + 5 * (t * B + b), ln, C + u, p, m.kh(t, b), m.kc(t, b), m.z_h,
               m.z_c, m.v(t, b), DO + u, dH + r, dC + r, DP + 4 * u, DHH + 4 * u, DCO + u, CN ? CN + u : nullptr);
         });
-        recurrent_grad(dh, dhh.select(0, t), w_hh, rmask);
+        recurrent_grad(dh, dhh.select(0, t), back, rmask);
       }
     });
   });
@@ -645,8 +804,7 @@ std::vector<Tensor> gru_forward(const Tensor& xg, const Tensor& h0, const Tensor
   Tensor hs = at::empty({T_ + 1, B, H}, xg.options());
   Tensor out = at::empty({T_, B, H}, xg.options());
   hs.select(0, 0).copy_(h0);
-  const Tensor w_t = w_hh.t();
-  const Tensor bias = b_hh.defined() && b_hh.numel() > 0 ? b_hh : at::zeros({3 * H}, xg.options());
+    const Tensor bias = b_hh.defined() && b_hh.numel() > 0 ? b_hh : at::zeros({3 * H}, xg.options());
   AT_DISPATCH_FLOATING_TYPES(xg.scalar_type(), "rnnkit_gru_forward", [&] {
     using T = scalar_t;
     const Masks<T> m(keep_h, Tensor(), valid, B, H);
@@ -654,10 +812,11 @@ std::vector<Tensor> gru_forward(const Tensor& xg, const Tensor& h0, const Tensor
     T *H_ = hs.data_ptr<T>(), *O = out.data_ptr<T>();
     with_flags(m.keep_h != nullptr, false, false, [&](auto KH, auto, auto) {
       const StepThreads threads(B, w_hh.size(1), w_hh.size(0));
+      const StepGemm gemm(w_hh.t(), B);  // W_hh h_{t-1}, by the route measured for this shape
       for (int64_t t = 0; t < T_; ++t) {
         const int64_t s = save ? t : 0;
         Tensor hg_t = hg.select(0, s);
-        at::mm_out(hg_t, masked_input(hs.select(0, t), rmask), w_t);  // W_hh h; the row adds b_hh
+        gemm.product(hg_t, masked_input(hs.select(0, t), rmask));  // W_hh h; the row adds b_hh
         T *HG = hg_t.data_ptr<T>(), *N = n_all.select(0, s).data_ptr<T>();
         for_rows(B, H, [&](int64_t b) {
           const int64_t u = (t * B + b) * H;
@@ -685,13 +844,14 @@ std::vector<Tensor> gru_backward(const Tensor& dout, const Tensor& dhT, const Te
     T *DX = dxg.data_ptr<T>(), *DHG = dhg.data_ptr<T>(), *dH = dh.data_ptr<T>();
     with_flags(m.keep_h != nullptr, false, false, [&](auto KH, auto, auto) {
       const StepThreads threads(B, w_hh.size(1), w_hh.size(0));
+      const StepGemm back(w_hh, B);  // d h = d pre-activations @ W_hh
       for (int64_t t = T_ - 1; t >= 0; --t) {
         for_rows(B, H, [&](int64_t b) {
           const int64_t u = (t * B + b) * H, r = b * H;
           gru_row_backward<decltype(KH)::value, T>(H, HG + 3 * u, N + u, H_ + u, m.kh(t, b), m.z_h, m.v(t, b), DO + u,
                                                    dH + r, DX + 3 * u, DHG + 3 * u);
         });
-        recurrent_grad(dh, dhg.select(0, t), w_hh, rmask);
+        recurrent_grad(dh, dhg.select(0, t), back, rmask);
       }
     });
   });
@@ -740,17 +900,17 @@ std::vector<Tensor> rnn_forward(const Tensor& xg, const Tensor& h0, const Tensor
   Tensor hs = at::empty({T_ + 1, B, H}, xg.options());
   Tensor out = at::empty({T_, B, H}, xg.options());
   hs.select(0, 0).copy_(h0);
-  const Tensor w_t = w_hh.t();
-  AT_DISPATCH_FLOATING_TYPES(xg.scalar_type(), "rnnkit_rnn_forward", [&] {
+    AT_DISPATCH_FLOATING_TYPES(xg.scalar_type(), "rnnkit_rnn_forward", [&] {
     using T = scalar_t;
     const Masks<T> m(keep_h, Tensor(), valid, B, H);
     const T* X = xg.data_ptr<T>();
     T *H_ = hs.data_ptr<T>(), *O = out.data_ptr<T>();
     with_flags(relu, m.keep_h != nullptr, false, [&](auto RELU, auto KH, auto) {
       const StepThreads threads(B, w_hh.size(1), w_hh.size(0));
+      const StepGemm gemm(w_hh.t(), B);  // W_hh h_{t-1}, by the route measured for this shape
       for (int64_t t = 0; t < T_; ++t) {
         Tensor a_t = hn_all.select(0, save ? t : 0);
-        at::mm_out(a_t, masked_input(hs.select(0, t), rmask), w_t);  // W_hh h; the row adds xg
+        gemm.product(a_t, masked_input(hs.select(0, t), rmask));  // W_hh h; the row adds xg
         T* A = a_t.data_ptr<T>();
         for_rows(B, H, [&](int64_t b) {
           const int64_t u = (t * B + b) * H;
@@ -777,13 +937,14 @@ std::vector<Tensor> rnn_backward(const Tensor& dout, const Tensor& dhT, const Te
     T *DA = da.data_ptr<T>(), *dH = dh.data_ptr<T>();
     with_flags(relu, m.keep_h != nullptr, false, [&](auto RELU, auto KH, auto) {
       const StepThreads threads(B, w_hh.size(1), w_hh.size(0));
+      const StepGemm back(w_hh, B);  // d h = d pre-activations @ W_hh
       for (int64_t t = T_ - 1; t >= 0; --t) {
         for_rows(B, H, [&](int64_t b) {
           const int64_t u = (t * B + b) * H, r = b * H;
           rnn_row_backward<decltype(RELU)::value, decltype(KH)::value, T>(H, HN + u, m.kh(t, b), m.z_h, m.v(t, b), DO + u,
                                                                           dH + r, DA + u);
         });
-        recurrent_grad(dh, da.select(0, t), w_hh, rmask);
+        recurrent_grad(dh, da.select(0, t), back, rmask);
       }
     });
   });
@@ -818,6 +979,8 @@ Tensor keep_mask(int64_t seed, at::IntArrayRef shape, double rate) {
 
 TORCH_LIBRARY(rnnkit, m) {
   m.def("keep_mask(int seed, int[] shape, float rate) -> Tensor", &keep_mask);
+  m.def("set_gemm_route(str route) -> ()", &set_gemm_route);
+  m.def("gemm_routes() -> str", &gemm_routes);
   m.def("lstm_forward(Tensor xg, Tensor h0, Tensor c0, Tensor w_hh, Tensor peep, Tensor rmask, Tensor keep_h, "
         "Tensor keep_c, Tensor valid, bool save) -> Tensor[]", &lstm_forward);
   m.def("lstm_backward(Tensor dout, Tensor dhT, Tensor dcT, Tensor w_hh, Tensor peep, Tensor rmask, "

@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -77,6 +78,18 @@ def write_results(name: str, markdown: str, payload: dict, folder: Path | None =
     write_text(paths[0], markdown.rstrip("\n") + "\n")
     write_text(paths[1], json.dumps(payload, indent=1) + "\n")
     return paths
+
+
+def command_line(script: str) -> str:
+    """``Command: `python benchmarks/SCRIPT ARGS` `` as this run was started, for a table's header."""
+    return "Command: `" + " ".join([f"python benchmarks/{script}", *sys.argv[1:]]) + "`"
+
+
+def publish(name: str, lines: list[str], info: dict, rows: list, folder: Path) -> None:
+    """Write the table (``lines``) and its data (the machine, the rows, the arguments), and print both."""
+    paths = write_results(name, "\n".join(lines), {"machine": info, "rows": rows, "argv": sys.argv[1:]}, folder)
+    print("\n".join(lines))
+    print(f"wrote {paths[0]} and {paths[1]}")
 
 
 def add_quality_arguments(parser: Any, name: str, seeds: int = 3) -> None:

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import RESULTS, header, machine_info, write_results
+from common import RESULTS, command_line, header, machine_info, publish
 
 import rnnkit as rk
 from rnnkit.data.text import cache_dir
@@ -90,8 +90,8 @@ def start_server(run_dir: Path, max_batch: int, max_wait_ms: float) -> tuple[sub
 
 
 def batch_sizes(metrics: str) -> tuple[float, float]:
-    count = float(re.search(r"^rnnkit_batch_size_count (\S+)", metrics, re.M).group(1))
-    total = float(re.search(r"^rnnkit_batch_size_sum (\S+)", metrics, re.M).group(1))
+    count = float(re.search(r"^rnnkit_batch_size_count (\S+)", metrics, re.MULTILINE).group(1))
+    total = float(re.search(r"^rnnkit_batch_size_sum (\S+)", metrics, re.MULTILINE).group(1))
     return count, total
 
 
@@ -176,18 +176,15 @@ def main() -> None:
                       f"{result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms, mean batch {result['mean_batch']:.1f}, "
                       f"errors {result['errors']}", flush=True)
     lines = ["# rnnkit serve under load (loopback)", "", header(info), "",
-             "Command: `" + " ".join(["python benchmarks/serve.py", *sys.argv[1:]]) + "`", "",
-             f"Each case: at most {args.requests} session steps or {args.seconds:g} s; server torch on 1 thread, the "
-             f"load generator in another process on the same machine; batching wait {args.max_wait_ms:g} ms.", "",
+             command_line("serve.py"), "",
+             (f"Each case: at most {args.requests} session steps or {args.seconds:g} s; server torch on 1 thread, the "
+              f"load generator in another process on the same machine; batching wait {args.max_wait_ms:g} ms."), "",
              "| workload | streams | micro-batching | requests/s | p50 ms | p99 ms | mean batch | errors |",
              "|---|---:|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['workload']} | {r['streams']} | {'on (64)' if r['max_batch'] > 1 else 'off'} | "
                      f"{r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['mean_batch']:.1f} | {r['errors']} |")
-    paths = write_results(args.name, "\n".join(lines), {"machine": info, "rows": rows, "argv": sys.argv[1:]},
-                          args.out)
-    print("\n".join(lines))
-    print(f"wrote {paths[0]} and {paths[1]}")
+    publish(args.name, lines, info, rows, args.out)
 
 
 if __name__ == "__main__":

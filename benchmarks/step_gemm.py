@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 import torch
-from common import RESULTS, header, machine_info, time_interleaved, write_results
+from common import RESULTS, command_line, header, machine_info, publish, time_interleaved
 
 import rnnkit as rk
 from rnnkit.functional import kernels
@@ -78,19 +78,16 @@ def main() -> None:
     rows = [measure(B, H, 2 if args.quick else 7, 0.01 if args.quick else 0.2) for B, H in SHAPES]
     names = list(rows[0]["us"])
     lines = ["# The per-step recurrent product: BLAS (at::mm) against oneDNN", "", header(info), "",
-             "Command: `" + " ".join(["python benchmarks/step_gemm.py", *sys.argv[1:]]) + "`", "",
-             "Median microseconds per call (GFLOP/s in brackets); the LSTM's recurrent product (B, H) x (H, 4H) "
-             "forward and its transpose backward; the kernel's choice is what `gemm_routes()` measured for the "
-             "forward product (the kernel keeps torch's thread handling: one thread below ~4 MFLOP a step).", "",
+             command_line("step_gemm.py"), "",
+             ("Median microseconds per call (GFLOP/s in brackets); the LSTM's recurrent product (B, H) x (H, 4H) "
+              "forward and its transpose backward; the kernel's choice is what `gemm_routes()` measured for the "
+              "forward product (the kernel keeps torch's thread handling: one thread below ~4 MFLOP a step)."), "",
              "| B, H | " + " | ".join(names) + " | kernel chose |", "|---|" + "---:|" * len(names) + "---|"]
     for r in rows:
         cells = [f"{r['us'][n]:.1f}" + (f" ({r['gflops'][n]:.0f})" if n in r["gflops"] else "") for n in names]
         chose = "; ".join(f"{c['route']} on {c['threads']} thread(s)" for c in r["kernel_route"]) or "-"
         lines.append(f"| {r['B']}, {r['H']} | " + " | ".join(cells) + f" | {chose} |")
-    paths = write_results(args.name, "\n".join(lines), {"machine": info, "rows": rows, "argv": sys.argv[1:]},
-                          args.out)
-    print("\n".join(lines))
-    print(f"wrote {paths[0]} and {paths[1]}")
+    publish(args.name, lines, info, rows, args.out)
 
 
 if __name__ == "__main__":

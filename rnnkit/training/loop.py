@@ -342,8 +342,9 @@ def fit(
     started = time.perf_counter()
     step, pending_bar = start_step, 0
     max_norm = config.clip_grad_norm if config.clip_grad_norm is not None else math.inf
+    grad_norm = math.nan
+    train_model.train()  # and again after each evaluation, which puts the model in eval mode
     for step in range(start_step + 1, config.steps + 1):
-        train_model.train()
         batch = to_device(batches.next(), device)
         with autocast:
             output = step_fn(train_model, batch, carry)
@@ -353,13 +354,15 @@ def fit(
             raise FloatingPointError(f"step {step}: the training loss is {loss.item()}{last}. {_likely_causes(config)}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = float(nn.utils.clip_grad_norm_(parameters, max_norm))
+        logging = step % config.log_every == 0 or step == config.steps
+        if config.clip_grad_norm is not None or logging:  # the norm: to clip by, or to log (a pass over the grads)
+            grad_norm = float(nn.utils.clip_grad_norm_(parameters, max_norm))
         optimizer.step()
         schedule.after_step()
         carry = detach_state(output.carry)  # truncated BPTT: the next batch continues from here
         losses.append(loss.item())
         pending_bar += 1
-        if step % config.log_every == 0 or step == config.steps:
+        if logging:
             lr = optimizer.param_groups[0]["lr"]
             logger.train_row(step, losses[-1], lr, grad_norm, time.perf_counter() - started)
             logger.progress(pending_bar, losses[-1], lr)
@@ -377,6 +380,7 @@ def fit(
             model.eval()
             with torch.no_grad(), averaging.averaged():
                 last_eval = _validation_only(evaluate(model), step, config)
+            train_model.train()
             logger.eval_row(step, last_eval)
             if stopping.active:
                 value = stopping.value(last_eval)

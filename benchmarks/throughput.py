@@ -175,8 +175,8 @@ def main() -> None:
               "the last checkpoint and curves.png). The same initial weights, batches and optimizer in every column; "
               "no evaluations. Overhead: rnnkit fit's time per step over the plain loop's on the same (rnnkit) "
               "layers."), "",
-             "| preset | batch | N | rnnkit fit, steps/s | plain loop, steps/s | plain loop, torch.nn layers, steps/s "
-             "| rnnkit fit, samples/s | overhead per step | once per run: fit, plain (s) |",
+             ("| preset | batch | N | rnnkit fit, steps/s | plain loop, steps/s | plain loop, torch.nn layers, steps/s "
+              "| rnnkit fit, samples/s | overhead per step | once per run: fit, plain (s) |"),
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         sps, once = r["steps_per_second"], r["seconds_once"]

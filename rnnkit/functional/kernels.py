@@ -189,7 +189,9 @@ def set_gemm_route(route: str) -> None:
     """How the kernels compute each step's recurrent product (float32): ``"auto"`` (the default:
     measured once per shape, thread count and process, the faster kept), ``"mm"`` (``at::mm``,
     the BLAS torch was built with: MKL in the x86 wheels) or ``"onednn"`` (oneDNN's matmul, the
-    weight reordered once per sequence). Process-wide, like torch's thread count."""
+    weight reordered once per sequence). Process-wide, like torch's thread count; the environment's
+    ``RNNKIT_GEMM_ROUTE`` sets it at start. The two round differently in the last bits: fix one
+    where runs in different processes must agree bit for bit (a resumed run, say)."""
     if route not in GEMM_ROUTES:
         raise ValueError(f"set_gemm_route: expected one of {list(GEMM_ROUTES)}, got {route!r}")
     _ops().set_gemm_route(route)

@@ -31,6 +31,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cmath>
 #include <cstdint>
 #include <map>
@@ -214,16 +215,26 @@ class StepThreads {
 // as oneDNN's at batch 64 on an AMD EPYC), oneDNN pays more per call at small shapes. So the
 // route is measured: the first time a (B, K, N, threads) comes, the two routes run interleaved
 // on the real weight (the best of 6 samples of 8 calls each) and oneDNN is kept for the process
-// if it is at least 5% faster (a smaller margin is noise), else mm. set_gemm_route forces one
-// (tests, benchmarks); gemm_routes says what was chosen and the times. float64 always takes mm
-// (oneDNN has no f64 matmul).
+// if it is at least 5% faster (a smaller margin is noise), else mm. set_gemm_route (or the
+// environment's RNNKIT_GEMM_ROUTE) forces one: the routes round differently in the last bits,
+// so runs that must agree bit for bit across processes fix it; gemm_routes says what was chosen
+// and the times. float64 always takes mm (oneDNN has no f64 matmul).
 
 enum class Route { mm, onednn };
 const char* route_name(Route r) { return r == Route::mm ? "mm" : "onednn"; }
 
 struct RouteBook {
+  RouteBook() {
+    const char* env = std::getenv("RNNKIT_GEMM_ROUTE");
+    if (env != nullptr && *env != '\0') {
+      const std::string value(env);
+      TORCH_CHECK(value == "auto" || value == "mm" || value == "onednn",
+                  "RNNKIT_GEMM_ROUTE: expected auto, mm or onednn, got '", value, "'");
+      forced = value;
+    }
+  }
   std::mutex lock;
-  std::string forced = "auto";  // "auto", "mm" or "onednn"
+  std::string forced = "auto";  // "auto", "mm" or "onednn"; RNNKIT_GEMM_ROUTE sets it at start
   std::map<std::tuple<int64_t, int64_t, int64_t, int>, std::pair<Route, std::string>> chosen;  // -> route, why
 };
 RouteBook& route_book() {

@@ -60,10 +60,6 @@ class ServerConfig:
     allow_unfinished: bool = False
 
 
-class Draining(RuntimeError):
-    """The server is shutting down."""
-
-
 class KeyedLocks:
     """One asyncio lock per key, gone when nobody holds or waits for it."""
 
@@ -180,7 +176,6 @@ def create_app(run_dir: str | Path, config: ServerConfig | None = None, service:
                                          f"{config.idle_seconds:g} s idle)"),
         SessionsFull: (429, str),
         StoreUnavailable: (503, str),
-        Draining: (503, lambda e: "the server is shutting down"),
         ValueError: (422, str),
     }
     for kind, (status, text) in handlers.items():

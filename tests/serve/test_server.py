@@ -58,7 +58,7 @@ def test_sigterm_drains_the_steps_in_flight(trained, serve_process):
     async def main():
         async with httpx.AsyncClient(base_url=server.url, timeout=120) as client:
             sids = [(await client.post("/sessions", json={"seed": s})).json()["session"] for s in range(4)]
-            steps = [asyncio.create_task(client.post(f"/sessions/{sid}/step", json={"text": "the ", "generate": 4000}))
+            steps = [asyncio.create_task(client.post(f"/sessions/{sid}/step", json={"text": "the ", "generate": 10_000}))
                      for sid in sids]
             await asyncio.sleep(0.5)  # the steps are in the server
             server.process.send_signal(signal.SIGTERM)
@@ -66,7 +66,7 @@ def test_sigterm_drains_the_steps_in_flight(trained, serve_process):
 
     responses = asyncio.run(main())
     assert [r.status_code for r in responses] == [200] * 4
-    assert all(r.json()["sampled"] == 4000 for r in responses)
+    assert all(r.json()["sampled"] == 10_000 for r in responses)
     assert server.process.wait(60) in STOPPED
     with pytest.raises(httpx.TransportError):
         httpx.get(server.url + "/health", timeout=2)

@@ -35,15 +35,15 @@ from rnnkit.extras import require
 
 require("fastapi", "rnnkit serve")
 require("prometheus_client", "rnnkit serve's /metrics")
-from fastapi import Body, FastAPI, Request  # noqa: E402
-from fastapi.responses import JSONResponse, PlainTextResponse  # noqa: E402
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest  # noqa: E402
+from fastapi import Body, FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from rnnkit.serve import records  # noqa: E402
-from rnnkit.serve.batching import MicroBatcher  # noqa: E402
-from rnnkit.serve.services import Route, Service, load_service  # noqa: E402
-from rnnkit.serve.sessions import SessionNotFound, SessionsFull, StoreUnavailable, open_sessions  # noqa: E402
-from rnnkit.tasks.core import run  # noqa: E402
+from rnnkit.serve import records
+from rnnkit.serve.batching import MicroBatcher
+from rnnkit.serve.services import Route, Service, load_service
+from rnnkit.serve.sessions import SessionNotFound, SessionsFull, StoreUnavailable, open_sessions
+from rnnkit.tasks.core import run
 
 log = logging.getLogger("rnnkit.serve")
 

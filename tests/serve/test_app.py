@@ -8,10 +8,10 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from rnnkit.serve import ServerConfig, create_app, load_service  # noqa: E402
-from rnnkit.tasks import anomaly, forecast, language  # noqa: E402
+from rnnkit.serve import ServerConfig, create_app, load_service
+from rnnkit.tasks import forecast, language
 
 
 def client(run_dir, **settings):

@@ -10,7 +10,7 @@ import torch
 
 pytest.importorskip("fastapi")
 
-from rnnkit.serve.records import decode, encode  # noqa: E402
+from rnnkit.serve.records import decode, encode
 
 
 def test_a_record_round_trips():

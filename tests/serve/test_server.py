@@ -12,7 +12,7 @@ import pytest
 
 httpx = pytest.importorskip("httpx")
 
-from rnnkit.tasks import language  # noqa: E402
+from rnnkit.tasks import language
 
 
 def expected_texts(run_dir, seed, steps):

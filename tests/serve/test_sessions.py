@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from rnnkit.serve.batching import MicroBatcher  # noqa: E402
-from rnnkit.serve.sessions import (  # noqa: E402
+from rnnkit.serve.batching import MicroBatcher
+from rnnkit.serve.sessions import (
     MemorySessions,
     RedisSessions,
     SessionNotFound,

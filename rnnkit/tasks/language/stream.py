@@ -1,6 +1,7 @@
 """Text generation as streams: read text into a stream's state, then sample from it, a token at a
 time; many streams advance together in one batched step per token.
 
+    from rnnkit.tasks.language import Advance, TextStream, advance_many, load_generator
     model, vocab = load_generator("runs/language-...")
     a, b = TextStream(seed=1), TextStream(seed=2)
     advance_many(model, vocab, [a, b], [Advance(text="The "), Advance(text="Once", generate=20)])
@@ -24,7 +25,7 @@ from torch import Tensor
 from rnnkit.data.text import Vocabulary
 from rnnkit.layers import stack_states, unstack_state
 from rnnkit.models.language import LanguageModel
-from rnnkit.tasks.language.task import filter_logits, load_generator
+from rnnkit.tasks.language.task import filter_logits
 from rnnkit.training import model_device
 
 

@@ -418,8 +418,6 @@ def main(args: argparse.Namespace) -> dict:
     shape_keys = [f"{T},{B},{I},{H},{L}" for T, B, I, H, L in shapes]
     gpu_note = ("measured in this run" if device.startswith("cuda") else
                 "not measured in this run (no GPU here); `python benchmarks/speed.py --device cuda` on a GPU machine")
-    from rnnkit.functional import kernels
-
     routes = kernels.gemm_routes() if kernels.available() else {"forced": "none", "chosen": []}
     result = {
         "machine": machine_info(), "device": device, "matmul_gflops": peak / 1e9, "shapes": shapes,

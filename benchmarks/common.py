@@ -85,9 +85,11 @@ def command_line(script: str) -> str:
     return "Command: `" + " ".join([f"python benchmarks/{script}", *sys.argv[1:]]) + "`"
 
 
-def publish(name: str, lines: list[str], info: dict, rows: list, folder: Path) -> None:
-    """Write the table (``lines``) and its data (the machine, the rows, the arguments), and print both."""
-    paths = write_results(name, "\n".join(lines), {"machine": info, "rows": rows, "argv": sys.argv[1:]}, folder)
+def publish(name: str, lines: list[str], info: dict, rows: list, folder: Path | None = None, **extra: Any) -> None:
+    """Write the table (``lines``) and its data (the machine, the rows, the arguments, ``extra``), and
+    print both."""
+    paths = write_results(name, "\n".join(lines), {"machine": info, **extra, "rows": rows, "argv": sys.argv[1:]},
+                          folder)
     print("\n".join(lines))
     print(f"wrote {paths[0]} and {paths[1]}")
 

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 import torch
-from common import header, machine_info, time_interleaved, write_results
+from common import header, machine_info, publish, time_interleaved
 
 import rnnkit as rk
 
@@ -72,8 +72,7 @@ def main() -> None:
              "| variant | eager path | eager ms | compiled ms | speed-up | compile s |", "|---|---|---:|---:|---:|---:|"]
     lines += [f"| {r['variant']} | {r['path']} | {r['eager_ms']:.1f} | {r['compiled_ms']:.1f} | {r['speedup']:.2f}x | "
               f"{r['compile_seconds']:.0f} |" for r in rows]
-    write_results(args.name, "\n".join(lines), {"machine": info, "shape": list(shape), "rows": rows})
-    print("\n".join(lines))
+    publish(args.name, lines, info, rows, shape=list(shape))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from common import header, machine_info, time_interleaved, write_results
+from common import header, machine_info, publish, time_interleaved
 
 import rnnkit as rk
 
@@ -87,8 +87,7 @@ def main() -> None:
              "torch ms / step | onnxruntime ms / step |"), "|---|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['layer']} | {r['eager_path']} | {r['max_abs_diff']:.1e} | {r['torch sequence']:.2f} | "
               f"{r['onnxruntime sequence']:.2f} | {r['torch step']:.3f} | {r['onnxruntime step']:.3f} |" for r in rows]
-    write_results(args.name, "\n".join(lines), {"machine": info, "shape": list(shape), "rows": rows})
-    print("\n".join(lines))
+    publish(args.name, lines, info, rows, shape=list(shape))
 
 
 if __name__ == "__main__":

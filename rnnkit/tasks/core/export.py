@@ -130,11 +130,9 @@ def seq2seq_spec(model: nn.Module, streaming: bool, make_source: Callable[[int, 
         return make_source(b, t), lengths
 
     encoder = ExportedEncoder(model)
-    with torch.no_grad():
-        probe = encoder(*encoder_inputs(2, 6))
     feeds = 1 if model.config.input_feeding else 0
     memory = memory_names(model)
-    n_state = len(probe) - len(memory) - feeds
+    n_state = len(state_leaves(model.decoder, 1))  # the decoder's state: (h,) or (h, c)
     states = state_names(n_state)
     feed = ["feed"] if feeds else []
     if not streaming:
@@ -211,11 +209,10 @@ def onnx_reads_any_length(module: nn.Module) -> bool:
 def _export(spec: ExportSpec, fmt: Format, path: Path, with_time: bool) -> None:
     example = spec.make(2, spec.time)
     if fmt == "onnx" and with_time:  # torch.onnx's TorchScript exporter: its LSTM/GRU operators keep time dynamic
-        axes = {name: {d: kind for d, kind in dims.items()} for name, dims in spec.dynamic.items()}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(spec.module, example, str(path), dynamo=False, input_names=spec.input_names,
-                              output_names=spec.output_names, dynamic_axes=axes)
+                              output_names=spec.output_names, dynamic_axes=spec.dynamic)
         return
     dynamic = _torch_dynamic(spec, with_time)
     registration = logging.getLogger("torch.onnx._internal.exporter._registration")  # "torchvision is not installed"

@@ -162,6 +162,7 @@ def test_each_gemm_route_gives_the_reference_in_float32(kind: str, route: str, g
     if route == "onednn" and not kernels.gemm_routes()["onednn_available"]:
         pytest.skip("this torch has no oneDNN matmul")
     gemm_route(route)
+    assert kernels.gemm_routes()["forced"] == route  # every product of this test takes that route
     xg, state, weights, mask, keep, valid = make_case(kind, True, True, "train", True)
     out64, fin64 = reference(kind, xg, state, weights, mask, keep, valid)
     cast = lambda t: t.detach().float().requires_grad_() if isinstance(t, torch.Tensor) and t.is_floating_point() \

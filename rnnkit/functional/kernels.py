@@ -346,11 +346,22 @@ def _higher_order(ctx, readable, grad_outputs: tuple[Tensor, ...]) -> tuple[Tens
     return tuple(result)
 
 
-def _save_inputs(ctx, inputs: tuple, positions: list[int], extra: tuple[Tensor, ...]) -> None:
+def _save_inputs(ctx, inputs: tuple, positions: list[int], extra: tuple[Tensor, ...],
+                 graded: tuple[Tensor, ...]) -> None:
     """Save the tensor inputs at ``positions`` (for the double-backward path), then the
-    forward's ``extra`` outputs (for the backward op)."""
+    forward's ``extra`` outputs (for the backward op). ``graded``: the differentiable outputs,
+    whose gradients arrive as None when unused (autograd would otherwise fill zeros for every
+    output, the large saved ones included; :func:`_materialized` fills only what is needed)."""
     ctx.positions = positions
     ctx.save_for_backward(*(inputs[i] for i in positions), *extra)
+    ctx.set_materialize_grads(False)
+    ctx.graded = [(t.shape, t.dtype, t.device) for t in graded]
+
+
+def _materialized(ctx, grads: tuple[Tensor | None, ...]) -> tuple[Tensor, ...]:
+    """The differentiable outputs' gradients, zeros where an output was unused."""
+    return tuple(torch.zeros(shape, dtype=dtype, device=device) if g is None else g
+                 for g, (shape, dtype, device) in zip(grads, ctx.graded))
 
 
 # -- LSTM --------------------------------------------------------------------------------
@@ -390,7 +401,7 @@ def _(d_out, d_h, d_c, weight_hh, weight_ch, recurrent_mask, keep_h, keep_c, val
 
 
 def _lstm_setup(ctx, inputs, output):
-    _save_inputs(ctx, inputs, list(range(9)), output[3:])
+    _save_inputs(ctx, inputs, list(range(9)), output[3:], output[:3])
 
 
 def _lstm_readable(xg, h0, c0, weight_hh, weight_ch, recurrent_mask, keep_h, keep_c, valid, ln=(None,) * 4):
@@ -407,6 +418,7 @@ def _lstm_readable(xg, h0, c0, weight_hh, weight_ch, recurrent_mask, keep_h, kee
 
 
 def _lstm_backward(ctx, d_out, d_h, d_c, *_):
+    d_out, d_h, d_c = _materialized(ctx, (d_out, d_h, d_c))
     if torch.is_grad_enabled():
         return _higher_order(ctx, _lstm_readable, (d_out, d_h, d_c))
     saved = ctx.saved_tensors
@@ -466,62 +478,64 @@ def lstm_sequence(
 
 
 @_fused("rnnkit_fused::lstm_ln")
-def _lstm_ln_op(xg: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, ln_hh_w: Tensor, ln_hh_b: Tensor,
-                ln_c_w: Tensor, ln_c_b: Tensor, weight_ch: Tensor, recurrent_mask: Tensor, keep_h: Tensor,
-                keep_c: Tensor, valid: Tensor, save: bool
-                ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-    out, hs, cs, act, xhat, chat, rstd = _ops().lstm_ln_forward(
-        xg, h0, c0, weight_hh, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, weight_ch, recurrent_mask, keep_h, keep_c, valid,
-        save)
-    return out, hs[-1].clone(), cs[-1].clone(), hs, cs, act, xhat, chat, rstd
+def _lstm_ln_op(xp: Tensor, h0: Tensor, c0: Tensor, weight_hh: Tensor, ln_ih_w: Tensor, ln_hh_w: Tensor,
+                shift: Tensor, ln_c_w: Tensor, ln_c_b: Tensor, weight_ch: Tensor, recurrent_mask: Tensor,
+                keep_h: Tensor, keep_c: Tensor, valid: Tensor, save: bool
+                ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    out, hs, cs, act, xin, xhat, chat, rstd = _ops().lstm_ln_forward(
+        xp, h0, c0, weight_hh, ln_ih_w, ln_hh_w, shift, ln_c_w, ln_c_b, weight_ch, recurrent_mask, keep_h, keep_c,
+        valid, save)
+    return out, hs[-1].clone(), cs[-1].clone(), hs, cs, act, xin, xhat, chat, rstd
 
 
 @_lstm_ln_op.register_fake
-def _(xg, h0, c0, weight_hh, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, weight_ch, recurrent_mask, keep_h, keep_c, valid,
-      save):
-    T, B, H = xg.shape[0], xg.shape[1], weight_hh.shape[1]
+def _(xp, h0, c0, weight_hh, ln_ih_w, ln_hh_w, shift, ln_c_w, ln_c_b, weight_ch, recurrent_mask, keep_h, keep_c,
+      valid, save):
+    T, B, H = xp.shape[0], xp.shape[1], weight_hh.shape[1]
     S = T if save else 1
-    return (xg.new_empty(T, B, H), h0.new_empty(B, H), c0.new_empty(B, H), xg.new_empty(T + 1, B, H),
-            xg.new_empty(T + 1, B, H), xg.new_empty(S, B, 4 * H), xg.new_empty(S, B, 4 * H), xg.new_empty(S, B, H),
-            xg.new_empty(S, B, 5))
+    return (xp.new_empty(T, B, H), h0.new_empty(B, H), c0.new_empty(B, H), xp.new_empty(T + 1, B, H),
+            xp.new_empty(T + 1, B, H), xp.new_empty(S, B, 4 * H), xp.new_empty(S, B, 4 * H),
+            xp.new_empty(S, B, 4 * H), xp.new_empty(S, B, H), xp.new_empty(S, B, 9))
 
 
 @_fused("rnnkit_fused::lstm_ln_backward")
-def _lstm_ln_backward_op(d_out: Tensor, d_h: Tensor, d_c: Tensor, weight_hh: Tensor, ln_hh_w: Tensor,
-                         ln_hh_b: Tensor, ln_c_w: Tensor, ln_c_b: Tensor, weight_ch: Tensor, recurrent_mask: Tensor,
-                         keep_h: Tensor, keep_c: Tensor, valid: Tensor, hs: Tensor, cs: Tensor, act: Tensor,
-                         xhat: Tensor, chat: Tensor, rstd: Tensor
-                         ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-    d_pre, d_h0, d_c0, d_whh, d_lnw, d_lnb, d_lncw, d_lncb, c_new = _ops().lstm_ln_backward(
-        d_out.contiguous(), d_h.contiguous(), d_c.contiguous(), weight_hh, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b,
-        weight_ch, recurrent_mask, keep_h, keep_c, valid, act, xhat, chat, rstd, hs, cs)
-    d_wch = _peephole_grad(d_pre, cs, c_new, weight_hh.shape[1]) if weight_ch.numel() else _empty(weight_ch)
-    return d_pre, d_h0, d_c0, d_whh, d_lnw, d_lnb, d_lncw, d_lncb, d_wch
+def _lstm_ln_backward_op(d_out: Tensor, d_h: Tensor, d_c: Tensor, weight_hh: Tensor, ln_ih_w: Tensor,
+                         ln_hh_w: Tensor, shift: Tensor, ln_c_w: Tensor, ln_c_b: Tensor, weight_ch: Tensor,
+                         recurrent_mask: Tensor, keep_h: Tensor, keep_c: Tensor, valid: Tensor, hs: Tensor,
+                         cs: Tensor, act: Tensor, xin: Tensor, xhat: Tensor, chat: Tensor, rstd: Tensor
+                         ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    grads = _ops().lstm_ln_backward(
+        d_out.contiguous(), d_h.contiguous(), d_c.contiguous(), weight_hh, ln_ih_w, ln_hh_w, shift, ln_c_w, ln_c_b,
+        weight_ch, recurrent_mask, keep_h, keep_c, valid, act, xin, xhat, chat, rstd, hs, cs)
+    return tuple(grads)
 
 
 @_lstm_ln_backward_op.register_fake
-def _(d_out, d_h, d_c, weight_hh, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, weight_ch, recurrent_mask, keep_h, keep_c,
-      valid, hs, cs, act, xhat, chat, rstd):
-    return tuple(torch.empty_like(t) for t in (act, d_h, d_c, weight_hh, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, weight_ch))
+def _(d_out, d_h, d_c, weight_hh, ln_ih_w, ln_hh_w, shift, ln_c_w, ln_c_b, weight_ch, recurrent_mask, keep_h,
+      keep_c, valid, hs, cs, act, xin, xhat, chat, rstd):
+    return tuple(torch.empty_like(t) for t in (act, d_h, d_c, weight_hh, ln_ih_w, ln_hh_w, shift, ln_c_w, ln_c_b,
+                                               weight_ch))
 
 
 def _lstm_ln_setup(ctx, inputs, output):
-    _save_inputs(ctx, inputs, list(range(13)), output[3:])
+    _save_inputs(ctx, inputs, list(range(14)), output[3:], output[:3])
 
 
-def _lstm_ln_readable(xg, h0, c0, weight_hh, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, weight_ch, recurrent_mask, keep_h,
-                      keep_c, valid):
+def _lstm_ln_readable(xp, h0, c0, weight_hh, ln_ih_w, ln_hh_w, shift, ln_c_w, ln_c_b, weight_ch, recurrent_mask,
+                      keep_h, keep_c, valid):
+    xg = recurrences.gate_layer_norm(xp, None, None, num_gates=4) * ln_ih_w + shift
     return _lstm_readable(xg, h0, c0, weight_hh, weight_ch, recurrent_mask, keep_h, keep_c, valid,
-                          (ln_hh_w, ln_hh_b, ln_c_w, ln_c_b))
+                          (ln_hh_w, torch.zeros_like(shift), ln_c_w, ln_c_b))
 
 
 def _lstm_ln_backward(ctx, d_out, d_h, d_c, *_):
+    d_out, d_h, d_c = _materialized(ctx, (d_out, d_h, d_c))
     if torch.is_grad_enabled():
         return _higher_order(ctx, _lstm_ln_readable, (d_out, d_h, d_c))
     saved = ctx.saved_tensors
-    weight_ch = saved[8]
-    grads = _lstm_ln_backward_op(d_out, d_h, d_c, *saved[3:13], *saved[13:])
-    return (*grads[:8], grads[8] if weight_ch.numel() else None, None, None, None, None, None)
+    weight_ch = saved[9]
+    grads = _lstm_ln_backward_op(d_out, d_h, d_c, *saved[3:14], *saved[14:])
+    return (*grads[:9], grads[9] if weight_ch.numel() else None, None, None, None, None, None)
 
 
 torch.library.register_vmap("rnnkit_fused::lstm_ln", _vmap_by_slices(_lstm_ln_op))
@@ -556,27 +570,34 @@ def _peephole_grad(d_pre: Tensor, cs: Tensor, c_new: Tensor, H: int) -> Tensor:
 
 
 def layer_norm_lstm_sequence(
-    xg: Tensor,
+    xp: Tensor,
     state: tuple[Tensor, Tensor],
     weight_hh: Tensor,
+    ln_ih: tuple[Tensor, Tensor],
     ln_hh: tuple[Tensor, Tensor],
     ln_c: tuple[Tensor, Tensor],
     weight_ch: Tensor | None = None,
     *,
+    bias: Tensor | None = None,
     recurrent_mask: Tensor | None = None,
     keep: tuple[Tensor | float | None, Tensor | float | None] = (None, None),
     valid: Tensor | None = None,
 ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
     """Layer-normalized LSTM over a sequence; see :func:`~rnnkit.functional.lstm_recurrence`.
 
-    ``xg`` ``(T, B, 4H)`` = ``LN(W_ih x_t) * ln_ih_w + ln_ih_b + b_ih + b_hh``; ``ln_hh`` the
-    ``(4H,)`` gain and shift of ``LN(W_hh h)``; ``ln_c`` the ``(H,)`` gain and shift of ``LN(c_t)``.
+    ``xp`` ``(T, B, 4H)`` = ``W_ih x_t``, raw: the kernel normalizes each gate block of it.
+    ``ln_ih`` and ``ln_hh`` the ``(4H,)`` gains and shifts of ``LN(W_ih x)`` and ``LN(W_hh h)``;
+    ``ln_c`` the ``(H,)`` gain and shift of ``LN(c_t)``; ``bias`` ``(4H,)`` (``b_ih + b_hh``) or
+    None. The gates are ``LN(xp) * g_ih + LN(W_hh h) * g_hh + shift``, every shift and bias summed.
     Returns ``(output (T, B, H), (h_T, c_T))``.
     """
     h0, c0 = state
-    tensors = (xg, h0, c0, weight_hh, *ln_hh, *ln_c, weight_ch, recurrent_mask, keep[0], keep[1], valid)
-    args = [_arg(t, xg) for t in tensors]
-    out, h, c, *_ = _LayerNormLSTMSequence.apply(*args, _needs_grad(xg, h0, c0, weight_hh, *ln_hh, *ln_c, weight_ch))
+    shift = ln_ih[1] + ln_hh[1] if bias is None else ln_ih[1] + ln_hh[1] + bias
+    tensors = (xp, h0, c0, weight_hh, ln_ih[0], ln_hh[0], shift, *ln_c, weight_ch, recurrent_mask, keep[0], keep[1],
+               valid)
+    args = [_arg(t, xp) for t in tensors]
+    out, h, c, *_ = _LayerNormLSTMSequence.apply(
+        *args, _needs_grad(xp, h0, c0, weight_hh, ln_ih[0], ln_hh[0], shift, *ln_c, weight_ch))
     return out, (h, c)
 
 
@@ -613,7 +634,7 @@ def _(d_out, d_h, weight_hh, bias_hh, recurrent_mask, keep_h, valid, hs, hg, n):
 
 
 def _gru_setup(ctx, inputs, output):
-    _save_inputs(ctx, inputs, list(range(7)), output[2:])
+    _save_inputs(ctx, inputs, list(range(7)), output[2:], output[:2])
 
 
 def _gru_readable(xg, h0, weight_hh, bias_hh, recurrent_mask, keep_h, valid):
@@ -627,6 +648,7 @@ def _gru_readable(xg, h0, weight_hh, bias_hh, recurrent_mask, keep_h, valid):
 
 
 def _gru_backward(ctx, d_out, d_h, *_):
+    d_out, d_h = _materialized(ctx, (d_out, d_h))
     if torch.is_grad_enabled():
         return _higher_order(ctx, _gru_readable, (d_out, d_h))
     saved = ctx.saved_tensors
@@ -707,10 +729,11 @@ def _(d_out, d_h, weight_hh, relu, recurrent_mask, keep_h, valid, hs, hn):
 
 def _rnn_setup(ctx, inputs, output):
     ctx.relu = inputs[3]
-    _save_inputs(ctx, inputs, [0, 1, 2, 4, 5, 6], output[2:])
+    _save_inputs(ctx, inputs, [0, 1, 2, 4, 5, 6], output[2:], output[:2])
 
 
 def _rnn_backward(ctx, d_out, d_h, *_):
+    d_out, d_h = _materialized(ctx, (d_out, d_h))
     relu = ctx.relu
     if torch.is_grad_enabled():
         def readable(xg, h0, weight_hh, recurrent_mask, keep_h, valid):

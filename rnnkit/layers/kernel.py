@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from rnnkit.cells.base import CellSpec, Weights
-from rnnkit.functional import gate_layer_norm, kernels, reverse_padded
+from rnnkit.functional import kernels, reverse_padded
 
 
 class BoundSequenceCell(Protocol):
@@ -57,14 +57,11 @@ def run_direction_kernel(
     valid = None if mask is None else mask.to(x.dtype)  # (T, B); reversal keeps valid steps first
     keep = cell.keep or (None, None)
     if spec.family == "lstm" and spec.layer_norm:
-        # LN(W_ih x) * g + (b + b_ih + b_hh) for all steps in one pass: the same sum as the
-        # cell's gate_projection plus b_hh, which the kernel would otherwise add every step
-        normalized = gate_layer_norm(F.linear(x, w["weight_ih"]), None, None, num_gates=4)
-        shift = w["ln_ih_bias"] + w["bias_ih"] + w["bias_hh"] if "bias_ih" in w else w["ln_ih_bias"]
-        xg = torch.addcmul(shift, normalized, w["ln_ih_weight"])
+        # the kernel normalizes W_ih x itself, inside the passes its loop makes anyway
         output, state = kernels.layer_norm_lstm_sequence(
-            xg, state, w["weight_hh"], (w["ln_hh_weight"], w["ln_hh_bias"]), (w["ln_c_weight"], w["ln_c_bias"]),
-            w.get("weight_ch"), recurrent_mask=cell.recurrent_mask, keep=(keep[0], keep[1]), valid=valid,
+            F.linear(x, w["weight_ih"]), state, w["weight_hh"], (w["ln_ih_weight"], w["ln_ih_bias"]),
+            (w["ln_hh_weight"], w["ln_hh_bias"]), (w["ln_c_weight"], w["ln_c_bias"]), w.get("weight_ch"),
+            bias=_summed_bias(w), recurrent_mask=cell.recurrent_mask, keep=(keep[0], keep[1]), valid=valid,
         )
     elif spec.family == "lstm":
         xg = F.linear(x, w["weight_ih"], _summed_bias(w))  # (T, B, 4H), one GEMM for all steps

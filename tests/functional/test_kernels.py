@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import rnnkit as rk
-from rnnkit.functional import gru_recurrence, lstm_recurrence, rnn_recurrence
+from rnnkit.functional import gate_layer_norm, gru_recurrence, lstm_recurrence, rnn_recurrence
 from rnnkit.functional import kernels
 
 pytestmark = pytest.mark.skipif(not kernels.available(), reason="fused kernels not built (no compiler)")
@@ -31,8 +31,11 @@ def reference(kind, xg, state, weights, rmask, keep, valid):  # noqa: ANN001, AN
     for t in range(xg.shape[0]):
         current = leaves if len(leaves) > 1 else leaves[0]
         if kind.startswith("lstm"):
-            ln = {k: v for k, v in weights.items() if k.startswith("ln_")}
-            h, new = lstm_recurrence(xg[t], current, weights["weight_hh"], weight_ch=weights.get("weight_ch"),
+            ln = {k: v for k, v in weights.items() if k.startswith(("ln_hh", "ln_c"))}
+            x_t = xg[t]
+            if kind == "lstm_ln":  # the kernel reads W_ih x raw: LN(W_ih x) * g + b_ih + b_hh outside the recurrence
+                x_t = gate_layer_norm(x_t, weights["ln_ih_weight"], weights["ln_ih_bias"], 4) + weights["bias"]
+            h, new = lstm_recurrence(x_t, current, weights["weight_hh"], weight_ch=weights.get("weight_ch"),
                                      recurrent_mask=rmask, **ln)
         elif kind == "gru":
             h, new = gru_recurrence(xg[t], current, weights["weight_hh"], weights.get("bias_hh"), recurrent_mask=rmask)
@@ -58,9 +61,9 @@ def run_kernel(kind, xg, state, weights, rmask, keep, valid):  # noqa: ANN001, A
     valid_f = None if valid is None else valid.to(xg.dtype)
     if kind == "lstm_ln":
         return kernels.layer_norm_lstm_sequence(
-            xg, state, weights["weight_hh"], (weights["ln_hh_weight"], weights["ln_hh_bias"]),
-            (weights["ln_c_weight"], weights["ln_c_bias"]), weights.get("weight_ch"),
-            recurrent_mask=rmask, keep=keep, valid=valid_f,
+            xg, state, weights["weight_hh"], (weights["ln_ih_weight"], weights["ln_ih_bias"]),
+            (weights["ln_hh_weight"], weights["ln_hh_bias"]), (weights["ln_c_weight"], weights["ln_c_bias"]),
+            weights.get("weight_ch"), bias=weights["bias"], recurrent_mask=rmask, keep=keep, valid=valid_f,
         )
     if kind == "lstm":
         return kernels.lstm_sequence(xg, state, weights["weight_hh"], weights.get("weight_ch"),
@@ -84,9 +87,10 @@ def make_case(kind, peephole, rmask, zoneout, lengths, dtype=torch.float64):  # 
     if kind.startswith("lstm") and peephole:
         weights["weight_ch"] = rand(3 * H, scale=0.5)
     if kind == "lstm_ln":
-        for name, size in (("ln_hh", 4 * H), ("ln_c", H)):
+        for name, size in (("ln_ih", 4 * H), ("ln_hh", 4 * H), ("ln_c", H)):
             weights[f"{name}_weight"] = (1 + 0.3 * torch.randn(size, generator=gen, dtype=dtype)).requires_grad_()
             weights[f"{name}_bias"] = rand(size, scale=0.3)
+        weights["bias"] = rand(4 * H, scale=0.3)  # b_ih + b_hh
     if kind == "gru":
         weights["bias_hh"] = rand(G * H, scale=0.5)
     leaves = 2 if kind.startswith("lstm") else 1

@@ -542,11 +542,17 @@ std::vector<Tensor> lstm_backward(const Tensor& dout, const Tensor& dhT, const T
 
 // =======================================================================================
 // Layer-normalized LSTM (Ba et al. 2016), as rnnkit.functional.lstm_recurrence with ln_*:
-//   gates = xg + LN_blocks(W_hh h_in) * ln_w + ln_b    (each H-wide gate block on its own)
-//   h = o * tanh(LN(c) * ln_c_w + ln_c_b), c carried unnormalized; peepholes optional.
-//   xg: (T, B, 4H) = LN(W_ih x) * ln_ih_w + ln_ih_b + b_ih + b_hh (the caller's, autograd).
-//   Saved: act (T, B, 4H), xhat (T, B, 4H) the normalized W_hh h, chat (T, B, H) the
-//   normalized c, rstd (T, B, 5) the reciprocal deviations (4 blocks, then c), hs, cs.
+//   gates = LN_blocks(xp) * ih_w + LN_blocks(W_hh h_in) * hh_w + shift
+//   h = o * tanh(LN(c) * c_w + c_b), c carried unnormalized; peepholes optional.
+//   xp: (T, B, 4H) = W_ih x, raw; each H-wide gate block is normalized on its own, both for
+//   the input's and the recurrence's product. shift (4H) = every bias on the gates summed
+//   (LN(W_ih x)'s shift, LN(W_hh h)'s, b_ih, b_hh): they all add to the same pre-activation.
+//   The input's normalization is here rather than before the loop so that its forward, its
+//   backward and the gain and shift gradients ride the row passes the loop makes anyway
+//   (apart, they were four more passes over (T, B, 4H)).
+//   Saved: act (T, B, 4H), xin (T, B, 4H) the normalized xp, xhat (T, B, 4H) the normalized
+//   W_hh h, chat (T, B, H) the normalized c, rstd (T, B, 9) the reciprocal deviations (4
+//   input blocks, 4 recurrent blocks, then c), hs, cs.
 
 constexpr double kLayerNormEps = 1e-5;  // rnnkit.functional.recurrences.LAYER_NORM_EPS
 
@@ -582,37 +588,48 @@ inline void normalize_backward(T* __restrict dy, const T* __restrict y, T rstd, 
 
 template <typename T>
 struct LayerNormWeights {
-  const T *hh_w, *hh_b, *c_w, *c_b;  // (4H,), (4H,), (H,), (H,)
+  const T *ih_w, *hh_w, *shift, *c_w, *c_b;  // (4H,) x 3, (H,), (H,)
 };
 
+// Per-row sums of the vector parameters' gradients over the steps; rows are split among
+// threads within a step, so a row's sums are only ever touched by one thread at a time.
+// Layout per row: ih_w, hh_w, shift (4H each), c_w, c_b (H each), peepholes (3H).
+constexpr int64_t kLayerNormSums = 17;  // in units of H
+
 template <bool PEEP, bool KEEP_H, bool KEEP_C, typename T>
-ROW_KERNEL void lstm_ln_row_forward(int64_t H, const T* __restrict x4, T* __restrict xhat4, T* __restrict a4,
-                                    T* __restrict chat, T* __restrict rstd5, LayerNormWeights<T> ln,
+ROW_KERNEL void lstm_ln_row_forward(int64_t H, const T* __restrict xp4, T* __restrict xi, T* __restrict xh,
+                                    T* __restrict a4, T* __restrict chat, T* __restrict rstd9, LayerNormWeights<T> ln,
                                     const T* __restrict h_prev, const T* __restrict c_prev, const T* __restrict p,
                                     const uint8_t* __restrict keep_h, const uint8_t* __restrict keep_c, T z_h, T z_c,
                                     T v, T* __restrict h_next, T* __restrict c_next, T* __restrict out) {
-  for (int k = 0; k < 4; ++k) rstd5[k] = normalize(xhat4 + k * H, H);
+  // xi: LN(xp), written here; xh: LN(W_hh h), normalized in place (the step's product wrote it)
+  for (int64_t j = 0; j < 4 * H; ++j) xi[j] = xp4[j];
+  for (int k = 0; k < 4; ++k) {
+    rstd9[k] = normalize(xi + k * H, H);
+    rstd9[4 + k] = normalize(xh + k * H, H);
+  }
   for (int64_t j = 0; j < H; ++j) {
     const T cp = c_prev[j];
-    T pre_i = x4[j] + xhat4[j] * ln.hh_w[j] + ln.hh_b[j];
-    T pre_f = x4[H + j] + xhat4[H + j] * ln.hh_w[H + j] + ln.hh_b[H + j];
-    const T pre_g = x4[2 * H + j] + xhat4[2 * H + j] * ln.hh_w[2 * H + j] + ln.hh_b[2 * H + j];
-    T pre_o = x4[3 * H + j] + xhat4[3 * H + j] * ln.hh_w[3 * H + j] + ln.hh_b[3 * H + j];
-    if constexpr (PEEP) {
-      pre_i += p[j] * cp;
-      pre_f += p[H + j] * cp;
+    T pre[4];
+    for (int k = 0; k < 4; ++k) {
+      const int64_t u = k * H + j;
+      pre[k] = xi[u] * ln.ih_w[u] + xh[u] * ln.hh_w[u] + ln.shift[u];
     }
-    const T i = sigmoid(pre_i), f = sigmoid(pre_f), g = tanh_(pre_g);
+    if constexpr (PEEP) {
+      pre[0] += p[j] * cp;
+      pre[1] += p[H + j] * cp;
+    }
+    const T i = sigmoid(pre[0]), f = sigmoid(pre[1]), g = tanh_(pre[2]);
     const T c = f * cp + i * g;
-    if constexpr (PEEP) pre_o += p[2 * H + j] * c;
+    if constexpr (PEEP) pre[3] += p[2 * H + j] * c;
     a4[j] = i;
     a4[H + j] = f;
     a4[2 * H + j] = g;
-    a4[3 * H + j] = sigmoid(pre_o);
+    a4[3 * H + j] = sigmoid(pre[3]);
     chat[j] = c;
     c_next[j] = c;  // the new cell, unnormalized, until zoneout/lengths below
   }
-  rstd5[4] = normalize(chat, H);
+  rstd9[8] = normalize(chat, H);
   for (int64_t j = 0; j < H; ++j) {
     const T h = a4[3 * H + j] * tanh_(chat[j] * ln.c_w[j] + ln.c_b[j]);
     const T kh = kept<KEEP_H>(keep_h, j, v, z_h), kc = kept<KEEP_C>(keep_c, j, v, z_c);
@@ -623,14 +640,22 @@ ROW_KERNEL void lstm_ln_row_forward(int64_t H, const T* __restrict x4, T* __rest
   }
 }
 
+// One row of one step backward. Writes d xp (through LN(xp)) and d (W_hh h) (through LN),
+// and adds this step's share of every vector parameter's gradient to the row's sums.
 template <bool PEEP, bool KEEP_H, bool KEEP_C, typename T>
-ROW_KERNEL void lstm_ln_row_backward(int64_t H, const T* __restrict a4, const T* __restrict xhat4,
-                                     const T* __restrict chat, const T* __restrict rstd5, LayerNormWeights<T> ln,
+ROW_KERNEL void lstm_ln_row_backward(int64_t H, const T* __restrict a4, const T* __restrict xi,
+                                     const T* __restrict xh, const T* __restrict chat, const T* __restrict rstd9, LayerNormWeights<T> ln,
                                      const T* __restrict c_prev, const T* __restrict p,
                                      const uint8_t* __restrict keep_h, const uint8_t* __restrict keep_c, T z_h,
                                      T z_c, T v, const T* __restrict d_out, T* __restrict dh, T* __restrict dc,
-                                     T* __restrict dpre4, T* __restrict dhh4, T* __restrict dcout,
-                                     T* __restrict c_new) {
+                                     T* __restrict dxp4, T* __restrict dhh4, T* __restrict sums) {
+  T* __restrict s_ih = sums;
+  T* __restrict s_hh = sums + 4 * H;
+  T* __restrict s_shift = sums + 8 * H;
+  T* __restrict s_cw = sums + 12 * H;
+  T* __restrict s_cb = sums + 13 * H;
+  T* __restrict s_peep = sums + 14 * H;
+  T* __restrict dpre4 = dxp4;  // the pre-activations' gradient, turned into d xp at the end
   // h = o * tanh(chat * w_c + b_c): the output gate, and the gradient of LN(c)'s output.
   for (int64_t j = 0; j < H; ++j) {
     const T o = a4[3 * H + j];
@@ -638,12 +663,14 @@ ROW_KERNEL void lstm_ln_row_backward(int64_t H, const T* __restrict a4, const T*
     const T kh = kept<KEEP_H>(keep_h, j, v, z_h);
     const T d_state = dh[j] + v * d_out[j];
     const T dh_new = (T(1) - kh) * d_state;
+    const T dcout = dh_new * o * (T(1) - tc * tc);
     dpre4[3 * H + j] = dh_new * tc * o * (T(1) - o);
-    dcout[j] = dh_new * o * (T(1) - tc * tc);
-    dhh4[j] = dcout[j] * ln.c_w[j];  // scratch: d chat, normalized back below
+    s_cw[j] += dcout * chat[j];
+    s_cb[j] += dcout;
+    dhh4[j] = dcout * ln.c_w[j];  // scratch: d chat, normalized back below
     dh[j] = kh * d_state;  // the share of d h_{t-1} that bypassed the cell
   }
-  normalize_backward(dhh4, chat, rstd5[4], H);  // dhh4[0:H] = d c through LN(c)
+  normalize_backward(dhh4, chat, rstd9[8], H);  // dhh4[0:H] = d c through LN(c)
   for (int64_t j = 0; j < H; ++j) {
     const T i = a4[j], f = a4[H + j], g = a4[2 * H + j];
     const T cp = c_prev[j];
@@ -659,37 +686,51 @@ ROW_KERNEL void lstm_ln_row_backward(int64_t H, const T* __restrict a4, const T*
     T dcp = kc * dc[j] + dcn * f;
     if constexpr (PEEP) {
       dcp += dgi * p[j] + dgf * p[H + j];
-      c_new[j] = f * cp + i * g;
+      s_peep[j] += dgi * cp;
+      s_peep[H + j] += dgf * cp;
+      s_peep[2 * H + j] += dgo * (f * cp + i * g);  // the o gate sees the new cell
     }
     dc[j] = dcp;
   }
-  // gates = xg + xhat * ln_w + ln_b: back through each block's normalization to W_hh h.
-  for (int64_t j = 0; j < 4 * H; ++j) dhh4[j] = dpre4[j] * ln.hh_w[j];
-  for (int k = 0; k < 4; ++k) normalize_backward(dhh4 + k * H, xhat4 + k * H, rstd5[k], H);
+  // gates = xi * ih_w + xh * hh_w + shift: the sums, then back through each block's normalization.
+  for (int64_t j = 0; j < 4 * H; ++j) {
+    const T d = dpre4[j];
+    s_ih[j] += d * xi[j];
+    s_hh[j] += d * xh[j];
+    s_shift[j] += d;
+    dhh4[j] = d * ln.hh_w[j];
+    dpre4[j] = d * ln.ih_w[j];
+  }
+  for (int k = 0; k < 4; ++k) {
+    normalize_backward(dhh4 + k * H, xh + k * H, rstd9[4 + k], H);
+    normalize_backward(dpre4 + k * H, xi + k * H, rstd9[k], H);
+  }
 }
 
-std::vector<Tensor> lstm_ln_forward(const Tensor& xg, const Tensor& h0, const Tensor& c0, const Tensor& w_hh,
-                                    const Tensor& ln_hh_w, const Tensor& ln_hh_b, const Tensor& ln_c_w,
-                                    const Tensor& ln_c_b, const Tensor& peep, const Tensor& rmask, const Tensor& keep_h,
-                                    const Tensor& keep_c, const Tensor& valid, bool save) {
-  check_cpu({{&xg, "xg"}, {&h0, "h0"}, {&c0, "c0"}, {&w_hh, "w_hh"}, {&ln_hh_w, "ln_hh_w"}, {&ln_hh_b, "ln_hh_b"},
-             {&ln_c_w, "ln_c_w"}, {&ln_c_b, "ln_c_b"}, {&peep, "peep"}, {&rmask, "rmask"}, {&keep_h, "keep_h"},
-             {&keep_c, "keep_c"}, {&valid, "valid"}});
-  const int64_t T_ = xg.size(0), B = xg.size(1), H = w_hh.size(1), S = save ? T_ : 1;
-  TORCH_CHECK(xg.size(2) == 4 * H && ln_hh_w.numel() == 4 * H && ln_c_w.numel() == H,
+std::vector<Tensor> lstm_ln_forward(const Tensor& xp, const Tensor& h0, const Tensor& c0, const Tensor& w_hh,
+                                    const Tensor& ln_ih_w, const Tensor& ln_hh_w, const Tensor& shift,
+                                    const Tensor& ln_c_w, const Tensor& ln_c_b, const Tensor& peep, const Tensor& rmask,
+                                    const Tensor& keep_h, const Tensor& keep_c, const Tensor& valid, bool save) {
+  check_cpu({{&xp, "xp"}, {&h0, "h0"}, {&c0, "c0"}, {&w_hh, "w_hh"}, {&ln_ih_w, "ln_ih_w"}, {&ln_hh_w, "ln_hh_w"},
+             {&shift, "shift"}, {&ln_c_w, "ln_c_w"}, {&ln_c_b, "ln_c_b"}, {&peep, "peep"}, {&rmask, "rmask"},
+             {&keep_h, "keep_h"}, {&keep_c, "keep_c"}, {&valid, "valid"}});
+  const int64_t T_ = xp.size(0), B = xp.size(1), H = w_hh.size(1), S = save ? T_ : 1;
+  TORCH_CHECK(xp.size(2) == 4 * H && ln_ih_w.numel() == 4 * H && ln_hh_w.numel() == 4 * H &&
+                  shift.numel() == 4 * H && ln_c_w.numel() == H && ln_c_b.numel() == H,
               "rnnkit lstm_ln_forward: shapes disagree");
-  Tensor act = at::empty({S, B, 4 * H}, xg.options()), xhat = at::empty({S, B, 4 * H}, xg.options());
-  Tensor chat = at::empty({S, B, H}, xg.options()), rstd = at::empty({S, B, 5}, xg.options());
-  Tensor hs = at::empty({T_ + 1, B, H}, xg.options()), cs = at::empty({T_ + 1, B, H}, xg.options());
-  Tensor out = at::empty({T_, B, H}, xg.options());
+  Tensor act = at::empty({S, B, 4 * H}, xp.options()), xin = at::empty({S, B, 4 * H}, xp.options());
+  Tensor xhat = at::empty({S, B, 4 * H}, xp.options());
+  Tensor chat = at::empty({S, B, H}, xp.options()), rstd = at::empty({S, B, 9}, xp.options());
+  Tensor hs = at::empty({T_ + 1, B, H}, xp.options()), cs = at::empty({T_ + 1, B, H}, xp.options());
+  Tensor out = at::empty({T_, B, H}, xp.options());
   hs.select(0, 0).copy_(h0);
   cs.select(0, 0).copy_(c0);
-    AT_DISPATCH_FLOATING_TYPES(xg.scalar_type(), "rnnkit_lstm_ln_forward", [&] {
+  AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_lstm_ln_forward", [&] {
     using T = scalar_t;
     const Masks<T> m(keep_h, keep_c, valid, B, H);
-    const LayerNormWeights<T> ln{ln_hh_w.data_ptr<T>(), ln_hh_b.data_ptr<T>(), ln_c_w.data_ptr<T>(),
-                                 ln_c_b.data_ptr<T>()};
-    const T *X = xg.data_ptr<T>(), *p = ptr_or_null<T>(peep);
+    const LayerNormWeights<T> ln{ln_ih_w.data_ptr<T>(), ln_hh_w.data_ptr<T>(), shift.data_ptr<T>(),
+                                 ln_c_w.data_ptr<T>(), ln_c_b.data_ptr<T>()};
+    const T *X = xp.data_ptr<T>(), *p = ptr_or_null<T>(peep);
     T *H_ = hs.data_ptr<T>(), *C = cs.data_ptr<T>(), *O = out.data_ptr<T>();
     with_flags(p != nullptr, m.keep_h != nullptr, m.keep_c != nullptr, [&](auto PEEP, auto KH, auto KC) {
       const StepThreads threads(B, w_hh.size(1), w_hh.size(0));
@@ -698,43 +739,44 @@ std::vector<Tensor> lstm_ln_forward(const Tensor& xg, const Tensor& h0, const Te
         const int64_t s = save ? t : 0;
         Tensor xhat_t = xhat.select(0, s);
         gemm.product(xhat_t, masked_input(hs.select(0, t), rmask));  // W_hh h, normalized by the row
-        T *XH = xhat_t.data_ptr<T>(), *A = act.select(0, s).data_ptr<T>();
+        T *XI = xin.select(0, s).data_ptr<T>(), *XH = xhat_t.data_ptr<T>(), *A = act.select(0, s).data_ptr<T>();
         T *CH = chat.select(0, s).data_ptr<T>(), *R = rstd.select(0, s).data_ptr<T>();
         for_rows(B, H, [&](int64_t b) {
           const int64_t u = (t * B + b) * H, u1 = u + B * H;
           lstm_ln_row_forward<decltype(PEEP)::value, decltype(KH)::value, decltype(KC)::value, T>(
-              H, X + 4 * u, XH + 4 * b * H, A + 4 * b * H, CH + b * H, R + 5 * b, ln, H_ + u, C + u, p,
+              H, X + 4 * u, XI + 4 * b * H, XH + 4 * b * H, A + 4 * b * H, CH + b * H, R + 9 * b, ln, H_ + u, C + u, p,
               m.kh(t, b), m.kc(t, b), m.z_h, m.z_c, m.v(t, b), H_ + u1, C + u1, O + u);
         });
       }
     });
   });
-  return {out, hs, cs, act, xhat, chat, rstd};
+  return {out, hs, cs, act, xin, xhat, chat, rstd};
 }
 
-// Returns d pre-activations (T, B, 4H) (= dxg), dh0, dc0, dw_hh, d ln_hh_w, d ln_hh_b,
-// d ln_c_w, d ln_c_b, and c_new (T, B, H) for the peephole gradient (empty without peepholes).
+// Returns d xp (T, B, 4H), dh0, dc0, dw_hh, and the gradients of ln_ih_w, ln_hh_w, shift
+// (4H each), ln_c_w, ln_c_b (H each) and the peepholes (3H; empty without them).
 std::vector<Tensor> lstm_ln_backward(const Tensor& dout, const Tensor& dhT, const Tensor& dcT, const Tensor& w_hh,
-                                     const Tensor& ln_hh_w, const Tensor& ln_hh_b, const Tensor& ln_c_w,
-                                     const Tensor& ln_c_b, const Tensor& peep, const Tensor& rmask,
-                                     const Tensor& keep_h, const Tensor& keep_c, const Tensor& valid,
-                                     const Tensor& act, const Tensor& xhat, const Tensor& chat, const Tensor& rstd,
-                                     const Tensor& hs, const Tensor& cs) {
-  check_cpu({{&dout, "dout"}, {&dhT, "dhT"}, {&dcT, "dcT"}, {&act, "act"}, {&xhat, "xhat"}, {&chat, "chat"}});
+                                     const Tensor& ln_ih_w, const Tensor& ln_hh_w, const Tensor& shift,
+                                     const Tensor& ln_c_w, const Tensor& ln_c_b, const Tensor& peep,
+                                     const Tensor& rmask, const Tensor& keep_h, const Tensor& keep_c,
+                                     const Tensor& valid, const Tensor& act, const Tensor& xin, const Tensor& xhat,
+                                     const Tensor& chat, const Tensor& rstd, const Tensor& hs, const Tensor& cs) {
+  check_cpu({{&dout, "dout"}, {&dhT, "dhT"}, {&dcT, "dcT"}, {&act, "act"}, {&xin, "xin"}, {&xhat, "xhat"},
+             {&chat, "chat"}});
   const int64_t T_ = act.size(0), B = act.size(1), H = act.size(2) / 4;
   Tensor dh = dhT.clone(), dc = dcT.clone();
-  Tensor dpre = at::empty_like(act), dhh = at::empty_like(act), dcout = at::empty_like(chat);
+  Tensor dxp = at::empty_like(act), dhh = at::empty_like(act);
+  Tensor sums = at::zeros({B, kLayerNormSums * H}, act.options());
   const bool has_peep = peep.defined() && peep.numel() > 0;
-  Tensor c_new = at::empty({has_peep ? T_ : 0, B, H}, act.options());
   AT_DISPATCH_FLOATING_TYPES(act.scalar_type(), "rnnkit_lstm_ln_backward", [&] {
     using T = scalar_t;
     const Masks<T> m(keep_h, keep_c, valid, B, H);
-    const LayerNormWeights<T> ln{ln_hh_w.data_ptr<T>(), ln_hh_b.data_ptr<T>(), ln_c_w.data_ptr<T>(),
-                                 ln_c_b.data_ptr<T>()};
-    const T *A = act.data_ptr<T>(), *XH = xhat.data_ptr<T>(), *CH = chat.data_ptr<T>(), *R = rstd.data_ptr<T>();
+    const LayerNormWeights<T> ln{ln_ih_w.data_ptr<T>(), ln_hh_w.data_ptr<T>(), shift.data_ptr<T>(),
+                                 ln_c_w.data_ptr<T>(), ln_c_b.data_ptr<T>()};
+    const T *A = act.data_ptr<T>(), *XI = xin.data_ptr<T>(), *XH = xhat.data_ptr<T>(), *CH = chat.data_ptr<T>(), *R = rstd.data_ptr<T>();
     const T *C = cs.data_ptr<T>(), *DO = dout.data_ptr<T>(), *p = ptr_or_null<T>(peep);
-    T *DP = dpre.data_ptr<T>(), *DHH = dhh.data_ptr<T>(), *DCO = dcout.data_ptr<T>();
-    T *dH = dh.data_ptr<T>(), *dC = dc.data_ptr<T>(), *CN = has_peep ? c_new.data_ptr<T>() : nullptr;
+    T *DX = dxp.data_ptr<T>(), *DHH = dhh.data_ptr<T>(), *SUM = sums.data_ptr<T>();
+    T *dH = dh.data_ptr<T>(), *dC = dc.data_ptr<T>();
     with_flags(p != nullptr, m.keep_h != nullptr, m.keep_c != nullptr, [&](auto PEEP, auto KH, auto KC) {
       const StepThreads threads(B, w_hh.size(1), w_hh.size(0));
       const StepGemm back(w_hh, B);  // d h = d pre-activations @ W_hh
@@ -742,8 +784,8 @@ std::vector<Tensor> lstm_ln_backward(const Tensor& dout, const Tensor& dhT, cons
         for_rows(B, H, [&](int64_t b) {
           const int64_t u = (t * B + b) * H, r = b * H;
           lstm_ln_row_backward<decltype(PEEP)::value, decltype(KH)::value, decltype(KC)::value, T>(
-              H, A + 4 * u, XH + 4 * u, CH + u, R + 5 * (t * B + b), ln, C + u, p, m.kh(t, b), m.kc(t, b), m.z_h,
-              m.z_c, m.v(t, b), DO + u, dH + r, dC + r, DP + 4 * u, DHH + 4 * u, DCO + u, CN ? CN + u : nullptr);
+              H, A + 4 * u, XI + 4 * u, XH + 4 * u, CH + u, R + 9 * (t * B + b), ln, C + u, p, m.kh(t, b), m.kc(t, b), m.z_h,
+              m.z_c, m.v(t, b), DO + u, dH + r, dC + r, DX + 4 * u, DHH + 4 * u, SUM + kLayerNormSums * r);
         });
         recurrent_grad(dh, dhh.select(0, t), back, rmask);
       }
@@ -751,9 +793,10 @@ std::vector<Tensor> lstm_ln_backward(const Tensor& dout, const Tensor& dhT, cons
   });
   const Tensor h_in = masked_input(hs.narrow(0, 0, T_), rmask).reshape({T_ * B, H});
   Tensor dw_hh = at::mm(dhh.reshape({T_ * B, 4 * H}).t(), h_in);
-  Tensor d_ln_hh_w = (dpre * xhat).sum({0, 1}), d_ln_hh_b = dpre.sum({0, 1});
-  Tensor d_ln_c_w = (dcout * chat).sum({0, 1}), d_ln_c_b = dcout.sum({0, 1});
-  return {dpre, dh, dc, dw_hh, d_ln_hh_w, d_ln_hh_b, d_ln_c_w, d_ln_c_b, c_new};
+  const Tensor total = sums.sum(0);  // (17H,)
+  auto part = [&](int64_t at, int64_t size) { return total.narrow(0, at * H, size * H).clone(); };  // no aliases
+  return {dxp, dh, dc, dw_hh, part(0, 4), part(4, 4), part(8, 4), part(12, 1), part(13, 1),
+          has_peep ? part(14, 3) : at::empty({0}, act.options())};
 }
 
 // =======================================================================================
@@ -996,12 +1039,14 @@ TORCH_LIBRARY(rnnkit, m) {
         "Tensor keep_c, Tensor valid, bool save) -> Tensor[]", &lstm_forward);
   m.def("lstm_backward(Tensor dout, Tensor dhT, Tensor dcT, Tensor w_hh, Tensor peep, Tensor rmask, "
         "Tensor keep_h, Tensor keep_c, Tensor valid, Tensor act, Tensor hs, Tensor cs) -> Tensor[]", &lstm_backward);
-  m.def("lstm_ln_forward(Tensor xg, Tensor h0, Tensor c0, Tensor w_hh, Tensor ln_hh_w, Tensor ln_hh_b, "
-        "Tensor ln_c_w, Tensor ln_c_b, Tensor peep, Tensor rmask, Tensor keep_h, Tensor keep_c, Tensor valid, "
-        "bool save) -> Tensor[]", &lstm_ln_forward);
-  m.def("lstm_ln_backward(Tensor dout, Tensor dhT, Tensor dcT, Tensor w_hh, Tensor ln_hh_w, Tensor ln_hh_b, "
-        "Tensor ln_c_w, Tensor ln_c_b, Tensor peep, Tensor rmask, Tensor keep_h, Tensor keep_c, Tensor valid, "
-        "Tensor act, Tensor xhat, Tensor chat, Tensor rstd, Tensor hs, Tensor cs) -> Tensor[]", &lstm_ln_backward);
+  m.def("lstm_ln_forward(Tensor xp, Tensor h0, Tensor c0, Tensor w_hh, Tensor ln_ih_w, Tensor ln_hh_w, "
+        "Tensor shift, Tensor ln_c_w, Tensor ln_c_b, Tensor peep, Tensor rmask, Tensor keep_h, Tensor keep_c, "
+        "Tensor valid, bool save) -> Tensor[]", &lstm_ln_forward);
+  m.def("lstm_ln_backward(Tensor dout, Tensor dhT, Tensor dcT, Tensor w_hh, Tensor ln_ih_w, Tensor ln_hh_w, "
+        "Tensor shift, Tensor ln_c_w, Tensor ln_c_b, Tensor peep, Tensor rmask, Tensor keep_h, Tensor keep_c, "
+        "Tensor valid, "
+        "Tensor act, Tensor xin, Tensor xhat, Tensor chat, Tensor rstd, Tensor hs, Tensor cs) -> Tensor[]",
+        &lstm_ln_backward);
   m.def("gru_forward(Tensor xg, Tensor h0, Tensor w_hh, Tensor b_hh, Tensor rmask, Tensor keep_h, Tensor valid, "
         "bool save) -> Tensor[]", &gru_forward);
   m.def("gru_backward(Tensor dout, Tensor dhT, Tensor w_hh, Tensor rmask, Tensor keep_h, Tensor valid, "

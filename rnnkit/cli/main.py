@@ -246,6 +246,30 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_speed(args: argparse.Namespace) -> int:
+    from rnnkit.tasks import bench
+
+    shapes = [_shape(text) for text in args.shape] if args.shape else None
+    print(f"rnnkit {rnnkit.__version__} bench speed: forward + backward against torch.nn, interleaved", flush=True)
+    check = bench.speed_check(shapes, threads=args.threads, rounds=args.rounds, device=args.device, quick=args.quick)
+    print()
+    print(check.markdown())
+    if args.out:
+        bench.write_check(check, args.out)
+        print(f"\nWrote {args.out}")
+    return 0
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 5 or min(values) < 1:
+        raise ValueError(f"--shape: expected T,B,I,H,LAYERS (five positive integers), got {text!r}")
+    return values
+
+
 def _report(run_dir: Path, result) -> None:
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 speaks for all
         return
@@ -586,7 +610,34 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--unfinished", action="store_true", help=UNFINISHED_HELP)
     server.set_defaults(handler=_serve)
 
-    for command in commands.choices.values():  # also after the command: rnnkit train x --debug
+    bench = commands.add_parser(
+        "bench", help="measure rnnkit on this machine (bench speed: the layers against torch.nn)",
+        description="Measurements of rnnkit on the machine it runs on.")
+    bench_kinds = bench.add_subparsers(dest="bench", metavar="WHAT", required=True)
+    speed = bench_kinds.add_parser(
+        "speed", help="the LSTM variants and the GRU against torch.nn, forward + backward",
+        description=(
+            "Time rnnkit's LSTM (the automatic path and the variants torch.nn cannot run: recurrent dropout, zoneout, "
+            "peepholes, layer norm) against torch.nn.LSTM, and rk.GRU against torch.nn.GRU, forward + backward at "
+            "four shapes (T,B,I,H,layers: 100,64,128,256,1; 100,64,512,512,2; 1000,16,32,128,1; 50,1,64,256,1), "
+            "interleaved in one process so that the ratios hold while the machine drifts. Prints the machine (CPU "
+            "model, vendor, vector extensions), the per-step GEMM route the kernels chose, the table of ratios, and "
+            "each speed target with whether it holds here. A few minutes on 2 cores; --quick is a 10-second smoke run."
+        ),
+        epilog="example: rnnkit bench speed --threads 2 --out speed.json",
+    )
+    speed.add_argument("--quick", action="store_true", help="two tiny shapes, 2 rounds: checks it runs, not the speed")
+    speed.add_argument("--shape", action="append", metavar="T,B,I,H,LAYERS",
+                       help="a shape to time instead of the four (repeat for more)")
+    speed.add_argument("--threads", type=POSITIVE_INT, default=2,
+                       help="torch threads while timing (default: 2; restored after)")
+    speed.add_argument("--rounds", type=POSITIVE_INT, default=5,
+                       help="interleaved samples per candidate; the median is kept (default: 5)")
+    speed.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to run (default: cpu)")
+    speed.add_argument("--out", help="also write the result: .json for the data, any other name for the markdown table")
+    speed.set_defaults(handler=_bench_speed)
+
+    for command in [*commands.choices.values(), *bench_kinds.choices.values()]:  # also after it: rnnkit train x --debug
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help="on an error, show the Python traceback too")
     return parser

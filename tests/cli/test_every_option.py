@@ -7,6 +7,7 @@ table uses every option that the parser defines, so a new option without a test 
 from __future__ import annotations
 
 import io
+import json
 import math
 import sys
 from pathlib import Path
@@ -54,6 +55,8 @@ CALLS = [
     ("export", ["export", "{language}", "--format", "onnx", "--streaming", "--out", "{tmp}/lm/step.onnx", "--steps", "8",
                 "--unfinished", "--debug"]),
     ("export --format", ["export", "{sentiment}", "--format", "exported-program", "--steps", "6"]),
+    ("bench speed", ["bench", "speed", "--quick", "--shape", "6,2,4,8,1", "--threads", "1", "--rounds", "1", "--device",
+                     "cpu", "--out", "{tmp}/bench.json", "--debug"]),
     ("tune", ["tune", "{tune_config}", "--set", "train.steps=4", "--budget", "5m", "--trials", "2", "--jobs", "1",
               "--metric", "val_loss", "--mode", "min", "--space", "{tune_space}", "--storage",
               "sqlite:///{tmp}/tune/study.db", "--run-dir", "{tmp}/tune", "--debug"]),
@@ -180,6 +183,10 @@ def check_output(name: str, out: str, places: dict[str, str]) -> None:
     elif name == "export":
         assert (tmp / "lm" / "step.onnx").exists() and (tmp / "lm" / "step.json").exists()
         assert "(one step per call, the state in and out)" in out and "max |diff|" in out
+    elif name == "bench speed":  # the shape asked for, every candidate, and no targets judged at it
+        result = json.loads((tmp / "bench.json").read_text())
+        assert result["shapes"] == ["6,2,4,8,1"] and len(result["rows"]) == 8 and result["targets"] == []
+        assert "| rk.LSTM layer_norm |" in out and "not judged" in out
     elif name == "export --format":
         assert Path(places["sentiment"], "model-sequence.pt2").exists() and "(any length)" in out
 
@@ -189,9 +196,12 @@ def test_the_table_uses_every_option_of_every_command():
     commands = next(a for a in parser._actions if a.dest == "command").choices
     used: dict[str, set[str]] = {}
     for _, argv in [*CALLS, ("serve", SERVE)]:
-        used.setdefault(argv[0], set()).update(a for a in argv if a.startswith("--"))
+        verb = " ".join(argv[:2]) if argv[0] == "bench" else argv[0]
+        used.setdefault(verb, set()).update(a for a in argv if a.startswith("--"))
     missing = []
-    for verb, sub in commands.items():
+    bench = next(a for a in commands["bench"]._actions if a.dest == "bench").choices
+    for verb, sub in [*((v, p) for v, p in commands.items() if v != "bench"),
+                      *((f"bench {v}", p) for v, p in bench.items())]:
         options = {s for action in sub._actions for s in action.option_strings if s.startswith("--") and s != "--help"}
         missing += [f"{verb} {option}" for option in sorted(options - used.get(verb, set()))]
         if verb not in used:

@@ -18,8 +18,8 @@ import importlib
 from typing import Any
 
 from rnnkit import functional
-from rnnkit.cells import ConvGRUCell, ConvLSTMCell, GRUCell, Init, LSTMCell, MinGRUCell, MinLSTMCell, RNNCell
-from rnnkit.layers import GRU, ConvGRU, ConvLSTM, LSTM, RNN, EmbeddingDropout, LockedDropout, MinGRU, MinLSTM, Recurrent, Stream
+from rnnkit.cells import ConvGRUCell, ConvLSTMCell, ExpRNNCell, GRUCell, Init, LSTMCell, MinGRUCell, MinLSTMCell, RNNCell
+from rnnkit.layers import GRU, ConvGRU, ConvLSTM, ExpRNN, LSTM, RNN, EmbeddingDropout, LockedDropout, MinGRU, MinLSTM, Recurrent, Stream
 from rnnkit.layers.export import export_onnx
 from rnnkit.layers.quantized import quantize_dynamic
 
@@ -43,6 +43,8 @@ __all__ = [
     "ConvGRUCell",
     "ConvLSTM",
     "ConvLSTMCell",
+    "ExpRNN",
+    "ExpRNNCell",
     "GRU",
     "EmbeddingDropout",
     "GRUCell",

@@ -6,6 +6,7 @@ from rnnkit.cells.gru import GRUCell, GRUSpec
 from rnnkit.cells.init import Init
 from rnnkit.cells.lstm import LSTMCell, LSTMSpec
 from rnnkit.cells.minrnn import MinGRUCell, MinLSTMCell
+from rnnkit.cells.orthogonal import ExpRNNCell
 from rnnkit.cells.rnn import RNNCell, RNNSpec
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "ConvGRUSpec",
     "ConvLSTMCell",
     "ConvLSTMSpec",
+    "ExpRNNCell",
     "GRUCell",
     "GRUSpec",
     "Init",

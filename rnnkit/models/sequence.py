@@ -14,7 +14,7 @@ import rnnkit.layers as L
 from rnnkit.cells import Init
 from rnnkit.functional import sequence_summary
 
-Cell = Literal["rnn", "rnn_relu", "lstm", "gru", "mingru", "minlstm"]
+Cell = Literal["rnn", "rnn_relu", "lstm", "gru", "mingru", "minlstm", "exprnn"]
 
 
 @dataclass
@@ -56,14 +56,20 @@ def _init_for(config: RecurrentConfig) -> str | Init:
 
 
 def build_recurrent(config: RecurrentConfig, input_size: int) -> nn.Module:
-    """``rk.RNN``, ``rk.LSTM``, ``rk.GRU``, ``rk.MinGRU`` or ``rk.MinLSTM`` as ``config`` says, time-major."""
-    if config.cell in ("mingru", "minlstm"):
-        unsupported = [name for name, off in (("bidirectional", False), ("dropout", 0.0), ("recurrent_dropout", 0.0),
-                                              ("zoneout", 0.0), ("weight_drop", 0.0), ("layer_norm", False))
-                       if getattr(config, name) != off]
+    """``rk.RNN``, ``rk.LSTM``, ``rk.GRU``, ``rk.MinGRU``, ``rk.MinLSTM`` or ``rk.ExpRNN`` as ``config``
+    says, time-major. ExpRNN (the orthogonal recurrence) starts from Henaff et al.'s rotations
+    whatever ``init`` says."""
+    if config.cell in ("mingru", "minlstm", "exprnn"):
+        off = (("recurrent_dropout", 0.0), ("zoneout", 0.0), ("weight_drop", 0.0), ("layer_norm", False))
+        if config.cell != "exprnn":
+            off += (("bidirectional", False), ("dropout", 0.0))
+        unsupported = [name for name, value in off if getattr(config, name) != value]
         if unsupported:
             raise ValueError(f"model.recurrent.cell={config.cell!r}: expected none of {unsupported} (not defined "
                              f"for it)")
+        if config.cell == "exprnn":
+            return L.ExpRNN(input_size, config.hidden_size, num_layers=config.num_layers,
+                            bidirectional=config.bidirectional, dropout=config.dropout)
         layer = L.MinGRU if config.cell == "mingru" else L.MinLSTM
         return layer(input_size, config.hidden_size, num_layers=config.num_layers,
                      impl="loop" if config.impl == "loop" else "scan")

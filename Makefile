@@ -12,7 +12,7 @@ TORCH  ?= torch==2.13.0
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(TORCH)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[demo,timeseries,text,music,seq2seq,speech,tune,video,onnx,serve,dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[demo,timeseries,text,music,seq2seq,speech,tune,video,onnx,serve,vectors,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)

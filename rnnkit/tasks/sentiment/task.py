@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.data import vectors
 from rnnkit.data.text import LabeledTexts, Vocabulary
 from rnnkit.files import read_text
 from rnnkit.models.text_classifier import TextClassifier, transfer_language_model
@@ -109,6 +110,10 @@ def build(config: SentimentConfig, rank: int = 0) -> SentimentJob:
         training_text = "\n".join(texts["train"].texts)
         vocab = Vocabulary.build(training_text.lower() if data.lowercase else training_text, level,
                                  data.min_count, data.max_vocab)
+    found = None
+    if config.model.embedding:
+        found, vocab, extension_note = pretrained_vectors(vocab, config)
+        level_note += extension_note
     if data.max_length == "auto":  # as long as 95% of the training texts: the rest are cut there
         counts = [len(vocab.encode(text.lower() if data.lowercase else text)) for text in texts["train"].texts]
         data.max_length = max(16, int(np.percentile(counts, 95)))
@@ -126,6 +131,7 @@ def build(config: SentimentConfig, rank: int = 0) -> SentimentJob:
     model = TextClassifier(len(vocab), len(classes), config.model)
     if state is not None:
         transfer_language_model(model, state)
+    vectors_note = start_from_vectors(model, vocab, found, config) if found is not None else None
 
     def step_fn(m: nn.Module, batch: tuple[Tensor, Tensor, Tensor], carry: Any) -> StepOutput:
         ids, lengths, y = batch
@@ -141,8 +147,43 @@ def build(config: SentimentConfig, rank: int = 0) -> SentimentJob:
     notes = [level_note, *class_balance(texts["train"].labels),
              length_summary([len(ids) for ids in parts["train"].ids], "tokens"),
              f"vocabulary: {len(vocab)} {vocab.level} tokens; they cover {coverage(vocab, texts['val'].texts, data):.1%} "
-             f"of the validation tokens"]
+             f"of the validation tokens", *([vectors_note] if vectors_note else [])]
     return SentimentJob(model, step_fn, batches, evaluate, split, vocab, classes, parts, encode, config, texts, notes)
+
+
+def pretrained_vectors(vocab: Vocabulary, config: SentimentConfig) -> tuple[vectors.Vectors, Vocabulary, str]:
+    """The vectors of ``model.embedding``, checked against the config, and the vocabulary with
+    the vectors' ``model.embedding_vocabulary`` most frequent words added after the training
+    words (so that a word never seen in training still has its vector); a note when it grew."""
+    source = config.model.embedding
+    if config.pretrain.enabled:
+        raise ValueError(f"model.embedding: {source!r} and pretrain.enabled both set the embedding's start: "
+                         f"expected one of them")
+    if vocab.level != "word":
+        raise ValueError(f"model.embedding: word vectors need word tokens, got data.level {vocab.level!r}")
+    found = vectors.load_vectors(source)
+    if found.dim != config.model.embedding_size:
+        raise ValueError(f"model.embedding_size: the {source} vectors are {found.dim}-wide: expected "
+                         f"{found.dim}, got {config.model.embedding_size}")
+    count = config.model.embedding_vocabulary
+    if not count:
+        return found, vocab, ""
+    added = [w for w in found.words[:count] if w not in vocab.index]
+    grown = Vocabulary(vocab.tokens + added, vocab.level)
+    return found, grown, f"; vocabulary: the training words and {len(added):,} more of the vectors' {count:,} first"
+
+
+def start_from_vectors(model: TextClassifier, vocab: Vocabulary, found: vectors.Vectors,
+                       config: SentimentConfig) -> str:
+    """Copy the pretrained vectors into the classifier's embedding; the note says which and how
+    much of the vocabulary they cover."""
+    rows, covered = vectors.embedding_rows(vocab.tokens, found, np.random.default_rng(config.train.seed),
+                                           special=(vocab.tokens[0],))
+    with torch.no_grad():
+        model.embedding.weight.copy_(torch.from_numpy(rows))
+    how = "frozen" if config.model.freeze_embedding else "fine-tuned"
+    return (f"embedding: {found.source} ({len(found.words):,} words x {found.dim}, {how}); it has {covered.found:,} of "
+            f"the {covered.words:,} vocabulary words ({covered.share:.1%})")
 
 
 def report(job: SentimentJob, run_dir: Path) -> dict[str, Any]:

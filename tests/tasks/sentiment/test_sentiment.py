@@ -237,3 +237,27 @@ def test_freeze_embedding_keeps_it_out_of_training() -> None:
     loss.backward()
     optimizer.step()
     assert torch.equal(model.embedding.weight, before)
+
+
+def test_a_run_starts_from_word_vectors_and_grows_its_vocabulary(tmp_path: Path) -> None:
+    """model.embedding: the embedding's rows are the vectors of their words (frozen here: they
+    stay so through training), and model.embedding_vocabulary adds the vectors' first words."""
+    texts, labels = generated_texts(150)
+    data_path = write_csv(tmp_path / "reviews.csv", texts, labels)
+    words = ["the", "good", "bad", "zebra", "quixotic", "film"]
+    rng = np.random.default_rng(3)
+    table = rng.normal(size=(len(words), 16)).astype(np.float32)
+    (tmp_path / "v.txt").write_text("\n".join(w + " " + " ".join(f"{v:.6f}" for v in row)
+                                              for w, row in zip(words, table)) + "\n")
+    config = sentiment_config(tmp_path, data_path)
+    config.model.embedding, config.model.embedding_vocabulary = str(tmp_path / "v.txt"), 4
+    config.model.freeze_embedding, config.train.steps = True, 3
+    job = sentiment.task.build(config)
+    assert "zebra" in job.vocab.index and "quixotic" not in job.vocab.index  # the first 4 vector words only
+    weight = job.model.embedding.weight.detach().numpy()
+    for word in ("the", "good", "bad", "zebra", "film"):
+        np.testing.assert_allclose(weight[job.vocab.index[word]], table[words.index(word)], atol=1e-6)
+    assert any("it has 5 of the" in note for note in job.data_notes)
+    config.model.embedding_size = 8
+    with pytest.raises(ValueError, match="the .* vectors are 16-wide: expected 16, got 8"):
+        sentiment.task.build(config)

@@ -28,7 +28,8 @@ from rnnkit.tasks.long_term import SOLVED, LongTermConfig, build, probe
 from rnnkit.tasks.core.plotting import pyplot, save_figure
 from rnnkit.training import fit, seed_everything
 
-CELLS = {"rnn": "tanh RNN", "lstm": "LSTM", "gru": "GRU", "mingru": "minGRU", "minlstm": "minLSTM"}
+CELLS = {"rnn": "tanh RNN", "lstm": "LSTM", "gru": "GRU", "mingru": "minGRU", "minlstm": "minLSTM",
+         "exprnn": "ExpRNN (orthogonal)"}
 DEFAULT_CELLS = ["rnn", "lstm", "gru"]
 FULL = {"adding": [100, 200, 400, 750], "copy": [100, 200, 500]}
 QUICK = {"adding": [20], "copy": [10]}
@@ -38,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny lengths and budgets, for a smoke run")
     parser.add_argument("--tasks", nargs="+", choices=sorted(FULL), default=sorted(FULL), help="which tasks")
     parser.add_argument("--cells", nargs="+", choices=list(CELLS), default=DEFAULT_CELLS,
-                        help="which cells (default: rnn lstm gru; mingru and minlstm also run)")
+                        help="which cells (default: rnn lstm gru; mingru, minlstm and exprnn also run)")
     parser.add_argument("--lengths", nargs="+", type=int, help="override the lengths T of every task")
     parser.add_argument("--hidden-size", type=int, default=128, help="hidden units (default: 128)")
     parser.add_argument("--batch-size", type=int, default=32, help="batch size (default: 32)")
@@ -107,7 +108,7 @@ def markdown(rows: list[dict[str, Any]], args: argparse.Namespace, info: dict, s
         "",
         f"Adam (lr {args.lr_adding} on adding, {args.lr_copy} on copy), batch {args.batch_size}, "
         f"hidden {args.hidden_size}, gradient clipping at norm 1.0, recommended init "
-        f"(orthogonal for the tanh RNN, chrono(T) for LSTM/GRU); budget per run {args.max_steps} steps or "
+        f"(orthogonal for the tanh RNN, chrono(T) for LSTM/GRU, Henaff's rotations for ExpRNN); budget per run {args.max_steps} steps or "
         f"{args.max_seconds:.0f} s; seed {args.seed}. Validation and test sets of 500 each, generated with fixed "
         "seeds: every evaluation reads validation, which stops training and decides 'solved'; the test set is "
         "scored once, after training. Solved: adding MSE < 0.01 (predicting 1 gives ~0.167); copy >= 99% of "
@@ -133,7 +134,8 @@ def plot(rows: list[dict[str, Any]], out: Path, name: str) -> list[Path]:
     plt = pyplot()
     if plt is None:
         return []
-    colors = {"rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green", "mingru": "tab:olive", "minlstm": "tab:cyan"}
+    colors = {"rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green", "mingru": "tab:olive", "minlstm": "tab:cyan",
+              "exprnn": "tab:purple"}
     paths = []
     tasks = sorted({r["task"] for r in rows})
     lengths = {task: sorted({r["T"] for r in rows if r["task"] == task}) for task in tasks}

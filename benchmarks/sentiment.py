@@ -87,7 +87,8 @@ def run_split(split: int, args: argparse.Namespace, lm_dir: Path) -> dict[str, A
 
 
 METHODS = {"tfidf": "TF-IDF + logistic regression", "scratch": "rnnkit biLSTM from scratch",
-           "pretrained": "rnnkit biLSTM, LM pre-trained", "glove": "rnnkit biLSTM, GloVe 6B 50d (frozen)"}
+           "pretrained": "rnnkit biLSTM, LM pre-trained",
+           "glove": "rnnkit, GloVe 6B 50d, frozen (preset sentiment-polarity-glove)"}
 
 
 def pretrain_language_model(args: argparse.Namespace, lm_dir: Path) -> dict[str, Any]:

@@ -94,8 +94,8 @@ def main() -> None:
               for r in product_rows]
     columns = list(layer_rows[0]["ms"])
     lines += ["", "## Whole layers, forward + backward", "",
-              "Median ms (ratio to torch.nn.LSTM in float32); the path rk.LSTM took; the largest |bf16 - float32| of "
-              "each layer's output.", "",
+              ("Median ms (ratio to torch.nn.LSTM in float32); the path rk.LSTM took; the largest |bf16 - float32| "
+               "of each layer's output."), "",
               "| T,B,I,H | " + " | ".join(columns) + " | rk.LSTM path (float32 / bf16) | max diff nn / rk |",
               "|---|" + "---:|" * len(columns) + "---|---|"]
     for r in layer_rows:

@@ -99,8 +99,8 @@ class SpeedCheck:
     def markdown(self) -> str:
         m = self.machine
         lines = ["# rnnkit bench speed", "",
-                 f"Machine: {m['cpu']} ({m['vendor']}; {m['isa']}), {m['cores']} cores, {m['torch_threads']} torch "
-                 f"thread(s), torch {m['torch']}, device {self.device}; {m['date']}; {self.seconds:.0f} s.", "",
+                 (f"Machine: {m['cpu']} ({m['vendor']}; {m['isa']}), {m['cores']} cores, {m['torch_threads']} torch "
+                  f"thread(s), torch {m['torch']}, device {self.device}; {m['date']}; {self.seconds:.0f} s."), "",
                  "Per-step GEMM of rnnkit's kernels: " + (", ".join(
                      f"B={c['batch']} {c['in']}->{c['out']}: {c['route']}" for c in self.gemm_routes.get("chosen", []))
                      or "none ran") + f" (forced: {self.gemm_routes.get('forced', 'n/a')}).", "",

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 import rnnkit as rk
+from rnnkit.files import write_text
 from rnnkit.functional import kernels
 from rnnkit.tasks.bench.machine import machine_info, time_interleaved
 
@@ -179,6 +180,4 @@ def speed_check(shapes: Sequence[tuple[int, int, int, int, int]] | None = None, 
 
 def write_check(check: SpeedCheck, path: str) -> None:
     """The check as JSON (``.json``) or its markdown table (any other name), written atomically."""
-    from rnnkit.files import write_text
-
     write_text(path, json.dumps(check.to_json(), indent=1) + "\n" if path.endswith(".json") else check.markdown() + "\n")

@@ -46,7 +46,7 @@ def test_unknown_key_names_the_choices():
 
 
 def test_bad_values_name_the_key_and_what_was_expected():
-    with pytest.raises(ConfigError, match=r"model.recurrent.cell: expected one of 'rnn', 'rnn_relu', 'lstm', 'gru', 'mingru', 'minlstm', got 'transformer'"):
+    with pytest.raises(ConfigError, match=r"model.recurrent.cell: expected one of 'rnn', 'rnn_relu', 'lstm', 'gru', 'mingru', 'minlstm', 'exprnn', got 'transformer'"):
         from_dict(LongTermConfig, {"model": {"recurrent": {"cell": "transformer"}}})
     with pytest.raises(ConfigError, match="train.steps: expected an integer, got 'many'"):
         from_dict(LongTermConfig, {"train": {"steps": "many"}})

@@ -2,8 +2,8 @@
 
 One subpackage per application, side by side, none importing another::
 
-    forecast/  anomaly/  classify/  language/  sentiment/  music/  translate/  speech/
-    long_term/ (the adding and copy tasks)  demo/ (``rnnkit demo``)
+    forecast/  anomaly/  classify/  language/  sentiment/  music/  translate/  speech/  video/
+    long_term/ (the adding and copy tasks)  demo/ (``rnnkit demo``)  bench/ (``rnnkit bench speed``)
 
 and beneath them ``core/``, what several share: the task registry (a task name -> the module
 that defines it, imported only when asked for), running a task (train, resume, evaluate),

@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.rnnkit-installed
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo test wheel-check parity bench-speed keras-venv install system-deps clean
+.PHONY: demo test docs wheel-check parity bench-speed keras-venv install system-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,16 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2
+
+# The documentation site (site/): strict, so a warning, a broken link or a missing reference fails it;
+# the tutorials (docs/tutorials/*.py, jupytext) are executed as it builds. CI builds it.
+DOCS_STAMP := $(VENV)/.rnnkit-docs-installed
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # The wheel as a user gets it: built with pip, installed (with torch, pinned) in a fresh virtualenv,
 # run from an empty folder: the presets and the kernels' source must travel inside it. CI runs this once.
@@ -60,4 +70,4 @@ bench-speed: $(STAMP) keras-venv
 	$(BIN)/python benchmarks/speed.py --keras-python $(KERAS_VENV)/bin/python
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build site *.egg-info

@@ -71,6 +71,17 @@ def read_csv(path: str | Path) -> list[dict[str, float]]:
     return out
 
 
+def write_line(text: str) -> None:
+    """Print a line to stderr; while progress bars are open (a tour's, a run's), between them rather
+    than through them."""
+    from tqdm import tqdm
+
+    if getattr(tqdm, "_instances", ()):
+        tqdm.write(text, file=sys.stderr)
+    else:
+        print(text, file=sys.stderr, flush=True)
+
+
 class RunLogger:
     """Progress bar, CSVs and TensorBoard for one process (pass ``active=False`` on non-main ranks)."""
 
@@ -89,11 +100,16 @@ class RunLogger:
                 self.tensorboard = SummaryWriter(str(self.run_dir / "tensorboard"), purge_step=start_step + 1)
             except ImportError:
                 self.tensorboard = None
+        self.postfix: dict[str, str] = {}
+        self.nested = False
         if progress and active:
             from tqdm import tqdm
 
+            # Inside another bar (the tour's), this bar takes the next line, goes when done, and shows
+            # the evaluations in its postfix instead of writing lines between the two bars.
+            self.nested = bool(getattr(tqdm, "_instances", ()))
             self.bar = tqdm(total=total_steps, initial=start_step, unit="step", dynamic_ncols=True,
-                            file=sys.stderr, mininterval=0.5)
+                            file=sys.stderr, mininterval=0.5, leave=not self.nested)
 
     def _append(self, name: str, fields: list[str], row: dict[str, Any]) -> None:
         path = self.run_dir / name
@@ -122,13 +138,17 @@ class RunLogger:
         if self.tensorboard is not None:
             for key, value in metrics.items():
                 self.tensorboard.add_scalar(f"eval/{key}", value, step)
-        if self.bar is not None:
+        if self.bar is not None and self.nested:
+            self.postfix.update({k: f"{v:.4g}" for k, v in list(metrics.items())[:2]})
+            self.bar.set_postfix(self.postfix, refresh=True)
+        elif self.bar is not None:
             self.bar.write(f"step {step:>7d}  " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
 
     def progress(self, steps: int, loss: float, lr: float) -> None:
         if self.bar is not None:
             self.bar.update(steps)
-            self.bar.set_postfix(loss=f"{loss:.4g}", lr=f"{lr:.2e}", refresh=False)
+            self.postfix.update(loss=f"{loss:.4g}", lr=f"{lr:.2e}")
+            self.bar.set_postfix(self.postfix, refresh=False)
 
     def close(self) -> Path | None:
         if self.bar is not None:

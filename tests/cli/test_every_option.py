@@ -25,8 +25,9 @@ TRAIN = {"steps": 6, "batch_size": 4, "eval_every": 3, "progress": False, "devic
 
 # (name, argv): {placeholders} are filled from the runs and files the fixture makes
 CALLS = [
-    ("demo", ["demo", "--csv", "{sine_csv}", "--column", "value", "--steps", "4", "--hidden-size", "4", "--seed", "3",
-              "--out", "{tmp}/demo", "--debug"]),
+    ("demo", ["demo", "--only", "gradients", "--quick", "--no-progress", "--seed", "3", "--out", "{tmp}/demo",
+              "--debug"]),
+    ("demo --list", ["demo", "--list"]),
     ("presets", ["presets", "--debug"]),
     ("train", ["train", "adding", "--set", "train.steps=2", "--set", "train.progress=false", "--set",
                "model.recurrent.hidden_size=4", "--run-dir", "{tmp}/adding"]),
@@ -78,8 +79,6 @@ def train_tiny(task: str, folder: Path, **extra: object) -> Path:
 @pytest.fixture(scope="module")
 def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     tmp = tmp_path_factory.mktemp("cli")
-    t = np.arange(60)
-    pd.DataFrame({"t": t, "value": np.sin(t / 3)}).to_csv(tmp / "sine.csv", index=False)
     forecast = train_tiny("forecast", tmp / "forecast")
     pd.DataFrame({"y": 10 + np.sin(2 * np.pi * np.arange(130) / 12)}).to_csv(tmp / "newer.csv", index=False)
     covariate = tmp / "covariate"
@@ -101,7 +100,7 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     (tmp / "tune.yaml").write_text(yaml.safe_dump(tune_config))
     (tmp / "space.yaml").write_text(yaml.safe_dump({"model.recurrent.hidden_size": {"low": 4, "high": 8, "int": True},
                                                     "model.recurrent.num_layers": None}))
-    return {"tmp": str(tmp), "sine_csv": str(tmp / "sine.csv"), "adding": str(tmp / "adding"),
+    return {"tmp": str(tmp), "adding": str(tmp / "adding"),
             "forecast": str(forecast), "newer_csv": str(tmp / "newer.csv"), "forecast_covariate": str(run_dir),
             "future_csv": str(tmp / "future.csv"), "language": str(train_tiny("language", tmp / "language")),
             "music": str(music), "prime_mid": str(tmp / "music" / "midi" / "p0.mid"),
@@ -143,7 +142,9 @@ def test_every_call_runs(places, capsys, monkeypatch):
 def check_output(name: str, out: str, places: dict[str, str]) -> None:
     tmp = Path(places["tmp"])
     if name == "demo":
-        assert "persistence" in out and (tmp / "demo" / "demo.png").exists()
+        assert "gradients: LSTM mse" in out and (tmp / "demo" / "index.html").exists()
+    elif name == "demo --list":
+        assert out.split()[:1] == ["forecast"] and "video" in out
     elif name == "presets":
         assert out.splitlines()[0].startswith("adding ") and "forecast-airline" in out
     elif name == "train":

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
 from rnnkit.data.sequences import SequenceSet
 from rnnkit.extras import require
@@ -28,8 +29,12 @@ def one_nn_dtw(train: SequenceSet, sequences: Sequence[np.ndarray]) -> np.ndarra
     """The label of each of ``sequences`` ``(T_i, C)``: that of its nearest training sequence under DTW."""
     neighbours = require("aeon.classification.distance_based", "the 1-NN DTW baseline")
     model = neighbours.KNeighborsTimeSeriesClassifier(n_neighbors=1, distance="dtw")
-    model.fit(_panel(train.sequences), np.asarray(train.labels))
-    return model.predict(_panel(sequences))
+    threads = torch.get_num_threads()
+    try:
+        model.fit(_panel(train.sequences), np.asarray(train.labels))
+        return model.predict(_panel(sequences))
+    finally:  # aeon's numba sets the OpenMP pool it shares with torch to every core; put the process's back
+        torch.set_num_threads(threads)
 
 
 SUMMARY_POINTS = 16  # each sequence resampled to this many points for the linear model

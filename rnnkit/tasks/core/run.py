@@ -31,7 +31,6 @@ import errno
 import json
 import math
 import os
-import sys
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
@@ -59,6 +58,7 @@ from rnnkit.training import (
     seed_everything,
     trained_weights_and_origin,
 )
+from rnnkit.training.logger import write_line
 from rnnkit.training.run_folder import RunLock, claim, new_run_folder
 
 
@@ -280,7 +280,7 @@ def _train_held(config: Any, run_dir: Path, resume: bool, dist_info: Any, setup:
         bound = _write_artifacts(job, run_dir, resume)
         data_lines = report_lines(job) + ([budget] if budget else [])
         if config.train.progress:
-            print("data report:\n" + "\n".join(f"  {line}" for line in data_lines), file=sys.stderr, flush=True)
+            write_line("data report:\n" + "\n".join(f"  {line}" for line in data_lines))
     evaluate = job.evaluate
     if on_evaluate is not None and evaluate is not None:
         def evaluate(model: torch.nn.Module, inner: Callable[..., dict[str, float]] = job.evaluate) -> dict[str, float]:

@@ -1,5 +1,18 @@
-"""The demo: an LSTM and a tanh RNN learn the yearly sunspot cycle (``rnnkit demo``)."""
+"""The tour (``rnnkit demo``): a small model per family of tasks on real data, beside its baseline, on one page."""
 
-from rnnkit.tasks.demo.sunspots import DemoResult, load_csv_column, load_sunspots, plot_demo, run_demo, summary
+from rnnkit.tasks.demo.page import render, write_page
+from rnnkit.tasks.demo.tour import (
+    PARTS,
+    Model,
+    Part,
+    PartResult,
+    TourResult,
+    as_dict,
+    part_names,
+    run_part,
+    run_tour,
+    select,
+)
 
-__all__ = ["DemoResult", "load_csv_column", "load_sunspots", "plot_demo", "run_demo", "summary"]
+__all__ = ["PARTS", "Model", "Part", "PartResult", "TourResult", "as_dict", "part_names", "render", "run_part",
+           "run_tour", "select", "write_page"]

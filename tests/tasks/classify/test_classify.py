@@ -128,3 +128,21 @@ def test_unknown_test_labels_are_refused(tmp_path):
     job = classify.build(tiny_config(tmp_path / "train.npz", tmp_path / "test.npz"))  # the test file is unread
     with pytest.raises(ValueError, match=r"test labels \['sideways'\] never occur"):
         job.test_part()
+
+
+def test_the_dtw_baseline_leaves_torchs_thread_count_alone():
+    """aeon's numba resizes the OpenMP pool it shares with torch; a 1-thread process (a benchmark,
+    a tour beside another job) ran every later torch op 8x slower on 2 oversubscribed threads."""
+    from rnnkit.tasks.classify.baselines import one_nn_dtw
+
+    pytest.importorskip("aeon")
+    rng = np.random.default_rng(0)
+    train = SequenceSet([rng.normal(size=(30, 2)) + k for k in range(4)], np.array([0, 1, 0, 1]))
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        predicted = one_nn_dtw(train, [rng.normal(size=(30, 2)) * 0.01 + 3])
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert [int(p) for p in predicted] == [1]  # nearest to the training sequence at offset 3, labelled 1

@@ -46,12 +46,14 @@ wheel-check: $(STAMP)
 	cd $(WHEEL_DIR)/empty && ../venv/bin/rnnkit train adding --set train.steps=20 --set train.progress=false
 	cd $(WHEEL_DIR)/empty && ../venv/bin/python -c "from rnnkit.functional import kernels; print('kernel source in the wheel:', kernels.SOURCE.exists())"
 	cd $(WHEEL_DIR)/empty && ../venv/bin/python -c "import importlib.resources as r; assert r.files('rnnkit').joinpath('py.typed').is_file(), 'py.typed is not in the wheel'"
+	cd $(WHEEL_DIR)/empty && ../venv/bin/python -c "import importlib.resources as r; assert r.files('rnnkit').joinpath('serve/page/page.js').is_file(), 'the serve page is not in the wheel'"
 	rm -rf $(WHEEL_DIR)
 
 # Debian packages of the real data sets that no Python package carries: espeak-ng and sox (the
 # spoken digits of configs/speech-digits.yaml), diatheke and two SWORD Bibles (translate-bible), and
-# redis-server (the tests of rnnkit serve's sessions kept in Redis).
-SYSTEM_PACKAGES := espeak-ng sox diatheke sword-text-kjv sword-text-sparv redis-server
+# redis-server (the tests of rnnkit serve's sessions kept in Redis), chromium (the browser test of
+# rnnkit serve's page, driven by Playwright: its own browser download is not on the package registries).
+SYSTEM_PACKAGES := espeak-ng sox diatheke sword-text-kjv sword-text-sparv redis-server chromium
 system-deps:
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES)
 

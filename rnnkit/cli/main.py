@@ -589,9 +589,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     server = commands.add_parser(
         "serve",
-        help="serve a trained run over HTTP: its inference, streaming sessions, /health and /metrics",
+        help="serve a trained run over HTTP: a page to try it, its inference, streaming sessions, /health, /metrics",
         description=(
-            "Load the trained model of RUN_DIR once and serve it with FastAPI on uvicorn. Every task: GET /info, "
+            "Load the trained model of RUN_DIR once and serve it with FastAPI on uvicorn. Open http://HOST:PORT/ in a "
+            "browser: a page with the run's config, metrics and plots and a form to try the model. Every task: GET /info, "
             "/health and /metrics (Prometheus). The task's inference: POST /generate (language), /score (anomaly), "
             "/forecast, /predict (sentiment), /translate, /transcribe (a WAV file as the body). The streaming tasks "
             "(language, anomaly, forecast) also keep sessions: POST /sessions opens one, POST /sessions/ID/step "

@@ -3,7 +3,10 @@ with uvicorn.
 
 Endpoints (every task):
 
-- ``GET /`` and ``GET /info``: the run, its task, its test metrics and the endpoints;
+- ``GET /`` in a browser: a page with the run's config, metrics and plots and a form for the
+  task's inference (``rnnkit/serve/page``: plain HTML and a script, no build step); else JSON as ``/info``;
+- ``GET /info``: the run, its task, its test metrics, config, plots and the endpoints;
+- ``GET /files/NAME``: one of the run's plots (PNG);
 - ``GET /health``: 200 while the server and its session store answer, else 503;
 - ``GET /metrics``: Prometheus text (requests by route and status, latency, sessions, batch sizes);
 - the task's one-shot endpoints (:mod:`rnnkit.serve.services`).
@@ -23,6 +26,7 @@ finishes the queued steps, then stops.
 
 import asyncio
 import contextlib
+import importlib.resources
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -36,9 +40,10 @@ from rnnkit.extras import require
 require("fastapi", "rnnkit serve")
 require("prometheus_client", "rnnkit serve's /metrics")
 from fastapi import Body, FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from rnnkit.config import to_dict
 from rnnkit.serve import records
 from rnnkit.serve.batching import MicroBatcher
 from rnnkit.serve.services import Route, Service, load_service
@@ -46,6 +51,7 @@ from rnnkit.serve.sessions import SessionNotFound, SessionsFull, StoreUnavailabl
 from rnnkit.tasks.core import run
 
 log = logging.getLogger("rnnkit.serve")
+PAGE = importlib.resources.files("rnnkit.serve").joinpath("page")  # index.html and page.js: GET / in a browser
 
 
 @dataclass
@@ -190,12 +196,30 @@ def create_app(run_dir: str | Path, config: ServerConfig | None = None, service:
         endpoints += ["POST /sessions", "POST /sessions/{id}/step", "GET /sessions/{id}", "POST /sessions/{id}/reset",
                       "DELETE /sessions/{id}"]
 
-    @app.get("/", summary="the run and its endpoints")
+    plots = sorted(p.name for p in run_dir.glob("*.png"))  # the run's figures, by name: nothing else is served
+    run_config = to_dict(run.load_run_config(run_dir))
+
     @app.get("/info", summary="the run and its endpoints")
     async def info() -> dict[str, Any]:
         return {"task": service.task, "run": str(run_dir), "metrics": summary.get("metrics", {}),
                 "weights": summary.get("weights"), "endpoints": endpoints, "sessions": store.kind,
-                "max_batch": config.max_batch}
+                "max_batch": config.max_batch, "plots": plots, "config": run_config}
+
+    @app.get("/", summary="the page to try the model (a browser), or the run and its endpoints (JSON)")
+    async def root(request: Request) -> Any:
+        if "text/html" in request.headers.get("accept", ""):
+            return HTMLResponse(PAGE.joinpath("index.html").read_text(encoding="utf-8"))
+        return await info()
+
+    @app.get("/page.js", include_in_schema=False)
+    async def page_script() -> Response:
+        return Response(PAGE.joinpath("page.js").read_text(encoding="utf-8"), media_type="text/javascript")
+
+    @app.get("/files/{name}", summary="one of the run's plots (PNG)")
+    async def plot(name: str) -> Response:
+        if name not in plots:
+            return error(404, f"no plot {name!r} in the run; its plots: {plots}")
+        return FileResponse(run_dir / name, media_type="image/png")
 
     @app.get("/health", summary="200 while the server and its session store answer")
     async def health() -> JSONResponse:

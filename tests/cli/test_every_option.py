@@ -79,6 +79,7 @@ def train_tiny(task: str, folder: Path, **extra: object) -> Path:
 @pytest.fixture(scope="module")
 def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     tmp = tmp_path_factory.mktemp("cli")
+    t = np.arange(60)
     forecast = train_tiny("forecast", tmp / "forecast")
     pd.DataFrame({"y": 10 + np.sin(2 * np.pi * np.arange(130) / 12)}).to_csv(tmp / "newer.csv", index=False)
     covariate = tmp / "covariate"

@@ -2,6 +2,7 @@
 form filled and run in headless Chromium (Playwright), the whole page saved as a PNG.
 
     python tools/screenshots.py runs/demo/sentiment runs/demo/forecast runs/demo/anomaly --out docs/screenshots
+    python tools/screenshots.py runs/demo/index.html --out docs/screenshots   # the tour's page (tour.png)
 
 An anomaly run streams ``--points`` values of its own scores.csv (the series it scored) from ``--start``;
 a forecast run forecasts from the end of its series; a sentiment run classifies two sentences.
@@ -57,7 +58,7 @@ def fill(page, run_dir: Path, task: str, start: int, points: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("runs", nargs="+", type=Path, help="trained run folders")
+    parser.add_argument("runs", nargs="+", type=Path, help="trained run folders, or the tour's index.html")
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"), help="where the PNGs go")
     parser.add_argument("--start", type=int, default=0, help="the first value an anomaly run streams (default: 0)")
     parser.add_argument("--points", type=int, default=400, help="values an anomaly run streams (default: 400)")
@@ -69,6 +70,13 @@ def main() -> int:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         for run_dir in args.runs:
+            if run_dir.suffix == ".html":  # a page on disk: the tour's
+                page = browser.new_page(viewport={"width": 1100, "height": 900})
+                page.goto(run_dir.resolve().as_uri())
+                path = args.out / "tour.png"
+                page.screenshot(path=str(path), full_page=True)
+                print(f"wrote {path}")
+                continue
             process, url = serve(run_dir)
             try:
                 task = httpx.get(url + "/info").json()["task"]

@@ -26,13 +26,14 @@ body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; max-widt
 h1 { margin-bottom: 0.2em; } h2 { margin-top: 2em; border-bottom: 1px solid #d8dce5; padding-bottom: 0.2em; }
 .meta { color: #5c6475; font-size: 13px; }
 table { border-collapse: collapse; margin: 0.8em 0; font-size: 14px; }
-th, td { padding: 0.3em 0.8em; border-bottom: 1px solid #e3e6ed; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
+th, td { padding: 0.3em 0.8em; border-bottom: 1px solid #e3e6ed; text-align: left; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.model td { font-weight: 600; }
 .better { color: #127a3a; } .worse { color: #a33a1c; }
 code, pre { font: 13px/1.4 ui-monospace, "SF Mono", Menlo, monospace; background: #f3f5f9; }
 code { padding: 0.1em 0.3em; } pre { padding: 0.8em; overflow-x: auto; white-space: pre-wrap; }
 img { max-width: 100%; display: block; margin: 0.8em 0; border: 1px solid #e3e6ed; }
+img.gif { width: 320px; image-rendering: pixelated; }
 .error { color: #a33a1c; }
 """
 
@@ -47,7 +48,8 @@ def _figure(path: Path) -> str:
     if path.suffix == ".txt":
         return f"<pre>{_e(path.read_text(encoding='utf-8', errors='replace'))}</pre>"
     data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<img alt="{_e(path.name)}" src="data:{MIME.get(path.suffix, "application/octet-stream")};base64,{data}">'
+    css = ' class="gif"' if path.suffix == ".gif" else ""
+    return f'<img{css} alt="{_e(path.name)}" src="data:{MIME.get(path.suffix, "application/octet-stream")};base64,{data}">'
 
 
 def _value(value: float | None) -> str:
@@ -59,12 +61,12 @@ def _metrics_table(result: PartResult) -> str:
     model = result.runs[0].metrics
     others = result.comparisons()
     shared = [m for m in model if any(m in scores for scores in others.values())] or list(model)
-    head = "".join(f"<th>{_e(m.removeprefix('test_'))}</th>" for m in shared)
+    head = "".join(f'<th class="num">{_e(m.removeprefix("test_"))}</th>' for m in shared)
     rows = [f'<tr class="model"><td>{_e(result.runs[0].label)} (rnnkit)</td>' +
-            "".join(f"<td>{_value(model.get(m))}</td>" for m in shared) + "</tr>"]
+            "".join(f'<td class="num">{_value(model.get(m))}</td>' for m in shared) + "</tr>"]
     for name, scores in others.items():
-        rows.append(f"<tr><td>{_e(name)}</td>" + "".join(f"<td>{_value(scores.get(m))}</td>" for m in shared)
-                    + "</tr>")
+        rows.append(f"<tr><td>{_e(name)}</td>" +
+                    "".join(f'<td class="num">{_value(scores.get(m))}</td>' for m in shared) + "</tr>")
     return f"<table><tr><th>method (test part)</th>{head}</tr>{''.join(rows)}</table>"
 
 
@@ -73,8 +75,8 @@ def _summary_table(tour: TourResult) -> str:
     for result in tour.parts:
         name = f'<a href="#{_e(result.part.name)}">{_e(result.part.name)}</a>'
         if result.error is not None:
-            rows.append(f'<tr><td>{name}</td><td colspan="5" class="error">failed: '
-                        f'{_e(result.error.splitlines()[-1])}</td><td>{result.seconds:.0f}</td></tr>')
+            rows.append(f'<tr><td>{name}</td><td colspan="6" class="error">failed: '
+                        f'{_e(result.error.splitlines()[-1])}</td><td class="num">{result.seconds:.0f}</td></tr>')
             continue
         metric = result.part.metric
         mine = result.runs[0].metrics.get(metric)
@@ -83,10 +85,12 @@ def _summary_table(tour: TourResult) -> str:
         verdict = "" if wins is None else '<span class="better">model</span>' if wins else \
             '<span class="worse">baseline</span>'
         rows.append(f"<tr><td>{name}</td><td>{_e(result.runs[0].label)}</td><td>{_e(metric.removeprefix('test_'))}"
-                    f"</td><td>{_value(mine)}</td><td>{_e(best[0]) + ' ' + _value(best[1]) if best else '-'}</td>"
-                    f"<td>{verdict}</td><td>{result.seconds:.0f}</td></tr>")
-    return ("<table><tr><th>part</th><th>model</th><th>test metric</th><th>model</th><th>best comparison</th>"
-            f"<th>better</th><th>seconds</th></tr>{''.join(rows)}</table>")
+                    f'</td><td class="num">{_value(mine)}</td><td>{_e(best[0]) if best else "-"}</td>'
+                    f'<td class="num">{_value(best[1]) if best else "-"}</td>'
+                    f'<td>{verdict}</td><td class="num">{result.seconds:.0f}</td></tr>')
+    return ('<table id="summary"><tr><th>part</th><th>model</th><th>test metric</th><th class="num">model</th>'
+            '<th>best comparison</th><th class="num">its value</th><th>better</th><th class="num">seconds</th></tr>'
+            f"{''.join(rows)}</table>")
 
 
 def tour_command(only: Sequence[str] | None, quick: bool) -> str:
@@ -126,7 +130,7 @@ def render(tour: TourResult) -> str:
             ("<p>Each part trains a small model on real data for a minute or less and puts its test result beside "
             "the baseline a practitioner would otherwise use, on the same test part. Settings are chosen on "
             "validation data; each test part is read once, by the run's report. The budgets are cut to fit a few "
-            f"minutes on a laptop: the README's benchmark tables show what the full presets reach.{quick}</p>"),
+            f"minutes on a laptop: the documentation's application pages show what the full presets reach.{quick}</p>"),
             _summary_table(tour), *[_part_section(result, tour.quick) for result in tour.parts]]
     return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"

@@ -15,7 +15,6 @@ Library use::
 
 from __future__ import annotations
 
-import csv
 import sys
 import time
 import traceback
@@ -29,6 +28,7 @@ from rnnkit.tasks.core import run
 from rnnkit.tasks.core.baselines import better
 from rnnkit.tasks.core.plotting import pyplot, save_figure
 from rnnkit.tasks.demo.page import write_page
+from rnnkit.training.logger import read_csv
 
 
 @dataclass(frozen=True)
@@ -244,7 +244,8 @@ def plot_validation_curves(result: PartResult, path: Path) -> Path | None:
     plt = pyplot()
     if plt is None:
         return None
-    curves = {r.label: _read_eval(r.run_dir / "eval.csv") for r in result.runs}
+    curves = {r.label: read_csv(r.run_dir / "eval.csv") if (r.run_dir / "eval.csv").exists() else []
+              for r in result.runs}
     metrics = sorted({k for rows in curves.values() for row in rows for k in row if k.startswith("val_")})
     if not metrics:
         return None
@@ -259,13 +260,6 @@ def plot_validation_curves(result: PartResult, path: Path) -> Path | None:
         axis.legend()
     figure.tight_layout()
     return save_figure(figure, path)
-
-
-def _read_eval(path: Path) -> list[dict[str, float]]:
-    if not path.exists():
-        return []
-    with open(path, newline="") as handle:
-        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(handle)]
 
 
 def run_tour(out: str | Path = "runs/demo", only: Sequence[str] | None = None, quick: bool = False, seed: int = 0,

@@ -27,6 +27,7 @@ def browser():
 
 def open_page(browser, server):
     page = browser.new_page()
+    page.set_default_timeout(120_000)  # a loaded CI machine (the other tests beside it) answers slowly
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(server.url + "/")
@@ -79,10 +80,29 @@ def test_streamed_values_draw_their_anomaly_scores_live(trained, serve_process, 
     values = np.sin(np.arange(30) / 3).round(4).tolist()
     page.fill("#input", "value\n" + "\n".join(map(str, values)))
     page.click("#go")
-    page.wait_for_selector("#output", timeout=60_000)
+    page.wait_for_selector("#output")
     assert page.locator("#output").text_content().startswith("30 of 30 points streamed")
     assert page.locator("svg polyline.series").count() == 1
     whole = httpx.post(server.url + "/score", json={"values": values}).json()
     flagged = page.locator("svg circle.flag").count()
     assert flagged == sum(whole["flagged"])  # one point at a time gives what the whole series gives
+    assert errors == []
+
+
+@pytest.mark.parametrize("task, path, body, fill", [
+    ("language", "/generate", {"prompt": "the ", "length": 12, "temperature": 0.8, "seed": 1},
+     {"#input": "the ", "#length": "12"}),
+    ("translate", "/translate", {"texts": ["abc", "ba"]}, {"#input": "abc\nba"}),
+])
+def test_text_in_text_out(trained, serve_process, browser, task, path, body, fill):
+    """The language run's continuation, the translation run's outputs: what the endpoint gives."""
+    server = serve_process(trained(task))
+    page, errors = open_page(browser, server)
+    for selector, value in fill.items():
+        page.fill(selector, value)
+    page.click("#go")
+    page.wait_for_selector("#output")
+    reply = httpx.post(server.url + path, json=body).json()
+    expected = reply["text"] if task == "language" else "\n".join(reply["outputs"])
+    assert page.locator("#output").text_content() == expected
     assert errors == []

@@ -108,7 +108,7 @@ const forms = {
       try {
         const texts = text.value.split(/\n/).filter((t) => t.trim());
         const out = await call("/translate", {texts});
-        $("result").replaceChildren(el("pre", {id: "output", text: out.outputs.map((o) => o.text ?? o).join("\n")}));
+        $("result").replaceChildren(el("pre", {id: "output", text: out.outputs.join("\n")}));
       } catch (error) { showError(error); }
     };
     return [el("p", {text: "Inputs in, their outputs (beam search) out."}), text, go];

@@ -66,7 +66,7 @@ class Part:
 
 # A run of each part must fit the tour's budget (about 5 minutes on 2 CPU cores for all of them): the
 # presets' own budgets are cut here, so these numbers show what a minute of training gives, not what
-# the preset gives (the README's tables do).
+# the preset gives (the application pages' tables in the docs do).
 PARTS: tuple[Part, ...] = (
     Part("forecast", "Forecasting: monthly airline passengers",
          "A year ahead from three years of history (144 months, 1949-1960), an LSTM correcting the seasonal "

@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.data.music import LOW, Piece, load_chorales, read_music, write_midi
@@ -81,10 +80,11 @@ def transposed(roll: np.ndarray, shift: int) -> np.ndarray:
     return out
 
 
-def frame_nll(logits: Tensor, targets: Tensor, lengths: Tensor) -> tuple[Tensor, int]:
-    """The summed NLL (nats) over pitches and valid frames, and the number of valid frames."""
+def frame_nll(model: MusicModel, features: Tensor, targets: Tensor, lengths: Tensor) -> tuple[Tensor, int]:
+    """The summed NLL (nats) over valid frames (each frame's over its pitches, from the model's
+    output layer), and the number of valid frames."""
     valid = mask_from_lengths(lengths, targets.shape[0], targets.device)  # (T, B)
-    nll = F.binary_cross_entropy_with_logits(logits, targets, reduction="none").sum(-1)  # (T, B)
+    nll = model.nll(features, targets)  # (T, B)
     return (nll * valid).sum(), int(valid.sum())
 
 
@@ -97,8 +97,8 @@ def nll_per_frame(model: MusicModel, pieces: list[Piece], batch_size: int = 32) 
     with torch.no_grad():
         for start in range(0, len(pieces), batch_size):
             inputs, targets, lengths = pad_rolls([p.roll for p in pieces[start : start + batch_size]])
-            logits, _ = model(inputs.to(device), lengths=lengths.to(device))
-            nll, count = frame_nll(logits, targets.to(device), lengths.to(device))
+            features, _ = model(inputs.to(device), lengths=lengths.to(device))
+            nll, count = frame_nll(model, features, targets.to(device), lengths.to(device))
             total, frames = total + nll.item(), frames + count
     model.train(was_training)
     return total / frames
@@ -137,8 +137,8 @@ def build(config: MusicConfig, rank: int = 0) -> MusicJob:
 
     def step_fn(m: nn.Module, batch: tuple[Tensor, Tensor, Tensor], carry: Any) -> StepOutput:
         inputs, targets, lengths = batch
-        logits, _ = m(inputs, lengths=lengths)
-        nll, frames = frame_nll(logits, targets, lengths)
+        features, _ = m(inputs, lengths=lengths)
+        nll, frames = frame_nll(m, features, targets, lengths)
         return StepOutput(nll / frames)
 
     def evaluate(m: nn.Module) -> dict[str, float]:
@@ -152,11 +152,11 @@ def generate(model: MusicModel, length: int, temperature: float = 1.0, seed: int
              prime: np.ndarray | None = None) -> np.ndarray:
     """A ``(len(prime) + length, P)`` roll: ``prime`` (frames to start from, default none) read in
     one pass, then ``length`` frames sampled one per step with the state carried, each pitch
-    drawn from ``sigmoid(logits / temperature)``."""
+    drawn from ``sigmoid(logit / temperature)`` (with ``output: nade``, given the pitches below it)."""
     if length < 1 or not 0 < temperature < math.inf:  # NaN fails too
         raise ValueError(f"generate: expected length >= 1 and temperature > 0, got {length}, {temperature}")
     device = model_device(model)
-    pitches = model.head.out_features
+    pitches = model.pitches
     if prime is not None and (prime.ndim != 2 or prime.shape[1] != pitches):
         raise ValueError(f"prime: expected a roll (T, {pitches}), got shape {prime.shape}")
     generator = torch.Generator(device=device)
@@ -170,10 +170,10 @@ def generate(model: MusicModel, length: int, temperature: float = 1.0, seed: int
     with torch.no_grad():
         start = torch.zeros(1, 1, pitches, device=device)
         inputs = start if prime is None else torch.cat([start, frames[0].unsqueeze(1)])
-        logits, state = model(inputs)  # (T, 1, P)
-        last = logits[-1]  # (1, P)
+        features, state = model(inputs)  # (T, 1, H)
+        last = features[-1]  # (1, H)
         for _ in range(length):
-            frame = torch.bernoulli(torch.sigmoid(last / temperature), generator=generator)  # (1, P)
+            frame = model.sample(last, temperature, generator)  # (1, P)
             frames.append(frame)
             last, state = model.step(frame, state)
     model.train(was_training)
@@ -255,9 +255,19 @@ def baselines(job: MusicJob) -> Candidates:
 
 def export_spec(job: Any, streaming: bool) -> ExportSpec:
     """``rnnkit export``: the model over piano-roll frames (0/1 per pitch) with its state in and out
-    (a frame per call when ``streaming``)."""
+    (a frame per call when ``streaming``); the independent output only (NADE's probabilities are
+    sampled pitch by pitch, not one tensor of logits)."""
     model = job.model
-    P = model.head.out_features
+    P = model.pitches
+    model.logits(torch.zeros(1, model.recurrent.output_size))  # NADE: the error that says why not
+
+    def step_logits(frame: Tensor, state: Any) -> tuple[Tensor, Any]:
+        features, state = model.step(frame, state)
+        return model.logits(features), state
+
+    def sequence_logits(frames_: Tensor, state: Any) -> tuple[Tensor, Any]:
+        features, state = model(frames_, state)
+        return model.logits(features), state
 
     def frames(b: int, t: int) -> Tensor:
         shape = (b, P) if streaming else (t, b, P)
@@ -265,10 +275,10 @@ def export_spec(job: Any, streaming: bool) -> ExportSpec:
 
     pitches = f"one column per pitch from MIDI {job.config.data.low} to {job.config.data.high}"
     if streaming:
-        return recurrent_spec(model, model.recurrent, model.step, frames, "frame", {0: "batch"}, "logits", 1,
+        return recurrent_spec(model, model.recurrent, step_logits, frames, "frame", {0: "batch"}, "logits", 1,
                               {"frame": f"the notes sounding now (batch, pitches), 0 or 1, {pitches}",
                                "logits": "each pitch's logit of sounding in the next frame (batch, pitches)"})
-    return recurrent_spec(model, model.recurrent, model.forward, frames, "frames", {0: "time", 1: "batch"}, "logits",
+    return recurrent_spec(model, model.recurrent, sequence_logits, frames, "frames", {0: "time", 1: "batch"}, "logits",
                           16, {"frames": f"piano-roll frames (time, batch, pitches), 0 or 1, {pitches}",
                                "logits": "after each frame, each pitch's logit in the next (time, batch, pitches)"})
 

@@ -53,7 +53,11 @@ def test_nll_per_frame_by_hand() -> None:
     torch.manual_seed(0)
     targets = torch.tensor([[[1.0, 0.0]], [[1.0, 1.0]], [[0.0, 0.0]]])  # (T=3, B=1, P=2)
     logits = torch.tensor([[[0.5, -1.0]], [[2.0, 0.0]], [[9.0, 9.0]]])
-    nll, frames = music.frame_nll(logits, targets, torch.tensor([2]))  # the third frame is padding
+    model = MusicModel(2, MusicModelConfig(RecurrentConfig(hidden_size=2)))
+    with torch.no_grad():  # an output layer that passes its features through: they are the logits
+        model.head.linear.weight.copy_(torch.eye(2))
+        model.head.linear.bias.zero_()
+    nll, frames = music.frame_nll(model, logits, targets, torch.tensor([2]))  # the third frame is padding
     sig = lambda x: 1 / (1 + math.exp(-x))
     by_hand = -(math.log(sig(0.5)) + math.log(1 - sig(-1.0)) + math.log(sig(2.0)) + math.log(sig(0.0)))
     assert frames == 2 and abs(nll.item() - by_hand) < 1e-6
@@ -71,7 +75,7 @@ def test_inputs_are_targets_shifted_by_one_frame() -> None:
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_stepping_equals_the_sequence(cell: str) -> None:
-    """Generation streams one frame at a time: its per-step logits equal the whole-sequence pass."""
+    """Generation streams one frame at a time: its per-step features equal the whole-sequence pass."""
     torch.manual_seed(0)
     model = MusicModel(10, MusicModelConfig(RecurrentConfig(cell=cell, hidden_size=12, num_layers=2))).double().eval()
     frames = torch.bernoulli(torch.full((7, 3, 10), 0.3, dtype=torch.float64))

@@ -103,7 +103,7 @@ def main(args: argparse.Namespace) -> None:
     results, info, seconds = run_cases(cases, lambda case: run_cell(case, args), args.threads)
     config = run.resolve_config(load_source(args.config), list(args.set))
     job = music.build(config)
-    parts = {k: {"pieces": len(v), "frames": sum(len(p.roll) for p in v)} for k, v in job.parts.items()}
+    parts = {k: {"pieces": v["size"], "frames": v["frames"]} for k, v in job.split.record.items()}  # test: its size only
     m = config.model
     model = (f"{m.recurrent.num_layers} layer x {m.recurrent.hidden_size} units, input dropout {m.input_dropout}, output dropout "
              f"{m.output_dropout}, up to {config.train.steps} steps")

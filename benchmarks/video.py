@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from common import add_quality_arguments, header, run_cases, time_interleaved, write_results
+from common import add_quality_arguments, command_line, header, run_cases, time_interleaved, write_results
 from rnnkit.config import load_source
 from rnnkit.layers.conv import ConvLSTM
 from rnnkit.models.video import ActionRecognizer, build_captioner, build_predictor
@@ -140,11 +140,8 @@ def run_case(case: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def render(rows: list[dict[str, Any]], info: dict[str, Any], seconds: float, args: argparse.Namespace) -> str:
-    quick = " --quick" if args.quick else ""
-    cap = "" if args.max_seconds is None else f" --max-seconds {args.max_seconds:g}"
     lines = ["# Video: frame prediction, action recognition and captioning on Moving MNIST", "", header(info), "",
-             (f"Command: `python benchmarks/video.py --steps {args.steps} --action-steps {args.action_steps} "
-              f"--caption-steps {args.caption_steps}{cap}{quick}`{FROM_RUNS if args.from_runs else ''}. "
+             (f"{command_line('video.py')}{FROM_RUNS if args.from_runs else ''}. "
               f"Total time {seconds / 60:.1f} min. The weights "
               "kept are those of the best validation metric; each test part (held-out digits) is read once, by "
               "each run's report.")]

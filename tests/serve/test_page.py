@@ -106,3 +106,20 @@ def test_text_in_text_out(trained, serve_process, browser, task, path, body, fil
     expected = reply["text"] if task == "language" else "\n".join(reply["outputs"])
     assert page.locator("#output").text_content() == expected
     assert errors == []
+
+
+def test_a_wav_in_gives_its_transcript(trained, serve_process, browser):
+    run_dir = trained("speech")
+    wav = min(run_dir.parent.glob("*.wav"))  # one of the tiny run's own clips
+    server = serve_process(run_dir)
+    page, errors = open_page(browser, server)
+    page.click("#go")  # no file yet: the page says what it needs
+    page.wait_for_selector("#error")
+    assert "choose a WAV file first" in page.locator("#error").text_content()
+    page.set_input_files("#file", str(wav))
+    page.click("#go")
+    page.wait_for_selector("#output")
+    expected = httpx.post(server.url + "/transcribe", content=wav.read_bytes(),
+                          headers={"Content-Type": "audio/wav"}).json()["text"]
+    assert page.locator("#output").text_content() == expected
+    assert errors == []

@@ -20,7 +20,6 @@ import torch
 
 from benchmarks.common import RESULTS, command_line, header, machine_info, publish
 from rnnkit.tasks import demo
-from rnnkit.tasks.core.baselines import better
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,12 +52,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         metric = part["metric"]
         mine = part["runs"][0]["metrics"].get(metric)
-        others = {**{r["label"]: r["metrics"] for r in part["runs"][1:]}, **part["baselines"]}
-        scored = [(name, m[metric]) for name, m in others.items() if metric in m]
-        higher = better(metric) == "higher"
-        best = (max if higher else min)(scored, key=lambda item: item[1]) if scored else ("-", None)
-        verdict = "-" if best[1] is None or mine is None or mine == best[1] else \
-            "model" if (mine > best[1]) == higher else "baseline"
+        best = part["best_comparison"] or ("-", None)  # as the tour judged it (rnnkit.tasks.demo.PartResult)
+        verdict = {True: "model", False: "baseline", None: "-"}[part["model_wins"]]
         lines.append(f"| {part['name']} | {part['runs'][0]['label']} | {metric.removeprefix('test_')} | "
                      f"{_number(mine)} | {best[0]} | {_number(best[1])} | {verdict} | {part['seconds']:.0f} |")
     publish(args.name, lines, info, saved["parts"], folder=args.out, seconds=saved["seconds"], quick=saved["quick"])

@@ -2,7 +2,7 @@
 form filled and run in headless Chromium (Playwright), the whole page saved as a PNG.
 
     python tools/screenshots.py runs/demo/sentiment runs/demo/forecast runs/demo/anomaly --out docs/screenshots
-    python tools/screenshots.py runs/demo/index.html --out docs/screenshots   # the tour's page (tour.png)
+    python tools/screenshots.py runs/demo/index.html --out docs/screenshots   # the top of the tour's page (tour.png)
 
 An anomaly run streams ``--points`` values of its own scores.csv (the series it scored) from ``--start``;
 a forecast run forecasts from the end of its series; a sentiment run classifies two sentences.
@@ -70,11 +70,11 @@ def main() -> int:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         for run_dir in args.runs:
-            if run_dir.suffix == ".html":  # a page on disk: the tour's
-                page = browser.new_page(viewport={"width": 1100, "height": 900})
+            if run_dir.suffix == ".html":  # a page on disk: the tour's, its top (the whole page is several MB)
+                page = browser.new_page(viewport={"width": 1100, "height": 1300})
                 page.goto(run_dir.resolve().as_uri())
                 path = args.out / "tour.png"
-                page.screenshot(path=str(path), full_page=True)
+                page.screenshot(path=str(path))
                 print(f"wrote {path}")
                 continue
             process, url = serve(run_dir)

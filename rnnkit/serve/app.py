@@ -197,7 +197,7 @@ def create_app(run_dir: str | Path, config: ServerConfig | None = None, service:
                       "DELETE /sessions/{id}"]
 
     plots = sorted(p.name for p in run_dir.glob("*.png"))  # the run's figures, by name: nothing else is served
-    run_config = to_dict(run.load_run_config(run_dir))
+    run_config = to_dict(service.config)
 
     @app.get("/info", summary="the run and its endpoints")
     async def info() -> dict[str, Any]:

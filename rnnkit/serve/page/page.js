@@ -32,7 +32,8 @@ function fmt(value) {
   return typeof value === "number" ? Number(value.toPrecision(4)).toString() : String(value);
 }
 
-// Numbers from a pasted or uploaded CSV: a header row is skipped; the first numeric column is read.
+// Numbers from a pasted or uploaded CSV: a header row is skipped; each row gives its last numeric cell
+// (the value, after a time or index column if there is one).
 function parseValues(text) {
   const rows = text.trim().split(/\r?\n/).map((line) => line.split(/[,;\t]/));
   const values = [];

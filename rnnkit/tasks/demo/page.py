@@ -128,9 +128,11 @@ def render(tour: TourResult) -> str:
             (f'<p class="meta">{now}; {_e(machine)}; {tour.seconds / 60:.1f} min in all; '
              f"<code>{_e(command)}</code></p>"),
             ("<p>Each part trains a small model on real data for a minute or less and puts its test result beside "
-            "the baseline a practitioner would otherwise use, on the same test part. Settings are chosen on "
-            "validation data; each test part is read once, by the run's report. The budgets are cut to fit a few "
-            f"minutes on a laptop: the documentation's application pages show what the full presets reach.{quick}</p>"),
+            "the baseline a practitioner would otherwise use, on the same test part. Each run keeps the weights of "
+            "its best validation score and reads its test part once, in its report. The parts' presets and budgets "
+            "were picked to fit a few minutes, with earlier tours' reports (test metrics included) in view: the page "
+            "shows what a minute of training gives, it is not a result; the documentation's application pages hold "
+            f"the results of the full presets.{quick}</p>"),
             _summary_table(tour), *[_part_section(result, tour.quick) for result in tour.parts]]
     return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"

@@ -298,7 +298,8 @@ def as_dict(tour: TourResult) -> dict[str, Any]:
     """The tour as JSON-ready data (``runs/demo/tour.json``)."""
     return {"quick": tour.quick, "seconds": round(tour.seconds, 1), "parts": [
         {"name": p.part.name, "title": p.part.title, "metric": p.part.metric, "seconds": round(p.seconds, 1),
-         "error": p.error, "line": p.line(),
+         "error": p.error, "line": p.line(), "best_comparison": p.best_comparison() if p.runs else None,
+         "model_wins": p.model_wins() if p.runs else None,
          "runs": [{"label": r.label, "run_dir": str(r.run_dir), "command": r.command, "metrics": r.metrics,
                    "seconds": round(r.seconds, 1)} for r in p.runs],
          "baselines": p.baselines} for p in tour.parts]}

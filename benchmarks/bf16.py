@@ -1,16 +1,17 @@
-"""bfloat16 on CPU: what the recurrent product and a whole LSTM gain from it on this machine,
-the numbers behind whether rnnkit's kernels get a bf16 path.
+"""bfloat16 on CPU: what the recurrent product and whole recurrent layers gain from it on this
+machine, rnnkit's kernels with bfloat16 products beside oneDNN's bfloat16 LSTM.
 
     python benchmarks/bf16.py [--threads 2] [--quick]
 
 1. The per-step recurrent product (B, H) x (H, 4H) alone: float32 ``at::mm``; bf16 ``at::mm``;
-   bf16 through oneDNN with the weight reordered once (``mkldnn._linear_pointwise``), the route
-   a bf16 kernel would take. GFLOP/s beside each median.
+   bf16 through oneDNN with the weight reordered once (``mkldnn._linear_pointwise``), the two
+   routes rnnkit's kernel measures for its bfloat16 products. GFLOP/s beside each median.
 2. Whole layers, forward + backward at the speed benchmark's shapes: ``torch.nn.LSTM`` in
    float32 and under ``torch.autocast("cpu", torch.bfloat16)`` (oneDNN's bf16 LSTM), and
-   ``rk.LSTM(peephole=True)`` in float32 (rnnkit's kernel) and under the same autocast (the path
-   it takes there is printed), with the largest difference of each bf16 output from its float32
-   one.
+   ``rk.LSTM(peephole=True)`` and ``rk.LSTM(layer_norm=True)`` in float32 and under the same
+   autocast, where rnnkit's kernel runs its products in bfloat16 and its gates and state in
+   float32 (the path each took is printed), with the largest difference of each bf16 output
+   from its float32 one.
 
 Median of interleaved samples (``rnnkit.tasks.bench.time_interleaved``); the machine header
 names the CPU's extensions (``avx512_bf16``, ``amx_bf16``: what makes bf16 fast or not).
@@ -50,7 +51,8 @@ def products(B: int, H: int, rounds: int, min_seconds: float) -> dict:
 def layers(T: int, B: int, I: int, H: int, rounds: int, min_seconds: float) -> dict:
     torch.manual_seed(0)
     x = torch.randn(T, B, I)
-    modules = {"torch.nn.LSTM": torch.nn.LSTM(I, H), "rk.LSTM peephole": rk.LSTM(I, H, peephole=True)}
+    modules = {"torch.nn.LSTM": torch.nn.LSTM(I, H), "rk.LSTM peephole": rk.LSTM(I, H, peephole=True),
+               "rk.LSTM layer_norm": rk.LSTM(I, H, layer_norm=True)}
     calls, outputs, paths = {}, {}, {}
     for name, module in modules.items():
         for precision in ("float32", "bf16 autocast"):
@@ -68,8 +70,17 @@ def layers(T: int, B: int, I: int, H: int, rounds: int, min_seconds: float) -> d
     times = time_interleaved(calls, rounds, min_seconds)
     diff = {name: float((outputs[f"{name}, bf16 autocast"] - outputs[f"{name}, float32"]).abs().max())
             for name in modules}
+    # the readable loop under the same autocast: how far rounding alone moves each rk layer's output
+    loop_diff = {}
+    for name, module in modules.items():
+        if hasattr(module, "impl"):
+            module.impl = "loop"
+            with torch.autocast("cpu", dtype=torch.bfloat16), torch.no_grad():
+                loop_out = module(x)[0].float()
+            module.impl = "auto"
+            loop_diff[name] = float((loop_out - outputs[f"{name}, float32"]).abs().max())
     return {"shape": f"{T},{B},{I},{H}", "ms": {k: v * 1e3 for k, v in times.items()}, "paths": paths,
-            "bf16_max_diff": diff}
+            "bf16_max_diff": diff, "bf16_loop_max_diff": loop_diff}
 
 
 def main() -> None:
@@ -94,16 +105,21 @@ def main() -> None:
               for r in product_rows]
     columns = list(layer_rows[0]["ms"])
     lines += ["", "## Whole layers, forward + backward", "",
-              ("Median ms (ratio to torch.nn.LSTM in float32); the path rk.LSTM took; the largest |bf16 - float32| "
-               "of each layer's output."), "",
-              "| T,B,I,H | " + " | ".join(columns) + " | rk.LSTM path (float32 / bf16) | max diff nn / rk |",
-              "|---|" + "---:|" * len(columns) + "---|---|"]
+              ("Median ms (ratio to torch.nn.LSTM in float32); the paths the rk.LSTMs took; the largest "
+               "|bf16 - float32| of each layer's output (nn / rk peephole / rk layer_norm), and the same for the "
+               "rk layers' readable loop under the same autocast: what bf16 rounding alone does to them, untrained "
+               "(a layer-normalized LSTM at its initial weights amplifies it)."), "",
+              "| T,B,I,H | " + " | ".join(columns) + " | rk.LSTM paths (float32 / bf16) | max diff nn / rk / rk LN "
+              "| loop's max diff rk / rk LN |",
+              "|---|" + "---:|" * len(columns) + "---|---|---|"]
     for r in layer_rows:
         base = r["ms"]["torch.nn.LSTM, float32"]
         cells = [f"{r['ms'][c]:.1f} ({r['ms'][c] / base:.2f}x)" for c in columns]
-        paths = " / ".join(r["paths"].get(f"rk.LSTM peephole, {p}", "-") for p in ("float32", "bf16 autocast"))
+        paths = ", ".join(" / ".join(r["paths"].get(f"{m}, {p}", "-") for p in ("float32", "bf16 autocast"))
+                          for m in ("rk.LSTM peephole", "rk.LSTM layer_norm"))
         diffs = " / ".join(f"{v:.3f}" for v in r["bf16_max_diff"].values())
-        lines.append(f"| {r['shape']} | " + " | ".join(cells) + f" | {paths} | {diffs} |")
+        loop = " / ".join(f"{v:.3f}" for v in r["bf16_loop_max_diff"].values())
+        lines.append(f"| {r['shape']} | " + " | ".join(cells) + f" | {paths} | {diffs} | {loop} |")
     publish(args.name, lines, info, {"products": product_rows, "layers": layer_rows}, args.out)
 
 

@@ -23,6 +23,15 @@ Optional inputs shared by all three:
   float (evaluation: ``state_t = rate * state_{t-1} + (1 - rate) * new``).
 * ``valid``: ``(T, B)`` of 0/1 in the input's dtype; where 0 the state is carried unchanged
   and the output is 0 (lengths).
+
+bfloat16 products: ``weight_hh`` in bfloat16 beside float32 inputs makes each step's
+``W_hh h`` (and the backward's two products by it) bfloat16, as CPU autocast computes a
+matmul: the operands rounded to bfloat16, accumulated in float32, the result rounded to
+bfloat16; the gates, the states, the outputs and every other gradient stay float32, and
+``dW_hh`` comes back in bfloat16. The layers do this under ``torch.autocast("cpu",
+torch.bfloat16)``; on CPUs with AMX or AVX-512 BF16 the products run several times faster
+(``benchmarks/bf16.py``). The higher-order backward (``create_graph=True``) differentiates
+the readable path with the weight widened back to float32.
 """
 
 from __future__ import annotations
@@ -176,13 +185,27 @@ def _ops():
     return torch.ops.rnnkit
 
 
+def bf16_products(device: torch.device) -> bool:
+    """Whether a layer's kernel call on ``device`` runs with bfloat16 products: CPU autocast to
+    bfloat16 is on. The layer then hands the kernel ``W_hh`` in bfloat16 and everything else in
+    float32 (see the module docstring)."""
+    return (device.type == "cpu" and torch.is_autocast_enabled("cpu")
+            and torch.get_autocast_dtype("cpu") == torch.bfloat16)
+
+
 def supports(device: torch.device, dtype: torch.dtype) -> bool:
-    """Whether inputs on ``device`` in ``dtype`` can go through the kernels: CPU, float32/float64,
-    and no autocast (which would change dtypes in the middle of a pass)."""
-    return device.type == "cpu" and dtype in SUPPORTED_DTYPES and not torch.is_autocast_enabled(device.type)
+    """Whether inputs on ``device`` in ``dtype`` can go through the kernels: CPU, float32/float64;
+    under CPU autocast, only to bfloat16 (the products in bfloat16, as autocast would compute
+    them, the rest in float32; the inputs float32 or already bfloat16)."""
+    if device.type != "cpu":
+        return False
+    if torch.is_autocast_enabled("cpu"):
+        return bf16_products(device) and dtype in (torch.float32, torch.bfloat16)
+    return dtype in SUPPORTED_DTYPES
 
 
 GEMM_ROUTES = ("auto", "mm", "onednn")
+_SCALAR_NAMES = {"Float": "float32", "BFloat16": "bfloat16", "Double": "float64"}  # c10's names -> torch's
 
 
 def set_gemm_route(route: str) -> None:
@@ -199,14 +222,15 @@ def set_gemm_route(route: str) -> None:
 
 def gemm_routes() -> dict[str, object]:
     """What the kernels chose: ``{"forced": "auto"|"mm"|"onednn", "onednn_available": bool,
-    "chosen": [{"batch", "in", "out", "threads", "route", "why"}, ...]}`` (one entry per shape met)."""
+    "chosen": [{"batch", "in", "out", "threads", "dtype", "route", "why"}, ...]}`` (one entry per
+    shape and product dtype met; ``dtype`` ``"float32"`` or ``"bfloat16"``)."""
     first, *rest = [line for line in _ops().gemm_routes().splitlines() if line]
     _, forced, _, available = first.split()
     chosen = []
     for line in rest:
-        batch, k, n, threads, route, why = line.split(" ", 5)
-        chosen.append({"batch": int(batch), "in": int(k), "out": int(n), "threads": int(threads), "route": route,
-                       "why": why.strip("()")})
+        batch, k, n, threads, dtype, route, why = line.split(" ", 6)
+        chosen.append({"batch": int(batch), "in": int(k), "out": int(n), "threads": int(threads),
+                       "dtype": _SCALAR_NAMES.get(dtype, dtype), "route": route, "why": why.strip("()")})
     return {"forced": forced, "onednn_available": available == "1", "chosen": chosen}
 
 
@@ -337,7 +361,8 @@ def _higher_order(ctx, readable, grad_outputs: tuple[Tensor, ...]) -> tuple[Tens
         full = list(inputs)
         for k, t in zip(wanted, chosen):
             full[k] = t
-        return readable(*full)
+        # a bfloat16 W_hh (bfloat16 products) widened to the inputs' dtype: the readable path is exact
+        return readable(*(t.to(full[0].dtype) if t.dtype == torch.bfloat16 else t for t in full))
 
     _, pullback = torch.func.vjp(of_wanted, *(inputs[k] for k in wanted))
     result: list[Tensor | None] = [None] * len(ctx.needs_input_grad)

@@ -322,3 +322,133 @@ def test_only_plain_eager_calls_skip_the_custom_ops_dispatch() -> None:
     seen = []
     torch.func.vmap(lambda row: seen.append(kernels._plain((row,))) or row)(x)
     assert seen == [False]
+
+
+# -- bfloat16 products ------------------------------------------------------------------------
+
+
+def bf16(t: torch.Tensor) -> torch.Tensor:
+    """Round to the nearest bfloat16 (ties to even), kept in t's dtype."""
+    return t.to(torch.bfloat16).to(t.dtype)
+
+
+class _RoundedProduct(torch.autograd.Function):
+    """``h @ W^T`` as autocast computes it in bfloat16, in float64: operands rounded to bfloat16,
+    the exact sum, the result rounded; the backward's products likewise (``dh = bf(bf(g) W)``, ``dW``
+    the exact ``bf(g)^T bf(h)``, rounded once after autograd has summed it over the steps)."""
+
+    @staticmethod
+    def forward(ctx, h, w):  # noqa: ANN001, ANN205
+        ctx.save_for_backward(h, w)
+        return bf16(bf16(h) @ w.t())
+
+    @staticmethod
+    def backward(ctx, g):  # noqa: ANN001, ANN205
+        h, w = ctx.saved_tensors
+        return bf16(bf16(g) @ w), bf16(g).t() @ bf16(h)
+
+
+class _Bf16Products(torch.overrides.TorchFunctionMode):
+    """Within it, ``F.linear(h, weight)`` for ``weight`` (a bfloat16-exact float64 tensor) is the
+    rounded product: the readable recurrences become the bfloat16-product contract, in float64."""
+
+    def __init__(self, weight: torch.Tensor) -> None:
+        super().__init__()
+        self.weight = weight
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+        kwargs = kwargs or {}
+        if func is torch.nn.functional.linear and len(args) >= 2 and args[1] is self.weight:
+            bias = args[2] if len(args) > 2 else kwargs.get("bias")
+            out = _RoundedProduct.apply(args[0], self.weight)
+            return out if bias is None else out + bias
+        return func(*args, **kwargs)
+
+
+@pytest.mark.parametrize("route", ["mm", "onednn"])
+@pytest.mark.parametrize("kind", ["lstm", "lstm_ln", "gru", "rnn_tanh"])
+def test_bfloat16_products_give_the_rounded_reference(kind: str, route: str, gemm_route) -> None:
+    """W_hh in bfloat16 beside float32 inputs: each product rounded as autocast rounds it, the rest
+    float32. Against the readable recurrence in float64 with exactly those roundings (W_hh on a 1/16
+    grid, so that the products are exact sums before their rounding), forward and every gradient;
+    the same reference without the roundings is far off, so the roundings are what is checked."""
+    if route == "onednn" and not kernels.gemm_routes()["onednn_available"]:
+        pytest.skip("this torch has no oneDNN matmul")
+    gemm_route(route)
+    xg, state, weights, mask, keep, valid = make_case(kind, True, True, "train", True)
+    with torch.no_grad():
+        weights["weight_hh"].copy_((weights["weight_hh"] * 16).round() / 16)  # exact in bfloat16
+    out64, fin64 = reference(kind, xg, state, weights, mask, keep, valid)
+    with _Bf16Products(weights["weight_hh"]):
+        out_r, fin_r = reference(kind, xg, state, weights, mask, keep, valid)
+    assert (out_r - out64).abs().max() > 1e-3  # the roundings matter at this size
+
+    cast = lambda t: t.detach().float().requires_grad_() if isinstance(t, torch.Tensor) and t.is_floating_point() \
+        else t  # noqa: E731
+    state32 = tuple(map(cast, state)) if isinstance(state, tuple) else cast(state)
+    weights32 = {k: cast(v) for k, v in weights.items()}
+    weights32["weight_hh"] = weights["weight_hh"].detach().to(torch.bfloat16).requires_grad_()
+    xg32 = cast(xg)
+    out_k, fin_k = run_kernel(kind, xg32, state32, weights32, cast(mask), keep, valid)
+    assert out_k.dtype == torch.float32
+    torch.testing.assert_close(out_k.double(), out_r, rtol=0, atol=1e-5)
+    assert [c for c in kernels.gemm_routes()["chosen"] if c["dtype"] == "bfloat16"] or route != "auto"
+
+    fin_r = fin_r if isinstance(fin_r, tuple) else (fin_r,)
+    fin_k = fin_k if isinstance(fin_k, tuple) else (fin_k,)
+    upstream = [torch.randn(t.shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+                for t in (out_r, *fin_r)]
+    names = ["xg", *(["h0", "c0"] if kind.startswith("lstm") else ["h0"]), *weights]
+    inputs_r = [xg, *(state if isinstance(state, tuple) else (state,)), *weights.values()]
+    inputs_k = [xg32, *(state32 if isinstance(state32, tuple) else (state32,)), *weights32.values()]
+    with _Bf16Products(weights["weight_hh"]):
+        grads_r = torch.autograd.grad([out_r, *fin_r], inputs_r, upstream)
+    grads_k = torch.autograd.grad([out_k, *fin_k], inputs_k, [u.float() for u in upstream])
+    fin64 = fin64 if isinstance(fin64, tuple) else (fin64,)
+    (exact,) = torch.autograd.grad([out64, *fin64], inputs_r[:1], upstream)
+    assert (exact - grads_r[0]).abs().max() > 1e-3 * exact.abs().max()  # the backward's roundings matter too
+    for name, a, b in zip(names, grads_k, grads_r):
+        if name == "weight_hh":  # bfloat16, rounded once: within one bfloat16 step of the exact sum
+            assert a.dtype == torch.bfloat16
+            torch.testing.assert_close(a.double(), b, rtol=2 ** -7, atol=1e-6, msg=lambda m: f"weight_hh: {m}")
+        else:
+            scale = float(b.abs().max())  # float32 gates against float64: a few ulps of the gradient's scale
+            torch.testing.assert_close(a.double(), b, rtol=0, atol=2e-5 * scale, msg=lambda m, n=name: f"{n}: {m}")
+
+
+def test_bfloat16_weight_beside_float64_inputs_is_refused() -> None:
+    xg, state, weights, mask, keep, valid = make_case("lstm", False, False, None, False)
+    weights["weight_hh"] = weights["weight_hh"].detach().to(torch.bfloat16)
+    with pytest.raises(RuntimeError, match="w_hh must be Double"):
+        run_kernel("lstm", xg.detach(), tuple(s.detach() for s in state), weights, mask, keep, valid)
+
+
+@pytest.mark.parametrize("layer", [lambda: rk.LSTM(8, 16, peephole=True, num_layers=2, bidirectional=True),
+                                   lambda: rk.LSTM(8, 16, layer_norm=True), lambda: rk.GRU(8, 16),
+                                   lambda: rk.RNN(8, 16, zoneout=0.1)], ids=["peephole", "layer_norm", "gru", "rnn"])
+def test_layers_run_the_kernel_under_bfloat16_autocast(layer) -> None:  # noqa: ANN001
+    """Under CPU autocast to bfloat16 the variants run rnnkit's kernel (they ran the loop before),
+    padded batches included; the outputs are float32 and within bfloat16 rounding of the float32
+    layer; every parameter gets a finite gradient in its own dtype."""
+    torch.manual_seed(0)
+    model = layer().eval()
+    x, lengths = torch.randn(9, 4, 8), torch.tensor([9, 4, 7, 1])
+    with torch.no_grad():
+        y32, _ = model(x, lengths=lengths)
+    with torch.autocast("cpu", torch.bfloat16):
+        assert model.forward_path(lengths=True) == "rnnkit"
+        y16, _ = model(x, lengths=lengths)
+    assert y16.dtype == torch.float32
+    assert 0 < (y16 - y32).abs().max() < 0.05
+    assert (y16[4:, 1] == 0).all()  # past its length
+    y16.square().sum().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.dtype == p.dtype and torch.isfinite(p.grad).all(), name
+
+
+def test_autocast_to_float16_still_runs_the_loop() -> None:
+    layer = rk.LSTM(4, 8, peephole=True)
+    with torch.autocast("cpu", torch.float16):
+        assert layer.forward_path() == "loop"
+    with torch.autocast("cpu", torch.bfloat16):
+        assert rk.LSTM(4, 8).forward_path() == "torch"  # the plain LSTM: oneDNN's bfloat16 kernel

@@ -21,6 +21,7 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/addmm.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <ATen/TensorOperators.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
@@ -219,9 +220,17 @@ class StepThreads {
 // environment's RNNKIT_GEMM_ROUTE) forces one: the routes round differently in the last bits,
 // so runs that must agree bit for bit across processes fix it; gemm_routes says what was chosen
 // and the times. float64 always takes mm (oneDNN has no f64 matmul).
+//
+// The weight's dtype is the product's: a bfloat16 W (the layers pass one under CPU autocast to
+// bfloat16) makes every product bfloat16, as autocast would make it: x is rounded to bfloat16,
+// the product accumulates in float32 inside the GEMM and is rounded to bfloat16, then widened
+// into the float32 out. The gates, the state and every row pass stay float32. Both routes are
+// measured for bfloat16 too (a oneDNN without bfloat16 on this CPU leaves mm).
 
 enum class Route { mm, onednn };
 const char* route_name(Route r) { return r == Route::mm ? "mm" : "onednn"; }
+
+using RouteKey = std::tuple<int64_t, int64_t, int64_t, int, c10::ScalarType>;  // B, K, N, threads, dtype
 
 struct RouteBook {
   RouteBook() {
@@ -235,7 +244,7 @@ struct RouteBook {
   }
   std::mutex lock;
   std::string forced = "auto";  // "auto", "mm" or "onednn"; RNNKIT_GEMM_ROUTE sets it at start
-  std::map<std::tuple<int64_t, int64_t, int64_t, int>, std::pair<Route, std::string>> chosen;  // -> route, why
+  std::map<RouteKey, std::pair<Route, std::string>> chosen;  // -> route, why
 };
 RouteBook& route_book() {
   static RouteBook book;
@@ -268,45 +277,72 @@ bool onednn_available() {
   return available;
 }
 
+// Whether oneDNN's bfloat16 matmul runs here (it needs AVX-512 at least): tried once.
+bool onednn_bf16() {
+  static const bool works = [] {
+    if (!onednn_available()) return false;
+    try {
+      const Tensor w = at::zeros({8, 8}, at::TensorOptions().dtype(at::kBFloat16));
+      onednn_linear(at::zeros({2, 8}, w.options()), onednn_reorder(w, 2));
+      return true;
+    } catch (const std::exception&) {
+      return false;
+    }
+  }();
+  return works;
+}
+
 class StepGemm {
  public:
   // out (B, N) = x (B, K) @ rhs, rhs (K, N) (a transposed view is fine: mm reads it as it is, oneDNN
-  // gets it reordered once).
-  StepGemm(const Tensor& rhs, int64_t B) : rhs_(rhs) {
-    const bool f32 = rhs.scalar_type() == at::kFloat;
-    route_ = f32 && onednn_available() ? choose(B) : Route::mm;
+  // gets it reordered once). rhs in bfloat16: bfloat16 products into float32 (see above).
+  StepGemm(const Tensor& rhs, int64_t B) : rhs_(rhs), low_(rhs.scalar_type() == at::kBFloat16) {
+    const bool onednn_dtype = rhs.scalar_type() == at::kFloat || low_;
+    route_ = onednn_dtype && onednn_available() ? choose(B) : Route::mm;
     if (route_ == Route::onednn) packed_ = onednn_reorder(rhs.t().contiguous(), B);
   }
 
   void product(Tensor& out, const Tensor& x) const {
-    if (route_ == Route::mm) {
+    if (route_ == Route::mm && !low_) {
       at::mm_out(out, x, rhs_);
     } else {
-      out.copy_(onednn_linear(x, packed_));
+      out.copy_(raw(x));
     }
   }
 
+  // The product in x's dtype.
   Tensor product(const Tensor& x) const {
-    return route_ == Route::mm ? at::mm(x, rhs_) : onednn_linear(x, packed_);
+    Tensor p = raw(x);
+    return low_ ? p.to(x.scalar_type()) : p;
   }
 
   void add_product(Tensor& acc, const Tensor& x) const {
-    if (route_ == Route::mm) {
+    if (route_ == Route::mm && !low_) {
       acc.addmm_(x, rhs_);
     } else {
-      acc.add_(onednn_linear(x, packed_));
+      acc.add_(raw(x));
     }
   }
 
  private:
+  // The product in the weight's dtype.
+  Tensor raw(const Tensor& x) const {
+    const Tensor xin = low_ ? x.to(at::kBFloat16) : x;
+    return route_ == Route::mm ? at::mm(xin, rhs_) : onednn_linear(xin, packed_);
+  }
+
   Route choose(int64_t B) const {
     RouteBook& book = route_book();
     const std::lock_guard<std::mutex> hold(book.lock);
-    if (book.forced != "auto") return book.forced == "mm" ? Route::mm : Route::onednn;
+    if (book.forced != "auto") return book.forced == "mm" || (low_ && !onednn_bf16()) ? Route::mm : Route::onednn;
     const int64_t K = rhs_.size(0), N = rhs_.size(1);
-    const auto key = std::make_tuple(B, K, N, at::get_num_threads());
+    const RouteKey key = std::make_tuple(B, K, N, at::get_num_threads(), rhs_.scalar_type());
     auto found = book.chosen.find(key);
     if (found != book.chosen.end()) return found->second.first;
+    if (low_ && !onednn_bf16()) {
+      book.chosen[key] = {Route::mm, "oneDNN has no bfloat16 matmul on this CPU"};
+      return Route::mm;
+    }
     const Tensor x = at::zeros({B, K}, rhs_.options());
     Tensor out = at::empty({B, N}, rhs_.options());
     const Tensor packed = onednn_reorder(rhs_.t().contiguous(), B);
@@ -339,7 +375,29 @@ class StepGemm {
 
   Tensor rhs_;
   Tensor packed_;
+  bool low_ = false;
   Route route_ = Route::mm;
+};
+
+// dW_hh (N, K) = d (M, N)^T @ h_in (M, K), all steps at once, in the weight's dtype (bfloat16
+// operands when the products were bfloat16, as autocast's backward of a bfloat16 matmul).
+Tensor weight_grad(const Tensor& d, const Tensor& h_in, const Tensor& w_hh) {
+  const auto dtype = w_hh.scalar_type();
+  return d.scalar_type() == dtype ? at::mm(d.t(), h_in) : at::mm(d.t().to(dtype), h_in.to(dtype));
+}
+
+// The kernels choose their own dtypes: an autocast region around a call (or around the backward
+// that calls them) must not recast the products inside them.
+// W_hh in the inputs' dtype, or bfloat16 beside float32 inputs (bfloat16 products).
+void check_weight(const Tensor& x, const Tensor& w_hh, const char* where) {
+  TORCH_CHECK(w_hh.scalar_type() == x.scalar_type() ||
+                  (w_hh.scalar_type() == at::kBFloat16 && x.scalar_type() == at::kFloat),
+              "rnnkit ", where, ": w_hh must be ", x.scalar_type(), " like the inputs (or BFloat16 beside Float ",
+              "inputs, for bfloat16 products), got ", w_hh.scalar_type());
+}
+
+struct NoAutocast {
+  c10::impl::ExcludeDispatchKeyGuard guard{c10::autocast_dispatch_keyset};
 };
 
 void set_gemm_route(std::string route) {
@@ -351,7 +409,7 @@ void set_gemm_route(std::string route) {
   book.forced = route;
 }
 
-// One line per shape measured: "B K N threads route (why)"; the first line says what is forced.
+// One line per shape measured: "B K N threads dtype route (why)"; the first line says what is forced.
 std::string gemm_routes() {
   RouteBook& book = route_book();
   const std::lock_guard<std::mutex> hold(book.lock);
@@ -359,7 +417,7 @@ std::string gemm_routes() {
   text << "forced " << book.forced << " onednn_available " << onednn_available() << "\n";
   for (const auto& [key, value] : book.chosen) {
     text << std::get<0>(key) << " " << std::get<1>(key) << " " << std::get<2>(key) << " " << std::get<3>(key) << " "
-         << route_name(value.first) << " (" << value.second << ")\n";
+         << c10::toString(std::get<4>(key)) << " " << route_name(value.first) << " (" << value.second << ")\n";
   }
   return text.str();
 }
@@ -478,9 +536,11 @@ void lstm_forward_impl(const Tensor& xg, const Tensor& w_hh, const Tensor& peep,
 std::vector<Tensor> lstm_forward(const Tensor& xg, const Tensor& h0, const Tensor& c0, const Tensor& w_hh,
                                  const Tensor& peep, const Tensor& rmask, const Tensor& keep_h,
                                  const Tensor& keep_c, const Tensor& valid, bool save) {
+  const NoAutocast no_autocast;
   check_cpu({{&xg, "xg"}, {&h0, "h0"}, {&c0, "c0"}, {&w_hh, "w_hh"}, {&peep, "peep"}, {&rmask, "rmask"},
              {&keep_h, "keep_h"}, {&keep_c, "keep_c"}, {&valid, "valid"}});
   const int64_t T_ = xg.size(0), B = xg.size(1), H = w_hh.size(1);
+  check_weight(xg, w_hh, "lstm_forward");
   TORCH_CHECK(xg.size(2) == 4 * H && h0.size(1) == H && c0.size(1) == H, "rnnkit lstm_forward: shapes disagree");
   Tensor act = at::empty({save ? T_ : 1, B, 4 * H}, xg.options());
   Tensor hs = at::empty({T_ + 1, B, H}, xg.options());
@@ -525,6 +585,7 @@ std::vector<Tensor> lstm_backward(const Tensor& dout, const Tensor& dhT, const T
                                   const Tensor& peep, const Tensor& rmask, const Tensor& keep_h,
                                   const Tensor& keep_c, const Tensor& valid, const Tensor& act, const Tensor& hs,
                                   const Tensor& cs) {
+  const NoAutocast no_autocast;
   check_cpu({{&dout, "dout"}, {&dhT, "dhT"}, {&dcT, "dcT"}, {&act, "act"}});
   const int64_t T_ = act.size(0), B = act.size(1), H = act.size(2) / 4;
   Tensor dh = dhT.clone(), dc = dcT.clone();
@@ -536,7 +597,7 @@ std::vector<Tensor> lstm_backward(const Tensor& dout, const Tensor& dhT, const T
     lstm_backward_impl<scalar_t>(dout, dh, dc, w_hh, peep, rmask, m, act, cs, dgates, c_new);
   });
   const Tensor h_in = masked_input(hs.narrow(0, 0, T_), rmask).reshape({T_ * B, H});
-  Tensor dw_hh = at::mm(dgates.reshape({T_ * B, 4 * H}).t(), h_in);
+  Tensor dw_hh = weight_grad(dgates.reshape({T_ * B, 4 * H}), h_in, w_hh);
   return {dgates, dh, dc, dw_hh, c_new};
 }
 
@@ -711,10 +772,12 @@ std::vector<Tensor> lstm_ln_forward(const Tensor& xp, const Tensor& h0, const Te
                                     const Tensor& ln_ih_w, const Tensor& ln_hh_w, const Tensor& shift,
                                     const Tensor& ln_c_w, const Tensor& ln_c_b, const Tensor& peep, const Tensor& rmask,
                                     const Tensor& keep_h, const Tensor& keep_c, const Tensor& valid, bool save) {
+  const NoAutocast no_autocast;
   check_cpu({{&xp, "xp"}, {&h0, "h0"}, {&c0, "c0"}, {&w_hh, "w_hh"}, {&ln_ih_w, "ln_ih_w"}, {&ln_hh_w, "ln_hh_w"},
              {&shift, "shift"}, {&ln_c_w, "ln_c_w"}, {&ln_c_b, "ln_c_b"}, {&peep, "peep"}, {&rmask, "rmask"},
              {&keep_h, "keep_h"}, {&keep_c, "keep_c"}, {&valid, "valid"}});
   const int64_t T_ = xp.size(0), B = xp.size(1), H = w_hh.size(1), S = save ? T_ : 1;
+  check_weight(xp, w_hh, "lstm_ln_forward");
   TORCH_CHECK(xp.size(2) == 4 * H && ln_ih_w.numel() == 4 * H && ln_hh_w.numel() == 4 * H &&
                   shift.numel() == 4 * H && ln_c_w.numel() == H && ln_c_b.numel() == H,
               "rnnkit lstm_ln_forward: shapes disagree");
@@ -761,6 +824,7 @@ std::vector<Tensor> lstm_ln_backward(const Tensor& dout, const Tensor& dhT, cons
                                      const Tensor& rmask, const Tensor& keep_h, const Tensor& keep_c,
                                      const Tensor& valid, const Tensor& act, const Tensor& xin, const Tensor& xhat,
                                      const Tensor& chat, const Tensor& rstd, const Tensor& hs, const Tensor& cs) {
+  const NoAutocast no_autocast;
   check_cpu({{&dout, "dout"}, {&dhT, "dhT"}, {&dcT, "dcT"}, {&act, "act"}, {&xin, "xin"}, {&xhat, "xhat"},
              {&chat, "chat"}});
   const int64_t T_ = act.size(0), B = act.size(1), H = act.size(2) / 4;
@@ -792,7 +856,7 @@ std::vector<Tensor> lstm_ln_backward(const Tensor& dout, const Tensor& dhT, cons
     });
   });
   const Tensor h_in = masked_input(hs.narrow(0, 0, T_), rmask).reshape({T_ * B, H});
-  Tensor dw_hh = at::mm(dhh.reshape({T_ * B, 4 * H}).t(), h_in);
+  Tensor dw_hh = weight_grad(dhh.reshape({T_ * B, 4 * H}), h_in, w_hh);
   const Tensor total = sums.sum(0);  // (17H,)
   auto part = [&](int64_t at, int64_t size) { return total.narrow(0, at * H, size * H).clone(); };  // no aliases
   return {dxp, dh, dc, dw_hh, part(0, 4), part(4, 4), part(8, 4), part(12, 1), part(13, 1),
@@ -849,9 +913,11 @@ ROW_KERNEL void gru_row_backward(int64_t H, const T* __restrict hg3, const T* __
 
 std::vector<Tensor> gru_forward(const Tensor& xg, const Tensor& h0, const Tensor& w_hh, const Tensor& b_hh,
                                 const Tensor& rmask, const Tensor& keep_h, const Tensor& valid, bool save) {
+  const NoAutocast no_autocast;
   check_cpu({{&xg, "xg"}, {&h0, "h0"}, {&w_hh, "w_hh"}, {&b_hh, "b_hh"}, {&rmask, "rmask"}, {&keep_h, "keep_h"},
              {&valid, "valid"}});
   const int64_t T_ = xg.size(0), B = xg.size(1), H = w_hh.size(1);
+  check_weight(xg, w_hh, "gru_forward");
   TORCH_CHECK(xg.size(2) == 3 * H && h0.size(1) == H, "rnnkit gru_forward: shapes disagree");
   Tensor hg = at::empty({save ? T_ : 1, B, 3 * H}, xg.options());
   Tensor n_all = at::empty({save ? T_ : 1, B, H}, xg.options());
@@ -887,6 +953,7 @@ std::vector<Tensor> gru_forward(const Tensor& xg, const Tensor& h0, const Tensor
 std::vector<Tensor> gru_backward(const Tensor& dout, const Tensor& dhT, const Tensor& w_hh, const Tensor& rmask,
                                  const Tensor& keep_h, const Tensor& valid, const Tensor& hg, const Tensor& n_all,
                                  const Tensor& hs) {
+  const NoAutocast no_autocast;
   check_cpu({{&dout, "dout"}, {&dhT, "dhT"}, {&hg, "hg"}});
   const int64_t T_ = hg.size(0), B = hg.size(1), H = hg.size(2) / 3;
   Tensor dh = dhT.clone();
@@ -910,7 +977,7 @@ std::vector<Tensor> gru_backward(const Tensor& dout, const Tensor& dhT, const Te
     });
   });
   const Tensor h_in = masked_input(hs.narrow(0, 0, T_), rmask).reshape({T_ * B, H});
-  Tensor dw_hh = at::mm(dhg.reshape({T_ * B, 3 * H}).t(), h_in);
+  Tensor dw_hh = weight_grad(dhg.reshape({T_ * B, 3 * H}), h_in, w_hh);
   return {dxg, dhg, dh, dw_hh};
 }
 
@@ -947,8 +1014,10 @@ ROW_KERNEL void rnn_row_backward(int64_t H, const T* __restrict hn, const uint8_
 
 std::vector<Tensor> rnn_forward(const Tensor& xg, const Tensor& h0, const Tensor& w_hh, bool relu,
                                 const Tensor& rmask, const Tensor& keep_h, const Tensor& valid, bool save) {
+  const NoAutocast no_autocast;
   check_cpu({{&xg, "xg"}, {&h0, "h0"}, {&w_hh, "w_hh"}, {&rmask, "rmask"}, {&keep_h, "keep_h"}, {&valid, "valid"}});
   const int64_t T_ = xg.size(0), B = xg.size(1), H = w_hh.size(1);
+  check_weight(xg, w_hh, "rnn_forward");
   TORCH_CHECK(xg.size(2) == H && h0.size(1) == H, "rnnkit rnn_forward: shapes disagree");
   Tensor hn_all = at::empty({save ? T_ : 1, B, H}, xg.options());
   Tensor hs = at::empty({T_ + 1, B, H}, xg.options());
@@ -980,6 +1049,7 @@ std::vector<Tensor> rnn_forward(const Tensor& xg, const Tensor& h0, const Tensor
 std::vector<Tensor> rnn_backward(const Tensor& dout, const Tensor& dhT, const Tensor& w_hh, bool relu,
                                  const Tensor& rmask, const Tensor& keep_h, const Tensor& valid, const Tensor& hn_all,
                                  const Tensor& hs) {
+  const NoAutocast no_autocast;
   check_cpu({{&dout, "dout"}, {&dhT, "dhT"}, {&hn_all, "hn_all"}});
   const int64_t T_ = hn_all.size(0), B = hn_all.size(1), H = hn_all.size(2);
   Tensor dh = dhT.clone();
@@ -1003,7 +1073,7 @@ std::vector<Tensor> rnn_backward(const Tensor& dout, const Tensor& dhT, const Te
     });
   });
   const Tensor h_in = masked_input(hs.narrow(0, 0, T_), rmask).reshape({T_ * B, H});
-  Tensor dw_hh = at::mm(da.reshape({T_ * B, H}).t(), h_in);
+  Tensor dw_hh = weight_grad(da.reshape({T_ * B, H}), h_in, w_hh);
   return {da, dh, dw_hh};
 }
 

@@ -100,8 +100,17 @@ class TranslateBench:
             for r in results:
                 lines.append(f"| {ATTENTION[r['attention']]} | {100 * r['test_per']:.2f}{spread(r, 'test_per')} | "
                              f"{100 * r['test_wer']:.2f}{spread(r, 'test_wer')} | {r['steps']} | {r['seconds']:.0f} |")
+            baselines = first.get("baselines", {})  # the same test words, run by the first case's report
+            for tool, scores in baselines.get("metrics", {}).items():
+                lines.append(f"| {tool} (baseline) | {100 * scores['test_per']:.2f} | {100 * scores['test_wer']:.2f} "
+                             f"| - | {baselines['seconds'].get(tool, 0):.0f} |")
+            lines += [f"| {tool} (baseline) | not run: {why} | | | |" for tool, why in baselines.get("skipped", {}).items()]
             lines += ["", f"Anchor: {self.anchor}. A word counts as right when the output equals any of its "
-                      "pronunciations; PER is the edit distance to the closest one over its length."]
+                      "pronunciations; PER is the edit distance to the closest one over its length. The baselines "
+                      "are trained on the same training words and read the same test words: Phonetisaurus "
+                      "(the standard WFST tool, its defaults: joint 8-gram, `--seq2_del`; g2p-seq2seq's README "
+                      "gives it about 34% WER on the current stress-free CMUdict) and a translation memory "
+                      "(the pronunciation of the nearest training word by character n-grams)."]
         else:
             lines += ["| model | test BLEU | test chrF | steps | seconds |", "|---|---:|---:|---:|---:|"]
             for r in results:
@@ -140,8 +149,11 @@ def run_case(name: str, case: tuple[str, int], args: argparse.Namespace) -> dict
     metrics = result.report["metrics"]
     split = json.loads((run_dir / "split.json").read_text())  # the parts as the run saved them
     job_parts = {"train": split["train"]["pairs"], "val": split["validation"]["pairs"], "test": split["test"]["pairs"]}
+    baselines = result.report.get("baselines", {})
     record = {"attention": attention, "seed": seed, "steps": result.step, "seconds": round(seconds, 1),
               "run_dir": str(run_dir), "pairs": job_parts, "beam": config.beam,
+              "baselines": {"metrics": baselines.get("metrics", {}), "seconds": baselines.get("seconds", {}),
+                            "skipped": baselines.get("skipped", {})},
               **{k: v for k, v in metrics.items() if k.startswith("test_")}}
     if name == "bible":
         record["buckets"] = bleu_by_length(run_dir / "predictions.tsv")

@@ -48,6 +48,7 @@ from rnnkit.tasks.core.metrics import bleu_scores
 from rnnkit.tasks.core.parts import Sealed, Split, describe
 from rnnkit.tasks.core.plotting import pyplot, save_figure
 from rnnkit.tasks.core.registry import Task
+from rnnkit.tasks.translate import phonetisaurus
 from rnnkit.tasks.translate.config import TranslateConfig, TranslateDataConfig
 from rnnkit.training import RandomBatches, StepOutput, model_device, trained_weights
 
@@ -462,7 +463,8 @@ def translation_memory(train: Pairs, sources: Sequence[str]) -> list[str]:
 
 def baselines(job: TranslateJob) -> Candidates:
     """Copying the source (when both sides are in one script) and a translation memory over the
-    training pairs, scored on the test pairs like the model."""
+    training pairs, scored on the test pairs like the model; for G2P also Phonetisaurus, the
+    standard tool, trained on the same training pairs (where its package is installed)."""
     test, metric = job.split.test.open(), metric_of(job.config)
 
     def scored(outputs: Callable[[], Sequence[str]]) -> Callable[[], dict[str, float]]:
@@ -470,6 +472,13 @@ def baselines(job: TranslateJob) -> Candidates:
 
     candidates = Candidates({"translation memory (nearest training source)":
                              scored(lambda: translation_memory(job.parts["train"], test.sources))})
+    if metric == "g2p":
+        why_not = phonetisaurus.environment()
+        name = "Phonetisaurus (joint n-gram WFST)"
+        if isinstance(why_not, str):
+            candidates.skipped[name] = why_not
+        else:
+            candidates.run[name] = scored(lambda: phonetisaurus.train_and_apply(job.parts["train"], test.sources))
     shared = shared_characters(job.parts["train"])
     if shared >= SAME_SCRIPT:
         candidates.run["copy the source"] = scored(lambda: list(test.sources))

@@ -13,6 +13,7 @@ import pytest
 from rnnkit.cli.main import main
 from rnnkit.tasks import translate
 from rnnkit.tasks.core import run
+from rnnkit.tasks.translate import phonetisaurus
 
 pytest.importorskip("jiwer")
 PHONES = {"a": "AH", "b": "B", "c": "K", "d": "D", "e": "EH", "f": "F", "g": "G", "h": "HH"}
@@ -50,6 +51,7 @@ def write_g2p(path: Path, n: int) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.baselines
 def test_g2p_task_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                              capsys: pytest.CaptureFixture[str]) -> None:
     config = run.resolve_config({
@@ -65,6 +67,11 @@ def test_g2p_task_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     run_dir, result = run.train(config, tmp_path / "run")
     metrics = result.report["metrics"]
     assert metrics["test_per"] < 0.1 and metrics["test_wer"] < 0.3, metrics  # a letter-by-letter mapping
+    tool = "Phonetisaurus (joint n-gram WFST)"
+    if isinstance(phonetisaurus.environment(), str):
+        assert tool in result.report["baselines"]["skipped"]
+    else:  # the standard tool beside the model, on the same test words
+        assert result.report["baselines"]["metrics"][tool]["test_wer"] < 0.1, result.report["baselines"]
     for name in ("predictions.tsv", "attention.png", "source_vocab.json", "target_vocab.json"):
         assert (run_dir / name).exists(), name
     capsys.readouterr()

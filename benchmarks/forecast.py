@@ -25,6 +25,7 @@ from rnnkit.data.datasets import FORECAST_SETS
 from rnnkit.tasks import forecast
 from rnnkit.tasks.core import run
 from rnnkit.tasks.forecast import baselines as forecast_baselines
+from rnnkit.tasks.forecast import ensemble as combinations
 
 BASELINES = ("naive", "seasonal naive", "ETS", "ARIMA")
 
@@ -55,11 +56,12 @@ def run_series(name: str, args: argparse.Namespace) -> dict[str, Any]:
     origins = forecast.backtest_origins(len(frame), config.data, "test")
     data = config.data
     rows: dict[str, Any] = {}
-    rnn_runs, seed_forecasts = [], []
+    rnn_runs, seed_forecasts, run_dirs = [], [], []
     for seed in range(args.seeds):
         config.train.seed = seed
         started = time.perf_counter()
         run_dir, result = run.train(config, args.out / "runs" / f"forecast-{name}-seed{seed}")
+        run_dirs.append(run_dir)
         seconds = time.perf_counter() - started
         metrics = {k.removeprefix("test_"): v for k, v in result.report["metrics"].items()}  # the report's one read
         saved = forecast.read_backtest_csv(run_dir / "backtest.csv")
@@ -73,6 +75,11 @@ def run_series(name: str, args: argparse.Namespace) -> dict[str, Any]:
     ensemble = tuple(None if parts[0] is None else np.mean(parts, axis=0) for parts in zip(*seed_forecasts))
     metrics, *_ = forecast.backtest(frame, origins, data.horizon, data.season, lambda o: ensemble)
     rows["rnnkit ensemble"] = {**metrics, "seconds": sum(r["seconds"] for r in rnn_runs)}
+    # the seeds and the baselines combined, the combination chosen on the validation origins
+    started = time.perf_counter()
+    combined = combinations.combine_runs(run_dirs)
+    rows["combination"] = {**combined.metrics, "seconds": round(time.perf_counter() - started, 1)}
+    print(f"  {name} combination: {combined.chosen}, MASE {combined.metrics['mase']:.3f}", flush=True)
     forecasts = {"rnnkit": seed_forecasts[0][0]}
     for method, fn in baseline_fns(frame, data).items():
         started = time.perf_counter()
@@ -87,7 +94,9 @@ def run_series(name: str, args: argparse.Namespace) -> dict[str, Any]:
             "origins": len(origins), "window": data.window, "transform": data.transform,
             "model": f"{config.model.recurrent.cell} {config.model.recurrent.hidden_size}, {config.model.head} head, "
                      f"{config.model.distribution} output",
-            "best_baseline": best, "rnn_runs": rnn_runs, "methods": rows}
+            "best_baseline": best, "rnn_runs": rnn_runs, "methods": rows,
+            "combination": {"chosen": combined.chosen, "weights": combined.weights,
+                            "validation_mase": {k: v["mase"] for k, v in combined.members.items()}}}
 
 
 def _mean_over(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -108,13 +117,17 @@ def render(results: list[dict[str, Any]], info: dict[str, Any], seconds: float, 
         f"the validation origins before it; ETS refit at every origin (form chosen by AIC at the "
         f"first), ARIMA (pmdarima auto_arima, seasonal for seasons up to 24; longer ones such as taylor's "
         f"48 half-hours make the seasonal search too slow, so there it is non-seasonal) fit at the first "
-        f"origin and updated with the new data at each later one.", "",
+        f"origin and updated with the new data at each later one. Combination (`rnnkit ensemble`, "
+        f"`rnnkit.tasks.forecast.ensemble`): the {seeds} seeds' mean and the four baselines as members; each "
+        f"member alone, the mean and median of all, the mean of the k best and inverse-MASE weights scored on "
+        f"the validation origins, and only the best of them backtested on the test origins.", "",
         "## MASE (lower is better; < 1 beats the in-sample seasonal naive error)", "",
-        "| series | points | horizon | season | origins | rnnkit (one model) | rnnkit (seed ensemble) | naive | "
-        "seasonal naive | ETS | ARIMA | best baseline | one model <= best | ensemble <= best |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|:---:|:---:|",
+        "| series | points | horizon | season | origins | rnnkit (one model) | rnnkit (seed ensemble) | combination "
+        "| naive | seasonal naive | ETS | ARIMA | best baseline | one model <= best | ensemble <= best | "
+        "combination <= best |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|:---:|:---:|:---:|",
     ]
-    wins = {"rnnkit": 0, "rnnkit ensemble": 0}
+    wins = {"rnnkit": 0, "rnnkit ensemble": 0, "combination": 0}
     for r in results:
         m = r["methods"]
         best = m[r["best_baseline"]]["mase"]
@@ -124,11 +137,19 @@ def render(results: list[dict[str, Any]], info: dict[str, Any], seconds: float, 
         cells = " | ".join(f"{m[b]['mase']:.3f}" for b in BASELINES)
         lines.append(f"| {r['series']} | {r['points']} | {r['horizon']} | {r['season']} | {r['origins']} | "
                      f"{m['rnnkit']['mase']:.3f} ({m['rnnkit']['mase_sd']:.3f}) | {m['rnnkit ensemble']['mase']:.3f} | "
-                     f"{cells} | {r['best_baseline']} | {'yes' if won['rnnkit'] else 'no'} | "
-                     f"{'yes' if won['rnnkit ensemble'] else 'no'} |")
+                     f"{m['combination']['mase']:.3f} | {cells} | {r['best_baseline']} | "
+                     + " | ".join("yes" if won[k] else "no" for k in wins) + " |")
     lines += ["", f"At or below the best baseline: one model (mean over seeds) on **{wins['rnnkit']} of "
               f"{len(results)}** series; the {seeds}-seed ensemble (forecasts averaged) on "
-              f"**{wins['rnnkit ensemble']} of {len(results)}**.", ""]
+              f"**{wins['rnnkit ensemble']} of {len(results)}**; the combination chosen on validation on "
+              f"**{wins['combination']} of {len(results)}**.", "",
+              "The combinations the validation origins chose (validation MASE of each member):", ""]
+    for r in results:
+        c = r["combination"]
+        lines.append(f"- {r['series']}: {c['chosen']} ("
+                     + ", ".join(f"{n} {w:.2f}" for n, w in c["weights"].items()) + "); validation MASE "
+                     + ", ".join(f"{n} {v:.3f}" for n, v in c["validation_mase"].items()))
+    lines.append("")
     for r in results:
         lines += [f"## {r['series']}", "",
                   f"{r['points']} points, window {r['window']}, horizon {r['horizon']}, season {r['season']}, "

@@ -118,6 +118,16 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ensemble(args: argparse.Namespace) -> int:
+    from rnnkit.tasks.forecast import ensemble
+
+    result = ensemble.combine_runs(args.run_dirs, baselines=args.baselines)
+    print(result.text())
+    for path in ensemble.write(result, args.out or args.run_dirs[0]):
+        print(f"wrote {path}")
+    return 0
+
+
 def _forecast(args: argparse.Namespace) -> int:
     from rnnkit.tasks import forecast
 
@@ -452,6 +462,24 @@ def build_parser() -> argparse.ArgumentParser:
     forecast.add_argument("--out", help="folder for forecast.csv and forecast.png (default: RUN_DIR)")
     forecast.add_argument("--unfinished", action="store_true", help=UNFINISHED_HELP)
     forecast.set_defaults(handler=_forecast)
+
+    combine = commands.add_parser(
+        "ensemble",
+        help="combine forecasting runs and the baselines, the combination chosen on validation",
+        description=(
+            "Combine the forecasts of one or more trained forecasting runs of one series (seeds, or other models) "
+            "with naive, seasonal naive, ETS and ARIMA. Each member alone, the mean and the median of all, the "
+            "mean of the k best and inverse-MASE weights are scored on the validation origins; the best is "
+            "backtested on the test origins (read once). Prints the choice and its test metrics and writes "
+            "ensemble.json and ensemble_backtest.csv."
+        ),
+        epilog="example: rnnkit ensemble runs/airline-seed0 runs/airline-seed1 runs/airline-seed2 --out runs/airline-ens",
+    )
+    combine.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="forecasting run folders of one series")
+    combine.add_argument("--no-baselines", dest="baselines", action="store_false",
+                         help="combine the runs alone (their mean), without the statistical baselines")
+    combine.add_argument("--out", help="folder for ensemble.json and ensemble_backtest.csv (default: the first RUN_DIR)")
+    combine.set_defaults(handler=_ensemble)
 
     generate = commands.add_parser(
         "generate",

@@ -39,6 +39,7 @@ CALLS = [
     ("forecast --csv", ["forecast", "{forecast}", "--horizon", "3", "--csv", "{newer_csv}", "--out", "{tmp}/newer",
                         "--unfinished", "--debug"]),
     ("forecast --future", ["forecast", "{forecast_covariate}", "--horizon", "3", "--future", "{future_csv}"]),
+    ("ensemble", ["ensemble", "{forecast_covariate}", "--no-baselines", "--out", "{tmp}/ens", "--debug"]),
     ("generate text", ["generate", "{language}", "--prompt", "the\\n", "--escapes", "--length", "6", "--temperature",
                        "0.7", "--top-k", "3", "--top-p", "0.9", "--seed", "1", "--unfinished", "--debug"]),
     ("generate music", ["generate", "{music}", "--length", "4", "--temperature", "0.9", "--seed", "1", "--out",
@@ -161,6 +162,8 @@ def check_output(name: str, out: str, places: dict[str, str]) -> None:
         assert len(table) == 3 and float(table["time"].iloc[0]) == 130.0
     elif name == "forecast --future":
         assert "forecast.csv" in out
+    elif name == "ensemble":  # one run, no baselines: the run alone, chosen on validation, scored on test
+        assert "chosen: rnnkit alone" in out and "test (read once)" in out and (tmp / "ens" / "ensemble.json").exists()
     elif name == "generate text":
         assert out.startswith("the\n") and len(out) >= len("the\n") + 1
     elif name == "generate music":

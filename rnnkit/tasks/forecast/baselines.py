@@ -16,14 +16,17 @@ optimizer iterations from the previous parameters) instead of a full search.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
 
 from rnnkit.data.timeseries import SeriesFrame
-from rnnkit.extras import require
+from rnnkit.extras import MissingDependency, require
+from rnnkit.tasks.forecast.config import ForecastDataConfig
 
 Transform = Literal["none", "log"]
+MAX_MODEL_BASELINE_POINTS = 50_000  # ETS and ARIMA on more points (all series together) take too long
 
 
 def _forward(values: np.ndarray, transform: Transform) -> np.ndarray:
@@ -132,3 +135,26 @@ def make_arima(frame: SeriesFrame, horizon: int, season: int, transform: Transfo
         return _inverse(point, transform), _inverse(lower, transform), _inverse(upper, transform)
 
     return forecast
+
+
+def standard(series: SeriesFrame, data: ForecastDataConfig) -> dict[str, Callable | str]:
+    """The baselines a report runs beside the model, over ``series`` (an origin's forecast reads
+    only the points before it): name -> its forecast function (``origins -> point, lower,
+    upper``), or why it does not run here. Naive; seasonal naive when the season is > 1; ETS and
+    ARIMA unless the series (all of its columns together) has more than
+    ``MAX_MODEL_BASELINE_POINTS`` points, where fitting them at every origin takes too long."""
+    K, m = data.horizon, data.season
+    out: dict[str, Callable | str] = {"naive": make_naive(series, K)}
+    if m > 1:
+        out["seasonal naive"] = make_seasonal_naive(series, K, m)
+    size = len(series) * series.num_series
+    for name, make in (("ETS", lambda: make_ets(series, K, m, data.transform)),
+                       ("ARIMA", lambda: make_arima(series, K, m, data.transform, data.interval))):
+        if size > MAX_MODEL_BASELINE_POINTS:
+            out[name] = f"too slow for {size} points (more than {MAX_MODEL_BASELINE_POINTS})"
+            continue
+        try:
+            out[name] = make()
+        except MissingDependency as missing:  # statsmodels or pmdarima not installed: say so, run the rest
+            out[name] = str(missing)
+    return out

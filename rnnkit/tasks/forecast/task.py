@@ -289,34 +289,25 @@ def report(job: ForecastJob, run_dir: Path) -> dict[str, Any]:
     return {"metrics": {f"test_{k}": v for k, v in metrics.items()}, "files": [str(f) for f in files if f]}
 
 
-MAX_MODEL_BASELINE_POINTS = 50_000  # ETS and ARIMA on more points (all series together) take too long
-
-
 def baselines(job: ForecastJob) -> Candidates:
     """Naive, seasonal naive, ETS and ARIMA on the test origins of the report's backtest, scored
-    by the same code (see :mod:`rnnkit.tasks.forecast.baselines`)."""
+    by the same code (see :func:`rnnkit.tasks.forecast.baselines.standard`)."""
     data = job.config.data
     series = job.whole_series()
     origins = backtest_origins(len(series), data, "test")
-    K, m = data.horizon, data.season
 
-    def scored(make: Callable[[], ForecastFn]) -> Callable[[], dict[str, float]]:
+    def scored(fn: ForecastFn) -> Callable[[], dict[str, float]]:
         def score() -> dict[str, float]:
-            metrics, *_ = backtest(series, origins, K, m, make())
+            metrics, *_ = backtest(series, origins, data.horizon, data.season, fn)
             return {f"test_{k}": v for k, v in metrics.items()}
         return score
 
-    candidates = Candidates({"naive": scored(lambda: forecast_baselines.make_naive(series, K))})
-    if m > 1:
-        candidates.run["seasonal naive"] = scored(lambda: forecast_baselines.make_seasonal_naive(series, K, m))
-    size = len(series) * series.num_series
-    if size > MAX_MODEL_BASELINE_POINTS:
-        for name in ("ETS", "ARIMA"):
-            candidates.skipped[name] = f"too slow for {size} points (more than {MAX_MODEL_BASELINE_POINTS})"
-    else:
-        candidates.run["ETS"] = scored(lambda: forecast_baselines.make_ets(series, K, m, data.transform))
-        candidates.run["ARIMA"] = scored(lambda: forecast_baselines.make_arima(series, K, m, data.transform,
-                                                                              data.interval))
+    candidates = Candidates({})
+    for name, fn in forecast_baselines.standard(series, data).items():
+        if isinstance(fn, str):
+            candidates.skipped[name] = fn
+        else:
+            candidates.run[name] = scored(fn)
     return candidates
 
 

@@ -47,6 +47,32 @@ def baseline_fns(frame: Any, data: forecast.ForecastDataConfig) -> dict[str, for
     }
 
 
+# ES-RNN: the preset with the exponential smoothing half (its own level and season; see rnnkit.models.forecaster)
+ES_RNN = ["model.smoothing=es", "data.scaling=global", "data.anchor=none", "model.head=direct"]
+
+
+def train_seeds(name: str, label: str, overrides: list[str], args: argparse.Namespace, origins: list[int]
+                ) -> tuple[list[dict[str, Any]], list[Any], list[Any]]:
+    """Train the preset of ``name`` with ``overrides`` once per seed; each run's report reads the test part
+    once. Returns the runs' test metrics, their test forecasts (from backtest.csv) and their folders."""
+    config = run.resolve_config(load_source(f"forecast-{name}"), overrides)
+    runs, forecasts, folders = [], [], []
+    for seed in range(args.seeds):
+        config.train.seed = seed
+        started = time.perf_counter()
+        run_dir, result = run.train(config, args.out / "runs" / f"forecast-{name}-{label}-seed{seed}")
+        seconds = time.perf_counter() - started
+        metrics = {k.removeprefix("test_"): v for k, v in result.report["metrics"].items()}  # the report's one read
+        saved = forecast.read_backtest_csv(run_dir / "backtest.csv")
+        assert saved.origins == origins
+        runs.append({"seed": seed, "seconds": round(seconds, 1), "steps": result.step, **metrics})
+        forecasts.append((saved.point, saved.lower, saved.upper))
+        folders.append(run_dir)
+        print(f"  {name} {label} seed {seed}: MASE {metrics['mase']:.3f} ({seconds:.0f}s, {result.step} steps)",
+              flush=True)
+    return runs, forecasts, folders
+
+
 def run_series(name: str, args: argparse.Namespace) -> dict[str, Any]:
     overrides = ["train.progress=false", *args.set]
     if args.quick:
@@ -56,28 +82,17 @@ def run_series(name: str, args: argparse.Namespace) -> dict[str, Any]:
     origins = forecast.backtest_origins(len(frame), config.data, "test")
     data = config.data
     rows: dict[str, Any] = {}
-    rnn_runs, seed_forecasts, run_dirs = [], [], []
-    for seed in range(args.seeds):
-        config.train.seed = seed
-        started = time.perf_counter()
-        run_dir, result = run.train(config, args.out / "runs" / f"forecast-{name}-seed{seed}")
-        run_dirs.append(run_dir)
-        seconds = time.perf_counter() - started
-        metrics = {k.removeprefix("test_"): v for k, v in result.report["metrics"].items()}  # the report's one read
-        saved = forecast.read_backtest_csv(run_dir / "backtest.csv")
-        assert saved.origins == origins
-        rnn_runs.append({"seed": seed, "seconds": round(seconds, 1), "steps": result.step, **metrics})
-        seed_forecasts.append((saved.point, saved.lower, saved.upper))
-        print(f"  {name} rnnkit seed {seed}: MASE {metrics['mase']:.3f} ({seconds:.0f}s, {result.step} steps)",
-              flush=True)
+    rnn_runs, seed_forecasts, run_dirs = train_seeds(name, "rnnkit", overrides, args, origins)
     rows["rnnkit"] = _mean_over(rnn_runs)
     # the seeds' forecasts averaged (point and each interval bound: quantile averaging)
     ensemble = tuple(None if parts[0] is None else np.mean(parts, axis=0) for parts in zip(*seed_forecasts))
     metrics, *_ = forecast.backtest(frame, origins, data.horizon, data.season, lambda o: ensemble)
     rows["rnnkit ensemble"] = {**metrics, "seconds": sum(r["seconds"] for r in rnn_runs)}
-    # the seeds and the baselines combined, the combination chosen on the validation origins
+    es_runs, _, es_dirs = train_seeds(name, "es-rnn", overrides + ES_RNN, args, origins)
+    rows["ES-RNN"] = _mean_over(es_runs)
+    # the seeds of both models and the baselines combined, the combination chosen on the validation origins
     started = time.perf_counter()
-    combined = combinations.combine_runs(run_dirs)
+    combined = combinations.combine({"rnnkit": run_dirs, "ES-RNN": es_dirs})
     rows["combination"] = {**combined.metrics, "seconds": round(time.perf_counter() - started, 1)}
     print(f"  {name} combination: {combined.chosen}, MASE {combined.metrics['mase']:.3f}", flush=True)
     forecasts = {"rnnkit": seed_forecasts[0][0]}
@@ -117,17 +132,20 @@ def render(results: list[dict[str, Any]], info: dict[str, Any], seconds: float, 
         f"the validation origins before it; ETS refit at every origin (form chosen by AIC at the "
         f"first), ARIMA (pmdarima auto_arima, seasonal for seasons up to 24; longer ones such as taylor's "
         f"48 half-hours make the seasonal search too slow, so there it is non-seasonal) fit at the first "
-        f"origin and updated with the new data at each later one. Combination (`rnnkit ensemble`, "
-        f"`rnnkit.tasks.forecast.ensemble`): the {seeds} seeds' mean and the four baselines as members; each "
+        f"origin and updated with the new data at each later one. ES-RNN: the same preset with "
+        f"`{' '.join('--set ' + o for o in ES_RNN)}` (Smyl 2020's hybrid: a learned smoothing level and "
+        f"seasonal profile per series, the RNN correcting their forecast), {seeds} seeds. Combination "
+        f"(`rnnkit ensemble`, `rnnkit.tasks.forecast.ensemble`): the mean of each model's {seeds} seeds "
+        f"(rnnkit, ES-RNN) and the four baselines as members; each "
         f"member alone, the mean and median of all, the mean of the k best and inverse-MASE weights scored on "
         f"the validation origins, and only the best of them backtested on the test origins.", "",
         "## MASE (lower is better; < 1 beats the in-sample seasonal naive error)", "",
-        "| series | points | horizon | season | origins | rnnkit (one model) | rnnkit (seed ensemble) | combination "
-        "| naive | seasonal naive | ETS | ARIMA | best baseline | one model <= best | ensemble <= best | "
-        "combination <= best |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|:---:|:---:|:---:|",
+        "| series | points | horizon | season | origins | rnnkit (one model) | rnnkit (seed ensemble) | ES-RNN "
+        "(one model) | combination | naive | seasonal naive | ETS | ARIMA | best baseline | one model <= best | "
+        "ensemble <= best | ES-RNN <= best | combination <= best |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|:---:|:---:|:---:|:---:|",
     ]
-    wins = {"rnnkit": 0, "rnnkit ensemble": 0, "combination": 0}
+    wins = {"rnnkit": 0, "rnnkit ensemble": 0, "ES-RNN": 0, "combination": 0}
     for r in results:
         m = r["methods"]
         best = m[r["best_baseline"]]["mase"]
@@ -137,11 +155,13 @@ def render(results: list[dict[str, Any]], info: dict[str, Any], seconds: float, 
         cells = " | ".join(f"{m[b]['mase']:.3f}" for b in BASELINES)
         lines.append(f"| {r['series']} | {r['points']} | {r['horizon']} | {r['season']} | {r['origins']} | "
                      f"{m['rnnkit']['mase']:.3f} ({m['rnnkit']['mase_sd']:.3f}) | {m['rnnkit ensemble']['mase']:.3f} | "
+                     f"{m['ES-RNN']['mase']:.3f} ({m['ES-RNN']['mase_sd']:.3f}) | "
                      f"{m['combination']['mase']:.3f} | {cells} | {r['best_baseline']} | "
                      + " | ".join("yes" if won[k] else "no" for k in wins) + " |")
     lines += ["", f"At or below the best baseline: one model (mean over seeds) on **{wins['rnnkit']} of "
               f"{len(results)}** series; the {seeds}-seed ensemble (forecasts averaged) on "
-              f"**{wins['rnnkit ensemble']} of {len(results)}**; the combination chosen on validation on "
+              f"**{wins['rnnkit ensemble']} of {len(results)}**; ES-RNN (mean over seeds) on "
+              f"**{wins['ES-RNN']} of {len(results)}**; the combination chosen on validation on "
               f"**{wins['combination']} of {len(results)}**.", "",
               "The combinations the validation origins chose (validation MASE of each member):", ""]
     for r in results:

@@ -121,7 +121,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _ensemble(args: argparse.Namespace) -> int:
     from rnnkit.tasks.forecast import ensemble
 
-    result = ensemble.combine_runs(args.run_dirs, baselines=args.baselines)
+    members: dict[str, list[str]] = {}
+    for item in args.run_dirs:  # NAME=RUN_DIR, or a bare RUN_DIR of the member "rnnkit"
+        name, _, folder = item.rpartition("=") if "=" in item and not Path(item).exists() else ("", "", item)
+        members.setdefault(name or ensemble.RNN, []).append(folder)
+    result = ensemble.combine(members, baselines=args.baselines)
     print(result.text())
     for path in ensemble.write(result, args.out or args.run_dirs[0]):
         print(f"wrote {path}")
@@ -467,15 +471,17 @@ def build_parser() -> argparse.ArgumentParser:
         "ensemble",
         help="combine forecasting runs and the baselines, the combination chosen on validation",
         description=(
-            "Combine the forecasts of one or more trained forecasting runs of one series (seeds, or other models) "
-            "with naive, seasonal naive, ETS and ARIMA. Each member alone, the mean and the median of all, the "
+            "Combine the forecasts of one or more trained forecasting runs of one series with naive, seasonal "
+            "naive, ETS and ARIMA. Runs given as NAME=RUN_DIR form the member NAME (the mean of its runs: seeds "
+            "of one model); bare RUN_DIRs form the member 'rnnkit'. Each member alone, the mean and the median of all, the "
             "mean of the k best and inverse-MASE weights are scored on the validation origins; the best is "
             "backtested on the test origins (read once). Prints the choice and its test metrics and writes "
             "ensemble.json and ensemble_backtest.csv."
         ),
-        epilog="example: rnnkit ensemble runs/airline-seed0 runs/airline-seed1 runs/airline-seed2 --out runs/airline-ens",
+        epilog="example: rnnkit ensemble runs/airline-seed0 runs/airline-seed1 es=runs/airline-es --out runs/airline-ens",
     )
-    combine.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="forecasting run folders of one series")
+    combine.add_argument("run_dirs", nargs="+", metavar="[NAME=]RUN_DIR", help="forecasting run folders of one series "
+                         "(NAME=: the member they average into; default 'rnnkit')")
     combine.add_argument("--no-baselines", dest="baselines", action="store_false",
                          help="combine the runs alone (their mean), without the statistical baselines")
     combine.add_argument("--out", help="folder for ensemble.json and ensemble_backtest.csv (default: the first RUN_DIR)")

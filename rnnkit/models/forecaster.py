@@ -12,6 +12,15 @@ Two heads (``head=``):
   ``y_{k-1}`` (teacher forcing, the whole horizon in one pass); forecasting feeds back its
   own point forecast, so it can run past the horizon it was trained on.
 
+``smoothing="es"``: the ES-RNN hybrid (Smyl 2020, the M4 winner), in the model's units:
+per series a learned seasonal profile (``season`` values, centred) and a learned smoothing
+coefficient ``alpha``; the window is deseasonalized, its level is the exponential smoothing of
+what is left (``l = sum_j alpha (1 - alpha)^(W-1-j) z_j``, started at the window's first value),
+the encoder reads the window less its level, and the head corrects the smoothing's own
+forecast (the level plus the profile's future values: added like ``anchor``). Both halves learn
+together by the forecasting loss. Applied to log values (``data.transform: log``) the profile
+and the level are multiplicative, as in Smyl's model.
+
 Three output distributions (``distribution=``): ``"point"`` (MAE or MSE), ``"gaussian"``
 (mean and standard deviation, negative log-likelihood), ``"quantile"`` (one output per
 quantile level, pinball loss). The model works on scaled values; the task scales inputs
@@ -42,8 +51,12 @@ class ForecasterConfig:
     distribution: Distribution = "point"
     point_loss: Literal["mae", "mse"] = "mae"
     quantiles: list[float] = field(default_factory=lambda: [0.1, 0.5, 0.9])
+    smoothing: Literal["none", "es"] = "none"  # es: the ES-RNN hybrid (direct head)
 
     def __post_init__(self) -> None:
+        if self.smoothing == "es" and self.head != "direct":
+            raise ValueError("model.smoothing=es: the exponential smoothing's forecast is corrected by the direct "
+                             "head; expected head: direct")
         if self.distribution == "quantile":
             q = self.quantiles
             if not q or any(not 0 < v < 1 for v in q) or sorted(set(q)) != list(q):
@@ -68,19 +81,57 @@ class ForecasterConfig:
         return {"point": 1, "gaussian": 2, "quantile": len(self.quantiles)}[self.distribution]
 
 
+class ExponentialSmoothing(nn.Module):
+    """The ES half of ES-RNN (see the module docstring), per series: ``values (W, B, S)`` and
+    each window's first position ``start (B,)`` -> ``(values less seasonality and level (W, B,
+    S), the smoothing's forecast (K, B, S))``. ``alpha`` starts at 0.5 and the profile at zero."""
+
+    def __init__(self, num_series: int, season: int) -> None:
+        super().__init__()
+        if season < 1:
+            raise ValueError(f"season: expected a positive integer, got {season}")
+        self.season = season
+        self.alpha_logit = nn.Parameter(torch.zeros(num_series))
+        self.profile = nn.Parameter(torch.zeros(num_series, season)) if season > 1 else None
+
+    @property
+    def alpha(self) -> Tensor:
+        return torch.sigmoid(self.alpha_logit)
+
+    def seasonal(self, positions: Tensor) -> Tensor:
+        """The centred profile at ``positions (N, B)`` -> ``(N, B, S)``."""
+        if self.profile is None:
+            return positions.new_zeros(*positions.shape, self.alpha_logit.shape[0], dtype=self.alpha_logit.dtype)
+        centred = self.profile - self.profile.mean(dim=1, keepdim=True)  # (S, m)
+        return centred[:, positions % self.season].permute(1, 2, 0)
+
+    def forward(self, values: Tensor, start: Tensor, horizon: int) -> tuple[Tensor, Tensor]:
+        W = values.shape[0]
+        steps = torch.arange(W + horizon, device=values.device)[:, None] + start[None, :]  # (W + K, B)
+        season = self.seasonal(steps)
+        z = values - season[:W]  # deseasonalized
+        alpha = self.alpha  # (S,)
+        power = torch.arange(W - 1, -1, -1, device=values.device, dtype=values.dtype)[:, None]  # W-1 .. 0
+        weights = alpha * (1 - alpha) ** power  # (W, S): step j weighs alpha (1 - alpha)^(W-1-j)
+        weights = torch.cat([(1 - alpha)[None] ** (W - 1), weights[1:]], dim=0)  # the start carries the rest
+        level = (weights[:, None, :] * z).sum(dim=0)  # (B, S); the weights sum to 1
+        return z - level, level + season[W:]
+
+
 class Forecaster(nn.Module):
     """``(history (W, B, I), future covariates (K, B, C)) -> parameters (K, B, S, P)``.
 
     ``history`` holds per step the S scaled values, then S observed flags when
     ``observed_flags`` (values missing there are fed as the last seen value), then the C
-    covariates.
+    covariates. ``season``: the profile's length for ``smoothing="es"``.
     """
 
     def __init__(self, num_series: int, num_covariates: int, horizon: int, config: ForecasterConfig,
-                 observed_flags: bool = False) -> None:
+                 observed_flags: bool = False, season: int = 1) -> None:
         super().__init__()
         self.config, self.S, self.C, self.K = config, num_series, num_covariates, horizon
         self.P = config.outputs_per_value
+        self.smoothing = ExponentialSmoothing(num_series, season) if config.smoothing == "es" else None
         inputs = num_series * (2 if observed_flags else 1) + num_covariates
         self.encoder = build_recurrent(config.recurrent, inputs)
         width = self.encoder.output_size * self.encoder.num_directions
@@ -95,11 +146,21 @@ class Forecaster(nn.Module):
         return sequence_summary(output, None, self.encoder.bidirectional), state
 
     def forward(self, history: Tensor, future_covariates: Tensor, last_value: Tensor,
-                targets: Tensor | None = None, horizon: int | None = None, anchor: Tensor | None = None) -> Tensor:
+                targets: Tensor | None = None, horizon: int | None = None, anchor: Tensor | None = None,
+                start: Tensor | None = None) -> Tensor:
         """Parameters ``(K, B, S, P)``. ``last_value`` ``(B, S)``: the last history value (the
         decoder's first input); ``targets`` ``(K, B, S)``: teacher forcing (seq2seq, training);
         ``anchor`` ``(K, B, S)``: a forecast the network corrects (added to the location
-        parameters: the point, the mean, every quantile), e.g. the naive forecast."""
+        parameters: the point, the mean, every quantile), e.g. the naive forecast; ``start``
+        ``(B,)``: each window's first position in its series (the seasonal phase of
+        ``smoothing="es"``, which needs it)."""
+        if self.smoothing is not None:
+            if start is None:
+                raise ValueError("smoothing=es: expected start, each window's first position in its series")
+            values, smoothed = self.smoothing(history[..., : self.S], start, horizon or self.K)
+            history = torch.cat([values, history[..., self.S:]], dim=-1)
+            last_value = values[-1]
+            anchor = smoothed if anchor is None else anchor + smoothed
         return self._forward(history, future_covariates, last_value, targets, horizon, anchor)
 
     def _locate(self, params: Tensor, anchor: Tensor | None) -> Tensor:

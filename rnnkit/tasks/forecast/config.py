@@ -74,3 +74,7 @@ class ForecastConfig:
                              f"early stopping (train.early_stopping.metric: '')")
         if self.model.distribution == "quantile":
             self.model.check_interval(self.data.interval, "data.interval")
+        if self.model.smoothing == "es" and (self.data.scaling != "global" or self.data.anchor != "none"):
+            raise ValueError(f"model.smoothing=es: the smoothing learns one seasonal profile and the level itself; "
+                             f"expected data.scaling: global (got {self.data.scaling}) and data.anchor: none "
+                             f"(got {self.data.anchor})")

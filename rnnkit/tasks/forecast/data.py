@@ -50,6 +50,7 @@ class WindowBatch:
     loc: Tensor  # (B, S)
     scale: Tensor  # (B, S)
     anchor: Tensor | None  # (K, B, S): the naive or seasonal naive forecast the model corrects
+    start: Tensor | None = None  # (B,) long: each window's first position in the series (seasonal phase)
 
     def to(self, device: torch.device | str) -> WindowBatch:
         return WindowBatch(*(None if getattr(self, f) is None else getattr(self, f).to(device)
@@ -62,7 +63,7 @@ class WindowBatch:
             parts = [getattr(b, name) for b in batches]
             if parts[0] is None:
                 return None
-            return torch.cat(parts, dim=0 if parts[0].dim() == 2 else 1)  # (B, S) or (time, B, .)
+            return torch.cat(parts, dim=0 if parts[0].dim() <= 2 else 1)  # (B,), (B, S) or (time, B, .)
 
         return WindowBatch(*(cat(name) for name in WindowBatch.__dataclass_fields__))
 
@@ -138,6 +139,7 @@ class Prepared:
             loc=_tensor(loc),
             scale=_tensor(scale),
             anchor=None if anchor is None else _tensor(anchor.transpose(1, 0, 2)),
+            start=torch.from_numpy(origins - W),
         )
 
     def unscale(self, scaled: Tensor, batch: WindowBatch) -> np.ndarray:

@@ -22,15 +22,16 @@ Library use::
     from rnnkit.tasks.forecast import ensemble
     result = ensemble.combine_runs(["runs/airline-seed0", "runs/airline-seed1"])
     result.chosen, result.weights, result.metrics["mase"]
+    ensemble.combine({"LSTM": [...], "ES-RNN": [...]})   # several members of runs
 
-``rnnkit ensemble RUN [RUN ...]`` prints the same and writes ``ensemble.json`` and
+``rnnkit ensemble RUN [NAME=RUN ...]`` prints the same and writes ``ensemble.json`` and
 ``ensemble_backtest.csv``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ from rnnkit.tasks.forecast.data import Prepared, backtest_origins
 from rnnkit.tasks.forecast.task import Backtest, ForecastJob, predict
 
 RNN = "rnnkit"
+BASELINES = ("naive", "seasonal naive", "ETS", "ARIMA")
 # a member's forecasts from each origin: point, lower, upper, (O, K, S) in the series' units
 Forecasts = tuple[np.ndarray, np.ndarray | None, np.ndarray | None]
 
@@ -131,61 +133,73 @@ class EnsembleResult:
         return "\n".join(lines + self.notes)
 
 
-def _load(run_dirs: Sequence[str | Path]) -> list[tuple[Any, ForecastJob]]:
-    if not run_dirs:
-        raise ValueError("ensemble: expected at least one forecasting run folder")
-    loaded = [run.load_trained(d, "forecast", "forecasting") for d in run_dirs]
-    first = loaded[0][0].data
-    for (config, _), where in zip(loaded[1:], run_dirs[1:]):
-        d = config.data
-        same = (d.name, d.path, d.value_columns, d.horizon, d.test_size, d.validation_size, d.stride, d.season) == \
-            (first.name, first.path, first.value_columns, first.horizon, first.test_size, first.validation_size,
-             first.stride, first.season)
-        if not same:
-            raise ValueError(f"{where}: its series, horizon, season or backtest parts differ from {run_dirs[0]}'s; "
+def _load(groups: Mapping[str, Sequence[str | Path]]) -> dict[str, list[tuple[Any, ForecastJob]]]:
+    every = [d for dirs in groups.values() for d in dirs]
+    if not every or any(not dirs for dirs in groups.values()):
+        raise ValueError("ensemble: expected at least one forecasting run folder (in every member)")
+    clash = set(groups) & set(BASELINES)
+    if clash:
+        raise ValueError(f"ensemble: member name {sorted(clash)[0]!r} is a baseline's; expected another name")
+    loaded = {name: [run.load_trained(d, "forecast", "forecasting") for d in dirs] for name, dirs in groups.items()}
+    first = next(iter(loaded.values()))[0][0].data
+    key = lambda d: (d.name, d.path, d.value_columns, d.horizon, d.test_size, d.validation_size, d.stride,  # noqa: E731
+                     d.season)
+    for (config, _), where in zip([pair for pairs in loaded.values() for pair in pairs], every):
+        if key(config.data) != key(first):
+            raise ValueError(f"{where}: its series, horizon, season or backtest parts differ from {every[0]}'s; "
                              f"expected runs of one series with the same data settings but for the model")
     if not first.validation_size:
-        raise ValueError(f"{run_dirs[0]}: data.validation_size is 0; the ensemble is chosen on the validation "
+        raise ValueError(f"{every[0]}: data.validation_size is 0; the ensemble is chosen on the validation "
                          f"origins, so expected runs trained with validation_size >= the horizon")
     return loaded
 
 
 def combine_runs(run_dirs: Sequence[str | Path], baselines: bool = True) -> EnsembleResult:
-    """Combine the forecasts of ``run_dirs`` (forecasting runs of one series) with the baselines
-    (``baselines=False``: the runs alone, averaged), choosing the combination on the validation
-    origins and backtesting only it on the test origins (see the module docstring)."""
-    loaded = _load(run_dirs)
-    config, job = loaded[0]
+    """Combine the forecasts of ``run_dirs`` (forecasting runs of one series, averaged as the
+    member ``rnnkit``) with the baselines (``baselines=False``: the runs alone), choosing the
+    combination on the validation origins and backtesting only it on the test origins (see the
+    module docstring). :func:`combine` takes several members of runs."""
+    return combine({RNN: list(run_dirs)}, baselines)
+
+
+def combine(members: Mapping[str, Sequence[str | Path]], baselines: bool = True) -> EnsembleResult:
+    """:func:`combine_runs` with several members of runs: name -> run folders (of one series),
+    each member the mean of its runs' forecasts (seeds of one model, say ``{"LSTM": [...],
+    "ES-RNN": [...]}``)."""
+    loaded = _load(members)
+    config, job = next(iter(loaded.values()))[0]
     data = config.data
     seen = job.prepared.frame  # the series before the test part: all that validation reads
     validation = backtest_origins(len(seen) + data.test_size, data, "validation")
-    runs_before = [predict(j.model, j.prepared, validation) for _, j in loaded]
-    members: dict[str, Forecasts] = {RNN: _mean(runs_before)}
+    forecasts: dict[str, Forecasts] = {name: _mean([predict(j.model, j.prepared, validation) for _, j in pairs])
+                                       for name, pairs in loaded.items()}
     skipped: dict[str, str] = {}
     makers = forecast_baselines.standard(seen, data) if baselines else {}
     for name, fn in makers.items():
         if isinstance(fn, str):
             skipped[name] = fn
         else:
-            members[name] = fn(validation)
-    member_scores = {name: score(seen, validation, data, f) for name, f in members.items()}
+            forecasts[name] = fn(validation)
+    member_scores = {name: score(seen, validation, data, f) for name, f in forecasts.items()}
     tried = candidates({n: s["mase"] for n, s in member_scores.items()})
-    validated = {c.name: score(seen, validation, data, c.apply(members)) for c in tried}
+    validated = {c.name: score(seen, validation, data, c.apply(forecasts)) for c in tried}
     best = min(tried, key=lambda c: validated[c.name]["mase"])  # min keeps the first of equals: the simplest
 
     series = job.whole_series()  # the one read of the test part
     test = backtest_origins(len(series), data, "test")
     chosen: dict[str, Forecasts] = {}
-    if RNN in best.weights:
-        chosen[RNN] = _mean([predict(j.model, Prepared(series, c.data, j.prepared.train_end), test) for c, j in loaded])
-    test_makers = forecast_baselines.standard(series, data) if any(n != RNN for n in best.weights) else {}
+    test_makers = forecast_baselines.standard(series, data) if set(best.weights) - set(loaded) else {}
     for name in best.weights:
-        if name != RNN:
+        if name in loaded:
+            chosen[name] = _mean([predict(j.model, Prepared(series, c.data, j.prepared.train_end), test)
+                                  for c, j in loaded[name]])
+        else:
             chosen[name] = test_makers[name](test)  # type: ignore[operator]
-    forecasts = best.apply(chosen)
-    notes = [f"{len(loaded)} run(s) averaged as the rnnkit member"] if len(loaded) > 1 else []
-    return EnsembleResult([str(d) for d in run_dirs], best.name, best.weights, best.median, validated, member_scores,
-                          skipped, score(series, test, data, forecasts), Backtest(test, *forecasts), series, notes)
+    combined = best.apply(chosen)
+    notes = [f"{name}: {len(pairs)} runs averaged" for name, pairs in loaded.items() if len(pairs) > 1]
+    return EnsembleResult([str(d) for dirs in members.values() for d in dirs], best.name, best.weights, best.median,
+                          validated, member_scores, skipped, score(series, test, data, combined),
+                          Backtest(test, *combined), series, notes)
 
 
 def _mean(forecasts: list[Forecasts]) -> Forecasts:

@@ -72,7 +72,8 @@ def predict_batch(model: Forecaster, prepared: Prepared, batch: WindowBatch, hor
     model.eval()
     with torch.no_grad():
         batch = batch.to(device)
-        params = model(batch.history, batch.future_covariates, batch.last_value, horizon=horizon, anchor=batch.anchor)
+        params = model(batch.history, batch.future_covariates, batch.last_value, horizon=horizon, anchor=batch.anchor,
+                       start=batch.start)
         point = prepared.unscale(model.point(params), batch)
         bounds = model.interval(params, prepared.config.interval)
         lower, upper = (None, None) if bounds is None else (prepared.unscale(b, batch) for b in bounds)
@@ -170,7 +171,8 @@ def build(config: ForecastConfig, rank: int = 0) -> ForecastJob:
     _check_scale(series.values[:train_end], series.names, data)
     seen = series.head(test_start)  # what training and validation may read
     prepared = Prepared(seen, data, train_end)
-    model = Forecaster(series.num_series, series.covariates.shape[1], K, config.model, observed_flags=prepared.flags)
+    model = Forecaster(series.num_series, series.covariates.shape[1], K, config.model, observed_flags=prepared.flags,
+                       season=data.season)
     validation = backtest_origins(n, data, "validation")
     test = backtest_origins(n, data, "test")
     split = Split({"points": n, "values before test": fingerprint_bytes(np.ascontiguousarray(seen.values).tobytes()),
@@ -186,7 +188,8 @@ def build(config: ForecastConfig, rank: int = 0) -> ForecastJob:
 
     def step_fn(m: nn.Module, batch: WindowBatch, carry: Any) -> StepOutput:
         teacher = batch.targets if config.model.head == "seq2seq" else None
-        params = m(batch.history, batch.future_covariates, batch.last_value, targets=teacher, anchor=batch.anchor)
+        params = m(batch.history, batch.future_covariates, batch.last_value, targets=teacher, anchor=batch.anchor,
+                   start=batch.start)
         return StepOutput(_unwrap(m).loss(params, batch.targets, batch.observed))
 
     def evaluate(m: nn.Module) -> dict[str, float]:
@@ -478,6 +481,10 @@ def export_spec(job: ForecastJob, streaming: bool) -> ExportSpec:
     if streaming:
         raise ValueError("the forecaster reads a whole window of history for each forecast: export it without "
                          "--streaming (rnnkit serve keeps a forecasting stream)")
+    if job.config.model.smoothing != "none":
+        raise ValueError("model.smoothing=es: the exported forecaster would need each window's seasonal phase as an "
+                         "input too; exporting ES-RNN forecasters is not supported (forecast with rnnkit forecast or "
+                         "rnnkit serve)")
     data, model = job.config.data, job.model
     W, K, I = data.window, model.K, job.prepared.input_size
     C, S = job.prepared.frame.covariates.shape[1], job.prepared.frame.num_series

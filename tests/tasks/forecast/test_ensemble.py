@@ -88,11 +88,18 @@ def test_the_validation_origins_choose_and_the_test_scores_the_choice(tmp_path, 
     alone = ensemble.combine_runs(runs, baselines=False)
     assert alone.chosen == "rnnkit alone" and set(alone.members) == {"rnnkit"}
 
-    # the command: the table and the files
+    # two members of runs (two models, say), each averaging its own
+    two = ensemble.combine({"a": [runs[0]], "b": [runs[1]]}, baselines=False)
+    assert set(two.members) == {"a", "b"} and "mean of all" in two.validation
+    with pytest.raises(ValueError, match="is a baseline's"):
+        ensemble.combine({"ETS": runs})
+
+    # the command: NAME=RUN members, the table and the files
     out = tmp_path / "ens"
-    assert cli(["ensemble", *map(str, runs), "--out", str(out)]) == 0
+    assert cli(["ensemble", f"first={runs[0]}", f"first={runs[1]}", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert f"chosen: {result.chosen}" in printed and "test (read once)" in printed
+    assert "first" in printed and "rnnkit " not in printed.split("\n")[0]
+    assert f"chosen: {result.chosen.replace('rnnkit', 'first')}" in printed and "test (read once)" in printed
     assert (out / "ensemble.json").exists() and (out / "ensemble_backtest.csv").exists()
 
 

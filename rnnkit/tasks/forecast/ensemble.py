@@ -123,7 +123,7 @@ class EnsembleResult:
                 "test": {f"test_{k}": v for k, v in self.metrics.items()}, "origins": self.backtest.origins}
 
     def text(self) -> str:
-        lines = [f"members on the validation origins (MASE): "
+        lines = ["members on the validation origins (MASE): "
                  + ", ".join(f"{n} {m['mase']:.3f}" for n, m in self.members.items())]
         lines += [f"left out: {n} ({why})" for n, why in self.skipped.items()]
         best = sorted(self.validation.items(), key=lambda item: item[1]["mase"])[:5]
@@ -139,11 +139,13 @@ def _load(groups: Mapping[str, Sequence[str | Path]]) -> dict[str, list[tuple[An
         raise ValueError("ensemble: expected at least one forecasting run folder (in every member)")
     clash = set(groups) & set(BASELINES)
     if clash:
-        raise ValueError(f"ensemble: member name {sorted(clash)[0]!r} is a baseline's; expected another name")
+        raise ValueError(f"ensemble: member name {min(clash)!r} is a baseline's; expected another name")
     loaded = {name: [run.load_trained(d, "forecast", "forecasting") for d in dirs] for name, dirs in groups.items()}
     first = next(iter(loaded.values()))[0][0].data
-    key = lambda d: (d.name, d.path, d.value_columns, d.horizon, d.test_size, d.validation_size, d.stride,  # noqa: E731
-                     d.season)
+
+    def key(d: ForecastDataConfig) -> tuple:
+        return d.name, d.path, d.value_columns, d.horizon, d.test_size, d.validation_size, d.stride, d.season
+
     for (config, _), where in zip([pair for pairs in loaded.values() for pair in pairs], every):
         if key(config.data) != key(first):
             raise ValueError(f"{where}: its series, horizon, season or backtest parts differ from {every[0]}'s; "

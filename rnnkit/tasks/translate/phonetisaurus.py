@@ -42,7 +42,7 @@ def environment() -> dict[str, str] | str:
 
 
 def _run(command: list[str], env: dict[str, str], cwd: Path) -> str:
-    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
         raise RuntimeError(f"{command[0]} failed (exit {done.returncode}): {' / '.join(tail)}")

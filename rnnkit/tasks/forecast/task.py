@@ -337,6 +337,7 @@ def forecast_frames(job: ForecastJob, frames: list[SeriesFrame], horizon: int,
     if job.config.model.head == "direct" and horizon < job.model.K:  # it forecasts K steps: keep the first ones
         steps = job.model.K
     batches, prepared = [], None
+    start = job.prepared.frame.time[0]
     for frame, future in zip(frames, futures, strict=True):
         if frame.num_series != job.prepared.frame.num_series:
             raise ValueError(f"expected {job.prepared.frame.num_series} series {job.prepared.frame.names}, "
@@ -346,7 +347,10 @@ def forecast_frames(job: ForecastJob, frames: list[SeriesFrame], horizon: int,
                              f"forecasts at once (even to give {horizon}): expected {steps} rows, got {len(future)}")
         prepared = Prepared(frame, job.config.data, len(frame))
         prepared.global_loc, prepared.global_scale = job.prepared.global_loc, job.prepared.global_scale
-        batches.append(prepared.batch([len(frame)], steps, frame.future_covariates(steps, future)))
+        batch = prepared.batch([len(frame)], steps, frame.future_covariates(steps, future))
+        if job.model.smoothing is not None:  # ES-RNN: the seasonal phase counts from the training series' start
+            batch.start = batch.start + grid_offset(start, frame)
+        batches.append(batch)
     if prepared is None:
         return []
     point, lower, upper = predict_batch(job.model, prepared, WindowBatch.join(batches), steps)
@@ -354,6 +358,27 @@ def forecast_frames(job: ForecastJob, frames: list[SeriesFrame], horizon: int,
              "point": point[i, :horizon],
              "lower": None if lower is None else lower[i, :horizon],
              "upper": None if upper is None else upper[i, :horizon]} for i, frame in enumerate(frames)]
+
+
+def grid_offset(start: Any, frame: SeriesFrame) -> int:
+    """How many steps of ``frame``'s grid its first time lies after ``start`` (negative: before):
+    where ``frame`` begins in the numbering of a series that began at ``start``. An error if
+    ``start`` is not on ``frame``'s grid."""
+    first = frame.time[0]
+    if np.issubdtype(np.asarray(frame.time).dtype, np.datetime64):
+        import pandas as pd
+
+        low, high = sorted([pd.Timestamp(start), pd.Timestamp(first)])
+        grid = pd.date_range(low, high, freq=frame.step)
+        if len(grid) == 0 or grid[-1] != high:
+            raise ValueError(f"the series starts at {first}, off the grid of steps {frame.step} from the training "
+                             f"series' start {start}; expected the same grid (the model's season counts from there)")
+        return (len(grid) - 1) * (1 if pd.Timestamp(first) >= pd.Timestamp(start) else -1)
+    steps = (float(first) - float(start)) / float(frame.step)
+    if abs(steps - round(steps)) > 1e-6:
+        raise ValueError(f"the series starts at {first}, off the grid of steps {frame.step} from the training "
+                         f"series' start {start}; expected the same grid (the model's season counts from there)")
+    return int(round(steps))
 
 
 def write_forecast_csv(result: dict[str, Any], path: str | Path) -> Path:

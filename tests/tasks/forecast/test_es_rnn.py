@@ -123,3 +123,34 @@ def test_es_rnn_trains_end_to_end(tmp_path) -> None:
     assert np.corrcoef(profile.numpy(), truth)[0, 1] > 0.9  # it learned the season
     with pytest.raises(ValueError, match="not supported"):
         forecast.TASK.export(job, False)
+
+
+@pytest.mark.slow
+def test_a_later_start_keeps_the_seasonal_phase(tmp_path) -> None:
+    """A series given from a later row (newer data, a stream) is forecast as the whole series
+    is: the profile's phase counts from the training series' start, by the time column."""
+    from dataclasses import replace
+
+    t = np.arange(150)
+    path = tmp_path / "s.csv"
+    pd.DataFrame({"month": pd.date_range("2000-01-01", periods=150, freq="MS").strftime("%Y-%m-%d"),
+                  "y": 20 + 0.05 * t + np.sin(2 * np.pi * t / 12)}).to_csv(path, index=False)
+    config = run.resolve_config({
+        "task": "forecast",
+        "data": {"name": None, "path": str(path), "time_column": "month", "season": 12, "window": 24, "horizon": 6,
+                 "test_size": 12, "validation_size": 12, "stride": 6, "scaling": "global", "anchor": "none"},
+        "model": {"recurrent": {"cell": "gru", "hidden_size": 4}, "smoothing": "es"},
+        "train": {"steps": 3, "batch_size": 4, "eval_every": 3, "progress": False},
+    })
+    run_dir, _ = run.train(config, tmp_path / "run", baselines=False)
+    _, job = run.load_trained(run_dir, "forecast", "forecasting")
+    with torch.no_grad():
+        job.model.smoothing.profile.copy_(torch.randn(1, 12))  # a season that matters
+    whole = job.whole_series()
+    later = replace(whole, time=whole.time[5:], values=whole.values[5:], covariates=whole.covariates[5:])
+    ours, theirs = forecast.forecast_frames(job, [whole, later], 6)
+    np.testing.assert_allclose(theirs["point"], ours["point"], rtol=1e-6)
+    assert forecast.grid_offset(whole.time[0], later) == 5 and forecast.grid_offset(later.time[0], whole) == -5
+    shifted = replace(later, time=later.time + np.timedelta64(1, "D"))
+    with pytest.raises(ValueError, match="off the grid"):
+        forecast.grid_offset(whole.time[0], shifted)

@@ -137,17 +137,19 @@ def make_arima(frame: SeriesFrame, horizon: int, season: int, transform: Transfo
     return forecast
 
 
-def standard(series: SeriesFrame, data: ForecastDataConfig) -> dict[str, Callable | str]:
+def standard(series: SeriesFrame, data: ForecastDataConfig, size: int | None = None) -> dict[str, Callable | str]:
     """The baselines a report runs beside the model, over ``series`` (an origin's forecast reads
     only the points before it): name -> its forecast function (``origins -> point, lower,
     upper``), or why it does not run here. Naive; seasonal naive when the season is > 1; ETS and
     ARIMA unless the series (all of its columns together) has more than
-    ``MAX_MODEL_BASELINE_POINTS`` points, where fitting them at every origin takes too long."""
+    ``MAX_MODEL_BASELINE_POINTS`` points, where fitting them at every origin takes too long
+    (``size``: the count to judge by instead, so that two calls over a series and its head
+    offer the same baselines)."""
     K, m = data.horizon, data.season
     out: dict[str, Callable | str] = {"naive": make_naive(series, K)}
     if m > 1:
         out["seasonal naive"] = make_seasonal_naive(series, K, m)
-    size = len(series) * series.num_series
+    size = len(series) * series.num_series if size is None else size
     for name, make in (("ETS", lambda: make_ets(series, K, m, data.transform)),
                        ("ARIMA", lambda: make_arima(series, K, m, data.transform, data.interval))):
         if size > MAX_MODEL_BASELINE_POINTS:

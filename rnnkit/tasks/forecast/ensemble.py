@@ -190,7 +190,9 @@ def combine(members: Mapping[str, Sequence[str | Path]], baselines: bool = True)
     series = job.whole_series()  # the one read of the test part
     test = backtest_origins(len(series), data, "test")
     chosen: dict[str, Forecasts] = {}
-    test_makers = forecast_baselines.standard(series, data) if set(best.weights) - set(loaded) else {}
+    # the baselines validation had (the size judged by the part validation read)
+    test_makers = forecast_baselines.standard(series, data, len(seen) * seen.num_series) \
+        if set(best.weights) - set(loaded) else {}
     for name in best.weights:
         if name in loaded:
             chosen[name] = _mean([predict(j.model, Prepared(series, c.data, j.prepared.train_end), test)

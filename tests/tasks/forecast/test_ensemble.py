@@ -121,3 +121,17 @@ def test_runs_must_share_the_series_and_validation(tmp_path, capsys) -> None:
         ensemble.combine_runs([])
     assert cli(["ensemble", str(tmp_path / "missing")]) == 2
     assert "missing" in capsys.readouterr().err
+
+
+def test_the_standard_baselines_and_the_size_that_decides_them() -> None:
+    from rnnkit.data.timeseries import from_pandas
+    from rnnkit.tasks.forecast import baselines as forecast_baselines
+
+    frame = from_pandas(pd.Series(np.arange(60.0) + np.sin(np.arange(60)), name="y"))
+    data = forecast.ForecastDataConfig(name=None, path="x.csv", season=12, horizon=3, window=12, test_size=6)
+    offered = forecast_baselines.standard(frame, data)
+    assert set(offered) == {"naive", "seasonal naive", "ETS", "ARIMA"} and all(callable(f) for f in offered.values())
+    big = forecast_baselines.standard(frame, data, size=forecast_baselines.MAX_MODEL_BASELINE_POINTS + 1)
+    assert isinstance(big["ETS"], str) and "too slow" in big["ARIMA"] and callable(big["naive"])
+    data.season = 1
+    assert "seasonal naive" not in forecast_baselines.standard(frame, data)

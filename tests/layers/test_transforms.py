@@ -82,6 +82,28 @@ def test_torch_compile_forward_and_backward_equal_eager(name: str) -> None:
 
 
 @pytest.mark.slow
+def test_torch_compile_under_bfloat16_autocast_equals_eager() -> None:
+    """The kernel's bfloat16 products (W_hh in bfloat16 beside float32 gates) traced by torch.compile:
+    the custom ops' fake shapes and dtypes hold, and the compiled pass equals the eager one."""
+    torch._dynamo.reset()
+    layer = make("lstm-peephole-rnnkit", torch.float32)
+    x = torch.randn(T, B, I, requires_grad=True)
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cpu", torch.bfloat16):
+            return layer(x)[0]
+
+    output = torch.compile(run)(x)
+    eager = run(x)
+    assert output.dtype == eager.dtype == torch.float32
+    torch.testing.assert_close(output, eager, rtol=1e-5, atol=1e-6)
+    got = torch.autograd.grad(output.pow(2).sum(), [x, layer.weight_hh_l0])
+    want = torch.autograd.grad(eager.pow(2).sum(), [x, layer.weight_hh_l0])
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["lstm-torch", "lstm-peephole-rnnkit", "gru-rnnkit", "gru-reset-before-loop"])
 def test_torch_export_with_a_dynamic_batch(name: str) -> None:
     layer = make(name, torch.float32)

@@ -38,13 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def baseline_fns(frame: Any, data: forecast.ForecastDataConfig) -> dict[str, forecast.ForecastFn]:
-    K, m = data.horizon, data.season
-    return {
-        "naive": forecast_baselines.make_naive(frame, K),
-        "seasonal naive": forecast_baselines.make_seasonal_naive(frame, K, m),
-        "ETS": forecast_baselines.make_ets(frame, K, m, data.transform),
-        "ARIMA": forecast_baselines.make_arima(frame, K, m, data.transform, data.interval),
-    }
+    """The report's baselines (``baselines.standard``), every one run (the table's columns are
+    fixed: at season 1 the seasonal naive column is the naive forecast)."""
+    offered = forecast_baselines.standard(frame, data, size=0)
+    offered.setdefault("seasonal naive", forecast_baselines.make_seasonal_naive(frame, data.horizon, data.season))
+    return {name: offered[name] for name in BASELINES}
 
 
 # ES-RNN: the preset with the exponential smoothing half (its own level and season; see rnnkit.models.forecaster)

@@ -52,8 +52,22 @@ def _train(args: argparse.Namespace) -> int:
     from rnnkit.tasks.core import run
 
     config = run.resolve_config(load_source(args.config), args.set)
-    run_dir, result = run.train(config, args.run_dir, overwrite=args.overwrite, baselines=args.baselines)
+    run_dir, result = run.train(config, args.run_dir, overwrite=args.overwrite, baselines=args.baselines,
+                                test=args.test)
     _report(run_dir, result)
+    return 0
+
+
+def _report_run(args: argparse.Namespace) -> int:
+    from rnnkit.tasks.core import run
+
+    report = run.report_run(args.run_dir, args.baselines)
+    print(f"test (read once, {report.get('weights', '')}): "
+          + ", ".join(f"{k} {v:.4g}" for k, v in report.get("metrics", {}).items()))
+    if report.get("text"):
+        print(report["text"])
+    for path in report.get("files", []):
+        print(f"wrote {path}")
     return 0
 
 
@@ -115,6 +129,8 @@ def _evaluate(args: argparse.Namespace) -> int:
               f"test data is read once, so they are not recomputed):")
         for name, value in reported["metrics"].items():
             print(f"  {name}: {value:.6g}")
+    elif run.test_unread(args.run_dir):
+        print(f"the test part is unread (trained with --no-test): `rnnkit report {args.run_dir}` reads it once")
     return 0
 
 
@@ -394,7 +410,22 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--overwrite", action="store_true", help="if --run-dir holds a run, move it aside to "
                        "RUN_DIR.replaced-TIME (nothing is deleted) and start afresh")
     train.add_argument("--no-baselines", dest="baselines", action="store_false", help=BASELINES_HELP)
+    train.add_argument("--no-test", dest="test", action="store_false", help="train and keep the weights, but leave "
+                       "the test part unread (no report): compare such runs on validation ('rnnkit evaluate'), then "
+                       "'rnnkit report RUN_DIR' reads the test part once, for the run that validation chose")
     train.set_defaults(handler=_train)
+
+    report = commands.add_parser(
+        "report", help="read the test part of a run trained with --no-test, once",
+        description="Load RUN_DIR's trained weights (as 'rnnkit evaluate' does) and make the report that 'rnnkit "
+                    "train' makes at its end: the test metrics, the plots and the baselines beside the model on the "
+                    "same test part. Only for a run trained with --no-test, and only once: test data is read once.",
+        epilog="example: rnnkit train sentiment-polarity --set model.recurrent.cell=gru --no-test --run-dir runs/gru;"
+               " rnnkit evaluate runs/gru; rnnkit report runs/gru",
+    )
+    report.add_argument("run_dir", help="a run folder written by 'rnnkit train --no-test'")
+    report.add_argument("--no-baselines", dest="baselines", action="store_false", help=BASELINES_HELP)
+    report.set_defaults(handler=_report_run)
 
     resume = commands.add_parser(
         "resume", help="continue a stopped or killed run from its last checkpoint",

@@ -36,6 +36,10 @@ CALLS = [
     ("train --overwrite", ["train", "adding", "--set", "train.steps=2", "--set", "train.progress=false", "--set",
                            "model.recurrent.hidden_size=4", "--run-dir", "{tmp}/adding", "--overwrite", "--no-baselines",
                            "--debug"]),
+    ("train --no-test", ["train", "adding", "--set", "train.steps=2", "--set", "train.progress=false", "--set",
+                         "model.recurrent.hidden_size=4", "--run-dir", "{tmp}/held", "--no-test"]),
+    ("evaluate --no-test run", ["evaluate", "{tmp}/held"]),
+    ("report", ["report", "{tmp}/held", "--no-baselines", "--debug"]),
     ("forecast --csv", ["forecast", "{forecast}", "--horizon", "3", "--csv", "{newer_csv}", "--out", "{tmp}/newer",
                         "--unfinished", "--debug"]),
     ("forecast --future", ["forecast", "{forecast_covariate}", "--horizon", "3", "--future", "{future_csv}"]),
@@ -157,6 +161,14 @@ def check_output(name: str, out: str, places: dict[str, str]) -> None:
         assert "finished at step 2" in out and len(list(tmp.glob("adding.replaced-*/checkpoint.json"))) == 1
     elif name == "evaluate":
         assert "val_mse:" in out and "test_mse:" in out
+    elif name == "train --no-test":  # trained, its test part left for the report
+        assert "finished at step 2" in out and "the test part is unread" in out and "test (read once" not in out
+        assert json.loads((tmp / "held" / "summary.json").read_text())["test_unread"] is True
+    elif name == "evaluate --no-test run":
+        assert "val_mse:" in out and "`rnnkit report " in out and "test_mse" not in out
+    elif name == "report":
+        assert out.startswith("test (read once, ") and "test_mse " in out
+        assert "report" in json.loads((tmp / "held" / "summary.json").read_text())
     elif name == "forecast --csv":  # newer data: the forecast starts after its 130 rows
         table = pd.read_csv(tmp / "newer" / "forecast.csv")
         assert len(table) == 3 and float(table["time"].iloc[0]) == 130.0

@@ -8,6 +8,7 @@ loop refuses a test metric as the one to choose by.
 
 from __future__ import annotations
 
+import dataclasses
 
 import pytest
 import torch
@@ -108,3 +109,29 @@ def test_a_run_whose_data_splits_differently_is_refused(tmp_path):
     config.data.seed = 99  # other validation and test sets
     with pytest.raises(ValueError, match="the data no longer splits as it did when this run started"):
         run.train(config, run_dir, resume=True)
+
+
+def test_a_run_trained_without_its_test_part_reads_it_once_later_as_the_report_would(tmp_path, monkeypatch):
+    def adding() -> object:
+        return run.resolve_config({"task": "adding", "data": {"length": 5, "validation_size": 8, "test_size": 8},
+                                   "model": {"recurrent": SMALL}, "train": {"steps": 4, "eval_every": 2,
+                                                                            "progress": False}})
+
+    jobs = []
+    entry = registry.get("adding")
+
+    def build(config, rank=0):
+        jobs.append(entry.build(config, rank))
+        return jobs[-1]
+
+    monkeypatch.setattr(registry, "get", lambda name: dataclasses.replace(entry, build=build))
+    _, direct = run.train(adding(), tmp_path / "direct")
+    held_dir, held = run.train(adding(), tmp_path / "held", test=False)
+    assert held.report is None and jobs[-1].split.test.reads == 0 and run.test_unread(held_dir)
+    assert held.last_eval == direct.last_eval  # the same training
+    report = run.report_run(held_dir)
+    assert jobs[-1].split.test.reads >= 1 and not run.test_unread(held_dir)
+    assert report["metrics"] == direct.report["metrics"] and run.reported(held_dir)["metrics"] == report["metrics"]
+    for done in (held_dir, tmp_path / "direct"):  # once only, and never after the report at the end of training
+        with pytest.raises(RuntimeError, match="its test part was read already"):
+            run.report_run(done)

@@ -201,7 +201,8 @@ def _write_artifacts(job: Any, run_dir: Path, resume: bool) -> list[str]:
 
 def train(config: Any, run_dir: str | Path | None = None, resume: bool = False, overwrite: bool = False,
           setup: Callable[[Path], None] | None = None, baselines: bool = True,
-          on_evaluate: Callable[[dict[str, float]], None] | None = None) -> tuple[Path, FitResult]:
+          on_evaluate: Callable[[dict[str, float]], None] | None = None, test: bool = True
+          ) -> tuple[Path, FitResult]:
     """Train ``config``'s task in ``run_dir`` (resuming from its last checkpoint if asked), then
     report on the trained model. Returns the run folder and the training result (its
     ``report`` holds the report; its ``notes``, what the user should be told).
@@ -212,13 +213,16 @@ def train(config: Any, run_dir: str | Path | None = None, resume: bool = False, 
     the data there, say). ``baselines``: run the task's baselines beside the model in the report.
     ``on_evaluate(metrics)`` sees every evaluation's validation metrics (a tuner's pruner does);
     an exception it raises ends the run there (its last checkpoint kept).
+    ``test=False``: train and keep the weights, but leave the test part unread (no report): for
+    runs that validation compares, such as a search's trials; :func:`report_run` reads it later,
+    once, for the run that validation chose.
     """
     dist_info = init_distributed(config.train.device)
     run_dir = _agree_on_folder(config, run_dir, dist_info)
     config.run_dir = str(run_dir)  # where the run lives, for tasks that keep more there (a pre-trained model)
     with _hold(run_dir, resume, overwrite) if dist_info.is_main else nullcontext() as moved:
         try:
-            return _train_held(config, run_dir, resume, dist_info, setup, moved, baselines, on_evaluate)
+            return _train_held(config, run_dir, resume, dist_info, setup, moved, baselines, on_evaluate, test)
         except OSError as error:
             if error.errno == errno.ENOSPC:
                 raise _out_of_space(run_dir) from error
@@ -251,8 +255,8 @@ def _hold(run_dir: Path, resume: bool, overwrite: bool) -> Iterator[Path | None]
 
 
 def _train_held(config: Any, run_dir: Path, resume: bool, dist_info: Any, setup: Callable[[Path], None] | None,
-                moved: Path | None, baselines: bool, on_evaluate: Callable[[dict[str, float]], None] | None
-                ) -> tuple[Path, FitResult]:
+                moved: Path | None, baselines: bool, on_evaluate: Callable[[dict[str, float]], None] | None,
+                test: bool = True) -> tuple[Path, FitResult]:
     entry = registry.get(config.task)
     if dist_info.is_main:
         if setup is not None:
@@ -293,13 +297,41 @@ def _train_held(config: Any, run_dir: Path, resume: bool, dist_info: Any, setup:
         result.notes.append(f"the run that was in {run_dir} is now in {moved}")
     if dist_info.is_main:
         _check_unopened(config.task, job)
-        weights = use_trained_weights(job, run_dir)
         summary = {"task": config.task, "step": result.step, "stopped_early": result.stopped_early,
                    "last_eval": result.last_eval, "best": result.best, "seconds": round(result.seconds, 2)}
-        result.report = summary["report"] = {**report(config.task, job, run_dir, weights, baselines,
-                                                      round(result.seconds, 1)), "data_report": data_lines}
+        if test:
+            weights = use_trained_weights(job, run_dir)
+            result.report = summary["report"] = {**report(config.task, job, run_dir, weights, baselines,
+                                                          round(result.seconds, 1)), "data_report": data_lines}
+        else:
+            summary[TEST_UNREAD] = True
+            summary["data_report"] = data_lines
+            result.notes.append(f"the test part is unread: `rnnkit report {run_dir}` reads it once")
         write_json(run_dir / "summary.json", summary)
     return run_dir, result
+
+
+TEST_UNREAD = "test_unread"  # summary.json's mark of a run trained with test=False, until report_run
+
+
+def report_run(run_dir: str | Path, baselines: bool = True) -> dict[str, Any]:
+    """Read the test part of a run trained with ``test=False``, once: the task's report on its
+    trained weights (as :func:`train` would have made it), saved into its ``summary.json`` and
+    returned. A run whose test part was read already is an error: test data is read once."""
+    run_dir = Path(run_dir)
+    config, job = load_trained(run_dir)
+    summary = _summary(run_dir) or {}
+    if not summary.get(TEST_UNREAD):
+        raise RuntimeError(f"{run_dir}: its test part was read already, by the report at the end of training "
+                           f"(summary.json); test data is read once (`rnnkit evaluate {run_dir}` shows that report)")
+    with RunLock(run_dir):
+        weights = use_trained_weights(job, run_dir)
+        result = {**report(config.task, job, run_dir, weights, baselines, summary.get("seconds")),
+                  "data_report": summary.pop("data_report", [])}
+        del summary[TEST_UNREAD]
+        summary["report"] = result
+        write_json(run_dir / "summary.json", summary)
+    return result
 
 
 def load_run_config(run_dir: str | Path) -> Any:
@@ -402,6 +434,11 @@ def evaluate(run_dir: str | Path, allow_unfinished: bool = False) -> dict[str, f
     _, job = load_trained(run_dir, allow_unfinished=allow_unfinished)
     with torch.no_grad():
         return {k: float(v) for k, v in job.evaluate(job.model).items()}
+
+
+def test_unread(run_dir: str | Path) -> bool:
+    """Whether ``run_dir`` was trained with ``test=False`` and not yet reported (:func:`report_run`)."""
+    return bool((_summary(Path(run_dir)) or {}).get(TEST_UNREAD))
 
 
 def reported(run_dir: str | Path) -> dict[str, Any] | None:

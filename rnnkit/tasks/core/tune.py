@@ -13,8 +13,8 @@ How it works:
 - **The objective** is a validation metric (``--metric``, default the config's
   ``train.early_stopping.metric``): the best value of it over a trial's evaluations. Each
   evaluation is reported to Optuna, whose pruner (median) stops trials that are behind; the
-  sampler is TPE. Test data is never read by a trial (baselines off, reports on validation only
-  count).
+  sampler is TPE. Test data is never read by a trial: trials train with ``test=False`` (no
+  report, no baselines; see :func:`rnnkit.tasks.core.run.train`).
 - **The study** lives in the tune folder as SQLite (``study.db``), so a killed search resumes
   where it was (``rnnkit tune`` again with the same folder), and several processes share it:
   ``--jobs J`` starts J workers on this machine; on several machines, point ``--storage`` at one
@@ -181,7 +181,7 @@ def _objective(plan: Plan, optuna: Any) -> Any:
                 raise optuna.TrialPruned(f"behind the median at evaluation {len(seen)}")
 
         folder = Path(plan.folder) / "trials" / f"{trial.number:04d}"
-        run.train(config, folder, overwrite=True, baselines=False, on_evaluate=on_evaluate)
+        run.train(config, folder, overwrite=True, baselines=False, on_evaluate=on_evaluate, test=False)
         if not seen:
             raise ConfigError("a trial ran no evaluation: set train.eval_every below train.steps")
         return better(seen)

@@ -55,6 +55,12 @@ from rnnkit.functional import recurrences
 SOURCE = Path(__file__).with_name("csrc") / "recurrences.cpp"
 SUPPORTED_DTYPES = (torch.float32, torch.float64)
 BUILD_WAIT_SECONDS = 600  # how long to wait for another process that is building the same kernels
+# -fopenmp: at::parallel_for is an inline template that is parallel only where the including code is built
+# with OpenMP (without it, the row passes ran on one thread whatever torch's thread count). The pragmas bind
+# to the OpenMP runtime torch already loaded (torch/lib/libgomp.so.1), so there is one thread pool.
+# Elsewhere (clang without libomp) only the SIMD pragmas: the loops vectorize, the rows run on one thread.
+CFLAGS = ("-O3", "-march=native", "-mprefer-vector-width=512", "-fno-math-errno", "-fno-trapping-math",
+          "-fopenmp" if sys.platform.startswith("linux") else "-fopenmp-simd")
 
 
 def _cache_dir(digest: str) -> Path:
@@ -68,7 +74,8 @@ def build_folder() -> tuple[Path, str]:
     -march=native: the build is for this machine, so its CPU flags are part of the cache key,
     with the source, torch's version and Python's.
     """
-    key = SOURCE.read_bytes() + torch.__version__.encode() + sys.version.encode() + _cpu_flags().encode()
+    key = (SOURCE.read_bytes() + torch.__version__.encode() + sys.version.encode() + _cpu_flags().encode()
+           + " ".join(CFLAGS).encode())
     digest = hashlib.sha256(key).hexdigest()[:16]
     return _cache_dir(digest), f"rnnkit_recurrences_{digest}"
 
@@ -147,8 +154,7 @@ def _load() -> str | None:
                 print(f"rnnkit: building the fused recurrence kernels (once, ~30 s) in {folder}", file=sys.stderr)
             load(
                 name=name, sources=[str(SOURCE)], build_directory=str(folder), is_python_module=False,
-                extra_cflags=["-O3", "-march=native", "-mprefer-vector-width=512", "-fno-math-errno",
-                              "-fno-trapping-math", "-fopenmp-simd"], verbose=False,
+                extra_cflags=list(CFLAGS), verbose=False,
             )
     except Exception as error:  # no compiler, no headers, a read-only cache: fall back, say why
         return f"{type(error).__name__}: {str(error).strip().splitlines()[-1] if str(error).strip() else ''}"
@@ -218,6 +224,41 @@ def set_gemm_route(route: str) -> None:
     if route not in GEMM_ROUTES:
         raise ValueError(f"set_gemm_route: expected one of {list(GEMM_ROUTES)}, got {route!r}")
     _ops().set_gemm_route(route)
+
+
+STEP_SPLITS = ("auto", "none", "rows", "units")
+
+
+def set_step_split(mode: str = "auto", parts: int = 2) -> None:
+    """How the kernels share a small step among threads. A step whose recurrent product is under
+    ~4 MFLOP is too small for the BLAS to thread, and ran on one thread. ``"auto"`` (the default)
+    shares it: ``"rows"``, the batch cut into one block per thread, each thread running the whole
+    sequence for its rows with no waiting (rows never meet in a recurrence); ``"units"`` (LSTM,
+    a batch of one), the hidden units cut into slices of at least 32, each thread making its
+    slice's product and gate math, one fork and join per step. ``"none"``: one thread, as
+    before. ``"rows"`` or ``"units"`` force that way with ``parts`` parts wherever it fits
+    (``parts`` rows at least; ``parts`` dividing the hidden size), whatever the thread count and
+    shape (the tests use it). Process-wide."""
+    if mode not in STEP_SPLITS:
+        raise ValueError(f"set_step_split: expected one of {list(STEP_SPLITS)}, got {mode!r}")
+    if isinstance(parts, bool) or not isinstance(parts, int) or parts < 1:
+        raise ValueError(f"set_step_split: expected parts to be a positive int, got {parts!r}")
+    _ops().set_step_split(mode, parts)
+
+
+def step_splits() -> dict[str, object]:
+    """How the kernels shared each step shape they met among threads (see :func:`set_step_split`):
+    ``{"forced": "auto"|..., "parts": int, "chosen": [{"batch", "hidden", "gates", "threads", "way",
+    "parts"}, ...]}``, ``way`` ``"rows"``, ``"units"`` or ``"none"`` (one thread, or the BLAS's
+    own threads for a large product: then :func:`gemm_routes` says which product ran)."""
+    first, *rest = [line for line in _ops().step_splits().splitlines() if line]
+    _, forced, parts = first.split()
+    chosen = []
+    for line in rest:
+        batch, hidden, gates, threads, way, n = line.split()
+        chosen.append({"batch": int(batch), "hidden": int(hidden), "gates": int(gates) // int(hidden),
+                       "threads": int(threads), "way": way, "parts": int(n)})
+    return {"forced": forced, "parts": int(parts), "chosen": chosen}
 
 
 def gemm_routes() -> dict[str, object]:

@@ -75,7 +75,8 @@ def run_kernel(kind, xg, state, weights, rmask, keep, valid):  # noqa: ANN001, A
                                 recurrent_mask=rmask, keep=keep[0], valid=valid_f)
 
 
-def make_case(kind, peephole, rmask, zoneout, lengths, dtype=torch.float64):  # noqa: ANN001, ANN201
+def make_case(kind, peephole, rmask, zoneout, lengths, dtype=torch.float64, shape=(T, B, H)):  # noqa: ANN001, ANN201
+    T, B, H = shape  # noqa: N806
     gen = torch.Generator().manual_seed(zlib.crc32(repr((kind, peephole, rmask, zoneout, lengths)).encode()))
 
     def rand(*shape, scale=1.0):  # noqa: ANN202
@@ -106,7 +107,7 @@ def make_case(kind, peephole, rmask, zoneout, lengths, dtype=torch.float64):  # 
         keep = [0.2, 0.35][:leaves]
     valid = None
     if lengths:
-        lens = torch.tensor([T, 3, 1, 5, 2])
+        lens = torch.tensor([T, 3, 1, 5, 2]) if B == 5 else torch.randint(1, T + 1, (B,), generator=gen)
         valid = torch.arange(T)[:, None] < lens[None, :]
     return xg, state, weights, mask, tuple(keep), valid
 
@@ -137,6 +138,70 @@ def test_kernel_equals_reference(kind, peephole, rmask, zoneout, lengths) -> Non
         torch.testing.assert_close(a, b, rtol=0, atol=1e-12, msg=lambda m, n=name: f"{n}: {m}")
 
 
+def check_against_reference(kind, case, atol=1e-12) -> None:  # noqa: ANN001
+    xg, state, weights, mask, keep, valid = case
+    out_r, fin_r = reference(kind, xg, state, weights, mask, keep, valid)
+    out_k, fin_k = run_kernel(kind, xg, state, weights, mask, keep, valid)
+    fin_r = fin_r if isinstance(fin_r, tuple) else (fin_r,)
+    fin_k = fin_k if isinstance(fin_k, tuple) else (fin_k,)
+    for a, b in zip((out_k, *fin_k), (out_r, *fin_r)):
+        torch.testing.assert_close(a, b, rtol=0, atol=atol)
+    gen = torch.Generator().manual_seed(1)
+    upstream = [torch.randn(t.shape, generator=gen, dtype=t.dtype) for t in (out_r, *fin_r)]
+    inputs = [xg, *(state if isinstance(state, tuple) else (state,)), *weights.values()]
+    grads_r = torch.autograd.grad([out_r, *fin_r], inputs, upstream)
+    grads_k = torch.autograd.grad([out_k, *fin_k], inputs, upstream)
+    for name, a, b in zip(["xg", "state", "state", *weights], grads_k, grads_r):
+        torch.testing.assert_close(a, b, rtol=0, atol=atol, msg=lambda m, n=name: f"{n}: {m}")
+
+
+@pytest.fixture
+def two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+    kernels.set_step_split("auto")
+
+
+KINDS = [("lstm", True, True, "train", True), ("lstm", False, False, "eval", False), ("lstm_ln", True, True, "train", True),
+         ("gru", False, True, "train", True), ("rnn_tanh", False, True, "train", True), ("rnn_relu", False, False, None,
+                                                                                         False)]
+
+
+# (T, B, H) on two threads, automatic: B x GH x H over the BLAS-threaded product's 4 MFLOP, the row passes shared;
+# under it, the rows split into blocks; a batch of one, the LSTM's units split
+@pytest.mark.parametrize("shape", [(3, 130, 64), (4, 9, 64), (4, 1, 64)], ids=["threaded", "rows", "one-row"])
+@pytest.mark.parametrize("kind,peephole,rmask,zoneout,lengths", KINDS)
+def test_kernel_equals_reference_with_two_threads(kind, peephole, rmask, zoneout, lengths, shape, two_threads) -> None:  # noqa: ANN001
+    check_against_reference(kind, make_case(kind, peephole, rmask, zoneout, lengths, shape=shape))
+
+
+@pytest.mark.parametrize("mode,parts", [("rows", 2), ("rows", 3), ("units", 2), ("units", 4)])
+@pytest.mark.parametrize("kind,peephole,rmask,zoneout,lengths", KINDS)
+def test_kernel_with_its_step_split_equals_reference(kind, peephole, rmask, zoneout, lengths, mode, parts,
+                                                     two_threads) -> None:  # noqa: ANN001
+    kernels.set_step_split(mode, parts)  # forced, whatever the thread count and shape (units: the LSTM only)
+    check_against_reference(kind, make_case(kind, peephole, rmask, zoneout, lengths, shape=(5, 7, 8)))
+
+
+def test_step_splits_say_how_each_shape_was_shared(two_threads) -> None:
+    kernels.set_step_split("auto")
+    for batch in (3, 1):  # shapes no other test uses; two threads: rows for a batch, units for one row
+        rk.LSTM(5, 64, impl="rnnkit")(torch.randn(2, batch, 5))
+    chosen = {c["batch"]: c for c in kernels.step_splits()["chosen"] if c["hidden"] == 64 and c["threads"] == 2}
+    assert chosen[3]["way"] == "rows" and chosen[3]["parts"] == 2 and chosen[3]["gates"] == 4
+    assert chosen[1]["way"] == "units" and chosen[1]["parts"] == 2
+
+
+def test_set_step_split_checks_its_arguments() -> None:
+    with pytest.raises(ValueError, match="set_step_split: expected one of"):
+        kernels.set_step_split("columns")
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="set_step_split: expected parts to be a positive int"):
+            kernels.set_step_split("rows", bad)
+
+
 @pytest.mark.parametrize("kind", ["lstm", "lstm_ln", "gru", "rnn_tanh"])
 def test_kernel_float32_and_no_grad(kind: str) -> None:
     xg, state, weights, mask, keep, valid = make_case(kind, True, True, "train", True)
@@ -152,9 +217,12 @@ def test_kernel_float32_and_no_grad(kind: str) -> None:
 
 @pytest.fixture
 def gemm_route():
-    """Force a route for the test, then back to measuring."""
+    """Force a route for the test, then back to measuring. The steps are not split among threads
+    meanwhile (a split step makes its products by at::mm, whatever the route)."""
+    kernels.set_step_split("none")
     yield kernels.set_gemm_route
     kernels.set_gemm_route("auto")
+    kernels.set_step_split("auto")
 
 
 @pytest.mark.parametrize("route", ["mm", "onednn"])

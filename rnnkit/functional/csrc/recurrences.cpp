@@ -21,6 +21,7 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/addmm.h>
+#include <c10/core/GradMode.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 #include <ATen/TensorOperators.h>
 #include <ATen/ops/empty.h>
@@ -31,6 +32,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cmath>
@@ -187,13 +189,15 @@ void for_rows(int64_t B, int64_t H, F&& body) {
   });
 }
 
+constexpr double kThreadedProduct = 4e6;  // FLOP per step from which the BLAS threads its product
+
 // BLAS threads pay only for large products: below ~4 MFLOP per step (B x H_in x G*H) the
 // time loop runs on one thread, where the threads' hand-offs would cost more than they save.
 // (at::set_num_threads is process-wide; the previous count is restored when the loop ends.)
 class StepThreads {
  public:
   StepThreads(int64_t B, int64_t K, int64_t N) {
-    if (2.0 * B * K * N < 4e6 && at::get_num_threads() > 1) {
+    if (2.0 * B * K * N < kThreadedProduct && at::get_num_threads() > 1) {
       previous_ = at::get_num_threads();
       at::set_num_threads(1);
     }
@@ -437,6 +441,179 @@ void recurrent_grad(Tensor& dh, const Tensor& d_pre, const StepGemm& back, const
   }
 }
 
+// ---------------------------------------------------------------------------------------
+// Small steps shared among threads. A step whose product is under kThreadedProduct is too
+// small for the BLAS to thread (StepThreads runs it on one thread). Two ways to share it
+// instead, each a product by at::mm and row passes on every thread at once:
+//   rows   the batch is cut into blocks, one per thread, and each thread runs the whole
+//          sequence for its rows: rows never meet in a recurrence, so the threads never wait
+//          for each other (the weight gradient is one product after the loop, as before).
+//   units  (LSTM, for a batch smaller than the threads, e.g. one stream) the hidden units are
+//          cut into slices; each thread makes its slice's product (the rows of W_hh that feed
+//          its units' gates) and row pass, and in the backward its slice of
+//          d h_{t-1} = d gates @ W_hh[:, slice] once every slice's d gates are in: one fork
+//          and join of the threads per step.
+// set_step_split(mode, parts) forces a way ("none", "rows", "units"; "auto": the rule in
+// step_split) so that tests reach each on any machine.
+
+enum class Split { none, rows, units };
+
+struct SplitChoice {
+  Split way = Split::none;
+  int64_t parts = 1;
+};
+
+struct ForcedSplit {
+  std::mutex lock;
+  std::string mode = "auto";
+  int64_t parts = 2;
+  std::map<std::tuple<int64_t, int64_t, int64_t, int>, std::string> chosen;  // (B, H, GH, threads) -> the way
+};
+ForcedSplit& forced_split() {
+  static ForcedSplit forced;
+  return forced;
+}
+
+void set_step_split(std::string mode, int64_t parts) {
+  TORCH_CHECK(mode == "auto" || mode == "none" || mode == "rows" || mode == "units",
+              "rnnkit set_step_split: expected 'auto', 'none', 'rows' or 'units', got '", mode, "'");
+  TORCH_CHECK(parts >= 1, "rnnkit set_step_split: expected parts >= 1, got ", parts);
+  ForcedSplit& forced = forced_split();
+  const std::lock_guard<std::mutex> hold(forced.lock);
+  forced.mode = mode;
+  forced.parts = parts;
+}
+
+// How a step of B rows, H units and GH = G * H gates is shared (units only where `units` says
+// the kernel has that way). Products in another dtype than the inputs' (bfloat16) are not split.
+SplitChoice step_split(int64_t B, int64_t H, int64_t GH, bool units, bool same_dtype) {
+  std::string mode;
+  int64_t parts = 0;
+  {
+    ForcedSplit& forced = forced_split();
+    const std::lock_guard<std::mutex> hold(forced.lock);
+    mode = forced.mode;
+    parts = forced.parts;
+  }
+  const int64_t threads = at::get_num_threads();
+  SplitChoice choice;
+  if (!same_dtype || mode == "none") {
+    choice = {};
+  } else if (mode == "rows") {
+    choice = parts > 1 && B >= parts ? SplitChoice{Split::rows, parts} : SplitChoice{};
+  } else if (mode == "units") {
+    choice = units && parts > 1 && H % parts == 0 ? SplitChoice{Split::units, parts} : SplitChoice{};
+  } else if (threads < 2 || 2.0 * B * H * GH >= kThreadedProduct || at::in_parallel_region()) {
+    choice = {};
+  } else if (B >= 2) {
+    choice = {Split::rows, std::min(threads, B)};
+  } else {
+    int64_t n = threads;
+    while (n > 1 && (H % n != 0 || H / n < 32)) --n;  // slices of at least 32 units
+    choice = units && n > 1 ? SplitChoice{Split::units, n} : SplitChoice{};
+  }
+  const char* way = choice.way == Split::rows ? "rows" : choice.way == Split::units ? "units" : "none";
+  ForcedSplit& book = forced_split();
+  const std::lock_guard<std::mutex> hold(book.lock);
+  book.chosen[std::make_tuple(B, H, GH, static_cast<int>(threads))] = std::string(way) + " " +
+                                                                       std::to_string(choice.parts);
+  return choice;
+}
+
+// One line per step shape met: "B H GH threads way parts" (the latest choice for it).
+std::string step_splits() {
+  ForcedSplit& book = forced_split();
+  const std::lock_guard<std::mutex> hold(book.lock);
+  std::ostringstream text;
+  text << "forced " << book.mode << " " << book.parts << "\n";
+  for (const auto& [key, value] : book.chosen) {
+    text << std::get<0>(key) << " " << std::get<1>(key) << " " << std::get<2>(key) << " " << std::get<3>(key) << " "
+         << value << "\n";
+  }
+  return text.str();
+}
+
+// What a worker thread needs to call ATen as the kernel's own thread does: no autograd recording
+// and no autocast (both are thread-local, and a pool thread starts with the defaults).
+struct WorkerGuards {
+  c10::AutoGradMode no_grad{false};
+  c10::impl::ExcludeDispatchKeyGuard no_autocast{c10::autocast_dispatch_keyset};
+};
+
+// body(part) for part in [0, n), spread over the threads.
+template <typename F>
+void for_parts(int64_t n, F&& body) {
+  at::parallel_for(0, n, 1, [&](int64_t s0, int64_t s1) {
+    const WorkerGuards guards;
+    for (int64_t s = s0; s < s1; ++s) body(s);
+  });
+}
+
+Tensor rows_of(const Tensor& t, int64_t b0, int64_t b1) {
+  return t.defined() && t.numel() > 0 ? t.narrow(0, b0, b1 - b0) : t;
+}
+
+// The forward time loop of every kernel, split or not: at each step t the product
+// W_hh (h_{t-1} * rmask) into target(t) (B, GH), then row(t, b) for each row b.
+template <typename Target, typename Row>
+void forward_loop(int64_t T_, const Tensor& w_hh, const Tensor& hs, const Tensor& rmask, const SplitChoice& split,
+                  Target&& target, Row&& row) {
+  const int64_t B = hs.size(1), H = w_hh.size(1), GH = w_hh.size(0);
+  if (split.way == Split::rows) {
+    const Tensor rhs = w_hh.t();
+    for_parts(split.parts, [&](int64_t part) {
+      const int64_t b0 = part * B / split.parts, b1 = (part + 1) * B / split.parts;
+      const Tensor mask = rows_of(rmask, b0, b1);
+      for (int64_t t = 0; t < T_; ++t) {
+        Tensor out = target(t).narrow(0, b0, b1 - b0);
+        at::mm_out(out, masked_input(hs.select(0, t).narrow(0, b0, b1 - b0), mask), rhs);
+        for (int64_t b = b0; b < b1; ++b) row(t, b);
+      }
+    });
+    return;
+  }
+  const StepThreads threads(B, H, GH);
+  const StepGemm gemm(w_hh.t(), B);  // W_hh h_{t-1}, by the route measured for this shape
+  for (int64_t t = 0; t < T_; ++t) {
+    Tensor out = target(t);
+    gemm.product(out, masked_input(hs.select(0, t), rmask));
+    for_rows(B, H, [&](int64_t b) { row(t, b); });
+  }
+}
+
+// The backward time loop, split or not: at each step t (last first) row(t, b) for each row b,
+// which leaves in dh the share of d h_{t-1} that bypassed the cell and writes the gradient of
+// step t's pre-activations d_pre(t) (B, GH); then dh += (d_pre(t) @ W_hh) * rmask.
+template <typename Dpre, typename Row>
+void backward_loop(int64_t T_, const Tensor& w_hh, Tensor& dh, const Tensor& rmask, const SplitChoice& split,
+                   Dpre&& d_pre, Row&& row) {
+  const int64_t B = dh.size(0), H = w_hh.size(1), GH = w_hh.size(0);
+  if (split.way == Split::rows) {
+    for_parts(split.parts, [&](int64_t part) {
+      const int64_t b0 = part * B / split.parts, b1 = (part + 1) * B / split.parts;
+      const Tensor mask = rows_of(rmask, b0, b1);
+      Tensor dh_rows = dh.narrow(0, b0, b1 - b0);
+      for (int64_t t = T_ - 1; t >= 0; --t) {
+        for (int64_t b = b0; b < b1; ++b) row(t, b);
+        const Tensor d = d_pre(t).narrow(0, b0, b1 - b0);
+        if (mask.defined() && mask.numel() > 0) {
+          dh_rows.addcmul_(at::mm(d, w_hh), mask);
+        } else {
+          dh_rows.addmm_(d, w_hh);
+        }
+      }
+    });
+    return;
+  }
+  const StepThreads threads(B, H, GH);
+  const StepGemm back(w_hh, B);  // d h = d pre-activations @ W_hh
+  for (int64_t t = T_ - 1; t >= 0; --t) {
+    for_rows(B, H, [&](int64_t b) { row(t, b); });
+    recurrent_grad(dh, d_pre(t), back, rmask);
+  }
+}
+
+
 void check_cpu(std::initializer_list<std::pair<const Tensor*, const char*>> tensors) {
   for (const auto& [t, name] : tensors) {
     TORCH_CHECK(!t->defined() || t->numel() == 0 || (t->device().is_cpu() && t->is_contiguous()),
@@ -449,26 +626,31 @@ void check_cpu(std::initializer_list<std::pair<const Tensor*, const char*>> tens
 //   xg: (T, B, 4H) = W_ih x_t + b_ih + b_hh. Saved: act (T, B, 4H) the activated gates,
 //   hs, cs (T+1, B, H) the carried states.
 
+// n units of one row. The gate blocks of x4, of the activations a4 written and of the
+// peepholes p are S apart (S = H); those of the product g4 are sg apart (H, or a unit slice's
+// width when the units are split among threads, see step_split). a4 may be g4 (in place).
 template <bool PEEP, bool KEEP_H, bool KEEP_C, typename T>
-ROW_KERNEL void lstm_row_forward(int64_t H, const T* __restrict x4, T* __restrict g4, const T* __restrict h_prev, const T* __restrict c_prev,
+ROW_KERNEL void lstm_row_forward(int64_t n, int64_t S, int64_t sg, const T* __restrict x4, const T* g4, T* a4,
+                      const T* __restrict h_prev, const T* __restrict c_prev,
                       const T* __restrict p, const uint8_t* __restrict keep_h, const uint8_t* __restrict keep_c, T z_h, T z_c, T v,
                       T* __restrict h_next, T* __restrict c_next, T* __restrict out) {
-  for (int64_t j = 0; j < H; ++j) {
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) {
     const T cp = c_prev[j];
-    T pre_i = x4[j] + g4[j], pre_f = x4[H + j] + g4[H + j], pre_o = x4[3 * H + j] + g4[3 * H + j];
+    T pre_i = x4[j] + g4[j], pre_f = x4[S + j] + g4[sg + j], pre_o = x4[3 * S + j] + g4[3 * sg + j];
     if constexpr (PEEP) {
       pre_i += p[j] * cp;
-      pre_f += p[H + j] * cp;
+      pre_f += p[S + j] * cp;
     }
-    const T i = sigmoid(pre_i), f = sigmoid(pre_f), g = tanh_(x4[2 * H + j] + g4[2 * H + j]);
+    const T i = sigmoid(pre_i), f = sigmoid(pre_f), g = tanh_(x4[2 * S + j] + g4[2 * sg + j]);
     const T c = f * cp + i * g;
-    if constexpr (PEEP) pre_o += p[2 * H + j] * c;
+    if constexpr (PEEP) pre_o += p[2 * S + j] * c;
     const T o = sigmoid(pre_o);
     const T h = o * tanh_(c);
-    g4[j] = i;
-    g4[H + j] = f;
-    g4[2 * H + j] = g;
-    g4[3 * H + j] = o;
+    a4[j] = i;
+    a4[S + j] = f;
+    a4[2 * S + j] = g;
+    a4[3 * S + j] = o;
     const T kh = kept<KEEP_H>(keep_h, j, v, z_h), kc = kept<KEEP_C>(keep_c, j, v, z_c);
     const T h_state = kh * h_prev[j] + (T(1) - kh) * h;
     h_next[j] = h_state;
@@ -477,13 +659,14 @@ ROW_KERNEL void lstm_row_forward(int64_t H, const T* __restrict x4, T* __restric
   }
 }
 
+// n units of one row; the gate blocks of a4, d4 and p are S apart.
 template <bool PEEP, bool KEEP_H, bool KEEP_C, typename T>
-ROW_KERNEL void lstm_row_backward(int64_t H, const T* __restrict a4, const T* __restrict c_prev, const T* __restrict p,
+ROW_KERNEL void lstm_row_backward(int64_t n, int64_t S, const T* __restrict a4, const T* __restrict c_prev, const T* __restrict p,
                        const uint8_t* __restrict keep_h, const uint8_t* __restrict keep_c, T z_h, T z_c, T v, const T* __restrict d_out,
                        T* __restrict dh, T* __restrict dc, T* __restrict d4,
                        T* __restrict c_new) {
-  for (int64_t j = 0; j < H; ++j) {
-    const T i = a4[j], f = a4[H + j], g = a4[2 * H + j], o = a4[3 * H + j];
+  for (int64_t j = 0; j < n; ++j) {
+    const T i = a4[j], f = a4[S + j], g = a4[2 * S + j], o = a4[3 * S + j];
     const T cp = c_prev[j];
     const T c = f * cp + i * g;
     const T tc = tanh_(c);
@@ -492,17 +675,17 @@ ROW_KERNEL void lstm_row_backward(int64_t H, const T* __restrict a4, const T* __
     const T dh_new = (T(1) - kh) * d_state;
     const T dgo = dh_new * tc * o * (T(1) - o);
     T dcn = (T(1) - kc) * dc[j] + dh_new * o * (T(1) - tc * tc);
-    if constexpr (PEEP) dcn += dgo * p[2 * H + j];
+    if constexpr (PEEP) dcn += dgo * p[2 * S + j];
     const T dgi = dcn * g * i * (T(1) - i);
     const T dgf = dcn * cp * f * (T(1) - f);
     const T dgg = dcn * i * (T(1) - g * g);
     d4[j] = dgi;
-    d4[H + j] = dgf;
-    d4[2 * H + j] = dgg;
-    d4[3 * H + j] = dgo;
+    d4[S + j] = dgf;
+    d4[2 * S + j] = dgg;
+    d4[3 * S + j] = dgo;
     T dcp = kc * dc[j] + dcn * f;
     if constexpr (PEEP) {
-      dcp += dgi * p[j] + dgf * p[H + j];
+      dcp += dgi * p[j] + dgf * p[S + j];
       c_new[j] = c;
     }
     dc[j] = dcp;
@@ -514,20 +697,43 @@ template <typename T>
 void lstm_forward_impl(const Tensor& xg, const Tensor& w_hh, const Tensor& peep, const Tensor& rmask,
                        const Masks<T>& m, Tensor& act, Tensor& hs, Tensor& cs, Tensor& out, bool save) {
   const int64_t T_ = xg.size(0), B = xg.size(1), H = w_hh.size(1);
-    const T* p = ptr_or_null<T>(peep);
+  const T* p = ptr_or_null<T>(peep);
   const T* X = xg.data_ptr<T>();
   T *H_ = hs.data_ptr<T>(), *C = cs.data_ptr<T>(), *O = out.data_ptr<T>();
+  const SplitChoice split = step_split(B, H, 4 * H, true, w_hh.scalar_type() == xg.scalar_type());
   with_flags(p != nullptr, m.keep_h != nullptr, m.keep_c != nullptr, [&](auto PEEP, auto KH, auto KC) {
-    const StepThreads threads(B, w_hh.size(1), w_hh.size(0));
-    const StepGemm gemm(w_hh.t(), B);  // W_hh h_{t-1}, by the route measured for this shape
+    // units [j0, j0 + n) of row b at step t; g: their products, gate blocks sg apart; a: where the activations go
+    auto units = [&](int64_t t, int64_t b, int64_t j0, int64_t n, const T* g, int64_t sg, T* a) {
+      const int64_t u = (t * B + b) * H + j0, u1 = u + B * H;
+      const uint8_t *kh = m.kh(t, b), *kc = m.kc(t, b);
+      lstm_row_forward<decltype(PEEP)::value, decltype(KH)::value, decltype(KC)::value, T>(
+          n, H, sg, X + 4 * (u - j0) + j0, g, a, H_ + u, C + u, p ? p + j0 : nullptr, kh ? kh + j0 : nullptr,
+          kc ? kc + j0 : nullptr, m.z_h, m.z_c, m.v(t, b), H_ + u1, C + u1, O + u);
+    };
+    if (split.way != Split::units) {
+      T* A = act.data_ptr<T>();  // the product, then the activations in place
+      forward_loop(T_, w_hh, hs, rmask, split, [&](int64_t t) { return act.select(0, save ? t : 0); },
+                   [&](int64_t t, int64_t b) {
+        T* G = A + ((save ? t : 0) * B + b) * 4 * H;
+        units(t, b, 0, H, G, H, G);
+      });
+      return;
+    }
+    // slice s: the rows of W_hh that feed its units' four gates, (4w, H), and its products (B, 4w)
+    const int64_t slices = split.parts, w = H / slices;
+    const Tensor w_split = w_hh.view({4, slices, w, H}).transpose(0, 1).contiguous();
+    std::vector<Tensor> rhs, products;
+    for (int64_t s = 0; s < slices; ++s) {
+      rhs.push_back(w_split.select(0, s).view({4 * w, H}).t());
+      products.push_back(at::empty({B, 4 * w}, xg.options()));
+    }
     for (int64_t t = 0; t < T_; ++t) {
-      Tensor gates = act.select(0, save ? t : 0);
-      gemm.product(gates, masked_input(hs.select(0, t), rmask));  // W_hh h; the row adds xg
-      T* G = gates.data_ptr<T>();
-      for_rows(B, H, [&](int64_t b) {
-        const int64_t u = (t * B + b) * H, u1 = u + B * H;
-        lstm_row_forward<decltype(PEEP)::value, decltype(KH)::value, decltype(KC)::value, T>(
-            H, X + 4 * u, G + b * 4 * H, H_ + u, C + u, p, m.kh(t, b), m.kc(t, b), m.z_h, m.z_c, m.v(t, b), H_ + u1, C + u1, O + u);
+      const Tensor h_in = masked_input(hs.select(0, t), rmask);
+      T* A = act.select(0, save ? t : 0).data_ptr<T>();
+      for_parts(slices, [&](int64_t s) {
+        at::mm_out(products[s], h_in, rhs[s]);
+        const T* G = products[s].data_ptr<T>();
+        for (int64_t b = 0; b < B; ++b) units(t, b, s * w, w, G + b * 4 * w, w, A + b * 4 * H + s * w);
       });
     }
   });
@@ -562,19 +768,52 @@ void lstm_backward_impl(const Tensor& dout, Tensor& dh, Tensor& dc, const Tensor
   const int64_t T_ = act.size(0), B = act.size(1), H = act.size(2) / 4;
   const T* p = ptr_or_null<T>(peep);
   const T *A = act.data_ptr<T>(), *C = cs.data_ptr<T>(), *DO = dout.data_ptr<T>();
-  T *D = dgates.data_ptr<T>(), *dH = dh.data_ptr<T>(), *dC = dc.data_ptr<T>();
+  T* D = dgates.data_ptr<T>();
   T* CN = ptr_or_null<T>(c_new) ? c_new.data_ptr<T>() : nullptr;
+  const SplitChoice split = step_split(B, H, 4 * H, true, w_hh.scalar_type() == act.scalar_type());
   with_flags(p != nullptr, m.keep_h != nullptr, m.keep_c != nullptr, [&](auto PEEP, auto KH, auto KC) {
-    const StepThreads threads(B, w_hh.size(1), w_hh.size(0));
-    const StepGemm back(w_hh, B);  // d h = d pre-activations @ W_hh
+    // units [j0, j0 + n) of row b at step t; dh_row, dc_row: that row's carries of those units
+    auto units = [&](int64_t t, int64_t b, int64_t j0, int64_t n, T* dh_row, T* dc_row) {
+      const int64_t u = (t * B + b) * H + j0;
+      const uint8_t *kh = m.kh(t, b), *kc = m.kc(t, b);
+      lstm_row_backward<decltype(PEEP)::value, decltype(KH)::value, decltype(KC)::value, T>(
+          n, H, A + 4 * (u - j0) + j0, C + u, p ? p + j0 : nullptr, kh ? kh + j0 : nullptr, kc ? kc + j0 : nullptr,
+          m.z_h, m.z_c, m.v(t, b), DO + u, dh_row, dc_row, D + 4 * (u - j0) + j0, CN ? CN + u : nullptr);
+    };
+    if (split.way != Split::units) {
+      T *dH = dh.data_ptr<T>(), *dC = dc.data_ptr<T>();
+      backward_loop(T_, w_hh, dh, rmask, split, [&](int64_t t) { return dgates.select(0, t); },
+                    [&](int64_t t, int64_t b) { units(t, b, 0, H, dH + b * H, dC + b * H); });
+      return;
+    }
+    // slice s: its units' carries (B, w), and d h_{t-1}[:, slice] = d gates_t @ W_hh[:, slice] (* the mask's slice)
+    const int64_t slices = split.parts, w = H / slices;
+    const bool masked = rmask.defined() && rmask.numel() > 0;
+    std::vector<Tensor> rhs, dh_s, dc_s, mask_s;
+    for (int64_t s = 0; s < slices; ++s) {
+      rhs.push_back(w_hh.narrow(1, s * w, w));
+      dh_s.push_back(dh.narrow(1, s * w, w).contiguous());
+      dc_s.push_back(dc.narrow(1, s * w, w).contiguous());
+      mask_s.push_back(masked ? rmask.narrow(1, s * w, w) : Tensor());
+    }
+    auto add_recurrent = [&](int64_t s, int64_t t) {  // the product by W_hh of step t's d gates, into d h_{t-1}
+      if (masked) {
+        dh_s[s].addcmul_(at::mm(dgates.select(0, t), rhs[s]), mask_s[s]);
+      } else {
+        dh_s[s].addmm_(dgates.select(0, t), rhs[s]);
+      }
+    };
     for (int64_t t = T_ - 1; t >= 0; --t) {
-      for_rows(B, H, [&](int64_t b) {
-        const int64_t u = (t * B + b) * H, r = b * H;
-        lstm_row_backward<decltype(PEEP)::value, decltype(KH)::value, decltype(KC)::value, T>(
-            H, A + 4 * u, C + u, p, m.kh(t, b), m.kc(t, b), m.z_h, m.z_c, m.v(t, b), DO + u, dH + r, dC + r, D + 4 * u,
-            CN ? CN + u : nullptr);
+      for_parts(slices, [&](int64_t s) {
+        if (t + 1 < T_) add_recurrent(s, t + 1);
+        T *dH = dh_s[s].data_ptr<T>(), *dC = dc_s[s].data_ptr<T>();
+        for (int64_t b = 0; b < B; ++b) units(t, b, s * w, w, dH + b * w, dC + b * w);
       });
-      recurrent_grad(dh, dgates.select(0, t), back, rmask);
+    }
+    for_parts(slices, [&](int64_t s) { add_recurrent(s, 0); });
+    for (int64_t s = 0; s < slices; ++s) {
+      dh.narrow(1, s * w, w).copy_(dh_s[s]);
+      dc.narrow(1, s * w, w).copy_(dc_s[s]);
     }
   });
 }
@@ -618,7 +857,7 @@ std::vector<Tensor> lstm_backward(const Tensor& dout, const Tensor& dhT, const T
 constexpr double kLayerNormEps = 1e-5;  // rnnkit.functional.recurrences.LAYER_NORM_EPS
 
 // Normalize v[0:H] in place; returns 1 / sqrt(var + eps). The sums vectorize as OpenMP SIMD
-// reductions (-fopenmp-simd), which may reassociate them: rounding differs from torch's by ~1 ulp.
+// reductions, which may reassociate them: rounding differs from torch's by ~1 ulp.
 template <typename T>
 inline T normalize(T* __restrict v, int64_t H) {
   T mean = 0;
@@ -795,22 +1034,18 @@ std::vector<Tensor> lstm_ln_forward(const Tensor& xp, const Tensor& h0, const Te
                                  ln_c_w.data_ptr<T>(), ln_c_b.data_ptr<T>()};
     const T *X = xp.data_ptr<T>(), *p = ptr_or_null<T>(peep);
     T *H_ = hs.data_ptr<T>(), *C = cs.data_ptr<T>(), *O = out.data_ptr<T>();
+    T *XI = xin.data_ptr<T>(), *XH = xhat.data_ptr<T>(), *A = act.data_ptr<T>(), *CH = chat.data_ptr<T>();
+    T* R = rstd.data_ptr<T>();
+    const SplitChoice split = step_split(B, H, 4 * H, false, w_hh.scalar_type() == xp.scalar_type());
     with_flags(p != nullptr, m.keep_h != nullptr, m.keep_c != nullptr, [&](auto PEEP, auto KH, auto KC) {
-      const StepThreads threads(B, w_hh.size(1), w_hh.size(0));
-      const StepGemm gemm(w_hh.t(), B);  // W_hh h_{t-1}, by the route measured for this shape
-      for (int64_t t = 0; t < T_; ++t) {
-        const int64_t s = save ? t : 0;
-        Tensor xhat_t = xhat.select(0, s);
-        gemm.product(xhat_t, masked_input(hs.select(0, t), rmask));  // W_hh h, normalized by the row
-        T *XI = xin.select(0, s).data_ptr<T>(), *XH = xhat_t.data_ptr<T>(), *A = act.select(0, s).data_ptr<T>();
-        T *CH = chat.select(0, s).data_ptr<T>(), *R = rstd.select(0, s).data_ptr<T>();
-        for_rows(B, H, [&](int64_t b) {
-          const int64_t u = (t * B + b) * H, u1 = u + B * H;
-          lstm_ln_row_forward<decltype(PEEP)::value, decltype(KH)::value, decltype(KC)::value, T>(
-              H, X + 4 * u, XI + 4 * b * H, XH + 4 * b * H, A + 4 * b * H, CH + b * H, R + 9 * b, ln, H_ + u, C + u, p,
-              m.kh(t, b), m.kc(t, b), m.z_h, m.z_c, m.v(t, b), H_ + u1, C + u1, O + u);
-        });
-      }
+      // W_hh h into xhat (normalized by the row in place)
+      forward_loop(T_, w_hh, hs, rmask, split, [&](int64_t t) { return xhat.select(0, save ? t : 0); },
+                   [&](int64_t t, int64_t b) {
+        const int64_t s = save ? t : 0, u = (t * B + b) * H, u1 = u + B * H, r = s * B + b;
+        lstm_ln_row_forward<decltype(PEEP)::value, decltype(KH)::value, decltype(KC)::value, T>(
+            H, X + 4 * u, XI + 4 * r * H, XH + 4 * r * H, A + 4 * r * H, CH + r * H, R + 9 * r, ln, H_ + u, C + u, p,
+            m.kh(t, b), m.kc(t, b), m.z_h, m.z_c, m.v(t, b), H_ + u1, C + u1, O + u);
+      });
     });
   });
   return {out, hs, cs, act, xin, xhat, chat, rstd};
@@ -841,18 +1076,15 @@ std::vector<Tensor> lstm_ln_backward(const Tensor& dout, const Tensor& dhT, cons
     const T *C = cs.data_ptr<T>(), *DO = dout.data_ptr<T>(), *p = ptr_or_null<T>(peep);
     T *DX = dxp.data_ptr<T>(), *DHH = dhh.data_ptr<T>(), *SUM = sums.data_ptr<T>();
     T *dH = dh.data_ptr<T>(), *dC = dc.data_ptr<T>();
+    const SplitChoice split = step_split(B, H, 4 * H, false, w_hh.scalar_type() == act.scalar_type());
     with_flags(p != nullptr, m.keep_h != nullptr, m.keep_c != nullptr, [&](auto PEEP, auto KH, auto KC) {
-      const StepThreads threads(B, w_hh.size(1), w_hh.size(0));
-      const StepGemm back(w_hh, B);  // d h = d pre-activations @ W_hh
-      for (int64_t t = T_ - 1; t >= 0; --t) {
-        for_rows(B, H, [&](int64_t b) {
-          const int64_t u = (t * B + b) * H, r = b * H;
-          lstm_ln_row_backward<decltype(PEEP)::value, decltype(KH)::value, decltype(KC)::value, T>(
-              H, A + 4 * u, XI + 4 * u, XH + 4 * u, CH + u, R + 9 * (t * B + b), ln, C + u, p, m.kh(t, b), m.kc(t, b), m.z_h,
-              m.z_c, m.v(t, b), DO + u, dH + r, dC + r, DX + 4 * u, DHH + 4 * u, SUM + kLayerNormSums * r);
-        });
-        recurrent_grad(dh, dhh.select(0, t), back, rmask);
-      }
+      backward_loop(T_, w_hh, dh, rmask, split, [&](int64_t t) { return dhh.select(0, t); },
+                    [&](int64_t t, int64_t b) {
+        const int64_t u = (t * B + b) * H, r = b * H;
+        lstm_ln_row_backward<decltype(PEEP)::value, decltype(KH)::value, decltype(KC)::value, T>(
+            H, A + 4 * u, XI + 4 * u, XH + 4 * u, CH + u, R + 9 * (t * B + b), ln, C + u, p, m.kh(t, b), m.kc(t, b), m.z_h,
+            m.z_c, m.v(t, b), DO + u, dH + r, dC + r, DX + 4 * u, DHH + 4 * u, SUM + kLayerNormSums * r);
+      });
     });
   });
   const Tensor h_in = masked_input(hs.narrow(0, 0, T_), rmask).reshape({T_ * B, H});
@@ -930,20 +1162,16 @@ std::vector<Tensor> gru_forward(const Tensor& xg, const Tensor& h0, const Tensor
     const Masks<T> m(keep_h, Tensor(), valid, B, H);
     const T *X = xg.data_ptr<T>(), *bias_ = bias.data_ptr<T>();
     T *H_ = hs.data_ptr<T>(), *O = out.data_ptr<T>();
+    T *HG = hg.data_ptr<T>(), *N = n_all.data_ptr<T>();
+    const SplitChoice split = step_split(B, H, 3 * H, false, w_hh.scalar_type() == xg.scalar_type());
     with_flags(m.keep_h != nullptr, false, false, [&](auto KH, auto, auto) {
-      const StepThreads threads(B, w_hh.size(1), w_hh.size(0));
-      const StepGemm gemm(w_hh.t(), B);  // W_hh h_{t-1}, by the route measured for this shape
-      for (int64_t t = 0; t < T_; ++t) {
-        const int64_t s = save ? t : 0;
-        Tensor hg_t = hg.select(0, s);
-        gemm.product(hg_t, masked_input(hs.select(0, t), rmask));  // W_hh h; the row adds b_hh
-        T *HG = hg_t.data_ptr<T>(), *N = n_all.select(0, s).data_ptr<T>();
-        for_rows(B, H, [&](int64_t b) {
-          const int64_t u = (t * B + b) * H;
-          gru_row_forward<decltype(KH)::value, T>(H, X + 3 * u, HG + 3 * b * H, bias_, H_ + u, m.kh(t, b), m.z_h, m.v(t, b),
-                                                  N + b * H, H_ + u + B * H, O + u);
-        });
-      }
+      // W_hh h into hg; the row adds b_hh
+      forward_loop(T_, w_hh, hs, rmask, split, [&](int64_t t) { return hg.select(0, save ? t : 0); },
+                   [&](int64_t t, int64_t b) {
+        const int64_t u = (t * B + b) * H, r = (save ? t : 0) * B + b;
+        gru_row_forward<decltype(KH)::value, T>(H, X + 3 * u, HG + 3 * r * H, bias_, H_ + u, m.kh(t, b), m.z_h, m.v(t, b),
+                                                N + r * H, H_ + u + B * H, O + u);
+      });
     });
   });
   return {out, hs, hg, n_all};
@@ -963,17 +1191,14 @@ std::vector<Tensor> gru_backward(const Tensor& dout, const Tensor& dhT, const Te
     const Masks<T> m(keep_h, Tensor(), valid, B, H);
     const T *HG = hg.data_ptr<T>(), *N = n_all.data_ptr<T>(), *H_ = hs.data_ptr<T>(), *DO = dout.data_ptr<T>();
     T *DX = dxg.data_ptr<T>(), *DHG = dhg.data_ptr<T>(), *dH = dh.data_ptr<T>();
+    const SplitChoice split = step_split(B, H, 3 * H, false, w_hh.scalar_type() == hg.scalar_type());
     with_flags(m.keep_h != nullptr, false, false, [&](auto KH, auto, auto) {
-      const StepThreads threads(B, w_hh.size(1), w_hh.size(0));
-      const StepGemm back(w_hh, B);  // d h = d pre-activations @ W_hh
-      for (int64_t t = T_ - 1; t >= 0; --t) {
-        for_rows(B, H, [&](int64_t b) {
-          const int64_t u = (t * B + b) * H, r = b * H;
-          gru_row_backward<decltype(KH)::value, T>(H, HG + 3 * u, N + u, H_ + u, m.kh(t, b), m.z_h, m.v(t, b), DO + u,
-                                                   dH + r, DX + 3 * u, DHG + 3 * u);
-        });
-        recurrent_grad(dh, dhg.select(0, t), back, rmask);
-      }
+      backward_loop(T_, w_hh, dh, rmask, split, [&](int64_t t) { return dhg.select(0, t); },
+                    [&](int64_t t, int64_t b) {
+        const int64_t u = (t * B + b) * H, r = b * H;
+        gru_row_backward<decltype(KH)::value, T>(H, HG + 3 * u, N + u, H_ + u, m.kh(t, b), m.z_h, m.v(t, b), DO + u,
+                                                 dH + r, DX + 3 * u, DHG + 3 * u);
+      });
     });
   });
   const Tensor h_in = masked_input(hs.narrow(0, 0, T_), rmask).reshape({T_ * B, H});
@@ -1028,19 +1253,16 @@ std::vector<Tensor> rnn_forward(const Tensor& xg, const Tensor& h0, const Tensor
     const Masks<T> m(keep_h, Tensor(), valid, B, H);
     const T* X = xg.data_ptr<T>();
     T *H_ = hs.data_ptr<T>(), *O = out.data_ptr<T>();
+    T* A = hn_all.data_ptr<T>();
+    const SplitChoice split = step_split(B, H, H, false, w_hh.scalar_type() == xg.scalar_type());
     with_flags(relu, m.keep_h != nullptr, false, [&](auto RELU, auto KH, auto) {
-      const StepThreads threads(B, w_hh.size(1), w_hh.size(0));
-      const StepGemm gemm(w_hh.t(), B);  // W_hh h_{t-1}, by the route measured for this shape
-      for (int64_t t = 0; t < T_; ++t) {
-        Tensor a_t = hn_all.select(0, save ? t : 0);
-        gemm.product(a_t, masked_input(hs.select(0, t), rmask));  // W_hh h; the row adds xg
-        T* A = a_t.data_ptr<T>();
-        for_rows(B, H, [&](int64_t b) {
-          const int64_t u = (t * B + b) * H;
-          rnn_row_forward<decltype(RELU)::value, decltype(KH)::value, T>(H, X + u, A + b * H, H_ + u, m.kh(t, b), m.z_h, m.v(t, b),
-                                                                         H_ + u + B * H, O + u);
-        });
-      }
+      // W_hh h into hn_all; the row adds xg
+      forward_loop(T_, w_hh, hs, rmask, split, [&](int64_t t) { return hn_all.select(0, save ? t : 0); },
+                   [&](int64_t t, int64_t b) {
+        const int64_t u = (t * B + b) * H, r = (save ? t : 0) * B + b;
+        rnn_row_forward<decltype(RELU)::value, decltype(KH)::value, T>(H, X + u, A + r * H, H_ + u, m.kh(t, b), m.z_h,
+                                                                       m.v(t, b), H_ + u + B * H, O + u);
+      });
     });
   });
   return {out, hs, hn_all};
@@ -1059,17 +1281,14 @@ std::vector<Tensor> rnn_backward(const Tensor& dout, const Tensor& dhT, const Te
     const Masks<T> m(keep_h, Tensor(), valid, B, H);
     const T *HN = hn_all.data_ptr<T>(), *DO = dout.data_ptr<T>();
     T *DA = da.data_ptr<T>(), *dH = dh.data_ptr<T>();
+    const SplitChoice split = step_split(B, H, H, false, w_hh.scalar_type() == hn_all.scalar_type());
     with_flags(relu, m.keep_h != nullptr, false, [&](auto RELU, auto KH, auto) {
-      const StepThreads threads(B, w_hh.size(1), w_hh.size(0));
-      const StepGemm back(w_hh, B);  // d h = d pre-activations @ W_hh
-      for (int64_t t = T_ - 1; t >= 0; --t) {
-        for_rows(B, H, [&](int64_t b) {
-          const int64_t u = (t * B + b) * H, r = b * H;
-          rnn_row_backward<decltype(RELU)::value, decltype(KH)::value, T>(H, HN + u, m.kh(t, b), m.z_h, m.v(t, b), DO + u,
-                                                                          dH + r, DA + u);
-        });
-        recurrent_grad(dh, da.select(0, t), back, rmask);
-      }
+      backward_loop(T_, w_hh, dh, rmask, split, [&](int64_t t) { return da.select(0, t); },
+                    [&](int64_t t, int64_t b) {
+        const int64_t u = (t * B + b) * H, r = b * H;
+        rnn_row_backward<decltype(RELU)::value, decltype(KH)::value, T>(H, HN + u, m.kh(t, b), m.z_h, m.v(t, b), DO + u,
+                                                                        dH + r, DA + u);
+      });
     });
   });
   const Tensor h_in = masked_input(hs.narrow(0, 0, T_), rmask).reshape({T_ * B, H});
@@ -1105,6 +1324,8 @@ TORCH_LIBRARY(rnnkit, m) {
   m.def("keep_mask(int seed, int[] shape, float rate) -> Tensor", &keep_mask);
   m.def("set_gemm_route(str route) -> ()", &set_gemm_route);
   m.def("gemm_routes() -> str", &gemm_routes);
+  m.def("set_step_split(str mode, int parts) -> ()", &set_step_split);
+  m.def("step_splits() -> str", &step_splits);
   m.def("lstm_forward(Tensor xg, Tensor h0, Tensor c0, Tensor w_hh, Tensor peep, Tensor rmask, Tensor keep_h, "
         "Tensor keep_c, Tensor valid, bool save) -> Tensor[]", &lstm_forward);
   m.def("lstm_backward(Tensor dout, Tensor dhT, Tensor dcT, Tensor w_hh, Tensor peep, Tensor rmask, "

@@ -4,7 +4,8 @@ The check the speed targets are judged by, runnable anywhere rnnkit is installed
 variants that torch.nn cannot run (recurrent dropout, zoneout, peepholes, layer norm) and the
 GRU, each timed forward + backward against ``torch.nn.LSTM`` / ``torch.nn.GRU`` at the same
 shape, interleaved in one process (:func:`~rnnkit.tasks.bench.machine.time_interleaved`), with
-the machine (CPU model, vendor, vector extensions) and the per-step GEMM route the kernels chose.
+the machine (CPU model, vendor, vector extensions), the per-step GEMM route the kernels chose and how
+they shared the small steps among threads.
 ``benchmarks/speed.py`` is the long form (every path, forward alone, memory, Keras, streaming).
 """
 
@@ -89,6 +90,7 @@ class SpeedCheck:
     rows: list[dict[str, Any]]
     gemm_routes: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    step_splits: dict[str, Any] = field(default_factory=dict)
 
     @property
     def targets(self) -> list[Target]:
@@ -105,6 +107,11 @@ class SpeedCheck:
                  "Per-step GEMM of rnnkit's kernels: " + (", ".join(
                      f"B={c['batch']} {c['in']}->{c['out']}: {c['route']}" for c in self.gemm_routes.get("chosen", []))
                      or "none ran") + f" (forced: {self.gemm_routes.get('forced', 'n/a')}).", "",
+                 "Steps too small for the BLAS's threads, shared among threads by rnnkit's kernels: " + (", ".join(
+                     f"B={c['batch']} H={c['hidden']} x{c['gates']} gates on {c['threads']}: "
+                     + (f"{c['way']} {c['parts']}" if c["way"] != "none" else "one thread")
+                     for c in self.step_splits.get("chosen", [])) or "none ran")
+                 + f" (forced: {self.step_splits.get('forced', 'n/a')}).", "",
                  "Forward + backward, median ms (ratio to the torch.nn layer of the group; the path `auto` took).", "",
                  "| candidate | " + " | ".join(self.shapes) + " |", "|---|" + "---:|" * len(self.shapes)]
         for name in dict.fromkeys(r["name"] for r in self.rows):
@@ -172,10 +179,11 @@ def speed_check(shapes: Sequence[tuple[int, int, int, int, int]] | None = None, 
                 if report is not None:
                     report(f"{group} {key}: " + ", ".join(f"{n} {s / reference:.2f}x" for n, s in medians.items()))
         routes = kernels.gemm_routes() if kernels.available() else {"forced": "n/a (no kernels)", "chosen": []}
+        splits = kernels.step_splits() if kernels.available() else {"forced": "n/a (no kernels)", "chosen": []}
     finally:
         torch.set_num_threads(previous)
     return SpeedCheck(info, device, [",".join(map(str, s)) for s in chosen], rows, routes,
-                      time.perf_counter() - started)
+                      time.perf_counter() - started, splits)
 
 
 def write_check(check: SpeedCheck, path: str) -> None:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from common import add_quality_arguments, header, run_cases, write_results
-from rnnkit.config import load_source
+from rnnkit.config import load_source, to_dict
 from rnnkit.tasks import sentiment
 from rnnkit.tasks.sentiment import baselines
 from rnnkit.tasks.core import run
@@ -98,19 +98,19 @@ def run_split(split: int, args: argparse.Namespace, lm_dir: Path) -> dict[str, A
 
 METHODS = {"tfidf": "TF-IDF + logistic regression", "scratch": "rnnkit biLSTM from scratch",
            "pretrained": "rnnkit biLSTM, LM pre-trained",
-           "glove": "rnnkit, GloVe 6B 50d, frozen (preset sentiment-polarity-glove)",
+           "glove": "rnnkit, GloVe 6B 50d, fine-tuned (preset sentiment-polarity-glove)",
            "glove-chosen": "rnnkit, GloVe 6B 50d, the variant chosen on validation"}
 
 # glove-chosen's candidates: changes to the preset sentiment-polarity-glove, each a known choice
-# for small text classification over pretrained vectors (none read a test part to be written)
+# for small text classification over pretrained vectors, each saying frozen or fine-tuned itself
 VARIANTS = {
-    "preset": [],  # a 2-layer LSTM with attention pooling, frozen vectors
-    "bilstm-max": ["model.recurrent.num_layers=1", "model.recurrent.bidirectional=true", "model.pooling=max",
-                   "model.input_dropout=0.2", "model.head_dropout=0.3", "train.batch_size=32",
-                   "train.optimizer.lr=0.001"],  # the preset before its search (sentiment-polarity's stack)
+    "frozen": ["model.freeze_embedding=true"],  # a 2-layer LSTM with attention pooling over the vectors as they are
     "fine-tuned": ["model.freeze_embedding=false"],  # Kim (2014)'s non-static: the vectors trained too
-    "gru": ["model.recurrent.cell=gru"],
-    "mean-pool": ["model.pooling=mean"],
+    "bilstm-max": ["model.freeze_embedding=true", "model.recurrent.num_layers=1", "model.recurrent.bidirectional=true",
+                   "model.pooling=max", "model.input_dropout=0.2", "model.head_dropout=0.3", "train.batch_size=32",
+                   "train.optimizer.lr=0.001"],  # sentiment-polarity's stack
+    "gru": ["model.freeze_embedding=true", "model.recurrent.cell=gru"],
+    "mean-pool": ["model.freeze_embedding=true", "model.pooling=mean"],
 }
 
 
@@ -121,15 +121,25 @@ def train_variant(variant: str, split: int, args: argparse.Namespace) -> dict[st
     torch.set_num_threads(args.threads)
     run_dir = args.out / "runs" / f"sentiment-glove-{variant}-{split}"
     started = time.perf_counter()
-    if not (run_dir / "summary.json").exists():  # else a finished run of an earlier invocation: reused
-        overrides = ["train.progress=false", *split_overrides(args, split), *VARIANTS[variant]]
-        overrides += ["train.steps=20", "train.eval_every=10"] if args.quick else []
-        run.train(run.resolve_config(load_source(GLOVE), overrides), run_dir, overwrite=True, test=False)
+    overrides = ["train.progress=false", *split_overrides(args, split), *VARIANTS[variant]]
+    overrides += ["train.steps=20", "train.eval_every=10"] if args.quick else []
+    config = run.resolve_config(load_source(GLOVE), overrides)
+    reused = (run_dir / "summary.json").exists()  # a finished run of an earlier invocation
+    if reused:
+        held = to_dict(run.load_run_config(run_dir))
+        wanted = to_dict(config)
+        for data in (held, wanted):
+            data.pop("run_dir", None)
+        if held != wanted:
+            raise SystemExit(f"{run_dir} holds a run of another config than variant {variant!r} on split {split}: "
+                             "move it away, or give another --out")
+    else:
+        run.train(config, run_dir, overwrite=True, test=False)
     summary = json.loads((run_dir / "summary.json").read_text())
     validation = run.evaluate(run_dir)
     return {"variant": variant, "split": split, "run_dir": str(run_dir), "val_accuracy": validation["val_accuracy"],
             "val_loss": validation["val_loss"], "steps": summary["step"], "seconds": summary["seconds"],
-            "wall": round(time.perf_counter() - started, 1)}
+            "wall": round(time.perf_counter() - started, 1), "reused": reused}
 
 
 def choose_glove_variant(splits: list[int], args: argparse.Namespace) -> dict[str, Any]:
@@ -181,6 +191,12 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     return out
 
 
+def reused_note(runs: list[dict[str, Any]]) -> str:
+    reused = sum(t["reused"] for t in runs)
+    return (f" {reused} of the {len(runs)} runs were trained by an earlier invocation and reused here (their training "
+            "seconds as measured then; the total time above is this invocation's).") if reused else ""
+
+
 def render(results: list[dict[str, Any]], summary: dict[str, Any], lm: dict[str, Any], info: dict[str, Any],
            seconds: float, args: argparse.Namespace, selection: dict[str, Any] | None = None) -> str:
     protocol = (f"{args.folds}-fold cross-validation" if args.folds else
@@ -208,7 +224,7 @@ def render(results: list[dict[str, Any]], summary: dict[str, Any], lm: dict[str,
     if selection is not None:
         lines += ["", f"The GloVe variants (changes to the preset `{GLOVE}`), each trained on every split with its "
                   f"test part unread; the best mean validation accuracy chose **{selection['chosen']}**, and only its "
-                  "runs read their test parts (the row above).", "",
+                  "runs read their test parts (the row above)." + reused_note(selection["runs"]), "",
                   "| variant | changes | validation accuracy (mean) | per split | seconds per run |",
                   "|---|---|---:|---|---:|"]
         for variant, changes in VARIANTS.items():

@@ -484,9 +484,14 @@ void set_step_split(std::string mode, int64_t parts) {
   forced.parts = parts;
 }
 
-// How a step of B rows, H units and GH = G * H gates is shared (units only where `units` says
-// the kernel has that way). Products in another dtype than the inputs' (bfloat16) are not split.
-SplitChoice step_split(int64_t B, int64_t H, int64_t GH, bool units, bool same_dtype) {
+// How a step of B rows, H units and GH = G * H gates is shared. units_steps: 0 where the kernel
+// has no units way, else the sequence's length: slicing copies W_hh once per call, so a call of
+// fewer than kUnitsMinSteps steps (a stream fed step by step) is not sliced. Products in another
+// dtype than the inputs' (bfloat16) are not split.
+constexpr int64_t kUnitsMinSteps = 8;
+
+SplitChoice step_split(int64_t B, int64_t H, int64_t GH, int64_t units_steps, bool same_dtype) {
+  const bool units = units_steps > 0;
   std::string mode;
   int64_t parts = 0;
   {
@@ -510,7 +515,7 @@ SplitChoice step_split(int64_t B, int64_t H, int64_t GH, bool units, bool same_d
   } else {
     int64_t n = threads;
     while (n > 1 && (H % n != 0 || H / n < 32)) --n;  // slices of at least 32 units
-    choice = units && n > 1 ? SplitChoice{Split::units, n} : SplitChoice{};
+    choice = units && units_steps >= kUnitsMinSteps && n > 1 ? SplitChoice{Split::units, n} : SplitChoice{};
   }
   const char* way = choice.way == Split::rows ? "rows" : choice.way == Split::units ? "units" : "none";
   ForcedSplit& book = forced_split();
@@ -700,7 +705,7 @@ void lstm_forward_impl(const Tensor& xg, const Tensor& w_hh, const Tensor& peep,
   const T* p = ptr_or_null<T>(peep);
   const T* X = xg.data_ptr<T>();
   T *H_ = hs.data_ptr<T>(), *C = cs.data_ptr<T>(), *O = out.data_ptr<T>();
-  const SplitChoice split = step_split(B, H, 4 * H, true, w_hh.scalar_type() == xg.scalar_type());
+  const SplitChoice split = step_split(B, H, 4 * H, T_, w_hh.scalar_type() == xg.scalar_type());
   with_flags(p != nullptr, m.keep_h != nullptr, m.keep_c != nullptr, [&](auto PEEP, auto KH, auto KC) {
     // units [j0, j0 + n) of row b at step t; g: their products, gate blocks sg apart; a: where the activations go
     auto units = [&](int64_t t, int64_t b, int64_t j0, int64_t n, const T* g, int64_t sg, T* a) {
@@ -770,7 +775,7 @@ void lstm_backward_impl(const Tensor& dout, Tensor& dh, Tensor& dc, const Tensor
   const T *A = act.data_ptr<T>(), *C = cs.data_ptr<T>(), *DO = dout.data_ptr<T>();
   T* D = dgates.data_ptr<T>();
   T* CN = ptr_or_null<T>(c_new) ? c_new.data_ptr<T>() : nullptr;
-  const SplitChoice split = step_split(B, H, 4 * H, true, w_hh.scalar_type() == act.scalar_type());
+  const SplitChoice split = step_split(B, H, 4 * H, T_, w_hh.scalar_type() == act.scalar_type());
   with_flags(p != nullptr, m.keep_h != nullptr, m.keep_c != nullptr, [&](auto PEEP, auto KH, auto KC) {
     // units [j0, j0 + n) of row b at step t; dh_row, dc_row: that row's carries of those units
     auto units = [&](int64_t t, int64_t b, int64_t j0, int64_t n, T* dh_row, T* dc_row) {
@@ -1036,7 +1041,7 @@ std::vector<Tensor> lstm_ln_forward(const Tensor& xp, const Tensor& h0, const Te
     T *H_ = hs.data_ptr<T>(), *C = cs.data_ptr<T>(), *O = out.data_ptr<T>();
     T *XI = xin.data_ptr<T>(), *XH = xhat.data_ptr<T>(), *A = act.data_ptr<T>(), *CH = chat.data_ptr<T>();
     T* R = rstd.data_ptr<T>();
-    const SplitChoice split = step_split(B, H, 4 * H, false, w_hh.scalar_type() == xp.scalar_type());
+    const SplitChoice split = step_split(B, H, 4 * H, 0, w_hh.scalar_type() == xp.scalar_type());
     with_flags(p != nullptr, m.keep_h != nullptr, m.keep_c != nullptr, [&](auto PEEP, auto KH, auto KC) {
       // W_hh h into xhat (normalized by the row in place)
       forward_loop(T_, w_hh, hs, rmask, split, [&](int64_t t) { return xhat.select(0, save ? t : 0); },
@@ -1076,7 +1081,7 @@ std::vector<Tensor> lstm_ln_backward(const Tensor& dout, const Tensor& dhT, cons
     const T *C = cs.data_ptr<T>(), *DO = dout.data_ptr<T>(), *p = ptr_or_null<T>(peep);
     T *DX = dxp.data_ptr<T>(), *DHH = dhh.data_ptr<T>(), *SUM = sums.data_ptr<T>();
     T *dH = dh.data_ptr<T>(), *dC = dc.data_ptr<T>();
-    const SplitChoice split = step_split(B, H, 4 * H, false, w_hh.scalar_type() == act.scalar_type());
+    const SplitChoice split = step_split(B, H, 4 * H, 0, w_hh.scalar_type() == act.scalar_type());
     with_flags(p != nullptr, m.keep_h != nullptr, m.keep_c != nullptr, [&](auto PEEP, auto KH, auto KC) {
       backward_loop(T_, w_hh, dh, rmask, split, [&](int64_t t) { return dhh.select(0, t); },
                     [&](int64_t t, int64_t b) {
@@ -1163,7 +1168,7 @@ std::vector<Tensor> gru_forward(const Tensor& xg, const Tensor& h0, const Tensor
     const T *X = xg.data_ptr<T>(), *bias_ = bias.data_ptr<T>();
     T *H_ = hs.data_ptr<T>(), *O = out.data_ptr<T>();
     T *HG = hg.data_ptr<T>(), *N = n_all.data_ptr<T>();
-    const SplitChoice split = step_split(B, H, 3 * H, false, w_hh.scalar_type() == xg.scalar_type());
+    const SplitChoice split = step_split(B, H, 3 * H, 0, w_hh.scalar_type() == xg.scalar_type());
     with_flags(m.keep_h != nullptr, false, false, [&](auto KH, auto, auto) {
       // W_hh h into hg; the row adds b_hh
       forward_loop(T_, w_hh, hs, rmask, split, [&](int64_t t) { return hg.select(0, save ? t : 0); },
@@ -1191,7 +1196,7 @@ std::vector<Tensor> gru_backward(const Tensor& dout, const Tensor& dhT, const Te
     const Masks<T> m(keep_h, Tensor(), valid, B, H);
     const T *HG = hg.data_ptr<T>(), *N = n_all.data_ptr<T>(), *H_ = hs.data_ptr<T>(), *DO = dout.data_ptr<T>();
     T *DX = dxg.data_ptr<T>(), *DHG = dhg.data_ptr<T>(), *dH = dh.data_ptr<T>();
-    const SplitChoice split = step_split(B, H, 3 * H, false, w_hh.scalar_type() == hg.scalar_type());
+    const SplitChoice split = step_split(B, H, 3 * H, 0, w_hh.scalar_type() == hg.scalar_type());
     with_flags(m.keep_h != nullptr, false, false, [&](auto KH, auto, auto) {
       backward_loop(T_, w_hh, dh, rmask, split, [&](int64_t t) { return dhg.select(0, t); },
                     [&](int64_t t, int64_t b) {
@@ -1254,7 +1259,7 @@ std::vector<Tensor> rnn_forward(const Tensor& xg, const Tensor& h0, const Tensor
     const T* X = xg.data_ptr<T>();
     T *H_ = hs.data_ptr<T>(), *O = out.data_ptr<T>();
     T* A = hn_all.data_ptr<T>();
-    const SplitChoice split = step_split(B, H, H, false, w_hh.scalar_type() == xg.scalar_type());
+    const SplitChoice split = step_split(B, H, H, 0, w_hh.scalar_type() == xg.scalar_type());
     with_flags(relu, m.keep_h != nullptr, false, [&](auto RELU, auto KH, auto) {
       // W_hh h into hn_all; the row adds xg
       forward_loop(T_, w_hh, hs, rmask, split, [&](int64_t t) { return hn_all.select(0, save ? t : 0); },
@@ -1281,7 +1286,7 @@ std::vector<Tensor> rnn_backward(const Tensor& dout, const Tensor& dhT, const Te
     const Masks<T> m(keep_h, Tensor(), valid, B, H);
     const T *HN = hn_all.data_ptr<T>(), *DO = dout.data_ptr<T>();
     T *DA = da.data_ptr<T>(), *dH = dh.data_ptr<T>();
-    const SplitChoice split = step_split(B, H, H, false, w_hh.scalar_type() == hn_all.scalar_type());
+    const SplitChoice split = step_split(B, H, H, 0, w_hh.scalar_type() == hn_all.scalar_type());
     with_flags(relu, m.keep_h != nullptr, false, [&](auto RELU, auto KH, auto) {
       backward_loop(T_, w_hh, dh, rmask, split, [&](int64_t t) { return da.select(0, t); },
                     [&](int64_t t, int64_t b) {

@@ -440,7 +440,7 @@ class _Bf16Products(torch.overrides.TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-@pytest.mark.parametrize("route", ["mm", "onednn"])
+@pytest.mark.parametrize("route", ["mm", "onednn", "rows"])
 @pytest.mark.parametrize("kind", ["lstm", "lstm_ln", "gru", "rnn_tanh"])
 def test_bfloat16_products_give_the_rounded_reference(kind: str, route: str, gemm_route) -> None:
     """W_hh in bfloat16 beside float32 inputs: each product rounded as autocast rounds it, the rest
@@ -449,7 +449,9 @@ def test_bfloat16_products_give_the_rounded_reference(kind: str, route: str, gem
     the same reference without the roundings is far off, so the roundings are what is checked."""
     if route == "onednn" and not kernels.gemm_routes()["onednn_available"]:
         pytest.skip("this torch has no oneDNN matmul")
-    gemm_route(route)
+    gemm_route("mm" if route == "rows" else route)
+    if route == "rows":  # the batch in two blocks of rows, one per thread, each block's products by at::mm
+        kernels.set_step_split("rows", 2)
     xg, state, weights, mask, keep, valid = make_case(kind, True, True, "train", True)
     with torch.no_grad():
         weights["weight_hh"].copy_((weights["weight_hh"] * 16).round() / 16)  # exact in bfloat16

@@ -487,11 +487,11 @@ void set_step_split(std::string mode, int64_t parts) {
 // How a step of B rows, H units and GH = G * H gates is shared. units_steps: 0 where the kernel
 // has no units way, else the sequence's length: slicing copies W_hh once per call, so a call of
 // fewer than kUnitsMinSteps steps (a stream fed step by step) is not sliced. Products in another
-// dtype than the inputs' (bfloat16) are not split.
+// dtype than the inputs' (bfloat16) are shared by rows only.
 constexpr int64_t kUnitsMinSteps = 8;
 
 SplitChoice step_split(int64_t B, int64_t H, int64_t GH, int64_t units_steps, bool same_dtype) {
-  const bool units = units_steps > 0;
+  const bool units = units_steps > 0 && same_dtype;
   std::string mode;
   int64_t parts = 0;
   {
@@ -502,7 +502,7 @@ SplitChoice step_split(int64_t B, int64_t H, int64_t GH, int64_t units_steps, bo
   }
   const int64_t threads = at::get_num_threads();
   SplitChoice choice;
-  if (!same_dtype || mode == "none") {
+  if (mode == "none") {
     choice = {};
   } else if (mode == "rows") {
     choice = parts > 1 && B >= parts ? SplitChoice{Split::rows, parts} : SplitChoice{};
@@ -558,6 +558,12 @@ Tensor rows_of(const Tensor& t, int64_t b0, int64_t b1) {
   return t.defined() && t.numel() > 0 ? t.narrow(0, b0, b1 - b0) : t;
 }
 
+// x @ rhs by at::mm, as StepGemm's mm route makes it: a bfloat16 rhs beside a float32 x makes a
+// bfloat16 product (x rounded, the result rounded), returned widened to x's dtype.
+Tensor block_product(const Tensor& x, const Tensor& rhs) {
+  return rhs.scalar_type() == x.scalar_type() ? at::mm(x, rhs) : at::mm(x.to(rhs.scalar_type()), rhs).to(x.scalar_type());
+}
+
 // The forward time loop of every kernel, split or not: at each step t the product
 // W_hh (h_{t-1} * rmask) into target(t) (B, GH), then row(t, b) for each row b.
 template <typename Target, typename Row>
@@ -571,7 +577,12 @@ void forward_loop(int64_t T_, const Tensor& w_hh, const Tensor& hs, const Tensor
       const Tensor mask = rows_of(rmask, b0, b1);
       for (int64_t t = 0; t < T_; ++t) {
         Tensor out = target(t).narrow(0, b0, b1 - b0);
-        at::mm_out(out, masked_input(hs.select(0, t).narrow(0, b0, b1 - b0), mask), rhs);
+        const Tensor x = masked_input(hs.select(0, t).narrow(0, b0, b1 - b0), mask);
+        if (rhs.scalar_type() == x.scalar_type()) {
+          at::mm_out(out, x, rhs);
+        } else {
+          out.copy_(block_product(x, rhs));
+        }
         for (int64_t b = b0; b < b1; ++b) row(t, b);
       }
     });
@@ -602,9 +613,11 @@ void backward_loop(int64_t T_, const Tensor& w_hh, Tensor& dh, const Tensor& rma
         for (int64_t b = b0; b < b1; ++b) row(t, b);
         const Tensor d = d_pre(t).narrow(0, b0, b1 - b0);
         if (mask.defined() && mask.numel() > 0) {
-          dh_rows.addcmul_(at::mm(d, w_hh), mask);
-        } else {
+          dh_rows.addcmul_(block_product(d, w_hh), mask);
+        } else if (w_hh.scalar_type() == d.scalar_type()) {
           dh_rows.addmm_(d, w_hh);
+        } else {
+          dh_rows.add_(block_product(d, w_hh));
         }
       }
     });

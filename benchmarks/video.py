@@ -135,8 +135,22 @@ def run_case(case: str, args: argparse.Namespace) -> dict[str, Any]:
            "baselines": report.get("baselines", {}).get("metrics", {}),
            "parameters": sum(p.numel() for p in model.parameters()), "test_clips": config.data.test_clips,
            "max_steps": config.train.steps, "batch_size": config.train.batch_size}
+    # a run trained further with `rnnkit resume` (train.steps raised) keeps its earlier legs' summaries
+    earlier = sorted((json.loads(f.read_text()) for f in Path(run_dir).glob("summary-step*.json")),
+                     key=lambda e: e["step"])
+    if earlier:
+        row["resumed_from"] = [e["step"] for e in earlier]
+        row["seconds"] = round(row["seconds"] + sum(e["seconds"] for e in earlier), 1)
     print(f"  {case}: {row['steps']} steps, test {report['metrics']}", flush=True)
     return row
+
+
+def resumed_note(rows: list[dict[str, Any]]) -> str:
+    notes = [f" The run was trained to {', then '.join(map(str, r['resumed_from']))} steps (each leg with its report, "
+             f"kept as summary-stepN.json), then resumed to {r['steps']} with `rnnkit resume` after train.steps was "
+             "raised, because its validation curve was still rising; its seconds add every leg's."
+             for r in rows if r.get("resumed_from")]
+    return "".join(notes)
 
 
 def render(rows: list[dict[str, Any]], info: dict[str, Any], seconds: float, args: argparse.Namespace) -> str:
@@ -182,11 +196,12 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], seconds: float, arg
     captions = [r for r in rows if r["task"] == "caption"]
     if captions:
         lines += ["", "## Captioning: two digits, each with its own motion, 20 frames", "",
-                  (f"The captioner, and the slot-classifier baseline, trained for up to {captions[0]['max_steps']} "
-                   "steps "
+                  (f"The captioner{', and the slot-classifier baseline,' if captions[0]['baselines'] else ''} "
+                   f"trained for up to {captions[0]['max_steps']} steps "
                    f"with the preset `{CAPTION_CONFIG}`; {captions[0]['test_clips']:,} test clips, beam search. The "
                    "text is templated (\"the digit 3 is moving left and right while the digit 7 is moving up and "
-                   "down\"): the slot accuracies, read back from each caption, say what the model saw."), "",
+                   "down\"): the slot accuracies, read back from each caption, say what the model saw."
+                   + resumed_note(captions)), "",
                   "| method | BLEU | exact match | digit 1 | motion 1 | digit 2 | motion 2 | slots | steps | seconds |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
 

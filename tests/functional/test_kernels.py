@@ -502,10 +502,13 @@ def test_bfloat16_weight_beside_float64_inputs_is_refused() -> None:
 @pytest.mark.parametrize("layer", [lambda: rk.LSTM(8, 16, peephole=True, num_layers=2, bidirectional=True),
                                    lambda: rk.LSTM(8, 16, layer_norm=True), lambda: rk.GRU(8, 16),
                                    lambda: rk.RNN(8, 16, zoneout=0.1)], ids=["peephole", "layer_norm", "gru", "rnn"])
-def test_layers_run_the_kernel_under_bfloat16_autocast(layer) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("split", ["none", "rows"])
+def test_layers_run_the_kernel_under_bfloat16_autocast(layer, split, two_threads) -> None:  # noqa: ANN001
     """Under CPU autocast to bfloat16 the variants run rnnkit's kernel (they ran the loop before),
-    padded batches included; the outputs are float32 and within bfloat16 rounding of the float32
-    layer; every parameter gets a finite gradient in its own dtype."""
+    padded batches included, on one thread or with the batch's rows shared among two; the outputs
+    are float32 and within bfloat16 rounding of the float32 layer; every parameter gets a finite
+    gradient in its own dtype."""
+    kernels.set_step_split(split, 2)
     torch.manual_seed(0)
     model = layer().eval()
     x, lengths = torch.randn(9, 4, 8), torch.tensor([9, 4, 7, 1])
@@ -514,8 +517,14 @@ def test_layers_run_the_kernel_under_bfloat16_autocast(layer) -> None:  # noqa: 
     with torch.autocast("cpu", torch.bfloat16):
         assert model.forward_path(lengths=True) == "rnnkit"
         y16, _ = model(x, lengths=lengths)
-    measured = {(c["batch"], c["in"], c["dtype"]) for c in kernels.gemm_routes()["chosen"]}
-    assert (4, 16, "bfloat16") in measured  # the products took the bfloat16 route, measured like float32's
+    if split == "none":  # the products took the bfloat16 route, measured like float32's
+        measured = {(c["batch"], c["in"], c["dtype"]) for c in kernels.gemm_routes()["chosen"]}
+        assert (4, 16, "bfloat16") in measured
+    else:  # each block of rows made its own bfloat16 products
+        gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[type(model).__name__]
+        ways = {c["way"] for c in kernels.step_splits()["chosen"]
+                if (c["batch"], c["hidden"], c["gates"], c["threads"]) == (4, 16, gates, 2)}
+        assert ways == {"rows"}
     assert y16.dtype == torch.float32
     assert 0 < (y16 - y32).abs().max() < 0.05
     assert (y16[4:, 1] == 0).all()  # past its length

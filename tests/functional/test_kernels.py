@@ -138,14 +138,14 @@ def test_kernel_equals_reference(kind, peephole, rmask, zoneout, lengths) -> Non
         torch.testing.assert_close(a, b, rtol=0, atol=1e-12, msg=lambda m, n=name: f"{n}: {m}")
 
 
-def check_against_reference(kind, case, atol=1e-12) -> None:  # noqa: ANN001
+def check_against_reference(kind, case, atol=1e-12, rtol=1e-12) -> None:  # noqa: ANN001
     xg, state, weights, mask, keep, valid = case
     out_r, fin_r = reference(kind, xg, state, weights, mask, keep, valid)
     out_k, fin_k = run_kernel(kind, xg, state, weights, mask, keep, valid)
     fin_r = fin_r if isinstance(fin_r, tuple) else (fin_r,)
     fin_k = fin_k if isinstance(fin_k, tuple) else (fin_k,)
     for a, b in zip((out_k, *fin_k), (out_r, *fin_r)):  # relu RNNs grow large: a relative part too
-        torch.testing.assert_close(a, b, rtol=1e-12, atol=atol)
+        torch.testing.assert_close(a, b, rtol=rtol, atol=atol)
     gen = torch.Generator().manual_seed(1)
     upstream = [torch.randn(t.shape, generator=gen, dtype=t.dtype) for t in (out_r, *fin_r)]
     states = state if isinstance(state, tuple) else (state,)
@@ -153,7 +153,7 @@ def check_against_reference(kind, case, atol=1e-12) -> None:  # noqa: ANN001
     grads_r = torch.autograd.grad([out_r, *fin_r], inputs, upstream)
     grads_k = torch.autograd.grad([out_k, *fin_k], inputs, upstream)
     for name, a, b in zip(["xg", *(["state"] * len(states)), *weights], grads_k, grads_r):
-        torch.testing.assert_close(a, b, rtol=1e-12, atol=atol, msg=lambda m, n=name: f"{n}: {m}")
+        torch.testing.assert_close(a, b, rtol=rtol, atol=atol, msg=lambda m, n=name: f"{n}: {m}")
 
 
 @pytest.fixture
@@ -171,11 +171,12 @@ KINDS = [("lstm", True, True, "train", True), ("lstm", False, False, "eval", Fal
 
 
 # (T, B, H) on two threads, automatic: B x GH x H over the BLAS-threaded product's 4 MFLOP, the row passes shared;
-# under it, the rows split into blocks; a batch of one, the LSTM's units split
-@pytest.mark.parametrize("shape", [(3, 130, 64), (4, 9, 64), (8, 1, 64)], ids=["threaded", "rows", "one-row"])
+# under it (and the call's products over 2 MFLOP), the rows split into blocks; a batch of one, the LSTM's units split
+@pytest.mark.parametrize("shape", [(3, 130, 64), (8, 12, 128), (8, 1, 128)], ids=["threaded", "rows", "one-row"])
 @pytest.mark.parametrize("kind,peephole,rmask,zoneout,lengths", KINDS)
 def test_kernel_equals_reference_with_two_threads(kind, peephole, rmask, zoneout, lengths, shape, two_threads) -> None:  # noqa: ANN001
-    check_against_reference(kind, make_case(kind, peephole, rmask, zoneout, lengths, shape=shape))
+    # sums over 8 x 12 rows of 128-wide products: float64 rounding reaches ~1e-11 in the weight gradients
+    check_against_reference(kind, make_case(kind, peephole, rmask, zoneout, lengths, shape=shape), 1e-10, 1e-10)
 
 
 @pytest.mark.parametrize("mode,parts", [("rows", 2), ("rows", 3), ("units", 2), ("units", 4)])
@@ -188,15 +189,17 @@ def test_kernel_with_its_step_split_equals_reference(kind, peephole, rmask, zone
 
 def test_step_splits_say_how_each_shape_was_shared(two_threads) -> None:
     kernels.set_step_split("auto")
-    layer = rk.LSTM(5, 96, impl="rnnkit")  # a size no other test uses; two threads
+    layer = rk.LSTM(5, 160, impl="rnnkit")  # a size no other test uses; two threads
 
     def way(batch: int, steps: int) -> tuple[str, int]:
         layer(torch.randn(steps, batch, 5))
-        chosen = [c for c in kernels.step_splits()["chosen"] if (c["batch"], c["hidden"], c["threads"]) == (batch, 96, 2)]
-        assert len(chosen) == 1 and chosen[0]["gates"] == 4
+        chosen = [c for c in kernels.step_splits()["chosen"]
+                  if (c["batch"], c["hidden"], c["gates"], c["threads"]) == (batch, 160, 4, 2)]
+        assert len(chosen) == 1
         return chosen[0]["way"], chosen[0]["parts"]
 
-    assert way(3, 2) == ("rows", 2)  # a batch: its rows in blocks
+    assert way(3, 10) == ("rows", 2)  # a batch: its rows in blocks (the call's products: 12 MFLOP)
+    assert way(2, 2) == ("none", 1)  # too little work in the call (0.8 MFLOP) to fork the threads for
     assert way(1, 8) == ("units", 2)  # one row: its units in slices
     assert way(1, 2) == ("none", 1)  # one row, two steps (a stream): not worth slicing W_hh for
 

@@ -484,14 +484,18 @@ void set_step_split(std::string mode, int64_t parts) {
   forced.parts = parts;
 }
 
-// How a step of B rows, H units and GH = G * H gates is shared. units_steps: 0 where the kernel
-// has no units way, else the sequence's length: slicing copies W_hh once per call, so a call of
-// fewer than kUnitsMinSteps steps (a stream fed step by step) is not sliced. Products in another
+// How a sequence of T steps of B rows, H units and GH = G * H gates is shared (`units`: the
+// kernel has that way). Sharing pays only for enough work: the rows' blocks fork the threads
+// once per call, so the call's products must come to kRowsMinWork; the units' slices fork them
+// every step and copy W_hh once per call, so a step's product must come to kUnitsMinWork and the
+// call to kUnitsMinSteps steps (a stream fed step by step is not sliced). Products in another
 // dtype than the inputs' (bfloat16) are shared by rows only.
+constexpr double kRowsMinWork = 2e6;   // FLOP per call (~10 us of one core)
+constexpr double kUnitsMinWork = 1e5;  // FLOP per step
 constexpr int64_t kUnitsMinSteps = 8;
 
-SplitChoice step_split(int64_t B, int64_t H, int64_t GH, int64_t units_steps, bool same_dtype) {
-  const bool units = units_steps > 0 && same_dtype;
+SplitChoice step_split(int64_t B, int64_t H, int64_t GH, int64_t T, bool units, bool same_dtype) {
+  units = units && same_dtype;
   std::string mode;
   int64_t parts = 0;
   {
@@ -501,6 +505,7 @@ SplitChoice step_split(int64_t B, int64_t H, int64_t GH, int64_t units_steps, bo
     parts = forced.parts;
   }
   const int64_t threads = at::get_num_threads();
+  const double step = 2.0 * B * H * GH;  // FLOP of one step's product
   SplitChoice choice;
   if (mode == "none") {
     choice = {};
@@ -508,14 +513,15 @@ SplitChoice step_split(int64_t B, int64_t H, int64_t GH, int64_t units_steps, bo
     choice = parts > 1 && B >= parts ? SplitChoice{Split::rows, parts} : SplitChoice{};
   } else if (mode == "units") {
     choice = units && parts > 1 && H % parts == 0 ? SplitChoice{Split::units, parts} : SplitChoice{};
-  } else if (threads < 2 || 2.0 * B * H * GH >= kThreadedProduct || at::in_parallel_region()) {
+  } else if (threads < 2 || step >= kThreadedProduct || at::in_parallel_region()) {
     choice = {};
   } else if (B >= 2) {
-    choice = {Split::rows, std::min(threads, B)};
+    choice = step * T >= kRowsMinWork ? SplitChoice{Split::rows, std::min(threads, B)} : SplitChoice{};
   } else {
     int64_t n = threads;
     while (n > 1 && (H % n != 0 || H / n < 32)) --n;  // slices of at least 32 units
-    choice = units && units_steps >= kUnitsMinSteps && n > 1 ? SplitChoice{Split::units, n} : SplitChoice{};
+    choice = units && n > 1 && step >= kUnitsMinWork && T >= kUnitsMinSteps ? SplitChoice{Split::units, n}
+                                                                             : SplitChoice{};
   }
   const char* way = choice.way == Split::rows ? "rows" : choice.way == Split::units ? "units" : "none";
   ForcedSplit& book = forced_split();
@@ -718,7 +724,7 @@ void lstm_forward_impl(const Tensor& xg, const Tensor& w_hh, const Tensor& peep,
   const T* p = ptr_or_null<T>(peep);
   const T* X = xg.data_ptr<T>();
   T *H_ = hs.data_ptr<T>(), *C = cs.data_ptr<T>(), *O = out.data_ptr<T>();
-  const SplitChoice split = step_split(B, H, 4 * H, T_, w_hh.scalar_type() == xg.scalar_type());
+  const SplitChoice split = step_split(B, H, 4 * H, T_, true, w_hh.scalar_type() == xg.scalar_type());
   with_flags(p != nullptr, m.keep_h != nullptr, m.keep_c != nullptr, [&](auto PEEP, auto KH, auto KC) {
     // units [j0, j0 + n) of row b at step t; g: their products, gate blocks sg apart; a: where the activations go
     auto units = [&](int64_t t, int64_t b, int64_t j0, int64_t n, const T* g, int64_t sg, T* a) {
@@ -788,7 +794,7 @@ void lstm_backward_impl(const Tensor& dout, Tensor& dh, Tensor& dc, const Tensor
   const T *A = act.data_ptr<T>(), *C = cs.data_ptr<T>(), *DO = dout.data_ptr<T>();
   T* D = dgates.data_ptr<T>();
   T* CN = ptr_or_null<T>(c_new) ? c_new.data_ptr<T>() : nullptr;
-  const SplitChoice split = step_split(B, H, 4 * H, T_, w_hh.scalar_type() == act.scalar_type());
+  const SplitChoice split = step_split(B, H, 4 * H, T_, true, w_hh.scalar_type() == act.scalar_type());
   with_flags(p != nullptr, m.keep_h != nullptr, m.keep_c != nullptr, [&](auto PEEP, auto KH, auto KC) {
     // units [j0, j0 + n) of row b at step t; dh_row, dc_row: that row's carries of those units
     auto units = [&](int64_t t, int64_t b, int64_t j0, int64_t n, T* dh_row, T* dc_row) {
@@ -828,7 +834,7 @@ void lstm_backward_impl(const Tensor& dout, Tensor& dh, Tensor& dc, const Tensor
         for (int64_t b = 0; b < B; ++b) units(t, b, s * w, w, dH + b * w, dC + b * w);
       });
     }
-    for_parts(slices, [&](int64_t s) { add_recurrent(s, 0); });
+    if (T_ > 0) for_parts(slices, [&](int64_t s) { add_recurrent(s, 0); });
     for (int64_t s = 0; s < slices; ++s) {
       dh.narrow(1, s * w, w).copy_(dh_s[s]);
       dc.narrow(1, s * w, w).copy_(dc_s[s]);
@@ -1054,7 +1060,7 @@ std::vector<Tensor> lstm_ln_forward(const Tensor& xp, const Tensor& h0, const Te
     T *H_ = hs.data_ptr<T>(), *C = cs.data_ptr<T>(), *O = out.data_ptr<T>();
     T *XI = xin.data_ptr<T>(), *XH = xhat.data_ptr<T>(), *A = act.data_ptr<T>(), *CH = chat.data_ptr<T>();
     T* R = rstd.data_ptr<T>();
-    const SplitChoice split = step_split(B, H, 4 * H, 0, w_hh.scalar_type() == xp.scalar_type());
+    const SplitChoice split = step_split(B, H, 4 * H, T_, false, w_hh.scalar_type() == xp.scalar_type());
     with_flags(p != nullptr, m.keep_h != nullptr, m.keep_c != nullptr, [&](auto PEEP, auto KH, auto KC) {
       // W_hh h into xhat (normalized by the row in place)
       forward_loop(T_, w_hh, hs, rmask, split, [&](int64_t t) { return xhat.select(0, save ? t : 0); },
@@ -1094,7 +1100,7 @@ std::vector<Tensor> lstm_ln_backward(const Tensor& dout, const Tensor& dhT, cons
     const T *C = cs.data_ptr<T>(), *DO = dout.data_ptr<T>(), *p = ptr_or_null<T>(peep);
     T *DX = dxp.data_ptr<T>(), *DHH = dhh.data_ptr<T>(), *SUM = sums.data_ptr<T>();
     T *dH = dh.data_ptr<T>(), *dC = dc.data_ptr<T>();
-    const SplitChoice split = step_split(B, H, 4 * H, 0, w_hh.scalar_type() == act.scalar_type());
+    const SplitChoice split = step_split(B, H, 4 * H, T_, false, w_hh.scalar_type() == act.scalar_type());
     with_flags(p != nullptr, m.keep_h != nullptr, m.keep_c != nullptr, [&](auto PEEP, auto KH, auto KC) {
       backward_loop(T_, w_hh, dh, rmask, split, [&](int64_t t) { return dhh.select(0, t); },
                     [&](int64_t t, int64_t b) {
@@ -1181,7 +1187,7 @@ std::vector<Tensor> gru_forward(const Tensor& xg, const Tensor& h0, const Tensor
     const T *X = xg.data_ptr<T>(), *bias_ = bias.data_ptr<T>();
     T *H_ = hs.data_ptr<T>(), *O = out.data_ptr<T>();
     T *HG = hg.data_ptr<T>(), *N = n_all.data_ptr<T>();
-    const SplitChoice split = step_split(B, H, 3 * H, 0, w_hh.scalar_type() == xg.scalar_type());
+    const SplitChoice split = step_split(B, H, 3 * H, T_, false, w_hh.scalar_type() == xg.scalar_type());
     with_flags(m.keep_h != nullptr, false, false, [&](auto KH, auto, auto) {
       // W_hh h into hg; the row adds b_hh
       forward_loop(T_, w_hh, hs, rmask, split, [&](int64_t t) { return hg.select(0, save ? t : 0); },
@@ -1209,7 +1215,7 @@ std::vector<Tensor> gru_backward(const Tensor& dout, const Tensor& dhT, const Te
     const Masks<T> m(keep_h, Tensor(), valid, B, H);
     const T *HG = hg.data_ptr<T>(), *N = n_all.data_ptr<T>(), *H_ = hs.data_ptr<T>(), *DO = dout.data_ptr<T>();
     T *DX = dxg.data_ptr<T>(), *DHG = dhg.data_ptr<T>(), *dH = dh.data_ptr<T>();
-    const SplitChoice split = step_split(B, H, 3 * H, 0, w_hh.scalar_type() == hg.scalar_type());
+    const SplitChoice split = step_split(B, H, 3 * H, T_, false, w_hh.scalar_type() == hg.scalar_type());
     with_flags(m.keep_h != nullptr, false, false, [&](auto KH, auto, auto) {
       backward_loop(T_, w_hh, dh, rmask, split, [&](int64_t t) { return dhg.select(0, t); },
                     [&](int64_t t, int64_t b) {
@@ -1272,7 +1278,7 @@ std::vector<Tensor> rnn_forward(const Tensor& xg, const Tensor& h0, const Tensor
     const T* X = xg.data_ptr<T>();
     T *H_ = hs.data_ptr<T>(), *O = out.data_ptr<T>();
     T* A = hn_all.data_ptr<T>();
-    const SplitChoice split = step_split(B, H, H, 0, w_hh.scalar_type() == xg.scalar_type());
+    const SplitChoice split = step_split(B, H, H, T_, false, w_hh.scalar_type() == xg.scalar_type());
     with_flags(relu, m.keep_h != nullptr, false, [&](auto RELU, auto KH, auto) {
       // W_hh h into hn_all; the row adds xg
       forward_loop(T_, w_hh, hs, rmask, split, [&](int64_t t) { return hn_all.select(0, save ? t : 0); },
@@ -1299,7 +1305,7 @@ std::vector<Tensor> rnn_backward(const Tensor& dout, const Tensor& dhT, const Te
     const Masks<T> m(keep_h, Tensor(), valid, B, H);
     const T *HN = hn_all.data_ptr<T>(), *DO = dout.data_ptr<T>();
     T *DA = da.data_ptr<T>(), *dH = dh.data_ptr<T>();
-    const SplitChoice split = step_split(B, H, H, 0, w_hh.scalar_type() == hn_all.scalar_type());
+    const SplitChoice split = step_split(B, H, H, T_, false, w_hh.scalar_type() == hn_all.scalar_type());
     with_flags(relu, m.keep_h != nullptr, false, [&](auto RELU, auto KH, auto) {
       backward_loop(T_, w_hh, dh, rmask, split, [&](int64_t t) { return da.select(0, t); },
                     [&](int64_t t, int64_t b) {

@@ -320,11 +320,11 @@ def report_run(run_dir: str | Path, baselines: bool = True) -> dict[str, Any]:
     returned. A run whose test part was read already is an error: test data is read once."""
     run_dir = Path(run_dir)
     config, job = load_trained(run_dir)
-    summary = _summary(run_dir) or {}
-    if not summary.get(TEST_UNREAD):
-        raise RuntimeError(f"{run_dir}: its test part was read already, by the report at the end of training "
-                           f"(summary.json); test data is read once (`rnnkit evaluate {run_dir}` shows that report)")
-    with RunLock(run_dir):
+    with RunLock(run_dir):  # two callers at once: one reads, the other finds it read
+        summary = _summary(run_dir) or {}
+        if not summary.get(TEST_UNREAD):
+            raise RuntimeError(f"{run_dir}: its test part was read already (summary.json holds that report); test "
+                               f"data is read once (`rnnkit evaluate {run_dir}` shows the report)")
         weights = use_trained_weights(job, run_dir)
         result = {**report(config.task, job, run_dir, weights, baselines, summary.get("seconds")),
                   "data_report": summary.pop("data_report", [])}

@@ -237,9 +237,10 @@ def set_step_split(mode: str = "auto", parts: int = 2) -> None:
     a batch of one), the hidden units cut into slices of at least 32, each thread making its
     slice's product and gate math, one fork and join per step. Only where it pays: the call's
     products at least 2 MFLOP for rows; a step's 0.1 MFLOP and 8 steps or more for units (a stream
-    fed step by step is not sliced). ``"none"``: one thread, as before. ``"rows"`` or ``"units"`` force that way with ``parts`` parts wherever it fits
-    (``parts`` rows at least; ``parts`` dividing the hidden size), whatever the thread count and
-    shape (the tests use it). Process-wide."""
+    fed step by step is not sliced). ``"none"``: one thread, as before. ``"rows"`` or ``"units"``
+    force that way with ``parts`` parts wherever it fits (``parts`` rows at least; ``parts``
+    dividing the hidden size), whatever the thread count and shape (the tests use it).
+    Process-wide."""
     if mode not in STEP_SPLITS:
         raise ValueError(f"set_step_split: expected one of {list(STEP_SPLITS)}, got {mode!r}")
     if isinstance(parts, bool) or not isinstance(parts, int) or parts < 1:

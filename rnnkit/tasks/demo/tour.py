@@ -94,8 +94,8 @@ PARTS: tuple[Part, ...] = (
          quick=("train.steps=5", "model.recurrent.hidden_size=32", "sample_length=80"),
          files=("sample.txt", "curves.png")),
     Part("sentiment", "Sentiment: movie-review sentences",
-         "Pang and Lee's 4,000 sentences of movie-review polarity; a bidirectional LSTM over frozen GloVe "
-         "vectors (6B, 50 dimensions), against TF-IDF + logistic regression.",
+         "Pang and Lee's 4,000 sentences of movie-review polarity; a 2-layer LSTM with attention pooling over "
+         "fine-tuned GloVe vectors (6B, 50 dimensions), against TF-IDF + logistic regression.",
          "sentiment-polarity-glove", (Model("LSTM + GloVe", ("train.steps=300",)),), "test_accuracy",
          quick=("train.steps=5",)),
     Part("gradients", "Vanishing gradients: the adding problem at T = 100",

@@ -250,16 +250,18 @@ def set_step_split(mode: str = "auto", parts: int = 2) -> None:
 
 def step_splits() -> dict[str, object]:
     """How the kernels shared each step shape they met among threads (see :func:`set_step_split`):
-    ``{"forced": "auto"|..., "parts": int, "chosen": [{"batch", "hidden", "gates", "threads", "way",
-    "parts"}, ...]}``, ``way`` ``"rows"``, ``"units"`` or ``"none"`` (one thread, or the BLAS's
-    own threads for a large product: then :func:`gemm_routes` says which product ran)."""
+    ``{"forced": "auto"|..., "parts": int, "chosen": [{"kernel", "batch", "hidden", "gates",
+    "threads", "way", "parts"}, ...]}`` (the latest choice per kernel and shape), ``kernel`` one of
+    ``"lstm"``, ``"lstm_ln"``, ``"gru"``, ``"rnn"``, ``way`` ``"rows"``, ``"units"`` or ``"none"``
+    (one thread, or the BLAS's own threads for a large product: then :func:`gemm_routes` says which
+    product ran)."""
     first, *rest = [line for line in _ops().step_splits().splitlines() if line]
     _, forced, parts = first.split()
     chosen = []
     for line in rest:
-        batch, hidden, gates, threads, way, n = line.split()
-        chosen.append({"batch": int(batch), "hidden": int(hidden), "gates": int(gates) // int(hidden),
-                       "threads": int(threads), "way": way, "parts": int(n)})
+        kernel, batch, hidden, threads, gates, way, n = line.split()
+        chosen.append({"kernel": kernel, "batch": int(batch), "hidden": int(hidden),
+                       "gates": int(gates) // int(hidden), "threads": int(threads), "way": way, "parts": int(n)})
     return {"forced": forced, "parts": int(parts), "chosen": chosen}
 
 

@@ -194,7 +194,7 @@ def test_step_splits_say_how_each_shape_was_shared(two_threads) -> None:
     def way(batch: int, steps: int) -> tuple[str, int]:
         layer(torch.randn(steps, batch, 5))
         chosen = [c for c in kernels.step_splits()["chosen"]
-                  if (c["batch"], c["hidden"], c["gates"], c["threads"]) == (batch, 160, 4, 2)]
+                  if (c["kernel"], c["batch"], c["hidden"], c["threads"]) == ("lstm", batch, 160, 2)]
         assert len(chosen) == 1
         return chosen[0]["way"], chosen[0]["parts"]
 
@@ -502,11 +502,12 @@ def test_bfloat16_weight_beside_float64_inputs_is_refused() -> None:
         run_kernel("lstm", xg.detach(), tuple(s.detach() for s in state), weights, mask, keep, valid)
 
 
-@pytest.mark.parametrize("layer", [lambda: rk.LSTM(8, 16, peephole=True, num_layers=2, bidirectional=True),
-                                   lambda: rk.LSTM(8, 16, layer_norm=True), lambda: rk.GRU(8, 16),
-                                   lambda: rk.RNN(8, 16, zoneout=0.1)], ids=["peephole", "layer_norm", "gru", "rnn"])
+@pytest.mark.parametrize("kernel,layer", [
+    ("lstm", lambda: rk.LSTM(8, 16, peephole=True, num_layers=2, bidirectional=True)),
+    ("lstm_ln", lambda: rk.LSTM(8, 16, layer_norm=True)), ("gru", lambda: rk.GRU(8, 16)),
+    ("rnn", lambda: rk.RNN(8, 16, zoneout=0.1))], ids=["peephole", "layer_norm", "gru", "rnn"])
 @pytest.mark.parametrize("split", ["none", "rows"])
-def test_layers_run_the_kernel_under_bfloat16_autocast(layer, split, two_threads) -> None:  # noqa: ANN001
+def test_layers_run_the_kernel_under_bfloat16_autocast(kernel, layer, split, two_threads) -> None:  # noqa: ANN001
     """Under CPU autocast to bfloat16 the variants run rnnkit's kernel (they ran the loop before),
     padded batches included, on one thread or with the batch's rows shared among two; the outputs
     are float32 and within bfloat16 rounding of the float32 layer; every parameter gets a finite
@@ -524,9 +525,8 @@ def test_layers_run_the_kernel_under_bfloat16_autocast(layer, split, two_threads
         measured = {(c["batch"], c["in"], c["dtype"]) for c in kernels.gemm_routes()["chosen"]}
         assert (4, 16, "bfloat16") in measured
     else:  # each block of rows made its own bfloat16 products
-        gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[type(model).__name__]
         ways = {c["way"] for c in kernels.step_splits()["chosen"]
-                if (c["batch"], c["hidden"], c["gates"], c["threads"]) == (4, 16, gates, 2)}
+                if (c["kernel"], c["batch"], c["hidden"], c["threads"]) == (kernel, 4, 16, 2)}
         assert ways == {"rows"}
     assert y16.dtype == torch.float32
     assert 0 < (y16 - y32).abs().max() < 0.05

@@ -32,7 +32,6 @@
 #include <torch/library.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cmath>
@@ -467,7 +466,8 @@ struct ForcedSplit {
   std::mutex lock;
   std::string mode = "auto";
   int64_t parts = 2;
-  std::map<std::tuple<int64_t, int64_t, int64_t, int>, std::string> chosen;  // (B, H, GH, threads) -> the way
+  // (kernel, B, H, threads) -> "GH way parts", the latest choice for that shape
+  std::map<std::tuple<std::string, int64_t, int64_t, int>, std::string> chosen;
 };
 ForcedSplit& forced_split() {
   static ForcedSplit forced;
@@ -484,8 +484,8 @@ void set_step_split(std::string mode, int64_t parts) {
   forced.parts = parts;
 }
 
-// How a sequence of T steps of B rows, H units and GH = G * H gates is shared (`units`: the
-// kernel has that way). Sharing pays only for enough work: the rows' blocks fork the threads
+// How `kernel`'s sequence of T steps of B rows, H units and GH = G * H gates is shared (the
+// units' way is the LSTM kernel's alone). Sharing pays only for enough work: the rows' blocks fork the threads
 // once per call, so the call's products must come to kRowsMinWork; the units' slices fork them
 // every step and copy W_hh once per call, so a step's product must come to kUnitsMinWork and the
 // call to kUnitsMinSteps steps (a stream fed step by step is not sliced). Products in another
@@ -494,8 +494,8 @@ constexpr double kRowsMinWork = 2e6;   // FLOP per call (~10 us of one core)
 constexpr double kUnitsMinWork = 1e5;  // FLOP per step
 constexpr int64_t kUnitsMinSteps = 8;
 
-SplitChoice step_split(int64_t B, int64_t H, int64_t GH, int64_t T, bool units, bool same_dtype) {
-  units = units && same_dtype;
+SplitChoice step_split(const std::string& kernel, int64_t B, int64_t H, int64_t GH, int64_t T, bool same_dtype) {
+  const bool units = kernel == "lstm" && same_dtype;
   std::string mode;
   int64_t parts = 0;
   {
@@ -526,12 +526,12 @@ SplitChoice step_split(int64_t B, int64_t H, int64_t GH, int64_t T, bool units, 
   const char* way = choice.way == Split::rows ? "rows" : choice.way == Split::units ? "units" : "none";
   ForcedSplit& book = forced_split();
   const std::lock_guard<std::mutex> hold(book.lock);
-  book.chosen[std::make_tuple(B, H, GH, static_cast<int>(threads))] = std::string(way) + " " +
-                                                                       std::to_string(choice.parts);
+  book.chosen[std::make_tuple(kernel, B, H, static_cast<int>(threads))] =
+      std::to_string(GH) + " " + way + " " + std::to_string(choice.parts);
   return choice;
 }
 
-// One line per step shape met: "B H GH threads way parts" (the latest choice for it).
+// One line per kernel and step shape met: "kernel B H threads GH way parts" (the latest choice).
 std::string step_splits() {
   ForcedSplit& book = forced_split();
   const std::lock_guard<std::mutex> hold(book.lock);
@@ -724,7 +724,7 @@ void lstm_forward_impl(const Tensor& xg, const Tensor& w_hh, const Tensor& peep,
   const T* p = ptr_or_null<T>(peep);
   const T* X = xg.data_ptr<T>();
   T *H_ = hs.data_ptr<T>(), *C = cs.data_ptr<T>(), *O = out.data_ptr<T>();
-  const SplitChoice split = step_split(B, H, 4 * H, T_, true, w_hh.scalar_type() == xg.scalar_type());
+  const SplitChoice split = step_split("lstm", B, H, 4 * H, T_, w_hh.scalar_type() == xg.scalar_type());
   with_flags(p != nullptr, m.keep_h != nullptr, m.keep_c != nullptr, [&](auto PEEP, auto KH, auto KC) {
     // units [j0, j0 + n) of row b at step t; g: their products, gate blocks sg apart; a: where the activations go
     auto units = [&](int64_t t, int64_t b, int64_t j0, int64_t n, const T* g, int64_t sg, T* a) {
@@ -794,7 +794,7 @@ void lstm_backward_impl(const Tensor& dout, Tensor& dh, Tensor& dc, const Tensor
   const T *A = act.data_ptr<T>(), *C = cs.data_ptr<T>(), *DO = dout.data_ptr<T>();
   T* D = dgates.data_ptr<T>();
   T* CN = ptr_or_null<T>(c_new) ? c_new.data_ptr<T>() : nullptr;
-  const SplitChoice split = step_split(B, H, 4 * H, T_, true, w_hh.scalar_type() == act.scalar_type());
+  const SplitChoice split = step_split("lstm", B, H, 4 * H, T_, w_hh.scalar_type() == act.scalar_type());
   with_flags(p != nullptr, m.keep_h != nullptr, m.keep_c != nullptr, [&](auto PEEP, auto KH, auto KC) {
     // units [j0, j0 + n) of row b at step t; dh_row, dc_row: that row's carries of those units
     auto units = [&](int64_t t, int64_t b, int64_t j0, int64_t n, T* dh_row, T* dc_row) {
@@ -1060,7 +1060,7 @@ std::vector<Tensor> lstm_ln_forward(const Tensor& xp, const Tensor& h0, const Te
     T *H_ = hs.data_ptr<T>(), *C = cs.data_ptr<T>(), *O = out.data_ptr<T>();
     T *XI = xin.data_ptr<T>(), *XH = xhat.data_ptr<T>(), *A = act.data_ptr<T>(), *CH = chat.data_ptr<T>();
     T* R = rstd.data_ptr<T>();
-    const SplitChoice split = step_split(B, H, 4 * H, T_, false, w_hh.scalar_type() == xp.scalar_type());
+    const SplitChoice split = step_split("lstm_ln", B, H, 4 * H, T_, w_hh.scalar_type() == xp.scalar_type());
     with_flags(p != nullptr, m.keep_h != nullptr, m.keep_c != nullptr, [&](auto PEEP, auto KH, auto KC) {
       // W_hh h into xhat (normalized by the row in place)
       forward_loop(T_, w_hh, hs, rmask, split, [&](int64_t t) { return xhat.select(0, save ? t : 0); },
@@ -1100,7 +1100,7 @@ std::vector<Tensor> lstm_ln_backward(const Tensor& dout, const Tensor& dhT, cons
     const T *C = cs.data_ptr<T>(), *DO = dout.data_ptr<T>(), *p = ptr_or_null<T>(peep);
     T *DX = dxp.data_ptr<T>(), *DHH = dhh.data_ptr<T>(), *SUM = sums.data_ptr<T>();
     T *dH = dh.data_ptr<T>(), *dC = dc.data_ptr<T>();
-    const SplitChoice split = step_split(B, H, 4 * H, T_, false, w_hh.scalar_type() == act.scalar_type());
+    const SplitChoice split = step_split("lstm_ln", B, H, 4 * H, T_, w_hh.scalar_type() == act.scalar_type());
     with_flags(p != nullptr, m.keep_h != nullptr, m.keep_c != nullptr, [&](auto PEEP, auto KH, auto KC) {
       backward_loop(T_, w_hh, dh, rmask, split, [&](int64_t t) { return dhh.select(0, t); },
                     [&](int64_t t, int64_t b) {
@@ -1187,7 +1187,7 @@ std::vector<Tensor> gru_forward(const Tensor& xg, const Tensor& h0, const Tensor
     const T *X = xg.data_ptr<T>(), *bias_ = bias.data_ptr<T>();
     T *H_ = hs.data_ptr<T>(), *O = out.data_ptr<T>();
     T *HG = hg.data_ptr<T>(), *N = n_all.data_ptr<T>();
-    const SplitChoice split = step_split(B, H, 3 * H, T_, false, w_hh.scalar_type() == xg.scalar_type());
+    const SplitChoice split = step_split("gru", B, H, 3 * H, T_, w_hh.scalar_type() == xg.scalar_type());
     with_flags(m.keep_h != nullptr, false, false, [&](auto KH, auto, auto) {
       // W_hh h into hg; the row adds b_hh
       forward_loop(T_, w_hh, hs, rmask, split, [&](int64_t t) { return hg.select(0, save ? t : 0); },
@@ -1215,7 +1215,7 @@ std::vector<Tensor> gru_backward(const Tensor& dout, const Tensor& dhT, const Te
     const Masks<T> m(keep_h, Tensor(), valid, B, H);
     const T *HG = hg.data_ptr<T>(), *N = n_all.data_ptr<T>(), *H_ = hs.data_ptr<T>(), *DO = dout.data_ptr<T>();
     T *DX = dxg.data_ptr<T>(), *DHG = dhg.data_ptr<T>(), *dH = dh.data_ptr<T>();
-    const SplitChoice split = step_split(B, H, 3 * H, T_, false, w_hh.scalar_type() == hg.scalar_type());
+    const SplitChoice split = step_split("gru", B, H, 3 * H, T_, w_hh.scalar_type() == hg.scalar_type());
     with_flags(m.keep_h != nullptr, false, false, [&](auto KH, auto, auto) {
       backward_loop(T_, w_hh, dh, rmask, split, [&](int64_t t) { return dhg.select(0, t); },
                     [&](int64_t t, int64_t b) {
@@ -1278,7 +1278,7 @@ std::vector<Tensor> rnn_forward(const Tensor& xg, const Tensor& h0, const Tensor
     const T* X = xg.data_ptr<T>();
     T *H_ = hs.data_ptr<T>(), *O = out.data_ptr<T>();
     T* A = hn_all.data_ptr<T>();
-    const SplitChoice split = step_split(B, H, H, T_, false, w_hh.scalar_type() == xg.scalar_type());
+    const SplitChoice split = step_split("rnn", B, H, H, T_, w_hh.scalar_type() == xg.scalar_type());
     with_flags(relu, m.keep_h != nullptr, false, [&](auto RELU, auto KH, auto) {
       // W_hh h into hn_all; the row adds xg
       forward_loop(T_, w_hh, hs, rmask, split, [&](int64_t t) { return hn_all.select(0, save ? t : 0); },
@@ -1305,7 +1305,7 @@ std::vector<Tensor> rnn_backward(const Tensor& dout, const Tensor& dhT, const Te
     const Masks<T> m(keep_h, Tensor(), valid, B, H);
     const T *HN = hn_all.data_ptr<T>(), *DO = dout.data_ptr<T>();
     T *DA = da.data_ptr<T>(), *dH = dh.data_ptr<T>();
-    const SplitChoice split = step_split(B, H, H, T_, false, w_hh.scalar_type() == hn_all.scalar_type());
+    const SplitChoice split = step_split("rnn", B, H, H, T_, w_hh.scalar_type() == hn_all.scalar_type());
     with_flags(relu, m.keep_h != nullptr, false, [&](auto RELU, auto KH, auto) {
       backward_loop(T_, w_hh, dh, rmask, split, [&](int64_t t) { return da.select(0, t); },
                     [&](int64_t t, int64_t b) {

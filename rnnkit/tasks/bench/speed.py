@@ -108,7 +108,7 @@ class SpeedCheck:
                      f"B={c['batch']} {c['in']}->{c['out']}: {c['route']}" for c in self.gemm_routes.get("chosen", []))
                      or "none ran") + f" (forced: {self.gemm_routes.get('forced', 'n/a')}).", "",
                  "Steps too small for the BLAS's threads, shared among threads by rnnkit's kernels: " + (", ".join(
-                     f"B={c['batch']} H={c['hidden']} x{c['gates']} gates on {c['threads']}: "
+                     f"{c['kernel']} B={c['batch']} H={c['hidden']} on {c['threads']}: "
                      + (f"{c['way']} {c['parts']}" if c["way"] != "none" else "one thread")
                      for c in self.step_splits.get("chosen", [])) or "none ran")
                  + f" (forced: {self.step_splits.get('forced', 'n/a')}).", "",

@@ -3,7 +3,9 @@
 
 ``python benchmarks/g2p.py``: grapheme to phoneme on the CMU Pronouncing Dictionary with
 the preset ``g2p-cmudict`` (split by word), test phoneme and word error rates with beam
-search beside Rao et al. (2015)'s 25.8% WER.
+search beside Rao et al. (2015)'s 25.8% WER. With ``--combine``, each attention run is also
+combined with Phonetisaurus by N-best rescoring (:mod:`rnnkit.tasks.translate.combine`: the
+weight chosen on the validation words, the test words read once more, by the combined system).
 
 ``python benchmarks/bible.py``: English to Spanish on the aligned Bible with
 the preset ``translate-bible`` (whole books held out), test BLEU and chrF, and BLEU by source
@@ -11,9 +13,10 @@ length (the comparison of Bahdanau et al. 2015, Figure 2), drawn in ``bible.png`
 
 Only ``model.attention`` differs between the cases. ``--jobs 2`` trains the cases side by side
 in separate processes (on one GPU they share it: their seconds are then not comparable with a
-run alone). Writes ``<name>.md``/``.json`` and the attention model's heat map ``<name>_attention.png``.
+run alone). A run folder that already holds a finished run of the same config is reused (a
+stopped benchmark continues; the table says so). Writes ``<name>.md``/``.json`` and the attention model's heat map ``<name>_attention.png``.
 
-    python benchmarks/g2p.py [--attention additive none] [--seeds 1] [--jobs 1] [--quick] [--out DIR]
+    python benchmarks/g2p.py [--attention additive none] [--seeds 1] [--jobs 1] [--combine] [--quick] [--out DIR]
     python benchmarks/bible.py [...]
 """
 
@@ -55,6 +58,10 @@ class TranslateBench:
                             "trains with")
         parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                             help="override the preset, e.g. --set train.steps=2000")
+        if self.name == "g2p":
+            parser.add_argument("--combine", action="store_true",
+                                help="also combine each attention run with Phonetisaurus: N-best rescoring, the "
+                                "model's weight chosen on the validation words (rnnkit.tasks.translate.combine)")
 
     def main(self, args: argparse.Namespace) -> None:
         import torch
@@ -100,6 +107,13 @@ class TranslateBench:
             for r in results:
                 lines.append(f"| {ATTENTION[r['attention']]} | {100 * r['test_per']:.2f}{spread(r, 'test_per')} | "
                              f"{100 * r['test_wer']:.2f}{spread(r, 'test_wer')} | {r['steps']} | {r['seconds']:.0f} |")
+            for r in results:
+                if "combined_test_wer" in r:
+                    weights = ", ".join(f"{run['combined']['weight']:g}" for run in r["runs"])
+                    lines.append(f"| {ATTENTION[r['attention']]} + Phonetisaurus, N-best rescoring (model weight "
+                                 f"{weights}, chosen on validation) | {100 * r['combined_test_per']:.2f}"
+                                 f"{spread(r, 'combined_test_per')} | {100 * r['combined_test_wer']:.2f}"
+                                 f"{spread(r, 'combined_test_wer')} | {r['steps']} | {r['combined_seconds']:.0f} |")
             baselines = first.get("baselines", {})  # the same test words, run by the first case's report
             for tool, scores in baselines.get("metrics", {}).items():
                 lines.append(f"| {tool} (baseline) | {100 * scores['test_per']:.2f} | {100 * scores['test_wer']:.2f} "
@@ -111,6 +125,22 @@ class TranslateBench:
                       "(the standard WFST tool, its defaults: joint 8-gram, `--seq2_del`; g2p-seq2seq's README "
                       "gives it about 34% WER on the current stress-free CMUdict) and a translation memory "
                       "(the pronunciation of the nearest training word by character n-grams)."]
+            combined = [run for r in results for run in r["runs"] if "combined" in run]
+            if combined:
+                c = combined[0]["combined"]
+                shown = ", ".join(f"{w}: {100 * s['wer']:.2f}" for w, s in c["validation"].items()
+                                  if float(w) in (0.0, 0.25, 0.5, 0.75, 1.0) or float(w) == c["weight"])
+                lines += ["", "N-best rescoring: per word, Phonetisaurus's "
+                          f"{c['nbest']} best pronunciations and the model's beam output, each scored "
+                          "w * log p_model - (1 - w) * cost_Phonetisaurus (an unlisted candidate costs the worst listed "
+                          f"cost + {c['unlisted']:g}); w is chosen on the validation words from 0, 0.05, ..., 1, and only "
+                          "then are the test words read (a second read of the run's test part, by the combined system). "
+                          f"Validation WER % by w (first seed): {shown}. Its seconds: Phonetisaurus's training and both "
+                          "parts' lists (" + ", ".join(f"{k} {v:.0f}" for k, v in c["seconds"].items()) + ")."]
+            reused = sum(run.get("reused", False) for r in results for run in r["runs"])
+            if reused:
+                lines += ["", f"{reused} run(s) were trained by an earlier invocation and reused here (their steps and "
+                          "seconds as recorded then; the total time above is this invocation's)."]
         else:
             lines += ["| model | test BLEU | test chrF | steps | seconds |", "|---|---:|---:|---:|---:|"]
             for r in results:
@@ -143,23 +173,66 @@ def run_case(name: str, case: tuple[str, int], args: argparse.Namespace) -> dict
     if args.quick:
         overrides += ["train.steps=20", "train.eval_every=10", "data.eval_size=20", "max_output=20"]
     config = run.resolve_config(load_source(args.config), overrides)
+    run_dir = args.out / "runs" / f"{name}-{attention}-seed{seed}"
+    reused = reusable(run_dir, config)
     started = time.perf_counter()
-    run_dir, result = run.train(config, args.out / "runs" / f"{name}-{attention}-seed{seed}")
+    if not reused:
+        run.train(config, run_dir)
     seconds = time.perf_counter() - started
-    metrics = result.report["metrics"]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    report = summary["report"]
+    metrics, steps = report["metrics"], summary["step"]
+    seconds = summary["seconds"] if reused else seconds
     split = json.loads((run_dir / "split.json").read_text())  # the parts as the run saved them
     job_parts = {"train": split["train"]["pairs"], "val": split["validation"]["pairs"], "test": split["test"]["pairs"]}
-    baselines = result.report.get("baselines", {})
-    record = {"attention": attention, "seed": seed, "steps": result.step, "seconds": round(seconds, 1),
-              "run_dir": str(run_dir), "pairs": job_parts, "beam": config.beam,
+    baselines = report.get("baselines", {})
+    record = {"attention": attention, "seed": seed, "steps": steps, "seconds": round(seconds, 1),
+              "run_dir": str(run_dir), "pairs": job_parts, "beam": config.beam, "reused": reused,
               "baselines": {"metrics": baselines.get("metrics", {}), "seconds": baselines.get("seconds", {}),
                             "skipped": baselines.get("skipped", {})},
               **{k: v for k, v in metrics.items() if k.startswith("test_")}}
     if name == "bible":
         record["buckets"] = bleu_by_length(run_dir / "predictions.tsv")
     print(f"  {attention} seed {seed}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
-          + f" ({seconds:.0f}s, {result.step} steps)", flush=True)
+          + f" ({seconds:.0f}s, {steps} steps{', reused' if reused else ''})", flush=True)
+    if getattr(args, "combine", False) and attention != "none":
+        from rnnkit.tasks.translate.combine import combine_run
+
+        record["combined"] = combine_run(run_dir, n=3 if args.quick else 20)
+        print(f"  {attention} seed {seed} + Phonetisaurus: weight {record['combined']['weight']:g}, test WER "
+              f"{record['combined']['test_wer']:.4g}, PER {record['combined']['test_per']:.4g}", flush=True)
     return record
+
+
+def reusable(run_dir: Path, config: Any) -> bool:
+    """Whether ``run_dir`` holds a finished, reported run of ``config`` (an earlier invocation's);
+    a run of another config there is an error, not overwritten."""
+    from rnnkit.config import to_dict
+    from rnnkit.tasks.core import run
+
+    summary = run_dir / "summary.json"
+    if not summary.exists() or "report" not in json.loads(summary.read_text()):
+        return False
+    held, wanted = to_dict(run.load_run_config(run_dir)), to_dict(config)
+    held.pop("run_dir", None)
+    wanted.pop("run_dir", None)
+    if not same_settings(held, wanted):
+        raise SystemExit(f"{run_dir} holds a run of another config: move it away, or give another --out")
+    return True
+
+
+def same_settings(held: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """``held`` (a run's recorded config) has ``wanted``'s settings; where ``wanted`` says "auto",
+    any value (the run records what "auto" chose, e.g. the n-gram blocking)."""
+    if held.keys() != wanted.keys():
+        return False
+    for key, value in wanted.items():
+        if isinstance(value, dict) and isinstance(held[key], dict):
+            if not same_settings(held[key], value):
+                return False
+        elif value != "auto" and held[key] != value:
+            return False
+    return True
 
 
 def bleu_by_length(predictions: Path) -> list[dict[str, Any]]:
@@ -180,6 +253,12 @@ def summarize(attention: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
         values = [r[k] for r in runs]
         summary[k] = statistics.fmean(values)
         summary[k + "_sd"] = statistics.stdev(values) if len(values) > 1 else 0.0
+    if all("combined" in r for r in runs):
+        for k in ("test_per", "test_wer"):
+            values = [r["combined"][k] for r in runs]
+            summary[f"combined_{k}"] = statistics.fmean(values)
+            summary[f"combined_{k}_sd"] = statistics.stdev(values) if len(values) > 1 else 0.0
+        summary["combined_seconds"] = statistics.fmean(sum(r["combined"]["seconds"].values()) for r in runs)
     if "buckets" in runs[0]:
         summary["buckets"] = [{**b, "bleu": statistics.fmean(r["buckets"][i]["bleu"] for r in runs)}
                               for i, b in enumerate(runs[0]["buckets"])]

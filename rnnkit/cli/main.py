@@ -247,11 +247,36 @@ def _translate(args: argparse.Namespace) -> int:
     if args.attention is not None and Path(args.attention).is_dir():
         raise ValueError(f"--attention {args.attention}: a folder; expected the PNG file to write")
     translator = translate.load_translator(args.run_dir, args.unfinished)  # a wrong folder fails before stdin is read
+    if args.combined:
+        from rnnkit.tasks.translate import combine
+
+        combine.load_combination(args.run_dir)  # before stdin is read, too
     texts = _input_texts(args)
-    for text, output in zip(texts, translate.translate_texts(*translator, texts, args.beam, args.attention)):
+    if args.combined:
+        outputs = combine.translate_combined(args.run_dir, texts, args.beam, args.unfinished)
+        if args.attention and texts:  # the network's own attention over the first source
+            translate.translate_texts(*translator, texts[:1], args.beam, args.attention)
+    else:
+        outputs = translate.translate_texts(*translator, texts, args.beam, args.attention)
+    for text, output in zip(texts, outputs):
         print(f"{text}\t{output}")
     if args.attention:
         print(f"wrote {args.attention}", file=sys.stderr)
+    return 0
+
+
+def _combine(args: argparse.Namespace) -> int:
+    from rnnkit.tasks.translate import combine
+
+    result = combine.combine_run(args.run_dir, args.nbest, test=not args.no_test, order=args.order)
+    print("validation WER by the network's weight w (0: Phonetisaurus's ranking, 1: the network's):")
+    print("  " + ", ".join(f"{w}: {100 * s['wer']:.2f}%" for w, s in result["validation"].items()))
+    print(f"chosen on validation: w = {result['weight']:g}")
+    if "test_wer" in result:
+        print(f"test (read once): WER {100 * result['test_wer']:.2f}%, PER {100 * result['test_per']:.2f}%")
+    else:
+        print("test part unread (--no-test)")
+    print(f"wrote {Path(args.run_dir) / combine.COMBINATION}; use it: rnnkit translate {args.run_dir} --combined")
     return 0
 
 
@@ -590,8 +615,31 @@ def build_parser() -> argparse.ArgumentParser:
     _add_text_inputs(translate, "source")
     translate.add_argument("--beam", type=POSITIVE_INT, help="beam width (default: the run's config; 1: greedy)")
     translate.add_argument("--attention", metavar="PNG", help="write the first source's attention heat map here")
+    translate.add_argument("--combined", action="store_true",
+                           help="grapheme to phoneme: use the run combined with Phonetisaurus ('rnnkit combine "
+                           "RUN_DIR' makes the combination)")
     translate.add_argument("--unfinished", action="store_true", help=UNFINISHED_HELP)
     translate.set_defaults(handler=_translate)
+
+    combine = commands.add_parser(
+        "combine",
+        help="combine a grapheme-to-phoneme run with Phonetisaurus (N-best rescoring)",
+        description=(
+            "Train Phonetisaurus (PyPI phonetisaurus) on RUN_DIR's training words, list each word's candidates (its "
+            "--nbest pronunciations and the network's beam output), score each w * log p_network - (1 - w) * "
+            "cost_Phonetisaurus, choose w on the validation words, then score the test words once (not with "
+            "--no-test). Keeps the choice in RUN_DIR/combination.json for 'rnnkit translate RUN_DIR --combined'."
+        ),
+        epilog="example: rnnkit combine runs/g2p && echo rnnkit | rnnkit translate runs/g2p --combined",
+    )
+    combine.add_argument("run_dir", help="a run folder of the translate task with the g2p metric (e.g. g2p-cmudict)")
+    combine.add_argument("--nbest", type=POSITIVE_INT, default=20,
+                         help="Phonetisaurus's pronunciations per word (default: 20)")
+    combine.add_argument("--order", type=POSITIVE_INT, default=8,
+                         help="Phonetisaurus's joint n-gram order (default: 8, the tool's; lower for a few hundred words)")
+    combine.add_argument("--no-test", action="store_true",
+                         help="choose the weight on validation and keep it, but leave the test part unread")
+    combine.set_defaults(handler=_combine)
 
     caption = commands.add_parser(
         "caption",

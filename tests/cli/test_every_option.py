@@ -53,6 +53,8 @@ CALLS = [
     ("predict stdin", ["predict", "{sentiment}"]),
     ("translate FILE", ["translate", "{translate}", "{sources_file}", "--beam", "2", "--attention", "{tmp}/att.png"]),
     ("translate --text", ["translate", "{translate}", "--text", "ah", "--unfinished", "--debug"]),
+    ("combine", ["combine", "{translate}", "--nbest", "3", "--order", "3", "--no-test", "--debug"]),  # needs Phonetisaurus
+    ("translate --combined", ["translate", "{translate}", "--text", "ag", "--text", "a_h", "--combined"]),
     ("transcribe", ["transcribe", "{speech}", "{wav}", "--beam", "2", "--unfinished", "--debug"]),
     ("generate video", ["generate", "{video_prediction}", "--length", "5", "--prime", "{video_clip}", "--out",
                         "{tmp}/rollout.gif"]),
@@ -126,7 +128,11 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 @pytest.mark.slow
 def test_every_call_runs(places, capsys, monkeypatch):
     """In table order: ``train`` makes the run that ``resume`` and ``evaluate`` use."""
+    from rnnkit.tasks.translate import phonetisaurus
+
     for name, argv in CALLS:
+        if name in ("combine", "translate --combined") and isinstance(phonetisaurus.environment(), str):
+            continue  # the tool's binaries are Linux-only: tests/tasks/translate/test_combine.py says so
         if name == "predict stdin":
             monkeypatch.setattr(sys, "stdin", io.StringIO("a good film\n\nawful\n"))
         if name == "resume":  # a finished run has nothing to resume: ask for more steps, as its error says
@@ -193,6 +199,11 @@ def check_output(name: str, out: str, places: dict[str, str]) -> None:
         assert [line.split("\t")[0] for line in out.strip().splitlines()] == ["ag", "bh"] and (tmp / "att.png").exists()
     elif name == "translate --text":
         assert out.startswith("ah\t")
+    elif name == "combine":
+        assert "chosen on validation: w = " in out and "test part unread" in out
+        assert (Path(places["translate"]) / "combination.json").exists()
+    elif name == "translate --combined":  # "a_h" has the tool's reserved "_": the network's answer alone
+        assert [line.split("\t")[0] for line in out.strip().splitlines()] == ["ag", "a_h"]
     elif name == "tune":
         assert "2 trials finished of 2; best val_loss" in out and (tmp / "tune" / "best.yaml").exists()
     elif name == "transcribe":

@@ -13,13 +13,16 @@ included) and ``cost`` Phonetisaurus's negative log-probability of it; a candida
 Phonetisaurus did not list costs its worst listed cost plus :data:`UNLISTED` nats. The highest
 score wins. ``w`` is chosen on the validation words from :data:`WEIGHTS` (0 is Phonetisaurus's
 own ranking of the list, 1 the model's); the test words are then scored once, with that ``w``.
+The choice is kept in the run folder (``combination.json``, beside Phonetisaurus's model), so
+new words can be converted by the combined system:
 
-    from rnnkit.tasks.translate.combine import combine_run
-    result = combine_run("runs/g2p-cmudict-...")   # trains Phonetisaurus on the run's training words
+    rnnkit combine runs/g2p-cmudict-...                   # or combine_run(run_dir)
+    echo "rnnkit" | rnnkit translate runs/g2p-cmudict-... --combined   # or translate_combined(run_dir, words)
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,16 +33,18 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.data.pairs import Pairs
+from rnnkit.files import read_text, write_json
 from rnnkit.models.seq2seq import Seq2Seq
 from rnnkit.tasks.core import run
 from rnnkit.tasks.translate import phonetisaurus
 from rnnkit.tasks.translate.config import TranslateConfig
-from rnnkit.tasks.translate.task import Sides, decode, g2p_scores, metric_of
+from rnnkit.tasks.translate.task import Sides, decode, g2p_scores, load_translator, metric_of
 from rnnkit.training import model_device
 
 WEIGHTS = tuple(i / 20 for i in range(21))  # the model's weight w, chosen on validation
 UNLISTED = 1.0  # nats above Phonetisaurus's worst listed cost, for a candidate it did not list
 NBEST = 20  # Phonetisaurus's pronunciations per word
+COMBINATION = "combination.json"  # in the run folder: the chosen weight and where Phonetisaurus's model is
 
 
 @torch.no_grad()
@@ -92,12 +97,12 @@ class NBestLists:
 
 
 def nbest_lists(model: Seq2Seq, sides: Sides, config: TranslateConfig, tool_model: str | Path,
-                words: Sequence[str], n: int = NBEST) -> NBestLists:
+                words: Sequence[str], n: int = NBEST, beam: int | None = None) -> NBestLists:
     """The candidates of each of ``words`` (Phonetisaurus's ``n`` best from ``tool_model`` and the
-    model's beam-search output), scored by both."""
+    model's beam-search output, ``beam`` wide: default the config's), scored by both."""
     words = list(dict.fromkeys(words))
     listed = phonetisaurus.nbest(tool_model, words, n)
-    beamed = decode(model, sides, words, config)
+    beamed = decode(model, sides, words, config, beam)
     candidates: dict[str, list[str]] = {}
     costs: dict[str, list[float | None]] = {}
     for word, own in zip(words, beamed):
@@ -128,30 +133,68 @@ def choose_weight(lists: NBestLists, part: Pairs, weights: Sequence[float] = WEI
     return best, table
 
 
-def combine_run(run_dir: str | Path, n: int = NBEST, folder: str | Path | None = None) -> dict[str, Any]:
-    """Combine a trained G2P run with Phonetisaurus trained on the run's own training words
-    (kept in ``folder``, default ``run_dir/phonetisaurus``): the weight chosen on its validation
-    words, then its test words read once. Returns the chosen weight, every weight's validation
-    scores, the test scores, and the seconds each stage took."""
+def combine_run(run_dir: str | Path, n: int = NBEST, folder: str | Path | None = None, test: bool = True,
+                order: int = phonetisaurus.DEFAULT_ORDER) -> dict[str, Any]:
+    """Combine a trained G2P run with Phonetisaurus (a joint ``order``-gram model) trained on the
+    run's own training words (kept in ``folder``, default ``run_dir/phonetisaurus``): the weight chosen on its validation
+    words, then (``test``) its test words read once. Writes ``run_dir/combination.json`` (what
+    :func:`translate_combined` uses) and returns it: the chosen weight, every weight's validation
+    scores, the test scores (without ``test``: none, the test part unread), and the seconds each
+    stage took."""
+    if n < 1:
+        raise ValueError(f"n: expected a number of Phonetisaurus pronunciations >= 1, got {n}")
     config, job = run.load_trained(run_dir, "translate", "translate (sequence to sequence)")
     if metric_of(config) != "g2p":
         raise ValueError(f"{run_dir}: expected a grapheme-to-phoneme run (metric g2p, as data.name cmudict gives), "
                          f"got a run scored by {metric_of(config)}")
-    model, sides = job.model, job.sides
+    model, sides, run_dir = job.model, job.sides, Path(run_dir)
     seconds: dict[str, float] = {}
     started = time.perf_counter()
-    tool_model = phonetisaurus.train_model(job.parts["train"], Path(folder or Path(run_dir) / "phonetisaurus"))
+    tool_model = phonetisaurus.train_model(job.parts["train"], Path(folder or run_dir / "phonetisaurus"), order)
     seconds["phonetisaurus training"] = time.perf_counter() - started
     started = time.perf_counter()
     validation = job.parts["val"]
     weight, table = choose_weight(nbest_lists(model, sides, config, tool_model, validation.sources, n), validation)
     seconds["validation"] = time.perf_counter() - started
-    started = time.perf_counter()
-    test = job.split.test.open()
-    chosen = nbest_lists(model, sides, config, tool_model, test.sources, n).pick(weight)
-    scores = scores_of(test, chosen)
-    seconds["test"] = time.perf_counter() - started
-    return {"weight": weight, "nbest": n, "unlisted": UNLISTED,
-            "validation": {f"{w:g}": s for w, s in table.items()},
-            "test_per": scores["per"], "test_wer": scores["wer"],
-            "seconds": {k: round(v, 1) for k, v in seconds.items()}}
+    result: dict[str, Any] = {"weight": weight, "nbest": n, "order": order, "unlisted": UNLISTED,
+                              "validation": {f"{w:g}": s for w, s in table.items()}}
+    if test:
+        started = time.perf_counter()
+        part = job.split.test.open()
+        scores = scores_of(part, nbest_lists(model, sides, config, tool_model, part.sources, n).pick(weight))
+        result.update(test_per=scores["per"], test_wer=scores["wer"])
+        seconds["test"] = time.perf_counter() - started
+    else:
+        result["test"] = "unread"
+    result["seconds"] = {k: round(v, 1) for k, v in seconds.items()}
+    inside = tool_model.resolve().is_relative_to(run_dir.resolve())
+    result["phonetisaurus_model"] = str(tool_model.resolve().relative_to(run_dir.resolve()) if inside
+                                        else tool_model.resolve())
+    write_json(run_dir / COMBINATION, result)
+    return result
+
+
+def load_combination(run_dir: str | Path) -> dict[str, Any]:
+    """The combination :func:`combine_run` kept in ``run_dir`` (``combination.json``)."""
+    path = Path(run_dir) / COMBINATION
+    if not path.exists():
+        raise FileNotFoundError(f"{run_dir}: no {COMBINATION}; combine the run with Phonetisaurus first: "
+                                f"rnnkit combine {run_dir}")
+    combination = json.loads(read_text(path, "the combination"))
+    model = Path(combination["phonetisaurus_model"])
+    combination["phonetisaurus_model"] = model if model.is_absolute() else Path(run_dir) / model
+    if not combination["phonetisaurus_model"].exists():
+        raise FileNotFoundError(f"{run_dir}: Phonetisaurus's model {combination['phonetisaurus_model']} is gone; "
+                                f"combine again: rnnkit combine {run_dir}")
+    return combination
+
+
+def translate_combined(run_dir: str | Path, words: Sequence[str], beam: int | None = None,
+                       allow_unfinished: bool = False) -> list[str]:
+    """Pronunciations of ``words`` by the combined system of ``run_dir`` (:func:`combine_run`
+    made it): the candidates rescored with the weight chosen on validation."""
+    model, sides, config = load_translator(run_dir, allow_unfinished)
+    combination = load_combination(run_dir)
+    lists = nbest_lists(model, sides, config, combination["phonetisaurus_model"], words, combination["nbest"], beam)
+    chosen = lists.pick(combination["weight"], combination["unlisted"])
+    return [chosen.get(word, "") for word in words]

@@ -74,8 +74,12 @@ def train_model(train: Pairs, folder: str | Path, order: int = DEFAULT_ORDER) ->
     work = Path(folder)
     work.mkdir(parents=True, exist_ok=True)
     (work / "lexicon.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    _run(["phonetisaurus-train", "--lexicon", "lexicon.tsv", "--seq2_del", "--ngram_order", str(order),
-          "--dir_prefix", "train"], env, work)
+    try:
+        _run(["phonetisaurus-train", "--lexicon", "lexicon.tsv", "--seq2_del", "--ngram_order", str(order),
+              "--dir_prefix", "train"], env, work)
+    except RuntimeError as error:
+        raise RuntimeError(f"{error} (a joint {order}-gram model from {len(lines)} pronunciations: with few words, "
+                           f"a lower order may estimate where {order} does not)") from error
     return work / "train" / "model.fst"
 
 

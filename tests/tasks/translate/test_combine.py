@@ -116,3 +116,15 @@ def test_a_g2p_run_combined_end_to_end(tmp_path: Path) -> None:
     val = job.parts["val"]
     tool_best = phonetisaurus.train_and_apply(job.parts["train"], val.sources)
     assert result["validation"]["0"] == pytest.approx(translate.g2p_scores(val.sources, val.targets, tool_best))
+    # the kept combination converts new words as the chosen weight did on validation
+    assert (run_dir / combine.COMBINATION).exists()
+    again = combine.translate_combined(run_dir, val.sources)
+    assert translate.g2p_scores(val.sources, val.targets, again) == pytest.approx(chosen)
+    held = combine.combine_run(run_dir, n=3, folder=tmp_path / "ps", test=False)
+    assert held["test"] == "unread" and "test_wer" not in held and held["weight"] == result["weight"]
+    assert combine.load_combination(run_dir)["phonetisaurus_model"] == (tmp_path / "ps" / "train" / "model.fst").resolve()
+
+
+def test_without_a_combination_it_says_how_to_make_one(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="rnnkit combine"):
+        combine.load_combination(tmp_path)

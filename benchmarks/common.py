@@ -7,6 +7,7 @@ they find beside them when run as ``python benchmarks/<name>.py``.
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -35,7 +36,7 @@ def write_results(name: str, markdown: str, payload: dict, folder: Path | None =
 
 def command_line(script: str) -> str:
     """``Command: `python benchmarks/SCRIPT ARGS` `` as this run was started, for a table's header."""
-    return "Command: `" + " ".join([f"python benchmarks/{script}", *sys.argv[1:]]) + "`"
+    return "Command: `" + shlex.join(["python", f"benchmarks/{script}", *sys.argv[1:]]) + "`"
 
 
 def publish(name: str, lines: list[str], info: dict, rows: list, folder: Path | None = None, **extra: Any) -> None:

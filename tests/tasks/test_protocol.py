@@ -131,6 +131,7 @@ def test_a_run_trained_without_its_test_part_reads_it_once_later_as_the_report_w
     assert held.last_eval == direct.last_eval  # the same training
     report = run.report_run(held_dir)
     assert jobs[-1].split.test.reads >= 1 and not run.test_unread(held_dir)
+    assert run.reported_after_training(held_dir) and not run.reported_after_training(tmp_path / "direct")
     assert report["metrics"] == direct.report["metrics"] and run.reported(held_dir)["metrics"] == report["metrics"]
     for done in (held_dir, tmp_path / "direct"):  # once only, and never after the report at the end of training
         with pytest.raises(RuntimeError, match="its test part was read already"):

@@ -312,6 +312,7 @@ def _train_held(config: Any, run_dir: Path, resume: bool, dist_info: Any, setup:
 
 
 TEST_UNREAD = "test_unread"  # summary.json's mark of a run trained with test=False, until report_run
+REPORTED_LATER = "reported_after_training"  # and its mark once report_run has read the test part
 
 
 def report_run(run_dir: str | Path, baselines: bool = True) -> dict[str, Any]:
@@ -329,6 +330,7 @@ def report_run(run_dir: str | Path, baselines: bool = True) -> dict[str, Any]:
         result = {**report(config.task, job, run_dir, weights, baselines, summary.get("seconds")),
                   "data_report": summary.pop("data_report", [])}
         del summary[TEST_UNREAD]
+        summary[REPORTED_LATER] = True  # the test part was read after training, by report_run: once
         summary["report"] = result
         write_json(run_dir / "summary.json", summary)
     return result
@@ -439,6 +441,12 @@ def evaluate(run_dir: str | Path, allow_unfinished: bool = False) -> dict[str, f
 def test_unread(run_dir: str | Path) -> bool:
     """Whether ``run_dir`` was trained with ``test=False`` and not yet reported (:func:`report_run`)."""
     return bool((_summary(Path(run_dir)) or {}).get(TEST_UNREAD))
+
+
+def reported_after_training(run_dir: str | Path) -> bool:
+    """Whether ``run_dir`` was trained with ``test=False`` and then reported by :func:`report_run`
+    (its test part read once, after whatever chose it), not at the end of training."""
+    return bool((_summary(Path(run_dir)) or {}).get(REPORTED_LATER))
 
 
 def reported(run_dir: str | Path) -> dict[str, Any] | None:

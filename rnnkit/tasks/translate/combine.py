@@ -136,8 +136,8 @@ def choose_weight(lists: NBestLists, part: Pairs, weights: Sequence[float] = WEI
 def combine_run(run_dir: str | Path, n: int = NBEST, folder: str | Path | None = None, test: bool = True,
                 order: int = phonetisaurus.DEFAULT_ORDER) -> dict[str, Any]:
     """Combine a trained G2P run with Phonetisaurus (a joint ``order``-gram model) trained on the
-    run's own training words (kept in ``folder``, default ``run_dir/phonetisaurus``): the weight chosen on its validation
-    words, then (``test``) its test words read once. Writes ``run_dir/combination.json`` (what
+    run's own training words (kept in ``folder``, default ``run_dir/phonetisaurus``): the weight
+    chosen on its validation words, then (``test``) its test words read once. Writes ``run_dir/combination.json`` (what
     :func:`translate_combined` uses) and returns it: the chosen weight, every weight's validation
     scores, the test scores (without ``test``: none, the test part unread), and the seconds each
     stage took."""

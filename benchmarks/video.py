@@ -59,6 +59,7 @@ CAPTION_CONFIG = "video-caption"
 CASES = [f"prediction:{m}" for m in MODELS] + [f"action:{m}" for m in ACTION_MODELS] + ["caption:seq2seq",
                                                                                         "speed:convlstm"]
 FROM_RUNS = " (this table written from its run folders with --from-runs)"
+QUICK = ["train.steps=6", "train.eval_every=3", "data.validation_clips=14", "data.test_clips=14"]  # --quick
 SPEED_SHAPE = (10, 16, 64, 64)  # T, B, C (input and hidden channels), frame side: the ConvLSTM speed check
 
 
@@ -106,7 +107,7 @@ def choose_variant(overrides: list[str], args: argparse.Namespace) -> tuple[Path
 
     rows = []
     for name, extra in map(parse_variant, args.variant):
-        config = run.resolve_config(load_source(CONFIG), [*overrides, *extra])
+        config = run.resolve_config(load_source(CONFIG), [*overrides, *extra, *(QUICK if args.quick else [])])
         run_dir = args.out / "runs" / f"video-prediction-convlstm-{name}"
         if (run_dir / "summary.json").exists():
             if not same_config(to_dict(run.load_run_config(run_dir)), to_dict(config)):
@@ -166,7 +167,7 @@ def run_case(case: str, args: argparse.Namespace) -> dict[str, Any]:
                  f"train.max_seconds={'null' if args.max_seconds is None else args.max_seconds}",
                  *([f"model.kind={kind}"] if task != "caption" else []), *(args.set if prediction else [])]
     if args.quick:
-        overrides += ["train.steps=6", "train.eval_every=3", "data.validation_clips=14", "data.test_clips=14"]
+        overrides += QUICK
     preset = {"prediction": CONFIG, "action": ACTION_CONFIG, "caption": CAPTION_CONFIG}[task]
     config = run.resolve_config(load_source(preset), overrides)
     started = time.perf_counter()

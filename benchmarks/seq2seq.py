@@ -14,7 +14,8 @@ length (the comparison of Bahdanau et al. 2015, Figure 2), drawn in ``bible.png`
 Only ``model.attention`` differs between the cases. ``--jobs 2`` trains the cases side by side
 in separate processes (on one GPU they share it: their seconds are then not comparable with a
 run alone). A run folder that already holds a finished run of the same config is reused (a
-stopped benchmark continues; the table says so). Writes ``<name>.md``/``.json`` and the attention model's heat map ``<name>_attention.png``.
+stopped benchmark continues; the table says so). Writes ``<name>.md``/``.json`` and the
+attention model's heat map ``<name>_attention.png``.
 
     python benchmarks/g2p.py [--attention additive none] [--seeds 1] [--jobs 1] [--combine] [--quick] [--out DIR]
     python benchmarks/bible.py [...]

@@ -16,8 +16,9 @@ its pixels (``mse``), the absolute error likewise (``mae``), and the mean SSIM
 same clips: the last input frame repeated, and the last two frames extrapolated linearly.
 
 After training: test metrics, ``predictions.png`` (input, truth and prediction of a few test
-clips), ``prediction.gif``, ``error_by_step.png``, and ``rollout.gif``: a test clip rolled out
-``rollout`` frames past its input. :func:`generate_run` is ``rnnkit generate`` for a video run.
+clips), ``prediction.gif``, ``error_by_step.png`` (squared error and SSIM by frame ahead, beside
+the last frame repeated), and ``rollout.gif``: a test clip rolled out ``rollout`` frames past
+its input. :func:`generate_run` is ``rnnkit generate`` for a video run.
 """
 
 from __future__ import annotations
@@ -115,16 +116,18 @@ def clip_parts(data: VideoDataConfig) -> Parts:
 def frame_metrics(predicted: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
     """``predicted`` and ``truth`` ``(N, K, C, H, W)`` in [0, 1] -> ``mse`` and ``mae`` per frame
     (summed over the frame's pixels, averaged over frames and clips), ``ssim`` (mean over
-    frames; 7x7 windows, smaller on frames under 7 pixels), and ``mse_by_step`` ``(K,)``."""
+    frames; 7x7 windows, smaller on frames under 7 pixels), and ``mse_by_step`` and
+    ``ssim_by_step`` ``(K,)``: each frame ahead's mean over the clips."""
     metrics = require("skimage.metrics", "SSIM of predicted frames", extra="video")
     squared = ((predicted - truth) ** 2).reshape(*truth.shape[:2], -1).sum(-1)  # (N, K)
     absolute = np.abs(predicted - truth).reshape(*truth.shape[:2], -1).sum(-1)
     side = min(truth.shape[-2:])
     window = min(7, side if side % 2 else side - 1)  # scikit-image's 7, or the largest odd window that fits
-    ssim = [metrics.structural_similarity(p, t, data_range=1.0, channel_axis=0, win_size=window)
-            for p, t in zip(predicted.reshape(-1, *truth.shape[2:]), truth.reshape(-1, *truth.shape[2:]))]
-    return {"mse": float(squared.mean()), "mae": float(absolute.mean()), "ssim": float(np.mean(ssim)),
-            "mse_by_step": squared.mean(0).tolist()}
+    ssim = np.array([metrics.structural_similarity(p, t, data_range=1.0, channel_axis=0, win_size=window)
+                     for p, t in zip(predicted.reshape(-1, *truth.shape[2:]), truth.reshape(-1, *truth.shape[2:]))
+                     ]).reshape(truth.shape[:2])  # (N, K)
+    return {"mse": float(squared.mean()), "mae": float(absolute.mean()), "ssim": float(ssim.mean()),
+            "mse_by_step": squared.mean(0).tolist(), "ssim_by_step": ssim.mean(0).tolist()}
 
 
 def scalars(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
@@ -243,16 +246,19 @@ def plot_strips(rows: dict[str, np.ndarray], path: str | Path, title: str = "") 
     return save_figure(figure, path)
 
 
-def plot_error_by_step(curves: dict[str, list[float]], path: str | Path) -> Path | None:
+def plot_error_by_step(curves: dict[str, dict[str, list[float]]], path: str | Path) -> Path | None:
+    """``curves``: per method, its ``mse_by_step`` and ``ssim_by_step`` (:func:`frame_metrics`),
+    drawn side by side against the frames ahead."""
     plt = pyplot()
     if plt is None:
         return None
-    figure, axis = plt.subplots(figsize=(6, 3.5))
-    for name, values in curves.items():
-        axis.plot(range(1, len(values) + 1), values, marker="o", label=name)
-    axis.set_xlabel("frames ahead")
-    axis.set_ylabel("squared error per frame")
-    axis.legend()
+    figure, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    for key, axis, label in (("mse_by_step", axes[0], "squared error per frame"), ("ssim_by_step", axes[1], "SSIM")):
+        for name, measured in curves.items():
+            axis.plot(range(1, len(measured[key]) + 1), measured[key], marker="o", label=name)
+        axis.set_xlabel("frames ahead")
+        axis.set_ylabel(label)
+    axes[0].legend()
     return save_figure(figure, path)
 
 
@@ -279,17 +285,17 @@ def report(job: VideoPredictionJob, run_dir: Path) -> dict[str, Any]:
     n = min(config.examples, len(test))
     files = [plot_strips({"input": inputs[:n], "truth": truth[:n], "predicted": predicted[:n]},
                          run_dir / "predictions.png", f"{config.model.kind}: input, truth, prediction (test clips)")]
-    files.append(plot_error_by_step({config.model.kind: measured["mse_by_step"],
-                                     "last frame": frame_metrics(copy_last(inputs, K), truth)["mse_by_step"]},
-                                    run_dir / "error_by_step.png"))
+    copied = frame_metrics(copy_last(inputs, K), truth)
+    files.append(plot_error_by_step({config.model.kind: measured, "last frame": copied}, run_dir / "error_by_step.png"))
     files.append(video.write_gif(side_by_side(np.concatenate([inputs[0], truth[0]]),
                                               np.concatenate([inputs[0], predicted[0]])),
                                  run_dir / "prediction.gif"))
     rolled = predict(job.model, inputs[:1], config.rollout)[0]
     files.append(video.write_gif(np.concatenate([inputs[0], rolled]), run_dir / "rollout.gif"))
     return {"metrics": scalars(measured, "test"), "files": [str(f) for f in files if f],
-            "text": f"test clips: {len(test)}; squared error per frame by step ahead: "
-                    + ", ".join(f"{v:.1f}" for v in measured["mse_by_step"])}
+            "text": f"test clips: {len(test)}; by frame ahead, squared error per frame: "
+                    + ", ".join(f"{v:.1f}" for v in measured["mse_by_step"]) + "; SSIM: "
+                    + ", ".join(f"{v:.3f}" for v in measured["ssim_by_step"])}
 
 
 def baselines(job: VideoPredictionJob) -> Candidates:

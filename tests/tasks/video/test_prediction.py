@@ -26,6 +26,8 @@ def test_frame_metrics_by_hand():
     assert metrics["mse"] == pytest.approx(2 * 0.25 / 6)  # summed over the frame's pixels, averaged over frames
     assert metrics["mae"] == pytest.approx(2 * 0.5 / 6)
     assert metrics["mse_by_step"] == pytest.approx([0.25, 0.0, 0.0])
+    assert metrics["ssim_by_step"][1:] == pytest.approx([1.0, 1.0]) and metrics["ssim_by_step"][0] < 1
+    assert np.mean(metrics["ssim_by_step"]) == pytest.approx(metrics["ssim"])  # the same frames, each weighed once
     same = prediction.frame_metrics(truth + 0.3, truth + 0.3)
     assert same["ssim"] == pytest.approx(1.0) and same["mse"] == 0
 

@@ -103,3 +103,41 @@ def peak_memory(fn: Callable[[], Any]) -> int:
         live += nbytes
         peak = max(peak, live)
     return peak
+
+
+IGNORED_SETTINGS = (("run_dir",), ("train", "progress"))  # where a run is and whether it drew a progress bar
+
+
+def same_settings(held: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """``held`` (a run's recorded config, as ``to_dict``) trains as ``wanted`` does: equal but for
+    :data:`IGNORED_SETTINGS`, and where ``wanted`` says "auto", any value (the run records what
+    "auto" chose, e.g. the n-gram blocking)."""
+    def compare(a: dict[str, Any], b: dict[str, Any], path: tuple[str, ...]) -> bool:
+        keys = {k for k in a.keys() | b.keys() if (*path, k) not in IGNORED_SETTINGS}
+        for key in keys:
+            if key not in a or key not in b:
+                return False
+            if isinstance(a[key], dict) and isinstance(b[key], dict):
+                if not compare(a[key], b[key], (*path, key)):
+                    return False
+            elif b[key] != "auto" and a[key] != b[key]:
+                return False
+        return True
+
+    return compare(held, wanted, ())
+
+
+def finished_run(run_dir: Path, config: Any, what: str, reported: bool = False) -> bool:
+    """Whether ``run_dir`` holds a finished run of ``config`` from an earlier invocation, to reuse
+    (with ``reported``: one whose report has been made); a run of another config there stops the
+    benchmark (``what`` names the case) rather than being overwritten."""
+    from rnnkit.config import to_dict
+    from rnnkit.tasks.core import run
+
+    summary = run_dir / "summary.json"
+    if not summary.exists() or (reported and "report" not in json.loads(summary.read_text())):
+        return False
+    if not same_settings(to_dict(run.load_run_config(run_dir)), to_dict(config)):
+        raise SystemExit(f"{run_dir} holds a run of another config than {what}: move it away, or give another --out")
+    return True
+

@@ -32,8 +32,8 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from common import add_quality_arguments, header, run_cases, write_results
-from rnnkit.config import load_source, to_dict
+from common import add_quality_arguments, finished_run, header, run_cases, write_results
+from rnnkit.config import load_source
 from rnnkit.tasks import sentiment
 from rnnkit.tasks.sentiment import baselines
 from rnnkit.tasks.core import run
@@ -124,16 +124,8 @@ def train_variant(variant: str, split: int, args: argparse.Namespace) -> dict[st
     overrides = ["train.progress=false", *split_overrides(args, split), *VARIANTS[variant]]
     overrides += ["train.steps=20", "train.eval_every=10"] if args.quick else []
     config = run.resolve_config(load_source(GLOVE), overrides)
-    reused = (run_dir / "summary.json").exists()  # a finished run of an earlier invocation
-    if reused:
-        held = to_dict(run.load_run_config(run_dir))
-        wanted = to_dict(config)
-        for data in (held, wanted):
-            data.pop("run_dir", None)
-        if held != wanted:
-            raise SystemExit(f"{run_dir} holds a run of another config than variant {variant!r} on split {split}: "
-                             "move it away, or give another --out")
-    else:
+    reused = finished_run(run_dir, config, f"variant {variant!r} on split {split}")  # an earlier invocation's
+    if not reused:
         run.train(config, run_dir, overwrite=True, test=False)
     summary = json.loads((run_dir / "summary.json").read_text())
     validation = run.evaluate(run_dir)

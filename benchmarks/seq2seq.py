@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common import add_quality_arguments, header, machine_info, write_results
+from common import add_quality_arguments, finished_run, header, machine_info, write_results
 from rnnkit.tasks.core.plotting import pyplot, save_figure
 from rnnkit.tasks.translate import LENGTH_BUCKETS as BUCKETS
 
@@ -175,7 +175,7 @@ def run_case(name: str, case: tuple[str, int], args: argparse.Namespace) -> dict
         overrides += ["train.steps=20", "train.eval_every=10", "data.eval_size=20", "max_output=20"]
     config = run.resolve_config(load_source(args.config), overrides)
     run_dir = args.out / "runs" / f"{name}-{attention}-seed{seed}"
-    reused = reusable(run_dir, config)
+    reused = finished_run(run_dir, config, f"{attention} seed {seed}", reported=True)
     started = time.perf_counter()
     if not reused:
         run.train(config, run_dir)
@@ -203,47 +203,6 @@ def run_case(name: str, case: tuple[str, int], args: argparse.Namespace) -> dict
         print(f"  {attention} seed {seed} + Phonetisaurus: weight {record['combined']['weight']:g}, test WER "
               f"{record['combined']['test_wer']:.4g}, PER {record['combined']['test_per']:.4g}", flush=True)
     return record
-
-
-def reusable(run_dir: Path, config: Any) -> bool:
-    """Whether ``run_dir`` holds a finished, reported run of ``config`` (an earlier invocation's);
-    a run of another config there is an error, not overwritten."""
-    from rnnkit.config import to_dict
-    from rnnkit.tasks.core import run
-
-    summary = run_dir / "summary.json"
-    if not summary.exists() or "report" not in json.loads(summary.read_text()):
-        return False
-    held, wanted = to_dict(run.load_run_config(run_dir)), to_dict(config)
-    held.pop("run_dir", None)
-    wanted.pop("run_dir", None)
-    if not same_settings(held, wanted):
-        raise SystemExit(f"{run_dir} holds a run of another config: move it away, or give another --out")
-    return True
-
-
-def same_settings(held: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    """``held`` (a run's recorded config) has ``wanted``'s settings; where ``wanted`` says "auto",
-    any value (the run records what "auto" chose, e.g. the n-gram blocking)."""
-    if held.keys() != wanted.keys():
-        return False
-    for key, value in wanted.items():
-        if isinstance(value, dict) and isinstance(held[key], dict):
-            if not same_settings(held[key], value):
-                return False
-        elif value != "auto" and held[key] != value:
-            return False
-    return True
-
-
-def bleu_by_length(predictions: Path) -> list[dict[str, Any]]:
-    """BLEU by source length (:func:`rnnkit.tasks.translate.bleu_by_length`) of a run's ``predictions.tsv``."""
-    from rnnkit.tasks import translate
-
-    with open(predictions, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t"))
-    return translate.bleu_by_length([r["source"] for r in rows], [r["reference"] for r in rows],
-                                    [r["output"] for r in rows])
 
 
 def summarize(attention: str, runs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -38,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from common import add_quality_arguments, command_line, header, run_cases, time_interleaved, write_results
+from common import (add_quality_arguments, command_line, finished_run, header, run_cases, time_interleaved,
+                    write_results)
 from rnnkit.config import load_source
 from rnnkit.layers.conv import ConvLSTM
 from rnnkit.models.video import ActionRecognizer, build_captioner, build_predictor
@@ -89,30 +90,14 @@ def parse_variant(text: str) -> tuple[str, list[str]]:
     return name, overrides.split(";")
 
 
-def same_config(held: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    """Two configs that train the same model (the run folder and the progress bar aside)."""
-    def settled(config: dict[str, Any]) -> dict[str, Any]:
-        config = json.loads(json.dumps(config))
-        config.pop("run_dir", None)
-        config.get("train", {}).pop("progress", None)
-        return config
-
-    return settled(held) == settled(wanted)
-
-
 def choose_variant(overrides: list[str], args: argparse.Namespace) -> tuple[Path, list[dict[str, Any]]]:
     """Train each ``--variant`` of the ConvLSTM with its test part unread (or reuse its finished
     run), choose the lowest validation MSE, then read the chosen run's test part once."""
-    from rnnkit.config import to_dict
-
     rows = []
     for name, extra in map(parse_variant, args.variant):
         config = run.resolve_config(load_source(CONFIG), [*overrides, *extra, *(QUICK if args.quick else [])])
         run_dir = args.out / "runs" / f"video-prediction-convlstm-{name}"
-        if (run_dir / "summary.json").exists():
-            if not same_config(to_dict(run.load_run_config(run_dir)), to_dict(config)):
-                raise SystemExit(f"{run_dir} holds a run of another config than variant {name!r}: move it away")
-        else:
+        if not finished_run(run_dir, config, f"variant {name!r}"):
             run.train(config, run_dir, overwrite=True, test=False)
         summary = json.loads((run_dir / "summary.json").read_text())
         rows.append({"name": name, "overrides": extra, "run_dir": str(run_dir), "steps": summary["step"],

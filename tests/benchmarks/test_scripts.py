@@ -43,23 +43,22 @@ def test_long_term_benchmark_quick(tmp_path):
 
 
 def test_reuse_and_variant_helpers(monkeypatch):
-    """A finished run is reused only for the same settings ("auto" matches what it chose); a
-    video variant is NAME:KEY=VALUE;KEY=VALUE, and the progress bar does not make a config new."""
+    """A finished run is reused only for the same settings ("auto" matches what it chose; the run
+    folder and the progress bar do not count); a video variant is NAME:KEY=VALUE;KEY=VALUE."""
     monkeypatch.syspath_prepend(str(BENCHMARKS))
-    import seq2seq
+    import common
     import video
 
-    wanted = {"data": {"shared_vocabulary": "auto", "seed": 0}, "no_repeat_ngram": "auto", "beam": 5}
-    assert seq2seq.same_settings({"data": {"shared_vocabulary": False, "seed": 0}, "no_repeat_ngram": 4, "beam": 5},
-                                 wanted)
-    assert not seq2seq.same_settings({"data": {"shared_vocabulary": False, "seed": 1}, "no_repeat_ngram": 4, "beam": 5},
-                                     wanted)
-    assert not seq2seq.same_settings({"data": {"shared_vocabulary": False, "seed": 0}, "beam": 5}, wanted)
+    wanted = {"data": {"shared_vocabulary": "auto", "seed": 0}, "no_repeat_ngram": "auto", "beam": 5,
+              "run_dir": "/b", "train": {"progress": False, "steps": 5}}
+    held = {"data": {"shared_vocabulary": False, "seed": 0}, "no_repeat_ngram": 4, "beam": 5, "run_dir": "/a",
+            "train": {"progress": True, "steps": 5}}
+    assert common.same_settings(held, wanted)
+    assert not common.same_settings({**held, "data": {"shared_vocabulary": False, "seed": 1}}, wanted)
+    assert not common.same_settings({**held, "train": {"progress": True, "steps": 6}}, wanted)
+    assert not common.same_settings({k: v for k, v in held.items() if k != "beam"}, wanted)
     assert video.parse_variant("w64:model.hidden_channels=[64,64];train.steps=10") == (
         "w64", ["model.hidden_channels=[64,64]", "train.steps=10"])
     for bad in ("w64", "w64:", ":a=1", "w64:a=1;b"):
         with pytest.raises(SystemExit, match="NAME:KEY=VALUE"):
             video.parse_variant(bad)
-    held = {"run_dir": "/a", "train": {"progress": True, "steps": 5}}
-    assert video.same_config(held, {"run_dir": "/b", "train": {"progress": False, "steps": 5}})
-    assert not video.same_config(held, {"run_dir": "/a", "train": {"progress": True, "steps": 6}})

@@ -253,7 +253,7 @@ def _translate(args: argparse.Namespace) -> int:
         combine.load_combination(args.run_dir)  # before stdin is read, too
     texts = _input_texts(args)
     if args.combined:
-        outputs = combine.translate_combined(args.run_dir, texts, args.beam, args.unfinished)
+        outputs = combine.translate_combined(args.run_dir, texts, args.beam, translator=translator)
         if args.attention and texts:  # the network's own attention over the first source
             translate.translate_texts(*translator, texts[:1], args.beam, args.attention)
     else:

@@ -190,10 +190,12 @@ def load_combination(run_dir: str | Path) -> dict[str, Any]:
 
 
 def translate_combined(run_dir: str | Path, words: Sequence[str], beam: int | None = None,
-                       allow_unfinished: bool = False) -> list[str]:
+                       allow_unfinished: bool = False,
+                       translator: tuple[Seq2Seq, Sides, TranslateConfig] | None = None) -> list[str]:
     """Pronunciations of ``words`` by the combined system of ``run_dir`` (:func:`combine_run`
-    made it): the candidates rescored with the weight chosen on validation."""
-    model, sides, config = load_translator(run_dir, allow_unfinished)
+    made it): the candidates rescored with the weight chosen on validation. ``translator``: the
+    run's :func:`load_translator`, if the caller has it loaded already."""
+    model, sides, config = translator or load_translator(run_dir, allow_unfinished)
     combination = load_combination(run_dir)
     lists = nbest_lists(model, sides, config, combination["phonetisaurus_model"], words, combination["nbest"], beam)
     chosen = lists.pick(combination["weight"], combination["unlisted"])

@@ -12,7 +12,9 @@ there); the test clips are sealed and scored once, by the report.
 
 Metrics, as the field reports them on Moving MNIST: the squared error per frame summed over
 its pixels (``mse``), the absolute error likewise (``mae``), and the mean SSIM
-(scikit-image, data range 1); both over every predicted frame of every clip. Baselines on the
+(scikit-image) twice: of the frames as they are (``ssim``, data range 1), and of the frames
+converted to 8 bits first (``ssim_8bit``), as PredRNN's evaluation code computes the published
+figures; all over every predicted frame of every clip. Baselines on the
 same clips: the last input frame repeated, and the last two frames extrapolated linearly.
 
 After training: test metrics, ``predictions.png`` (input, truth and prediction of a few test
@@ -113,21 +115,40 @@ def clip_parts(data: VideoDataConfig) -> Parts:
 # -- metrics ----------------------------------------------------------------------------------------
 
 
+def to_8bit(frames: np.ndarray) -> np.ndarray:
+    """Frames in [0, 1] (values outside are clipped) -> ``uint8`` by truncation, ``uint8(x * 255)``:
+    the conversion PredRNN's evaluation code applies before its SSIM (Wang et al. 2017, whose
+    table gives the published Moving MNIST figures)."""
+    return (np.clip(frames, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def ssim_by_frame(predicted: np.ndarray, truth: np.ndarray, data_range: float) -> np.ndarray:
+    """Mean SSIM of each frame, scikit-image's 7x7 windows (or the largest odd window under a
+    smaller frame): ``(N, K, C, H, W)`` twice -> ``(N, K)``."""
+    metrics = require("skimage.metrics", "SSIM of predicted frames", extra="video")
+    side = min(truth.shape[-2:])
+    window = min(7, side if side % 2 else side - 1)
+    frames = zip(predicted.reshape(-1, *truth.shape[2:]), truth.reshape(-1, *truth.shape[2:]))
+    return np.array([metrics.structural_similarity(p, t, data_range=data_range, channel_axis=0, win_size=window)
+                     for p, t in frames]).reshape(truth.shape[:2])
+
+
 def frame_metrics(predicted: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
     """``predicted`` and ``truth`` ``(N, K, C, H, W)`` in [0, 1] -> ``mse`` and ``mae`` per frame
-    (summed over the frame's pixels, averaged over frames and clips), ``ssim`` (mean over
-    frames; 7x7 windows, smaller on frames under 7 pixels), and ``mse_by_step`` and
-    ``ssim_by_step`` ``(K,)``: each frame ahead's mean over the clips."""
-    metrics = require("skimage.metrics", "SSIM of predicted frames", extra="video")
+    (summed over the frame's pixels, averaged over frames and clips); ``ssim``, the mean SSIM
+    of the frames as they are (data range 1); ``ssim_8bit``, the same on the frames converted
+    to 8 bits first (:func:`to_8bit`, data range 255), as PredRNN's evaluation code computes the
+    SSIM of Wang et al.'s tables. They differ on the background: on Moving MNIST's black canvas
+    the float SSIM punishes a faint haze hard, while a haze under 1/255 is gone from an 8-bit
+    frame, as from a saved image. ``mse_by_step`` and ``ssim_by_step`` ``(K,)``: each frame
+    ahead's mean over the clips."""
     squared = ((predicted - truth) ** 2).reshape(*truth.shape[:2], -1).sum(-1)  # (N, K)
     absolute = np.abs(predicted - truth).reshape(*truth.shape[:2], -1).sum(-1)
-    side = min(truth.shape[-2:])
-    window = min(7, side if side % 2 else side - 1)  # scikit-image's 7, or the largest odd window that fits
-    ssim = np.array([metrics.structural_similarity(p, t, data_range=1.0, channel_axis=0, win_size=window)
-                     for p, t in zip(predicted.reshape(-1, *truth.shape[2:]), truth.reshape(-1, *truth.shape[2:]))
-                     ]).reshape(truth.shape[:2])  # (N, K)
+    ssim = ssim_by_frame(predicted, truth, 1.0)
+    ssim_8bit = ssim_by_frame(to_8bit(predicted), to_8bit(truth), 255.0)
     return {"mse": float(squared.mean()), "mae": float(absolute.mean()), "ssim": float(ssim.mean()),
-            "mse_by_step": squared.mean(0).tolist(), "ssim_by_step": ssim.mean(0).tolist()}
+            "ssim_8bit": float(ssim_8bit.mean()), "mse_by_step": squared.mean(0).tolist(),
+            "ssim_by_step": ssim.mean(0).tolist()}
 
 
 def scalars(metrics: dict[str, Any], prefix: str) -> dict[str, float]:

@@ -32,6 +32,21 @@ def test_frame_metrics_by_hand():
     assert same["ssim"] == pytest.approx(1.0) and same["mse"] == 0
 
 
+def test_ssim_of_8bit_frames_by_hand():
+    # SSIM of a constant frame c against a black one: every window gives C1 / (c^2 + C1), with
+    # C1 = (0.01 * data range)^2 (the variances and covariance are 0, so the C2 terms cancel)
+    np.testing.assert_array_equal(prediction.to_8bit(np.array([-0.1, 0.003, 0.5, 0.999, 1.0, 1.2])),
+                                  [0, 0, 127, 254, 255, 255])  # clipped, then truncated: uint8(x * 255)
+    black = np.zeros((1, 1, 1, 8, 8))
+    faint = prediction.frame_metrics(black + 0.003, black)
+    assert faint["ssim"] == pytest.approx(1e-4 / (0.003 ** 2 + 1e-4))  # 0.917: the float SSIM sees the haze
+    assert faint["ssim_8bit"] == 1.0  # 0.003 * 255 < 1: gone from the 8-bit frame
+    hazy = prediction.frame_metrics(black + 0.02, black)
+    assert hazy["ssim"] == pytest.approx(1e-4 / (0.02 ** 2 + 1e-4))  # 0.2
+    c1 = (0.01 * 255) ** 2
+    assert hazy["ssim_8bit"] == pytest.approx(c1 / (5 ** 2 + c1))  # 0.02 * 255 = 5.1 -> 5
+
+
 def test_baselines_by_hand():
     inputs = np.zeros((1, 3, 1, 1, 2), dtype=np.float32)
     inputs[0, :, 0, 0, 0] = [0.1, 0.2, 0.4]  # rising by 0.2 a frame at the end
@@ -73,7 +88,7 @@ def test_train_generate_from_the_command_line(tmp_path, capsys):
     assert main(["train", str(tmp_path / "config.yaml"), "--run-dir", str(tmp_path / "run")]) == 0
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     metrics = summary["report"]["metrics"]
-    assert set(metrics) == {"test_mse", "test_mae", "test_ssim"}
+    assert set(metrics) == {"test_mse", "test_mae", "test_ssim", "test_ssim_8bit"}
     assert set(summary["report"]["baselines"]["metrics"]) == {"last frame", "linear extrapolation"}
     for name in ("predictions.png", "prediction.gif", "rollout.gif", "error_by_step.png"):
         assert (tmp_path / "run" / name).exists()

@@ -205,6 +205,16 @@ def run_case(name: str, case: tuple[str, int], args: argparse.Namespace) -> dict
     return record
 
 
+def bleu_by_length(predictions: Path) -> list[dict[str, Any]]:
+    """BLEU by source length (:func:`rnnkit.tasks.translate.bleu_by_length`) of a run's ``predictions.tsv``."""
+    from rnnkit.tasks import translate
+
+    with open(predictions, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    return translate.bleu_by_length([r["source"] for r in rows], [r["reference"] for r in rows],
+                                    [r["output"] for r in rows])
+
+
 def summarize(attention: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
     keys = [k for k in runs[0] if k.startswith("test_")]
     summary: dict[str, Any] = {"attention": attention, "runs": runs, "steps": runs[0]["steps"],

@@ -42,6 +42,23 @@ def test_long_term_benchmark_quick(tmp_path):
     assert len(rows[0]["flow_init"]) == 20
 
 
+def test_seq2seq_bleu_by_length_reads_a_runs_predictions(tmp_path, monkeypatch):
+    """The Bible table's buckets come from a run's predictions.tsv (the translation report's columns)."""
+    pytest.importorskip("sacrebleu")
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import seq2seq
+    from rnnkit.tasks import translate
+
+    rows = [("a b", "the cat sat on the mat", "the cat sat on the mat"),  # exact, 4-grams and all: BLEU 100
+            ("a b c d e f g h i j k l", "a dog ran far", "a dog ran")]
+    path = tmp_path / "predictions.tsv"
+    path.write_text("source\treference\toutput\n" + "".join("\t".join(r) + "\n" for r in rows), encoding="utf-8")
+    buckets = seq2seq.bleu_by_length(path)
+    assert buckets == translate.bleu_by_length(*zip(*rows))
+    assert [(b["low"], b["count"]) for b in buckets[:2]] == [(0, 1), (10, 1)]  # 2 and 12 source words
+    assert buckets[0]["bleu"] == pytest.approx(100.0) and buckets[1]["bleu"] < 100
+
+
 def test_reuse_and_variant_helpers(monkeypatch):
     """A finished run is reused only for the same settings ("auto" matches what it chose; the run
     folder and the progress bar do not count); a video variant is NAME:KEY=VALUE;KEY=VALUE."""

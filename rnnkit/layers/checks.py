@@ -81,13 +81,20 @@ def check_finite(x: Tensor, mask: Tensor | None) -> None:
         raise ValueError(f"expected finite input, got {x[t, b, i].item()} at time {t}, batch {b}, feature {i}")
 
 
+def _autocast_dtype(like: Tensor) -> torch.dtype | None:
+    """The dtype autocast computes in on ``like``'s device, or None outside autocast: a state
+    that an earlier layer returned under autocast has it, and torch.nn's layers take it."""
+    kind = like.device.type
+    return torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else None
+
+
 def check_state(name: str, state: object, shape: tuple[int, ...], like: Tensor) -> Tensor:
     """Validate one initial-state tensor against its expected shape, dtype and device."""
     if not isinstance(state, Tensor):
         raise TypeError(f"expected {name} to be a Tensor, got {type(state).__name__}")
     if tuple(state.shape) != shape:
         raise ValueError(f"expected {name} of shape {shape}, got {tuple(state.shape)}")
-    if state.dtype != like.dtype:
+    if state.dtype != like.dtype and state.dtype != _autocast_dtype(like):
         raise TypeError(f"expected {name} of dtype {like.dtype} (the input's), got {state.dtype}")
     if state.device != like.device:
         raise ValueError(f"expected {name} on {like.device} (the input's device), got {state.device}")

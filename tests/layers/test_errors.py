@@ -120,6 +120,27 @@ def test_state_of_wrong_shape():
         generic(torch.randn(T, B, I), [torch.zeros(B, BAD)])
 
 
+def test_a_state_made_under_autocast_is_taken_as_torch_nn_takes_it():
+    """Under bfloat16 autocast a layer returns its state in bfloat16 while the next input is
+    float32 (an encoder's state handed to a decoder): torch.nn.LSTM takes it, and so does
+    rk.LSTM, with the same result; outside autocast the mismatch is still an error."""
+    torch.manual_seed(0)
+    ours = (rk.LSTM(I, H, 2), rk.LSTM(1, H, 2))
+    ref = (torch.nn.LSTM(I, H, 2), torch.nn.LSTM(1, H, 2))
+    for a, b in zip(ours, ref):
+        b.load_state_dict(a.state_dict())
+    x, zeros = torch.randn(T, B, I), torch.zeros(T, B, 1)
+    results = []
+    for encoder, decoder in (ours, ref):
+        with torch.autocast("cpu", torch.bfloat16):
+            _, state = encoder(x)
+            assert state[0].dtype == torch.bfloat16
+            results.append(decoder(zeros, state)[0].float())
+    torch.testing.assert_close(results[0], results[1], rtol=0, atol=0)
+    with raises(TypeError, "expected hx[0] of dtype torch.float32 (the input's), got torch.bfloat16"):
+        ours[1](zeros, tuple(s.bfloat16() for s in state))
+
+
 def test_bad_constructor_arguments():
     with raises(ValueError, "hidden_size: expected an int >= 1, got 0"):
         rk.LSTM(I, 0)

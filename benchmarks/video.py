@@ -184,7 +184,8 @@ def run_case(case: str, args: argparse.Namespace) -> dict[str, Any]:
            "baselines": report.get("baselines", {}).get("metrics", {}),
            "parameters": sum(p.numel() for p in model.parameters()), "test_clips": config.data.test_clips,
            "validation_clips": config.data.validation_clips,
-           "max_steps": config.train.steps, "batch_size": config.train.batch_size}
+           "max_steps": config.train.steps, "max_seconds": config.train.max_seconds,
+           "batch_size": config.train.batch_size}
     if variants is not None:
         row["variants"] = variants
     # a run trained further with `rnnkit resume` (train.steps raised) keeps its earlier legs' summaries
@@ -211,6 +212,20 @@ def ssim_8bit(metrics: dict[str, float], part: str) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def budget_sentence(rows: list[dict[str, Any]]) -> str:
+    """The prediction models' training budget: one number of steps for all, or each model's own
+    (runs trained by separate calls for the same time, say), with the cap in seconds if any."""
+    budgets = {r["max_steps"] for r in rows}
+    if len(budgets) == 1:
+        steps = f"Each model trained for up to {rows[0]['max_steps']} steps"
+    else:
+        steps = "Each model trained for up to its own number of steps (" + \
+            ", ".join(f"{MODELS[r['model']]} {r['max_steps']}" for r in rows) + ")"
+    caps = {r.get("max_seconds") for r in rows}
+    cap = f", capped at {caps.pop():.0f} seconds of training each" if len(caps) == 1 and None not in caps else ""
+    return f"{steps} of {rows[0]['batch_size']} clips{cap}"
+
+
 def render(rows: list[dict[str, Any]], info: dict[str, Any], seconds: float, args: argparse.Namespace) -> str:
     lines = ["# Video: frame prediction, action recognition and captioning on Moving MNIST", "", header(info), "",
              (f"{command_line('video.py')}{FROM_RUNS if args.from_runs else ''}. "
@@ -220,8 +235,7 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any], seconds: float, arg
     predicted = [r for r in rows if r["task"] == "prediction"]
     if predicted:
         lines += ["", "## Frame prediction: 10 frames in, 10 out", "",
-                  (f"Each model trained for up to {predicted[0]['max_steps']} steps of {predicted[0]['batch_size']} "
-                   "clips (early stopping may end it sooner) "
+                  (f"{budget_sentence(predicted)} (early stopping may end it sooner) "
                    f"with the preset `{CONFIG}` (the FC-LSTM changes only `model.kind`); "
                    f"{predicted[0]['test_clips']:,} test clips."), "",
                   "| method | parameters | MSE per frame | MAE per frame | SSIM | SSIM, 8-bit frames | training steps | seconds |",

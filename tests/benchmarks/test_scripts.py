@@ -79,3 +79,19 @@ def test_reuse_and_variant_helpers(monkeypatch):
     for bad in ("w64", "w64:", ":a=1", "w64:a=1;b"):
         with pytest.raises(SystemExit, match="NAME:KEY=VALUE"):
             video.parse_variant(bad)
+
+
+def test_video_budget_sentence_names_each_models_steps(monkeypatch):
+    """Prediction runs trained by separate calls may have different step budgets (the same time
+    on one core each): the table's sentence then names each model's, never the first row's alone."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import video
+
+    row = {"model": "convlstm", "max_steps": 8000, "max_seconds": 6000, "batch_size": 16}
+    same = video.budget_sentence([row, {**row, "model": "fclstm"}])
+    assert same == "Each model trained for up to 8000 steps of 16 clips, capped at 6000 seconds of training each"
+    mixed = video.budget_sentence([row, {**row, "model": "fclstm", "max_steps": 3200}])
+    assert mixed == ("Each model trained for up to its own number of steps (ConvLSTM encoder-forecaster 8000, "
+                     "FC-LSTM 3200) of 16 clips, capped at 6000 seconds of training each")
+    uncapped = video.budget_sentence([row, {**row, "max_seconds": None}])
+    assert uncapped == "Each model trained for up to 8000 steps of 16 clips"

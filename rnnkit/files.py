@@ -30,8 +30,8 @@ import hashlib
 import io
 import json
 import os
+import secrets
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -51,6 +51,23 @@ def _fsync_folder(folder: Path) -> None:
         os.close(descriptor)
 
 
+def _new_temporary(path: Path) -> Path:
+    """An empty, new ``.<name>.<random>.tmp`` beside ``path``, with the permissions that writing
+    ``path`` in place would give: those of the file it replaces, or 0o666 less the umask for a new
+    one (``tempfile.mkstemp`` would make every result 0o600, unreadable to the group)."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the kernel applies the umask
+        except FileExistsError:
+            continue
+        os.close(descriptor)
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
+        return tmp
+    raise FileExistsError(f"could not create a temporary file beside {path}")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """A temporary path for the body to write; on success it is synced and renamed to ``path``.
@@ -59,9 +76,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(descriptor)
-    tmp = Path(name)
+    tmp = _new_temporary(path)
     try:
         yield tmp
         with open(tmp, "rb") as handle:

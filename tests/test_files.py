@@ -49,6 +49,29 @@ def test_two_writers_of_one_file_get_their_own_temporary_names(tmp_path: Path) -
     assert target.read_bytes() == b"first"  # the outer writer finishes last: the last rename wins
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_a_written_file_has_the_permissions_a_plain_write_gives(tmp_path: Path, umask: int) -> None:
+    """The reference is open(path, "w"): a new file gets 0o666 less the umask, a rewritten one keeps
+    its mode (a results table must stay readable to the group where the umask allows it)."""
+    def mode(path: Path) -> int:
+        return os.stat(path).st_mode & 0o777
+
+    previous = os.umask(umask)
+    try:
+        with open(tmp_path / "plain.txt", "w") as handle:
+            handle.write("x")
+        write_text(tmp_path / "atomic.txt", "x")
+        assert mode(tmp_path / "atomic.txt") == mode(tmp_path / "plain.txt") == 0o666 & ~umask
+        for name in ("plain.txt", "atomic.txt"):
+            os.chmod(tmp_path / name, 0o640)
+        with open(tmp_path / "plain.txt", "w") as handle:
+            handle.write("y")
+        write_text(tmp_path / "atomic.txt", "y")
+        assert mode(tmp_path / "atomic.txt") == mode(tmp_path / "plain.txt") == 0o640
+    finally:
+        os.umask(previous)
+
+
 def test_atomic_open_refuses_a_mode_that_does_not_write(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"expected a write mode .* got 'a'"), atomic_open(tmp_path / "x", "a"):
         pass

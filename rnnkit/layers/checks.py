@@ -85,7 +85,10 @@ def _autocast_dtype(like: Tensor) -> torch.dtype | None:
     """The dtype autocast computes in on ``like``'s device, or None outside autocast: a state
     that an earlier layer returned under autocast has it, and torch.nn's layers take it."""
     kind = like.device.type
-    return torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else None
+    try:
+        return torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else None
+    except RuntimeError:  # a device autocast does not know (meta, ...)
+        return None
 
 
 def check_state(name: str, state: object, shape: tuple[int, ...], like: Tensor) -> Tensor:

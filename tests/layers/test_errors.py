@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import rnnkit as rk
+from rnnkit.layers.checks import check_state
 from rnnkit.testing import VARIANTS
 
 T, B, I, H = 5, 3, 4, 6
@@ -139,6 +140,9 @@ def test_a_state_made_under_autocast_is_taken_as_torch_nn_takes_it():
     torch.testing.assert_close(results[0], results[1], rtol=0, atol=0)
     with raises(TypeError, "expected hx[0] of dtype torch.float32 (the input's), got torch.bfloat16"):
         ours[1](zeros, tuple(s.bfloat16() for s in state))
+    meta = torch.zeros(2, device="meta")  # a device autocast does not know: the plain dtype error
+    with raises(TypeError, "expected hx of dtype torch.float32 (the input's), got torch.bfloat16"):
+        check_state("hx", meta.bfloat16(), (2,), meta)
 
 
 def test_bad_constructor_arguments():
